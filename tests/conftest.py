@@ -1,0 +1,60 @@
+"""Shared fixtures: every test is checked for leaked threads and file descriptors."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from zreactor.reactor.poller import available_pollers
+
+
+def _open_fds() -> set[int]:
+    return {int(fd) for fd in os.listdir("/proc/self/fd")} if os.path.isdir("/proc/self/fd") else set()
+
+
+def _fd_targets(fds: set[int]) -> dict[int, str]:
+    out = {}
+    for fd in fds:
+        try:
+            out[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request: pytest.FixtureRequest):
+    """Fail a test that leaves a zreactor thread or a new fd behind.
+
+    Tests that deliberately keep something open mark themselves ``allow_leaks``.
+    """
+    if request.node.get_closest_marker("allow_leaks"):
+        yield
+        return
+    fds_before = _open_fds()
+    yield
+    deadline = time.monotonic() + 2.0
+    while True:
+        threads = [t for t in threading.enumerate() if t.name.startswith("zreactor")]
+        leaked = {fd for fd in _open_fds() - fds_before if fd not in fds_before}
+        # the poller of /proc listing itself is gone by now; ignore fds that closed meanwhile
+        leaked = set(_fd_targets(leaked))
+        if (not threads and not leaked) or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not threads, f"zreactor threads left running: {threads}"
+    assert not leaked, f"file descriptors leaked: {_fd_targets(leaked)}"
+
+
+@pytest.fixture(params=available_pollers())
+def poller_name(request: pytest.FixtureRequest) -> str:
+    """Every poller backend this machine offers."""
+    return request.param
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "allow_leaks: skip the thread/fd leak check")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")

@@ -1,0 +1,97 @@
+"""Sans-I/O codecs: bytes in, messages out; messages in, bytes out.
+
+Theory of operation
+-------------------
+A codec owns a protocol's grammar and nothing else. It never touches a socket, a thread or a
+clock, which is what lets it be tested in memory, fuzzed, and reused by any engine (h11's
+lesson). A :class:`~zreactor.reactor.stream.StreamEngine` given a codec feeds it every chunk
+it reads and hands each decoded message to ``message_received``; ``send(message)`` encodes
+and writes.
+
+The contract a codec keeps:
+
+* :meth:`Codec.feed` accepts chunks of any size, split anywhere, and returns the messages
+  completed so far (possibly none). It buffers partial input itself.
+* Malformed or oversized input raises :class:`~zreactor.errors.ProtocolError`, never anything
+  else; the engine then drops that one connection.
+* :meth:`Codec.encode` returns the wire bytes for one message.
+
+:class:`LineCodec` is the reference implementation, and what ``examples/echo_server.py``
+uses. The ZMTP codec in :mod:`zreactor.zmtp` follows the same rules.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, Protocol, TypeVar
+
+from ..errors import ProtocolError
+
+__all__ = ["Codec", "LineCodec"]
+
+M = TypeVar("M")
+
+
+class Codec(Protocol, Generic[M]):
+    """What a :class:`~zreactor.reactor.stream.StreamEngine` needs from a codec."""
+
+    def feed(self, data: bytes) -> list[M]:
+        """Consume ``data``; return the messages it completed. Raise ``ProtocolError``."""
+        ...
+
+    def encode(self, message: M) -> bytes:
+        """Return the bytes that carry ``message``."""
+        ...
+
+
+class LineCodec:
+    """Newline-delimited messages.
+
+    Args:
+        max_line: longest accepted line in bytes, delimiter excluded; a longer one raises
+            :class:`ProtocolError` (so a peer cannot make us buffer without bound).
+        delimiter: the line terminator.
+
+    ``feed`` returns lines without the delimiter; ``encode`` appends it.
+    """
+
+    def __init__(self, max_line: int = 65536, delimiter: bytes = b"\n") -> None:
+        if max_line <= 0:
+            raise ValueError(f"max_line must be positive, got {max_line!r}")
+        if not delimiter:
+            raise ValueError("delimiter must not be empty")
+        self.max_line = max_line
+        self.delimiter = delimiter
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Split buffered input into lines; keep the unterminated tail."""
+        buf = self._buffer
+        start_search = max(0, len(buf) - len(self.delimiter) + 1)
+        buf += data
+        lines: list[bytes] = []
+        start = 0
+        delim = self.delimiter
+        while True:
+            end = buf.find(delim, max(start, start_search))
+            if end < 0:
+                break
+            if end - start > self.max_line:
+                raise ProtocolError(f"line of {end - start} bytes exceeds max_line {self.max_line}")
+            lines.append(bytes(buf[start:end]))
+            start = end + len(delim)
+        if start:
+            del buf[:start]
+        if len(buf) > self.max_line + len(delim):
+            raise ProtocolError(f"unterminated line exceeds max_line {self.max_line}")
+        return lines
+
+    def encode(self, message: bytes) -> bytes:
+        """Return ``message`` followed by the delimiter. The message must not contain it."""
+        if self.delimiter in message:
+            raise ValueError("message contains the delimiter")
+        return bytes(message) + self.delimiter
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a complete line."""
+        return len(self._buffer)

@@ -1,0 +1,241 @@
+"""The connecter: keeps one outgoing connection alive, reconnecting with backoff.
+
+Theory of operation
+-------------------
+A :class:`Connecter` is libzmq's ``stream_connecter_base_t`` and the reconnecting half of
+its session rolled into one engine. It opens a non-blocking socket, starts ``connect()``, and
+waits for the socket to become writable; ``SO_ERROR`` then says whether it worked. On success
+it builds the connection engine with the user's factory and launches it as its own child on
+the same I/O thread. When that child ends (the peer went away), the connecter connects again.
+
+*Backoff* follows libzmq exactly (``get_new_reconnect_ivl``): each wait is the current
+interval plus a random jitter below ``reconnect_ivl``; if ``reconnect_ivl_max`` is larger
+than ``reconnect_ivl``, the current interval then doubles, capped at the max. A successful
+connection resets the interval. A ``reconnect_ivl`` of ``None`` (or negative, libzmq's -1)
+disables reconnection: one failure and the connecter closes itself.
+
+States (:class:`ConnecterState`) and their moves (:data:`CONNECTER_TRANSITIONS`)::
+
+    WAITING --timer--> CONNECTING --ok--> CONNECTED --child ended--> WAITING
+                       CONNECTING --error--> WAITING
+
+Every attempt and outcome is an event: ``CONNECT_DELAYED``, ``CONNECTED``,
+``CONNECT_RETRIED`` (value: the wait in ms), ``DISCONNECTED``, ``CLOSED``.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import random as _random
+import socket
+from typing import Any, Callable
+
+from .address import Address, parse_endpoint
+from .engine import Engine
+from .events import EventKind
+from .own import Own
+from .poller import _FdHandle
+from .syscalls import Syscalls
+
+__all__ = ["CONNECTER_TRANSITIONS", "Connecter", "ConnecterState", "next_reconnect_ivl"]
+
+EngineFactory = Callable[[socket.socket], Engine]
+
+
+class ConnecterState(enum.Enum):
+    """Where a connecter stands."""
+
+    WAITING = "waiting"  # a reconnect timer is armed (or the first attempt is about to start)
+    CONNECTING = "connecting"  # connect() in progress
+    CONNECTED = "connected"  # a child engine owns the connection
+
+
+CONNECTER_TRANSITIONS: dict[ConnecterState, frozenset[ConnecterState]] = {
+    ConnecterState.WAITING: frozenset({ConnecterState.CONNECTING}),
+    ConnecterState.CONNECTING: frozenset({ConnecterState.CONNECTED, ConnecterState.WAITING}),
+    ConnecterState.CONNECTED: frozenset({ConnecterState.WAITING}),
+}
+
+
+def next_reconnect_ivl(
+    current: float, reconnect_ivl: float, reconnect_ivl_max: float, jitter: float
+) -> tuple[float, float]:
+    """One step of libzmq's reconnect backoff.
+
+    Args:
+        current: the current interval (starts at ``reconnect_ivl``).
+        reconnect_ivl: the base interval.
+        reconnect_ivl_max: the cap; ``0`` (or not above the base) disables doubling.
+        jitter: a random number in ``[0, 1)``.
+
+    Returns:
+        ``(wait, next_current)``: how long to wait now, and the interval for next time.
+    """
+    wait = current + jitter * reconnect_ivl
+    if reconnect_ivl_max > 0 and reconnect_ivl_max > reconnect_ivl:
+        current = min(current * 2, reconnect_ivl_max)
+    return wait, current
+
+
+class Connecter(Engine):
+    """Connects to ``endpoint`` and keeps reconnecting; each connection is a child engine.
+
+    Args:
+        endpoint: ``tcp://HOST:PORT`` or ``ipc://PATH``.
+        factory: called with the connected socket; returns the engine that drives it.
+        reconnect_ivl: base reconnect interval in seconds; ``None`` or negative: never
+            reconnect (libzmq's -1).
+        reconnect_ivl_max: cap of the exponential backoff in seconds; ``0`` disables it.
+        delay_first: wait one interval before the first attempt (libzmq's delayed start).
+        syscalls: the syscall shim (tests inject a scripted one).
+        rng: ``random()``-like callable for the jitter (tests pass a constant).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        factory: EngineFactory,
+        *,
+        reconnect_ivl: float | None = 0.1,
+        reconnect_ivl_max: float = 0.0,
+        delay_first: bool = False,
+        syscalls: Syscalls | None = None,
+        rng: Callable[[], float] = _random.random,
+    ) -> None:
+        super().__init__(endpoint)
+        if reconnect_ivl is not None and reconnect_ivl < 0:
+            reconnect_ivl = None
+        if reconnect_ivl_max < 0:
+            raise ValueError(f"reconnect_ivl_max must be >= 0, got {reconnect_ivl_max!r}")
+        self.address: Address = parse_endpoint(endpoint)
+        self.factory = factory
+        self.reconnect_ivl = reconnect_ivl
+        self.reconnect_ivl_max = reconnect_ivl_max
+        self.delay_first = delay_first
+        self.syscalls = syscalls or Syscalls()
+        self.rng = rng
+        self.connecter_state = ConnecterState.WAITING
+        self._current_ivl = reconnect_ivl or 0.0
+        self._sock: socket.socket | None = None
+        self._handle: _FdHandle | None = None
+        #: the engine of the current connection, if any.
+        self.connection: Engine | None = None
+        #: successful connections so far.
+        self.connections = 0
+
+    def _move(self, new: ConnecterState) -> None:
+        if new not in CONNECTER_TRANSITIONS[self.connecter_state]:
+            raise AssertionError(f"{self!r}: illegal move {self.connecter_state} -> {new}")
+        self.connecter_state = new
+
+    def attached(self) -> None:
+        """Start the first attempt (or its delay)."""
+        if self.delay_first:
+            self._schedule_retry()
+        else:
+            self._start_connecting()
+
+    def _start_connecting(self) -> None:
+        self._move(ConnecterState.CONNECTING)
+        fds = self.context.fds if self.context is not None else None
+        try:
+            if fds is not None:
+                with fds.opening():
+                    sock = self.syscalls.socket(self.address.family)
+                    fds.track(sock)
+            else:
+                sock = self.syscalls.socket(self.address.family)
+        except OSError as exc:
+            self._failed(exc.errno or 0)
+            return
+        self._sock = sock
+        sock.setblocking(False)
+        if self.address.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        err = self.syscalls.connect(sock, self.address.sockaddr)
+        if err == 0:
+            self._connected()
+        elif err in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            self._handle = self.add_fd(sock.fileno())
+            self.set_pollout(self._handle)
+            self.emit(EventKind.CONNECT_DELAYED, err)
+        else:
+            self._failed(err)
+
+    def writable(self) -> None:
+        """The connect finished, one way or the other: ``SO_ERROR`` tells which."""
+        assert self._sock is not None
+        err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._failed(err)
+        else:
+            self._connected()
+
+    readable = writable  # some platforms report a failed connect as readable
+
+    def _drop_handle(self) -> None:
+        if self._handle is not None:
+            self.rm_fd(self._handle)
+            self._handle = None
+
+    def _connected(self) -> None:
+        self._drop_handle()
+        sock, self._sock = self._sock, None
+        assert sock is not None
+        self._move(ConnecterState.CONNECTED)
+        self._current_ivl = self.reconnect_ivl or 0.0
+        self.connections += 1
+        self.emit(EventKind.CONNECTED, sock.fileno())
+        engine = self.factory(sock)
+        if not engine.endpoint:
+            engine.endpoint = self.endpoint
+        self.connection = engine
+        self.launch_child(engine, self.thread)
+
+    def _failed(self, err: int) -> None:
+        self._drop_handle()
+        if self._sock is not None:
+            self._close_sock()
+        self._move(ConnecterState.WAITING)
+        if self.reconnect_ivl is None:
+            self.emit(EventKind.CLOSED, err, reason="connect failed, reconnect disabled")
+            self.close(OSError(err, f"connect to {self.endpoint} failed"))
+            return
+        self._schedule_retry()
+
+    def _close_sock(self) -> None:
+        sock, self._sock = self._sock, None
+        if self.context is not None:
+            self.context.fds.close(sock)
+        elif sock is not None:
+            sock.close()
+
+    def _schedule_retry(self) -> None:
+        if self.connecter_state is not ConnecterState.WAITING:
+            self._move(ConnecterState.WAITING)
+        wait, self._current_ivl = next_reconnect_ivl(
+            self._current_ivl, self.reconnect_ivl or 0.0, self.reconnect_ivl_max, self.rng()
+        )
+        self.emit(EventKind.CONNECT_RETRIED, int(wait * 1000))
+        self.call_later(wait, self._start_connecting)
+
+    def process_term_req(self, child: Own) -> None:
+        """The connection engine ended: forget it and, unless closing, reconnect."""
+        was_current = child is self.connection
+        super().process_term_req(child)
+        if not was_current or self.terminating:
+            return
+        self.connection = None
+        self.emit(EventKind.DISCONNECTED)
+        if self.reconnect_ivl is None:
+            self.close()
+        else:
+            self._schedule_retry()
+
+    def release_resources(self) -> None:
+        """Close a socket still connecting."""
+        self._handle = None
+        if self._sock is not None:
+            self._close_sock()
+        self.emit(EventKind.CLOSED)

@@ -1,0 +1,167 @@
+"""The I/O thread: one poller, one mailbox, one loop.
+
+Theory of operation
+-------------------
+An :class:`IOThread` is libzmq's ``io_thread_t``. It is a named daemon thread that owns one
+:class:`~zreactor.reactor.poller.Poller` and one :class:`~zreactor.reactor.mailbox.Mailbox`.
+Its mailbox's wake-up fd is registered with its poller like any other fd, so the loop is::
+
+    while running:
+        run due timers; select() until an fd is ready or the next timer is due
+        for each ready fd: call its handler (the mailbox's handler dispatches commands)
+
+Everything that lives on this thread (engines, listeners, the context's root) is touched only
+from this loop, so none of it needs a lock.
+
+*Isolation.* A handler, timer or command handler that raises is reported to
+:meth:`IOThread.handle_error`. If the culprit is an engine, that one engine is aborted (its
+fds closed, an ``ENGINE_FAILED`` event emitted, one log line on the ``zreactor`` logger) and
+the loop goes on serving every other engine.
+
+*Stopping* is a command (``STOP``), so it is ordered after every command sent before it.
+The context sends it only after the ownership tree has acknowledged termination, so nothing
+is left on the thread when it exits.
+
+*Manual mode.* With ``start=False`` the loop does not run on its own thread; tests (and
+:class:`zreactor.testing.ManualContext`) call :meth:`run_once` themselves, with a fake clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, Callable
+
+from .mailbox import Cmd, Command, Mailbox, dispatch
+from .poller import Poller
+
+if TYPE_CHECKING:
+    import selectors
+
+__all__ = ["IOThread"]
+
+log = logging.getLogger("zreactor")
+
+
+class IOThread:
+    """A reactor thread: poller + mailbox + loop.
+
+    Args:
+        index: position in the context's list of I/O threads (used in the thread's name).
+        context: the owning context (engines reach it through ``thread.context``).
+        selector_factory: forwarded to :class:`Poller`.
+        clock: forwarded to :class:`Poller`.
+        name_prefix: thread name prefix; the thread is called ``f"{prefix}-{index}"``.
+    """
+
+    def __init__(
+        self,
+        index: int,
+        context: Any = None,
+        selector_factory: Callable[[], selectors.BaseSelector] | None = None,
+        clock: Callable[[], float] | None = None,
+        name_prefix: str = "zreactor-io",
+    ) -> None:
+        self.index = index
+        self.context = context
+        self.name = f"{name_prefix}-{index}"
+        kwargs: dict[str, Any] = {"on_error": self.handle_error}
+        if clock is not None:
+            kwargs["clock"] = clock
+        self.poller = Poller(selector_factory, **kwargs)
+        self.mailbox = Mailbox(self.name)
+        self._mailbox_handle = self.poller.add_fd(self.mailbox.fd, self)
+        self.poller.set_pollin(self._mailbox_handle)
+        self._running = False
+        self._thread: threading.Thread | None = None
+        #: engines assigned to this thread that have not been plugged yet (see ``load``).
+        self.pending = 0
+        #: number of commands processed, for statistics and tests.
+        self.commands_processed = 0
+
+    # -- load balancing -------------------------------------------------------------------
+
+    @property
+    def load(self) -> int:
+        """Registered fds plus engines on their way here (libzmq's ``get_load``).
+
+        Counting the engines still in flight keeps a burst of accepts from landing on one
+        thread just because none of them has registered its fd yet.
+        """
+        return self.poller.load - 1 + self.pending  # minus our own mailbox fd
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the loop on a new daemon thread."""
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop to exit after the commands already queued (any thread)."""
+        self.mailbox.send(Command(self, Cmd.STOP))
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to exit; return True if it did."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def close(self) -> None:
+        """Release the poller and the mailbox fds. Call only after the loop exited."""
+        self.poller.close()
+        self.mailbox.close()
+
+    @property
+    def is_current(self) -> bool:
+        """True when called from this I/O thread's own loop."""
+        return self._thread is threading.current_thread()
+
+    def _run(self) -> None:
+        while self._running:
+            self.poller.run_once()
+
+    def run_once(self, max_wait: float | None = 0.0) -> int:
+        """Run one loop iteration (manual mode); see :meth:`Poller.run_once`."""
+        self._running = True
+        return self.poller.run_once(max_wait)
+
+    # -- commands -------------------------------------------------------------------------
+
+    def in_event(self) -> None:
+        """The mailbox fd is readable: drain it and dispatch every command."""
+        for command in self.mailbox.drain():
+            self.commands_processed += 1
+            try:
+                dispatch(command)
+            except Exception as exc:  # isolate the destination, keep the thread alive
+                self.handle_error(command.destination, exc)
+
+    def out_event(self) -> None:  # pragma: no cover - never armed for the mailbox
+        """Unused: the mailbox fd is only polled for input."""
+
+    def process_stop(self) -> None:
+        """``STOP`` command: leave the loop after this iteration."""
+        self._running = False
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def handle_error(self, culprit: object, exc: BaseException) -> None:
+        """Contain an exception raised by ``culprit`` (an engine, or something else).
+
+        Engines are aborted through their ``abort(exc)`` method, which logs, emits an event
+        and closes them. Anything else is logged.
+        """
+        abort = getattr(culprit, "abort", None)
+        if abort is None:
+            log.error("%s: unhandled error in %r", self.name, culprit, exc_info=exc)
+            return
+        try:
+            abort(exc)
+        except Exception:  # the engine cannot even close itself: say so, keep running
+            log.exception("%s: %r failed while aborting", self.name, culprit)
+
+    def __repr__(self) -> str:
+        return f"<IOThread {self.name} load={self.load}>"

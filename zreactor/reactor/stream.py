@@ -1,0 +1,323 @@
+"""StreamEngine: one connected stream socket (TCP or Unix), buffered and flow-controlled.
+
+Theory of operation
+-------------------
+A :class:`StreamEngine` owns one connected, non-blocking socket. It reads whatever is there
+when the socket is readable and hands it to ``data_received`` (or, with a codec, decodes it
+and hands each message to ``message_received``). It writes by trying ``send()`` at once and
+queueing what the kernel did not take; the queue drains when the socket becomes writable.
+
+*Backpressure.* The write queue has a high and a low watermark. Above the high mark the engine
+stops reading, so a peer that sends without reading cannot make us buffer without bound; below
+the low mark it reads again. This is the only flow control a request/response protocol needs:
+the peer's own sends block once the kernel buffers fill.
+
+*Two half-streams.* Reading and writing end separately, each with its own small state
+(:class:`ReadState`, :class:`WriteState`):
+
+* the peer's EOF moves reading to ``EOF`` and calls ``eof_received()``; if that returns a
+  true value the engine keeps writing (half-close), otherwise it closes after flushing;
+* ``shutdown_write()`` flushes the queue, then sends our FIN (``SHUT_WR``) and keeps reading.
+
+*Closing.* ``close()`` flushes queued output first (for at most ``close_linger`` seconds),
+then releases the socket; ``abort()`` drops it at once. An owner's ``TERM`` (context
+``term(linger)``) flushes for at most ``linger`` seconds. Connection errors (reset, broken
+pipe) close the engine with the error as ``reason``.
+
+*Threads.* Everything runs on the engine's I/O thread. From another thread, use
+:meth:`StreamEngine.write_threadsafe` or ``call_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import enum
+import socket
+from typing import Any
+
+from ..errors import ProtocolError
+from .codec import Codec
+from .engine import Engine, EngineState
+from .poller import _FdHandle
+
+__all__ = ["ReadState", "StreamEngine", "WriteState"]
+
+#: ``recv()`` errors that mean the connection is gone (as opposed to "try again").
+_CONNECTION_LOST = (ConnectionError, TimeoutError)
+
+
+class ReadState(enum.Enum):
+    """The receiving half of a stream."""
+
+    OPEN = "open"  # reading whenever the socket is readable
+    PAUSED = "paused"  # write queue above the high watermark: not reading
+    EOF = "eof"  # the peer sent FIN: nothing more will come
+
+
+class WriteState(enum.Enum):
+    """The sending half of a stream."""
+
+    OPEN = "open"
+    SHUTTING = "shutting"  # shutdown_write() called: FIN goes out once the queue is empty
+    SHUT = "shut"  # FIN sent
+
+
+class StreamEngine(Engine):
+    """An engine driving one connected stream socket.
+
+    Call grammar (all on the engine's I/O thread)::
+
+        attached -> (data_received | message_received)* -> [eof_received] -> closed(reason)
+
+    Args:
+        sock: a connected stream socket; the engine makes it non-blocking and owns it.
+        codec: optional sans-I/O codec (see :mod:`zreactor.reactor.codec`). With a codec,
+            ``message_received`` is called instead of ``data_received`` and :meth:`send`
+            encodes.
+        high_water: stop reading when more than this many bytes wait to be written.
+        low_water: resume reading when the queue drains to this many bytes
+            (default: a quarter of ``high_water``).
+        endpoint: the address for events and logs (default: the peer's address).
+
+    Subclasses override the hooks; the base implementations do nothing, except
+    ``eof_received`` which returns ``False`` (close once output is flushed).
+    """
+
+    #: bytes asked of each ``recv()``.
+    read_size = 65536
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        codec: Codec[Any] | None = None,
+        high_water: int = 256 * 1024,
+        low_water: int | None = None,
+        endpoint: str = "",
+    ) -> None:
+        if low_water is None:
+            low_water = high_water // 4
+        if not 0 <= low_water <= high_water:
+            raise ValueError(f"need 0 <= low_water <= high_water, got {low_water}, {high_water}")
+        super().__init__(endpoint or _describe_peer(sock))
+        self.sock = sock
+        self.codec = codec
+        self.high_water = high_water
+        self.low_water = low_water
+        self.read_state = ReadState.OPEN
+        self.write_state = WriteState.OPEN
+        self._wbuf = bytearray()
+        self._handle: _FdHandle | None = None
+        #: byte counters, for statistics.
+        self.bytes_received = 0
+        self.bytes_sent = 0
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes arrived (no codec). ``data`` is never empty."""
+
+    def message_received(self, message: Any) -> None:
+        """The codec decoded one message."""
+
+    def eof_received(self) -> bool | None:
+        """The peer closed its sending half. Return true to keep writing (half-close)."""
+        return False
+
+    # -- public operations ------------------------------------------------------------------
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes queued but not yet accepted by the kernel."""
+        return len(self._wbuf)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue ``data`` for sending; send as much as possible right away.
+
+        Raises:
+            RuntimeError: the engine is not attached, or its write half was shut down.
+        """
+        if self.state is not EngineState.ATTACHED or self.write_state is not WriteState.OPEN:
+            raise RuntimeError(f"{self!r}: cannot write ({self.state.value}, {self.write_state.value})")
+        if not data:
+            return
+        if not self._wbuf:
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except _CONNECTION_LOST as exc:
+                self._lost(exc)
+                return
+            self.bytes_sent += sent
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+            assert self._handle is not None
+            self.set_pollout(self._handle)
+        self._wbuf += data
+        if len(self._wbuf) > self.high_water and self.read_state is ReadState.OPEN:
+            self._set_read_state(ReadState.PAUSED)
+
+    def send(self, message: Any) -> None:
+        """Encode ``message`` with the codec and write it."""
+        if self.codec is None:
+            raise RuntimeError(f"{self!r}: send() needs a codec; use write()")
+        self.write(self.codec.encode(message))
+
+    def write_threadsafe(self, data: bytes) -> None:
+        """Write ``data`` from any thread (through the mailbox); dropped if the engine ended."""
+        self.call_threadsafe(self._write_if_open, bytes(data))
+
+    def _write_if_open(self, data: bytes) -> None:
+        if self.state is EngineState.ATTACHED and self.write_state is WriteState.OPEN:
+            self.write(data)
+
+    def shutdown_write(self) -> None:
+        """Send FIN once the queued output is flushed; keep reading (half-close)."""
+        if self.state is not EngineState.ATTACHED or self.write_state is not WriteState.OPEN:
+            return
+        self.write_state = WriteState.SHUTTING
+        if not self._wbuf:
+            self._send_fin()
+
+    # -- I/O --------------------------------------------------------------------------------
+
+    def attached(self) -> None:
+        """Register the socket for reading; subclasses calling super() may add more."""
+
+    def process_plug(self) -> None:
+        """Make the socket non-blocking and start reading before ``attached()`` runs."""
+        if self.state is EngineState.NEW:
+            if self.thread.context is not None:
+                self.thread.context.fds.track(self.sock)
+            self.sock.setblocking(False)
+            self._handle = self.add_fd(self.sock.fileno())
+            self.set_pollin(self._handle)
+        super().process_plug()
+
+    def readable(self) -> None:
+        """Read once; dispatch the data; handle EOF and errors."""
+        try:
+            data = self.sock.recv(self.read_size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except _CONNECTION_LOST as exc:
+            self._lost(exc)
+            return
+        if not data:
+            self._eof()
+            return
+        self.bytes_received += len(data)
+        if self.codec is None:
+            self.data_received(data)
+            return
+        try:
+            messages = self.codec.feed(data)
+        except ProtocolError as exc:
+            self._lost(exc)
+            return
+        for message in messages:
+            if self.state is not EngineState.ATTACHED:
+                break  # a handler closed us mid-batch
+            self.message_received(message)
+
+    def writable(self) -> None:
+        """Flush as much of the queue as the kernel takes."""
+        if self._wbuf:
+            try:
+                sent = self.sock.send(self._wbuf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except _CONNECTION_LOST as exc:
+                self._lost(exc)
+                return
+            self.bytes_sent += sent
+            del self._wbuf[:sent]
+        if (
+            self.read_state is ReadState.PAUSED
+            and self.state is EngineState.ATTACHED
+            and len(self._wbuf) <= self.low_water
+        ):
+            self._set_read_state(ReadState.OPEN)
+        if self._wbuf:
+            return
+        assert self._handle is not None
+        self.reset_pollout(self._handle)
+        if self.write_state is WriteState.SHUTTING:
+            self._send_fin()
+        if self.state is EngineState.CLOSING:
+            self._release()
+
+    def _set_read_state(self, new: ReadState) -> None:
+        self.read_state = new
+        if self._handle is None or self.state is EngineState.CLOSED:
+            return
+        if new is ReadState.OPEN:
+            self.set_pollin(self._handle)
+        else:
+            self.reset_pollin(self._handle)
+
+    def _eof(self) -> None:
+        self._set_read_state(ReadState.EOF)
+        keep_open = self.eof_received()
+        if self.state is not EngineState.ATTACHED:
+            return
+        if not keep_open or self.write_state is WriteState.SHUT:
+            self.close()
+
+    def _send_fin(self) -> None:
+        self.write_state = WriteState.SHUT
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            self._lost(exc)
+            return
+        if self.read_state is ReadState.EOF:
+            self.close()
+
+    def _lost(self, exc: BaseException) -> None:
+        """The connection failed: drop it now with ``exc`` as the reason."""
+        if self.state is EngineState.CLOSED:
+            return
+        self._wbuf.clear()
+        if self.state is EngineState.ATTACHED:
+            self._close_reason = exc
+            self._release()
+            self.terminate()
+        else:  # CLOSING: already asked the owner to terminate us
+            self._close_reason = self._close_reason or exc
+            self._release()
+
+    # -- closing ----------------------------------------------------------------------------
+
+    def _finish(self, linger: float | None) -> None:
+        """Flush queued output for at most ``linger`` seconds, then release."""
+        if not self._wbuf or linger == 0 or self.write_state is WriteState.SHUT:
+            self._release()
+            return
+        self._transition(EngineState.CLOSING)
+        self._set_read_state(ReadState.PAUSED if self.read_state is ReadState.OPEN else self.read_state)
+        if linger is not None:
+            self.call_later(linger, self._release)
+
+    def release_resources(self) -> None:
+        """Close the socket through the context's fd registry."""
+        self._handle = None
+        context = self.context if self.thread is not None else None
+        if context is not None:
+            context.fds.close(self.sock)
+        else:
+            self.sock.close()
+
+
+def _describe_peer(sock: socket.socket) -> str:
+    """A human-readable address for the peer of ``sock`` (``""`` if unknown)."""
+    try:
+        peer = sock.getpeername()
+    except OSError:
+        return ""
+    if sock.family == socket.AF_UNIX:
+        return f"ipc://{peer}" if peer else "ipc://"
+    if sock.family == socket.AF_INET6:
+        return f"tcp://[{peer[0]}]:{peer[1]}"
+    return f"tcp://{peer[0]}:{peer[1]}"
