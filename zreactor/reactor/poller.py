@@ -22,7 +22,9 @@ ever. Handlers must therefore either consume what made them ready or reset their
 order of equal deadlines stable). Cancelling marks the timer dead; the heap drops dead entries
 lazily when they reach the top, and compacts itself if dead entries come to dominate it.
 Cancelling an expired, already-cancelled or foreign timer is harmless. A timer is popped
-before its callback runs, so a callback may re-arm itself or cancel others freely.
+before its callback runs, so a callback may re-arm itself or cancel others freely. A timer
+armed by a callback runs no earlier than the next iteration, even with a zero delay, so a
+callback that keeps re-arming itself cannot keep the loop from polling its fds.
 
 *Never busy-wait.* :meth:`run_once` computes the time to the next live deadline and hands it
 to ``select()``; with no fds ready and no timers it blocks until something happens. With only
@@ -268,8 +270,10 @@ class Poller:
         self._dead_timers += 1
         # Lazy deletion keeps cancel O(1); rebuild when the dead outnumber the living so a
         # timer that is re-armed on every message cannot grow the heap without bound.
+        # In place: execute_timers() may be iterating over this very list (a callback that
+        # cancels many timers), and must see the timers armed after the rebuild.
         if self._dead_timers > 64 and self._dead_timers * 2 > len(self._timers):
-            self._timers = [entry for entry in self._timers if entry[2]._alive]
+            self._timers[:] = [entry for entry in self._timers if entry[2]._alive]
             heapq.heapify(self._timers)
             self._dead_timers = 0
 
@@ -280,8 +284,9 @@ class Poller:
             Seconds until the next live timer, or ``None`` if there is none.
         """
         timers = self._timers
+        cutoff = next(self._seq)  # timers armed by the callbacks below wait for the next pass
         while timers:
-            deadline, _, timer = timers[0]
+            deadline, seq, timer = timers[0]
             if not timer._alive:
                 heapq.heappop(timers)
                 self._dead_timers -= 1
@@ -289,6 +294,8 @@ class Poller:
             now = self.clock()
             if deadline > now:
                 return deadline - now
+            if seq > cutoff:
+                return 0.0  # due, but armed during this pass: poll the fds first
             heapq.heappop(timers)
             timer._alive = False  # popped before the call: the callback may re-arm freely
             try:
