@@ -18,7 +18,6 @@ Nothing follows a :class:`PeerError`: the peer has declared the connection dead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 __all__ = [
     "Cancel",
@@ -123,4 +122,4 @@ class PeerError:
 
 
 #: Anything :meth:`ZmtpConnection.receive_data` may return.
-Event = Union[HandshakeComplete, Message, Subscribe, Cancel, Ping, Pong, PeerError]
+Event = HandshakeComplete | Message | Subscribe | Cancel | Ping | Pong | PeerError

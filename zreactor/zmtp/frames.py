@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple, NoReturn
+from typing import NoReturn
 
 from ..errors import ProtocolError
 
@@ -44,8 +44,10 @@ __all__ = [
     "COMMAND",
     "LONG",
     "MORE",
+    "BytesLike",
     "Frame",
     "FrameDecoder",
+    "FramingError",
     "append_command",
     "append_message",
     "encode_command_frame",
@@ -73,30 +75,32 @@ _SHORT_HEADERS: tuple[tuple[bytes, ...], ...] = tuple(
 )
 
 
-class Frame(NamedTuple):
-    """One decoded frame.
+#: What the encoder accepts as a frame body.
+BytesLike = bytes | bytearray | memoryview
+
+#: One decoded frame: ``(flags, body)``. ``flags`` is the raw flags byte (test it against
+#: :data:`MORE` and :data:`COMMAND`); ``body`` the frame's bytes. A plain tuple rather than a
+#: named one because the decoder builds one per frame and a plain tuple costs a tenth as much.
+Frame = tuple[int, bytes]
+
+
+class FramingError(ProtocolError):
+    """A frame header broke ZMTP framing.
 
     Attributes:
-        flags: the raw flags byte (``MORE``, ``LONG``, ``COMMAND`` bits).
-        body: the frame's body.
+        frames: the complete frames that preceded the violation in the same
+            :meth:`FrameDecoder.feed` call, in order. A caller may still act on them; the
+            connection does, so that an ERROR command sent just before garbage is reported as
+            the peer's ERROR (libzmq stops reading at the ERROR too).
     """
 
-    flags: int
-    body: bytes
-
-    @property
-    def more(self) -> bool:
-        """Another frame of the same message follows."""
-        return bool(self.flags & MORE)
-
-    @property
-    def command(self) -> bool:
-        """The frame is a command, not part of a message."""
-        return bool(self.flags & COMMAND)
+    def __init__(self, message: str, frames: list[Frame]) -> None:
+        super().__init__(message)
+        self.frames = frames
 
 
 class FrameDecoder:
-    """Turns a byte stream into :class:`Frame` objects, chunk by chunk.
+    """Turns a byte stream into :data:`Frame` tuples ``(flags, body)``, chunk by chunk.
 
     Args:
         maxmsgsize: the largest frame body accepted, in bytes; ``-1`` for no limit.
@@ -121,17 +125,18 @@ class FrameDecoder:
         """Bytes received that do not yet form a complete frame."""
         return len(self._buf)
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+    def feed(self, data: BytesLike) -> list[Frame]:
         """Consume ``data`` and return the frames it completed, in order.
 
         Raises:
-            ProtocolError: a flags byte has reserved bits or is a command with MORE set, a
-                long size exceeds 2**63-1, or a frame is larger than ``maxmsgsize``.
+            FramingError: a flags byte has reserved bits or is a command with MORE set, a
+                long size exceeds 2**63-1, or a frame is larger than ``maxmsgsize``. The frames
+                completed before the violation travel in the exception.
         """
         buf = self._buf
         if buf:
             buf += data
-            src: bytes | bytearray | memoryview = buf
+            src: BytesLike = buf
         else:
             src = data
         frames: list[Frame] = []
@@ -141,21 +146,25 @@ class FrameDecoder:
             maxmsgsize = self._maxmsgsize
             while end_of_data - pos >= 2:
                 flags = view[pos]
-                if flags & LONG:
+                if flags < LONG or flags == COMMAND:
+                    # Short data frame (last or MORE) or short command: the common case.
+                    size = view[pos + 1]
+                    start = pos + 2
+                elif flags & RESERVED or flags & (COMMAND | MORE) == COMMAND | MORE:
+                    self._reject(flags, 0, pos, frames)
+                else:
                     if end_of_data - pos < 9:
                         break
                     size = _unpack_long(view, pos + 1)[0]
+                    if size > LONG_MAX:
+                        self._reject(flags, size, pos, frames)
                     start = pos + 9
-                else:
-                    size = view[pos + 1]
-                    start = pos + 2
-                if flags & RESERVED or (flags & (COMMAND | MORE)) == COMMAND | MORE \
-                        or size > LONG_MAX or 0 <= maxmsgsize < size:
-                    self._reject(flags, size, pos)
+                if 0 <= maxmsgsize < size:
+                    self._reject(flags, size, pos, frames)
                 end = start + size
                 if end > end_of_data:
                     break
-                frames.append(Frame(flags, view[start:end].tobytes()))
+                frames.append((flags, view[start:end].tobytes()))
                 pos = end
             if src is not buf and pos < end_of_data:
                 buf += view[pos:]
@@ -164,23 +173,22 @@ class FrameDecoder:
         self._offset += pos
         return frames
 
-    def _reject(self, flags: int, size: int, pos: int) -> NoReturn:
+    def _reject(self, flags: int, size: int, pos: int, frames: list[Frame]) -> NoReturn:
         where = f"frame at stream offset {self._offset + pos}"
         if flags & RESERVED:
-            raise ProtocolError(
-                f"{where}: flags byte 0x{flags:02x} has reserved bits 0x{flags & RESERVED:02x} "
-                "set; only MORE (0x01), LONG (0x02) and COMMAND (0x04) are defined")
-        if flags & COMMAND and flags & MORE:
-            raise ProtocolError(
-                f"{where}: flags byte 0x{flags:02x} marks a command frame with MORE; commands "
-                "are single frames")
-        if size > LONG_MAX:
-            raise ProtocolError(f"{where}: long size {size} exceeds the ZMTP limit 2**63-1")
-        raise ProtocolError(
-            f"{where}: frame of {size} bytes exceeds maxmsgsize {self._maxmsgsize}")
+            problem = (f"flags byte 0x{flags:02x} has reserved bits 0x{flags & RESERVED:02x} "
+                       "set; only MORE (0x01), LONG (0x02) and COMMAND (0x04) are defined")
+        elif flags & COMMAND and flags & MORE:
+            problem = (f"flags byte 0x{flags:02x} marks a command frame with MORE; commands "
+                       "are single frames")
+        elif size > LONG_MAX:
+            problem = f"long size {size} exceeds the ZMTP limit 2**63-1"
+        else:
+            problem = f"frame of {size} bytes exceeds maxmsgsize {self._maxmsgsize}"
+        raise FramingError(f"{where}: {problem}", frames)
 
 
-def append_message(out: list[bytes], frames: Sequence[bytes]) -> None:
+def append_message(out: list[BytesLike], frames: Sequence[BytesLike]) -> None:
     """Append the wire form of the multipart message ``frames`` to ``out``.
 
     ``out`` receives alternating headers and bodies; ``b"".join(out)`` is the wire data. The
@@ -204,7 +212,7 @@ def append_message(out: list[bytes], frames: Sequence[bytes]) -> None:
         append(body)
 
 
-def append_command(out: list[bytes], body: bytes) -> None:
+def append_command(out: list[BytesLike], body: bytes) -> None:
     """Append a command frame carrying ``body`` (name length, name, data) to ``out``."""
     size = len(body)
     if size <= SHORT_MAX:
@@ -216,14 +224,14 @@ def append_command(out: list[bytes], body: bytes) -> None:
 
 def encode_command_frame(body: bytes) -> bytes:
     """Return the complete command frame carrying ``body``."""
-    out: list[bytes] = []
+    out: list[BytesLike] = []
     append_command(out, body)
     return b"".join(out)
 
 
-def encode_messages(messages: Iterable[Sequence[bytes]]) -> bytes:
+def encode_messages(messages: Iterable[Sequence[BytesLike]]) -> bytes:
     """Return the wire form of several messages as one ``bytes``, ready for one ``send()``."""
-    out: list[bytes] = []
+    out: list[BytesLike] = []
     for frames in messages:
         append_message(out, frames)
     return b"".join(out)

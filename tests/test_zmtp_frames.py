@@ -1,0 +1,154 @@
+"""Tests for zreactor.zmtp.frames: flags, short/long sizes, maxmsgsize, incremental decoding."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from zreactor.errors import ProtocolError
+from zreactor.zmtp.frames import (
+    COMMAND,
+    LONG,
+    MORE,
+    FrameDecoder,
+    append_command,
+    append_message,
+    encode_command_frame,
+    encode_messages,
+)
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def decode_all(data: bytes, *, chunk: int | None = None, maxmsgsize: int = -1
+               ) -> list[tuple[int, bytes]]:
+    decoder = FrameDecoder(maxmsgsize)
+    if chunk is None:
+        return decoder.feed(data)
+    frames = []
+    for start in range(0, len(data), chunk):
+        frames += decoder.feed(data[start:start + chunk])
+    assert decoder.buffered == 0
+    return frames
+
+
+def test_short_message_bytes() -> None:
+    # libzmq tests/test_mock_pub_sub.cpp: an XPUB sends "ALOL" as {0, 4, 'A', 'L', 'O', 'L'}.
+    assert encode_messages([[b"ALOL"]]) == b"\x00\x04ALOL"
+
+
+def test_multipart_sets_more_on_all_but_last() -> None:
+    assert encode_messages([[b"a", b"bc", b""]]) == b"\x01\x01a\x01\x02bc\x00\x00"
+
+
+def test_255_is_short_and_256_is_long() -> None:
+    assert encode_messages([[b"x" * 255]])[:2] == b"\x00\xff"
+    wire = encode_messages([[b"x" * 256, b"y"]])
+    assert wire[:9] == bytes([MORE | LONG]) + struct.pack(">Q", 256)
+    assert decode_all(wire) == [(MORE | LONG, b"x" * 256), (0, b"y")]
+
+
+def test_command_frames() -> None:
+    assert encode_command_frame(b"\x04PING\x00\x00") == b"\x04\x07\x04PING\x00\x00"
+    long_body = b"\x05READY" + b"z" * 300
+    wire = encode_command_frame(long_body)
+    assert wire[0] == COMMAND | LONG
+    assert decode_all(wire) == [(COMMAND | LONG, long_body)]
+
+
+def test_append_functions_batch_into_one_list() -> None:
+    out: list[bytes] = []
+    append_message(out, [b"m1"])
+    append_command(out, b"\x04PONG")
+    append_message(out, [b"a", b"b"])
+    wire = b"".join(out)
+    assert decode_all(wire) == [(0, b"m1"), (COMMAND, b"\x04PONG"), (MORE, b"a"), (0, b"b")]
+
+
+def test_empty_message_is_refused() -> None:
+    with pytest.raises(ValueError):
+        append_message([], [])
+
+
+def test_long_frame_over_one_megabyte_round_trips_in_small_chunks() -> None:
+    body = bytes(range(256)) * 5000  # 1.28 MB
+    wire = encode_messages([[body], [b"after"]])
+    assert decode_all(wire, chunk=4096) == [(LONG, body), (0, b"after")]
+
+
+def test_chunk_size_independence_including_one_byte_at_a_time() -> None:
+    messages = [[b"a"], [b"b" * 300, b""], [b"c" * 255, b"d" * 256, b"e"]]
+    wire = encode_messages(messages) + encode_command_frame(b"\x04PING\x00\x0aLOL")
+    expected = decode_all(wire)
+    assert len(expected) == 7
+    for chunk in (1, 2, 3, 8, 9, 10, 255, 1000):
+        assert decode_all(wire, chunk=chunk) == expected
+
+
+def test_long_size_may_encode_a_small_body() -> None:
+    wire = bytes([LONG]) + struct.pack(">Q", 3) + b"abc"
+    assert decode_all(wire) == [(LONG, b"abc")]
+
+
+def test_partial_frame_waits_for_more_data() -> None:
+    decoder = FrameDecoder()
+    assert decoder.feed(b"\x00\x05ab") == []
+    assert decoder.buffered == 4
+    assert decoder.feed(b"cde\x00") == [(0, b"abcde")]
+    assert decoder.buffered == 1
+
+
+def test_decoder_accepts_memoryview_and_bytearray() -> None:
+    wire = encode_messages([[b"hello"], [b"world"]])
+    decoder = FrameDecoder()
+    assert decoder.feed(memoryview(wire)[:4]) == []
+    assert decoder.feed(bytearray(wire[4:])) == [(0, b"hello"), (0, b"world")]
+
+
+@pytest.mark.parametrize("flags", [0x08, 0x10, 0x20, 0x40, 0x80, 0xFF, 0x09, 0x0C])
+def test_reserved_flag_bits_are_a_protocol_error(flags: int) -> None:
+    with pytest.raises(ProtocolError, match=f"flags byte 0x{flags:02x} has reserved bits"):
+        decode_all(bytes([flags, 0]))
+
+
+@pytest.mark.parametrize("flags", [COMMAND | MORE, COMMAND | MORE | LONG])
+def test_command_with_more_is_a_protocol_error(flags: int) -> None:
+    with pytest.raises(ProtocolError, match="command frame with MORE"):
+        decode_all(bytes([flags]) + bytes(8))
+
+
+def test_error_names_the_stream_offset() -> None:
+    decoder = FrameDecoder(offset=64)
+    with pytest.raises(ProtocolError, match="stream offset 68"):
+        decoder.feed(b"\x00\x02ab\x80\x00")
+
+
+def test_long_size_beyond_2_63_is_rejected() -> None:
+    with pytest.raises(ProtocolError, match="2\\*\\*63-1"):
+        decode_all(bytes([LONG]) + struct.pack(">Q", 1 << 63))
+
+
+def test_maxmsgsize_is_checked_per_frame_like_libzmq() -> None:
+    # libzmq's v2_decoder_t::size_ready compares each frame's size with ZMQ_MAXMSGSIZE.
+    wire = encode_messages([[b"x" * 10, b"y" * 10]])
+    assert len(decode_all(wire, maxmsgsize=10)) == 2
+    with pytest.raises(ProtocolError, match="11 bytes exceeds maxmsgsize 10"):
+        decode_all(encode_messages([[b"x" * 11]]), maxmsgsize=10)
+
+
+def test_maxmsgsize_applies_to_commands_too() -> None:
+    with pytest.raises(ProtocolError, match="maxmsgsize"):
+        decode_all(encode_command_frame(b"\x05READY" + bytes(20)), maxmsgsize=10)
+
+
+def test_maxmsgsize_fires_on_the_header_before_the_body_arrives() -> None:
+    decoder = FrameDecoder(maxmsgsize=1000)
+    with pytest.raises(ProtocolError, match="maxmsgsize"):
+        decoder.feed(bytes([LONG]) + struct.pack(">Q", 1 << 40))
+
+
+def test_maxmsgsize_zero_allows_only_empty_frames() -> None:
+    assert decode_all(b"\x00\x00", maxmsgsize=0) == [(0, b"")]
+    with pytest.raises(ProtocolError):
+        decode_all(b"\x00\x01x", maxmsgsize=0)

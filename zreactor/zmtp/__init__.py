@@ -1,0 +1,67 @@
+"""The ZMTP 3.1 codec: sans-I/O greeting, framing, commands, NULL mechanism and connection.
+
+Theory of operation
+-------------------
+Bytes in, events out; calls in, bytes out. Nothing in this package touches a socket, a thread
+or a clock, so an engine on any I/O thread can own a :class:`ZmtpConnection`, and the tests can
+drive it from memory, from a fuzzer, or over a raw TCP socket to real libzmq.
+
+The modules, bottom-up:
+
+* :mod:`.greeting` - the 64-byte greeting and early version detection;
+* :mod:`.frames` - the flags byte, short/long sizes, the incremental decoder, batch encoding;
+* :mod:`.commands` - READY metadata, ERROR, SUBSCRIBE/CANCEL, PING/PONG bodies;
+* :mod:`.mechanisms` - the NULL mechanism and the socket-type compatibility table;
+* :mod:`.state` - the connection's states and the table of legal transitions;
+* :mod:`.events` - what ``receive_data`` returns;
+* :mod:`.connection` - :class:`ZmtpConnection`, which ties them together.
+"""
+
+from __future__ import annotations
+
+from .commands import PING_CONTEXT_MAX, PING_TTL_MAX
+from .connection import ZmtpConnection
+from .events import (
+    Cancel,
+    Event,
+    HandshakeComplete,
+    Message,
+    PeerError,
+    Ping,
+    Pong,
+    Subscribe,
+)
+from .frames import Frame, FrameDecoder, FramingError, encode_messages
+from .greeting import GREETING_SIZE, Greeting, GreetingParser, encode_greeting
+from .mechanisms import COMPATIBLE_PEERS, IDENTITY_SENDERS, SOCKET_TYPES
+from .state import TRANSITIONS, LocalProtocolError, State, Trigger, render_mermaid
+
+__all__ = [
+    "COMPATIBLE_PEERS",
+    "GREETING_SIZE",
+    "IDENTITY_SENDERS",
+    "PING_CONTEXT_MAX",
+    "PING_TTL_MAX",
+    "SOCKET_TYPES",
+    "TRANSITIONS",
+    "Cancel",
+    "Event",
+    "Frame",
+    "FrameDecoder",
+    "FramingError",
+    "Greeting",
+    "GreetingParser",
+    "HandshakeComplete",
+    "LocalProtocolError",
+    "Message",
+    "PeerError",
+    "Ping",
+    "Pong",
+    "State",
+    "Subscribe",
+    "Trigger",
+    "ZmtpConnection",
+    "encode_greeting",
+    "encode_messages",
+    "render_mermaid",
+]
