@@ -98,10 +98,10 @@ def _split_host_port(endpoint: str, rest: str) -> tuple[str, int]:
             raise ValueError(f"invalid tcp endpoint {endpoint!r}: expected tcp://HOST:PORT")
     if port_text == "*":
         return host, 0
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"invalid port {port_text!r} in {endpoint!r}") from None
+    # Digits only: int() would also take " 5", "+5" and "5_555".
+    if not (port_text.isascii() and port_text.isdigit()):
+        raise ValueError(f"invalid port {port_text!r} in {endpoint!r}")
+    port = int(port_text)
     if not 0 <= port <= 65535:
         raise ValueError(f"port {port} out of range in {endpoint!r}")
     return host, port
