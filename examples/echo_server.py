@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     host = f"[{args.host}]" if ":" in args.host else args.host
-    with zreactor.Context(io_threads=args.io_threads, poller=args.poller, linger=1.0) as ctx:
+    with zreactor.Context(io_threads=args.io_threads, poller=args.poller, term_linger=1.0) as ctx:
         listener = ctx.listen(f"tcp://{host}:{args.port}", EchoEngine, **options)
         print(f"listening {listener.endpoint}", flush=True)
         while not stop.wait(0.5):

@@ -50,7 +50,7 @@ def _print_event(event: Event) -> None:
 def demo_echo(clients: int, io_threads: int) -> None:
     """Act 1: an echo server on several I/O threads, and plain blocking clients."""
     _say(f"starting a context with {io_threads} I/O threads")
-    with Context(io_threads=io_threads, linger=1.0) as ctx:
+    with Context(io_threads=io_threads, term_linger=1.0) as ctx:
         _say(f"poller backend: {ctx.poller_name}")
         ctx.events.subscribe(
             _print_event, EventKind.LISTENING | EventKind.ACCEPTED | EventKind.CLOSED

@@ -22,10 +22,12 @@ itself); that raises.
 
 from __future__ import annotations
 
+import enum
+import errno
 import threading
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from .errors import ContextClosedError, ZReactorError
+from .errors import ContextClosedError, ContextTerminated, ZMQError, ZReactorError
 from .reactor.connecter import Connecter
 from .reactor.engine import Engine, EngineState
 from .reactor.events import EventBus
@@ -36,13 +38,48 @@ from .reactor.mailbox import Cmd, Mailbox, dispatch
 from .reactor.own import Own
 from .reactor.poller import choose_selector
 
+if TYPE_CHECKING:
+    from .sockets.pipe import Pipe
+    from .sockets.socket import Socket
+
 __all__ = ["Context"]
 
 E = TypeVar("E", bound=Engine)
 
 
+class SocketCmd(enum.Enum):
+    """Commands of the messaging layer that the context and sockets exchange."""
+
+    #: a session or an inproc peer hands a socket a new pipe
+    BIND = "process_bind"
+    #: a closed socket is handed to the reaper (the root, on I/O thread 0)
+    REAP = "process_reap"
+
+
+class _ReapedSocket:
+    """Poll handler that runs a closed socket's commands on the reaper thread."""
+
+    __slots__ = ("socket", "handle")
+
+    def __init__(self, socket: Socket) -> None:
+        self.socket = socket
+        self.handle: Any = None
+
+    def in_event(self) -> None:
+        for command in self.socket.mailbox.drain():
+            dispatch(command)
+
+    def out_event(self) -> None:  # pragma: no cover - never armed
+        pass
+
+
 class _Root(Own):
-    """The root of the ownership tree; lives on I/O thread 0; its owner is the context."""
+    """The root of the ownership tree and the sockets' reaper; lives on I/O thread 0.
+
+    Its owner is the context. Engines launched through the context are its children;
+    closed sockets are handed to it (``REAP``) and it runs their commands until their
+    termination completes, counting each as one acknowledgement it waits for.
+    """
 
     def __init__(self, context: Context, thread: IOThread) -> None:
         super().__init__()
@@ -50,6 +87,26 @@ class _Root(Own):
         self.thread = thread
         self.mailbox = thread.mailbox
         self.events = context.events
+        self._reaping: dict[Socket, _ReapedSocket] = {}
+
+    def process_reap(self, socket: Socket) -> None:
+        """Adopt a closed socket: poll its mailbox here and start its termination."""
+        handler = _ReapedSocket(socket)
+        handler.handle = self.thread.poller.add_fd(socket.mailbox.fd, handler)
+        self.thread.poller.set_pollin(handler.handle)
+        self._reaping[socket] = handler
+        socket.owner = self
+        socket.thread = self.thread
+        self.register_term_acks(1)  # released by the socket's TERM_ACK
+        handler.in_event()  # commands that arrived before the hand-over
+        socket._reap_term()
+
+    def reaped(self, socket: Socket) -> None:
+        """The socket finished terminating: stop polling its mailbox and close it."""
+        handler = self._reaping.pop(socket, None)
+        if handler is not None:
+            self.thread.poller.rm_fd(handler.handle)
+        socket.mailbox.close()
 
 
 class Context:
@@ -59,8 +116,9 @@ class Context:
         io_threads: number of I/O threads (>= 1).
         poller: force a poller backend by name (``"epoll"``, ``"poll"``, ``"select"``, ...);
             default: ``$ZREACTOR_POLLER`` or the best available.
-        linger: default linger for :meth:`term`, in seconds; ``None`` waits for ever
-            (libzmq's -1), ``0`` drops queued output at once.
+        term_linger: how long :meth:`term` lets engines flush queued output, in seconds;
+            ``None`` waits for ever (libzmq's -1), ``0`` drops it at once. (Messaging
+            sockets use their own ``linger`` option, in milliseconds, as in pyzmq.)
         clock: monotonic clock for every poller (tests pass a fake one).
 
     Use it as a context manager, or call :meth:`term` when done::
@@ -77,15 +135,15 @@ class Context:
         io_threads: int = 1,
         *,
         poller: str | None = None,
-        linger: float | None = None,
+        term_linger: float | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         if not isinstance(io_threads, int) or io_threads < 1:
             raise ValueError(f"io_threads must be a positive int, got {io_threads!r}")
-        if linger is not None and linger < 0:
-            linger = None  # libzmq's -1
+        if term_linger is not None and term_linger < 0:
+            term_linger = None  # libzmq's -1
         selector_factory = choose_selector(poller)
-        self.linger = linger
+        self.term_linger = term_linger
         self.events = EventBus()
         self.fds = FdRegistry()
         self._lock = threading.Lock()
@@ -104,6 +162,11 @@ class Context:
             raise
         self.poller_name = self.io_threads[0].poller.name
         self._root = _Root(self, self.io_threads[0])
+        self._sockets: set[Socket] = set()
+        self._sockets_cv = threading.Condition(self._lock)
+        #: inproc name -> bound socket; name -> connections waiting for a bind
+        self._inproc: dict[str, Socket] = {}
+        self._inproc_pending: dict[str, list[tuple[Socket, Pipe, Pipe]]] = {}
         if self._start_threads:
             for thread in self.io_threads:
                 thread.start()
@@ -182,6 +245,99 @@ class Context:
         self._check_open()
         return self.launch(Connecter(endpoint, factory, **options))
 
+    # -- messaging sockets --------------------------------------------------------------------------
+
+    def socket(self, socket_type: int, **kwargs: Any) -> Socket:
+        """Create a messaging socket (``zmq.PUSH`` ...). Options may be given as keywords.
+
+        Raises:
+            ZMQError: EINVAL for an unknown type; ContextTerminated after term.
+        """
+        from .sockets import socket_class
+
+        cls = socket_class(socket_type)
+        with self._lock:
+            if self._closed:
+                raise ContextTerminated()
+            sock = cls(self)
+            self._sockets.add(sock)
+        for name, value in kwargs.items():
+            setattr(sock, name, value)
+        return sock
+
+    @property
+    def sockets(self) -> frozenset[Socket]:
+        """The sockets created here and not closed yet."""
+        with self._lock:
+            return frozenset(self._sockets)
+
+    def _reap(self, sock: Socket) -> None:
+        """A socket was closed: hand it to the reaper (any thread)."""
+        with self._lock:
+            self._sockets.discard(sock)
+            self._sockets_cv.notify_all()
+        root = self._root
+        root.send_command(root, SocketCmd.REAP, sock)
+
+    def _reaped(self, sock: Socket) -> None:
+        self._root.reaped(sock)
+
+    def _inproc_bind(self, name: str, sock: Socket) -> None:
+        from .sockets.socket import make_inproc_pipes
+
+        with self._lock:
+            if name in self._inproc:
+                raise ZMQError(errno.EADDRINUSE, f"inproc://{name} is already bound")
+            self._inproc[name] = sock
+            pending = self._inproc_pending.pop(name, [])
+        for connecter, c_end, b_end in pending:
+            # the connecting side has been queueing into c_end since its connect()
+            fresh_b, fresh_c = make_inproc_pipes(sock, connecter)
+            c_end.hwm, b_end.hwm = fresh_c.hwm, fresh_b.hwm
+            c_end.lwm, b_end.lwm = fresh_c.lwm, fresh_b.lwm
+            b_end.routing_id, c_end.routing_id = fresh_b.routing_id, fresh_c.routing_id
+            sock.attach_pipe(b_end)
+
+    def _inproc_connect(self, name: str, sock: Socket) -> Pipe:
+        from .sockets.pipe import pipepair
+        from .sockets.socket import make_inproc_pipes
+
+        endpoint = f"inproc://{name}"
+        with self._lock:
+            binder = self._inproc.get(name)
+            if binder is None:
+                opts = sock.options
+                c_end, b_end = pipepair((sock, None), (opts.sndhwm, opts.rcvhwm))
+                self._inproc_pending.setdefault(name, []).append((sock, c_end, b_end))
+            else:
+                b_end, c_end = make_inproc_pipes(binder, sock)
+        c_end.endpoint = b_end.endpoint = endpoint
+        sock.attach_pipe(c_end)
+        if binder is not None:
+            binder.send_command(binder, SocketCmd.BIND, b_end)
+        return c_end
+
+    def _inproc_cancel_pending(self, c_end: Pipe) -> None:
+        with self._lock:
+            for name, entries in list(self._inproc_pending.items()):
+                entries[:] = [e for e in entries if e[1] is not c_end]
+                if not entries:
+                    del self._inproc_pending[name]
+
+    def _inproc_unbind(self, name: str, sock: Socket) -> None:
+        with self._lock:
+            if self._inproc.get(name) is sock:
+                del self._inproc[name]
+
+    def _inproc_unbind_all(self, sock: Socket) -> None:
+        with self._lock:
+            for name in [n for n, s in self._inproc.items() if s is sock]:
+                del self._inproc[name]
+            for name, entries in list(self._inproc_pending.items()):
+                entries[:] = [e for e in entries if e[0] is not sock]
+                if not entries:
+                    del self._inproc_pending[name]
+
     # -- termination ------------------------------------------------------------------------------
 
     def term(self, linger: float | None = ...) -> None:  # type: ignore[assignment]
@@ -189,7 +345,7 @@ class Context:
 
         Args:
             linger: seconds each engine may spend flushing output; ``None`` waits for
-                ever; default: the context's ``linger``.
+                ever; default: the context's ``term_linger``.
 
         Idempotent: a second call (from any thread) waits for the first to finish.
 
@@ -199,7 +355,7 @@ class Context:
         if any(t.is_current for t in self.io_threads):
             raise ZReactorError("term() called from an I/O thread of the same context")
         if linger is ...:
-            linger = self.linger
+            linger = self.term_linger
         elif linger is not None and linger < 0:
             linger = None
         with self._lock:
@@ -214,6 +370,13 @@ class Context:
             self._terminated.set()
 
     def _shutdown(self, linger: float | None) -> None:
+        # 1. wake every socket's blocking calls with ETERM, 2. wait until the application has
+        # closed them all (libzmq's rule), 3. terminate the tree (the reaper finishes sockets).
+        for sock in self.sockets:
+            sock.send_command(sock, Cmd.STOP)
+        with self._lock:
+            while self._sockets:
+                self._sockets_cv.wait()
         root = self._root
         root.send_command(root, Cmd.TERM, linger)
         while not self._root_acked:
@@ -241,9 +404,15 @@ class Context:
         """Alias of :meth:`term` (reads better in ``finally`` blocks)."""
         self.term(linger)
 
-    def destroy(self, linger: float | None = ...) -> None:  # type: ignore[assignment]
-        """Terminate with ``linger``; pyzmq's name for closing everything at once."""
-        self.term(linger)
+    def destroy(self, linger: int | None = None) -> None:
+        """Close every socket (with ``linger`` in **milliseconds**, as pyzmq), then terminate.
+
+        Like pyzmq's, this closes sockets that other threads may be using: call it only
+        when they are done with them.
+        """
+        for sock in self.sockets:
+            sock.close(linger=linger)
+        self.term(... if linger is None else (None if linger < 0 else linger / 1000))
 
     def __enter__(self) -> Context:
         return self

@@ -153,6 +153,7 @@ class Mailbox:
         self._lock = threading.Lock()
         self._signalled = False
         self._signaler = Signaler()
+        self._closed = False
         #: number of times the wake-up fd was written (for tests and statistics).
         self.signals = 0
 
@@ -162,14 +163,21 @@ class Mailbox:
         return self._signaler.fd
 
     def send(self, command: Command) -> None:
-        """Queue ``command``; signal the reader only if it was not signalled already."""
+        """Queue ``command``; signal the reader only if it was not signalled already.
+
+        Commands sent to a closed mailbox are dropped: their destination is gone.
+        """
         with self._lock:
+            if self._closed:
+                return
             self._commands.append(command)
             if self._signalled:
                 return
             self._signalled = True
             self.signals += 1
-        self._signaler.signal()
+            # inside the lock, so close() cannot release the fd (and the kernel reuse its
+            # number) between our check and our write
+            self._signaler.signal()
 
     def drain(self) -> deque[Command]:
         """Take every pending command (possibly none). Reader thread only."""
@@ -199,9 +207,11 @@ class Mailbox:
         return self.drain()
 
     def close(self) -> None:
-        """Release the wake-up fd. Commands still queued are dropped."""
-        self._signaler.close()
-        self._commands.clear()
+        """Release the wake-up fd. Commands still queued, or sent later, are dropped."""
+        with self._lock:
+            self._closed = True
+            self._commands.clear()
+            self._signaler.close()
 
     def __repr__(self) -> str:
         return f"<Mailbox {self.name} pending={len(self._commands)}>"

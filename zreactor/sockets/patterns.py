@@ -1,0 +1,173 @@
+"""The three routing helpers every socket type is built from: lb, fq and dist.
+
+Theory of operation
+-------------------
+libzmq builds its socket types from three small strategies over a list of pipes:
+
+* :class:`LoadBalancer` (``lb_t``): send each message to the next pipe, round-robin, skipping
+  pipes that are full. PUSH, DEALER and REQ send this way.
+* :class:`FairQueue` (``fq_t``): receive from the pipes in turn, so one chatty peer cannot
+  starve the others. PULL, DEALER, ROUTER, SUB, REP and REQ receive this way.
+* :class:`Distributor` (``dist_t``): send a copy to every matching pipe; a pipe that is full
+  misses the message (PUB's "drop when mute").
+
+Like libzmq's, the lb and fq lists keep the *active* pipes at the front (``pipes[:active]``),
+so picking the next one is O(1) and deactivating a pipe is a swap. A pipe goes inactive when a
+read or write on it fails, and comes back when the pipe says so (``activated``). Everything
+here runs on the socket's thread and deals in whole messages (lists of frames).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from .pipe import Pipe
+
+__all__ = ["Distributor", "FairQueue", "LoadBalancer"]
+
+Message = list
+
+
+class _ActiveList:
+    """A list of pipes with the active ones first (shared by lb and fq)."""
+
+    def __init__(self) -> None:
+        self.pipes: list[Pipe] = []
+        self.active = 0
+        self.current = 0
+
+    def attach(self, pipe: Pipe) -> None:
+        """Add a pipe and make it active."""
+        self.pipes.append(pipe)
+        self.activated(pipe)
+
+    def activated(self, pipe: Pipe) -> None:
+        """Move ``pipe`` into the active region (it must be attached and inactive)."""
+        pipes = self.pipes
+        index = pipes.index(pipe)
+        if index < self.active:
+            return
+        pipes[index], pipes[self.active] = pipes[self.active], pipes[index]
+        self.active += 1
+
+    def _deactivate_current(self) -> None:
+        pipes = self.pipes
+        self.active -= 1
+        last = self.active
+        pipes[self.current], pipes[last] = pipes[last], pipes[self.current]
+        if self.current == self.active:
+            self.current = 0
+
+    def pipe_terminated(self, pipe: Pipe) -> None:
+        """Forget ``pipe``."""
+        pipes = self.pipes
+        try:
+            index = pipes.index(pipe)
+        except ValueError:
+            return
+        if index < self.active:
+            self.active -= 1
+            pipes[index], pipes[self.active] = pipes[self.active], pipes[index]
+            index = self.active
+        # now outside the active prefix: fill the hole with the last pipe
+        pipes[index] = pipes[-1]
+        pipes.pop()
+        if self.current >= self.active:
+            self.current = 0
+
+
+class LoadBalancer(_ActiveList):
+    """Round-robin sending over the pipes that have room (libzmq's ``lb_t``)."""
+
+    def send(self, msg: Message) -> Pipe | None:
+        """Write ``msg`` to the next writable pipe; return it, or ``None`` if all are full."""
+        while self.active > 0:
+            pipe = self.pipes[self.current]
+            if pipe.write(msg):
+                pipe.flush()
+                self.current += 1
+                if self.current >= self.active:
+                    self.current = 0
+                return pipe
+            self._deactivate_current()
+        return None
+
+    def has_out(self) -> bool:
+        """True if some pipe can take a message now."""
+        while self.active > 0:
+            if self.pipes[self.current].check_write():
+                return True
+            self._deactivate_current()
+        return False
+
+
+class FairQueue(_ActiveList):
+    """Round-robin receiving over the pipes that have messages (libzmq's ``fq_t``)."""
+
+    def recv(self) -> tuple[Message, Pipe] | None:
+        """Read the next message, taking the pipes in turn; ``None`` if all are empty."""
+        while self.active > 0:
+            pipe = self.pipes[self.current]
+            msg = pipe.read()
+            if msg is not None:
+                self.current += 1
+                if self.current >= self.active:
+                    self.current = 0
+                return msg, pipe
+            self._deactivate_current()
+        return None
+
+    def has_in(self) -> bool:
+        """True if some pipe has a message ready."""
+        while self.active > 0:
+            if self.pipes[self.current].check_read():
+                return True
+            self._deactivate_current()
+        return False
+
+
+class Distributor:
+    """Send a copy of each message to many pipes; full pipes miss it (``dist_t``)."""
+
+    def __init__(self) -> None:
+        self.pipes: list[Pipe] = []
+        self._inactive: set[Pipe] = set()
+
+    def attach(self, pipe: Pipe) -> None:
+        """Add a pipe (active)."""
+        self.pipes.append(pipe)
+
+    def activated(self, pipe: Pipe) -> None:
+        """The pipe has room again."""
+        self._inactive.discard(pipe)
+
+    def pipe_terminated(self, pipe: Pipe) -> None:
+        """Forget ``pipe``."""
+        if pipe in self.pipes:
+            self.pipes.remove(pipe)
+        self._inactive.discard(pipe)
+
+    def send_to(self, pipes: Iterable[Pipe], msg: Message) -> int:
+        """Write ``msg`` to each of ``pipes`` that has room; return how many took it."""
+        sent = 0
+        inactive = self._inactive
+        for pipe in pipes:
+            if pipe in inactive:
+                continue
+            if pipe.write(msg):
+                pipe.flush()
+                sent += 1
+            else:
+                inactive.add(pipe)
+        return sent
+
+    def send_to_all(self, msg: Message) -> int:
+        """Write ``msg`` to every pipe that has room."""
+        return self.send_to(self.pipes, msg)
+
+    def has_out(self) -> bool:
+        """A distributor can always send (full pipes drop)."""
+        return True
+
+    def __len__(self) -> int:
+        return len(self.pipes)

@@ -1,0 +1,377 @@
+"""Pipes: bounded, lock-free message queues between two objects on (maybe) different threads.
+
+Theory of operation
+-------------------
+A pipe connects two *sinks*: a socket and a session (tcp/ipc), or two sockets (inproc). It
+is libzmq's ``pipe_t``: :func:`pipepair` makes two :class:`Pipe` ends, each of which writes
+into one queue and reads from the other. Each end belongs to one sink and is touched only on
+that sink's thread; the ends talk to each other through commands posted to the other sink's
+mailbox. A message is a whole multipart message (a list of ``bytes`` frames), so a high-water
+mark counts messages, as in libzmq.
+
+*Queues and wake-ups (ypipe).* Each direction is a :class:`_Queue`: a ``deque`` (whose
+``append`` and ``popleft`` are atomic in CPython) plus a ``reader_asleep`` flag. A reader that
+finds the queue empty sets the flag *and then looks again*; a writer appends *and then looks
+at the flag*, and if it is set clears it and sends ``ACTIVATE_READ``. Whichever order the two
+threads interleave in, either the reader sees the new message or the writer sees the flag, so
+no wake-up is lost (the interpreter's lock gives us the sequential consistency this Dekker-style
+handshake needs). The worst case is a spurious ``ACTIVATE_READ`` for a reader that is already
+awake, which is ignored. A burst of writes costs one command, not one per message.
+
+*High-water marks.* The writer counts messages written; the reader counts messages read and,
+every ``lwm`` messages, tells the writer with ``ACTIVATE_WRITE(msgs_read)``. The writer is
+full while ``written - peers_read >= hwm`` (``hwm == 0``: unbounded). A full writer goes
+inactive and is re-activated by the next ``ACTIVATE_WRITE``. The low-water mark follows
+libzmq's ``compute_lwm``.
+
+*Termination (delimiter).* :meth:`Pipe.terminate` writes a *delimiter* after the queued
+messages and sends ``PIPE_TERM`` to the peer. A peer created with ``delay=True`` keeps
+delivering what is queued until it reads the delimiter (this is how linger delivers pending
+messages); with ``delay=False`` it drops them at once. Either way three commands complete the
+handshake (term, ack, ack) and each side's sink gets ``pipe_terminated`` exactly once. The
+states and their moves are :class:`PipeState` and :data:`PIPE_TRANSITIONS`.
+
+Sink interface: ``mailbox`` (for commands), ``read_activated(pipe)``,
+``write_activated(pipe)``, ``pipe_terminated(pipe)``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from typing import Any
+
+from ..reactor.mailbox import Command
+
+__all__ = [
+    "PIPE_TRANSITIONS",
+    "Pipe",
+    "PipeCmd",
+    "PipeState",
+    "compute_lwm",
+    "pipepair",
+]
+
+Message = list  # a multipart message: list[bytes]
+
+#: libzmq's ``max_wm_delta``: the low-water mark never lags the high one by more than this.
+MAX_WM_DELTA = 1024
+
+
+def compute_lwm(hwm: int) -> int:
+    """libzmq's low-water mark for a given high-water mark."""
+    return hwm - MAX_WM_DELTA if hwm > MAX_WM_DELTA * 2 else (hwm + 1) // 2
+
+
+class PipeCmd(enum.Enum):
+    """Commands between the two ends of a pipe (value: handler method on :class:`Pipe`)."""
+
+    ACTIVATE_READ = "process_activate_read"
+    ACTIVATE_WRITE = "process_activate_write"
+    PIPE_TERM = "process_pipe_term"
+    PIPE_TERM_ACK = "process_pipe_term_ack"
+
+
+class PipeState(enum.Enum):
+    """libzmq's pipe termination states."""
+
+    ACTIVE = "active"
+    #: the delimiter was read before the peer's PIPE_TERM command arrived
+    DELIMITER_RECEIVED = "delimiter_received"
+    #: the peer asked to terminate; we still deliver queued messages until the delimiter
+    WAITING_FOR_DELIMITER = "waiting_for_delimiter"
+    #: we acknowledged the peer's request; waiting for its final ack
+    TERM_ACK_SENT = "term_ack_sent"
+    #: we asked to terminate; waiting for the peer's ack
+    TERM_REQ_SENT1 = "term_req_sent1"
+    #: both asked at once; we acked theirs and wait for ours
+    TERM_REQ_SENT2 = "term_req_sent2"
+    #: the handshake is complete; the sink was told
+    TERMINATED = "terminated"
+
+
+_S = PipeState
+#: Every move the handshake makes (event in the comment).
+PIPE_TRANSITIONS: dict[PipeState, frozenset[PipeState]] = {
+    _S.ACTIVE: frozenset({
+        _S.TERM_REQ_SENT1,  # terminate()
+        _S.WAITING_FOR_DELIMITER,  # PIPE_TERM, delay
+        _S.TERM_ACK_SENT,  # PIPE_TERM, no delay
+        _S.DELIMITER_RECEIVED,  # delimiter read before PIPE_TERM
+    }),
+    _S.DELIMITER_RECEIVED: frozenset({
+        _S.TERM_ACK_SENT,  # PIPE_TERM
+        _S.TERM_REQ_SENT1,  # terminate()
+    }),
+    _S.WAITING_FOR_DELIMITER: frozenset({
+        _S.TERM_ACK_SENT,  # delimiter read, or terminate(delay=False)
+    }),
+    _S.TERM_REQ_SENT1: frozenset({
+        _S.TERM_REQ_SENT2,  # PIPE_TERM crossed ours
+        _S.TERMINATED,  # PIPE_TERM_ACK (we ack back)
+    }),
+    _S.TERM_REQ_SENT2: frozenset({_S.TERMINATED}),  # PIPE_TERM_ACK
+    _S.TERM_ACK_SENT: frozenset({_S.TERMINATED}),  # PIPE_TERM_ACK
+    _S.TERMINATED: frozenset(),
+}
+
+#: The in-band end-of-stream marker written by :meth:`Pipe.terminate`.
+DELIMITER: Any = object()
+
+
+class _Queue:
+    """One direction of a pipe: a deque and the reader's sleep flag (see module docstring)."""
+
+    __slots__ = ("items", "reader_asleep")
+
+    def __init__(self) -> None:
+        self.items: deque[Any] = deque()
+        self.reader_asleep = False
+
+
+class Pipe:
+    """One end of a pipe. Create pairs with :func:`pipepair`.
+
+    Attributes:
+        sink: the object that owns this end (socket or session).
+        peer: the other end.
+        state: termination state.
+        routing_id: set by ROUTER-like sockets to address this pipe.
+        hwm: messages this end may have in flight towards the peer (0: unbounded).
+    """
+
+    __slots__ = (
+        "sink", "peer", "state", "routing_id", "hwm", "lwm", "delay",
+        "_in", "_out", "_in_active", "_out_active",
+        "_msgs_read", "_msgs_written", "_peers_msgs_read", "endpoint", "data",
+    )
+
+    def __init__(self, inq: _Queue, outq: _Queue, inhwm: int, outhwm: int, delay: bool) -> None:
+        self.sink: Any = None
+        self.peer: Pipe | None = None
+        self.state = PipeState.ACTIVE
+        self.routing_id: bytes | None = None
+        self.hwm = outhwm
+        self.lwm = compute_lwm(inhwm)
+        self.delay = delay
+        self._in = inq
+        self._out: _Queue | None = outq
+        self._in_active = True
+        self._out_active = True
+        self._msgs_read = 0
+        self._msgs_written = 0
+        self._peers_msgs_read = 0
+        #: the endpoint this pipe serves (for disconnect/unbind and events)
+        self.endpoint = ""
+        #: per-pipe scratch for the owning pattern (e.g. a subscription trie's key)
+        self.data: Any = None
+
+    # -- commands to the peer -------------------------------------------------------------
+
+    def _send_peer(self, kind: PipeCmd, *args: Any) -> None:
+        peer = self.peer
+        assert peer is not None
+        peer.sink.mailbox.send(Command(peer, kind, args))
+
+    def _transition(self, new: PipeState) -> None:
+        if new not in PIPE_TRANSITIONS[self.state]:
+            raise AssertionError(f"illegal pipe move {self.state} -> {new}")
+        self.state = new
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def check_read(self) -> bool:
+        """True if a message can be read now (handles a pending delimiter)."""
+        if not self._in_active:
+            return False
+        if self.state is not PipeState.ACTIVE and self.state is not PipeState.WAITING_FOR_DELIMITER:
+            return False
+        items = self._in.items
+        if not items:
+            self._in.reader_asleep = True
+            if not items:  # look again *after* raising the flag: see the module docstring
+                self._in_active = False
+                return False
+            self._in.reader_asleep = False
+        if items[0] is DELIMITER:
+            items.popleft()
+            self._process_delimiter()
+            return False
+        return True
+
+    def read(self) -> Message | None:
+        """Take the next message, or ``None`` if there is none (the pipe then sleeps)."""
+        if not self._in_active:
+            return None
+        if self.state is not PipeState.ACTIVE and self.state is not PipeState.WAITING_FOR_DELIMITER:
+            return None
+        items = self._in.items
+        try:
+            msg = items.popleft()
+        except IndexError:
+            self._in.reader_asleep = True
+            try:
+                msg = items.popleft()
+            except IndexError:
+                self._in_active = False
+                return None
+            self._in.reader_asleep = False
+        if msg is DELIMITER:
+            self._process_delimiter()
+            return None
+        self._msgs_read += 1
+        if self.lwm > 0 and self._msgs_read % self.lwm == 0:
+            self._send_peer(PipeCmd.ACTIVATE_WRITE, self._msgs_read)
+        return msg
+
+    def _process_delimiter(self) -> None:
+        if self.state is PipeState.ACTIVE:
+            self._transition(PipeState.DELIMITER_RECEIVED)
+        else:
+            self._out = None
+            self._send_peer(PipeCmd.PIPE_TERM_ACK)
+            self._transition(PipeState.TERM_ACK_SENT)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def check_hwm(self) -> bool:
+        """True if the high-water mark leaves room for one more message."""
+        return self.hwm <= 0 or self._msgs_written - self._peers_msgs_read < self.hwm
+
+    def check_write(self) -> bool:
+        """True if a message can be written now; a full pipe goes inactive."""
+        if not self._out_active or self.state is not PipeState.ACTIVE:
+            return False
+        if self.hwm > 0 and self._msgs_written - self._peers_msgs_read >= self.hwm:
+            self._out_active = False
+            return False
+        return True
+
+    def write(self, msg: Message) -> bool:
+        """Queue ``msg`` (call :meth:`flush` after); False if the pipe cannot take it."""
+        if not self.check_write():
+            return False
+        assert self._out is not None
+        self._out.items.append(msg)
+        self._msgs_written += 1
+        return True
+
+    def flush(self) -> None:
+        """Make written messages visible: wake the reader if it went to sleep."""
+        out = self._out
+        if out is not None and out.reader_asleep:
+            out.reader_asleep = False
+            self._send_peer(PipeCmd.ACTIVATE_READ)
+
+    @property
+    def pending_out(self) -> int:
+        """Messages written by this end that the peer has not read yet (approximately)."""
+        return self._msgs_written - self._peers_msgs_read
+
+    @property
+    def pending_in(self) -> int:
+        """Messages (and maybe a delimiter) queued for this end to read."""
+        return len(self._in.items)
+
+    # -- activation commands -----------------------------------------------------------------
+
+    def process_activate_read(self) -> None:
+        """The peer wrote to a sleeping reader."""
+        if not self._in_active and (
+            self.state is PipeState.ACTIVE or self.state is PipeState.WAITING_FOR_DELIMITER
+        ):
+            self._in_active = True
+            self.sink.read_activated(self)
+
+    def process_activate_write(self, msgs_read: int) -> None:
+        """The peer read up to ``msgs_read``: room may have opened below the HWM."""
+        self._peers_msgs_read = msgs_read
+        if not self._out_active and self.state is PipeState.ACTIVE:
+            self._out_active = True
+            self.sink.write_activated(self)
+
+    # -- termination ---------------------------------------------------------------------------
+
+    def terminate(self, delay: bool) -> None:
+        """Start closing this end; the sink hears ``pipe_terminated`` when it is done.
+
+        Args:
+            delay: let the *peer* deliver what we already wrote before it closes.
+        """
+        self.delay = delay
+        state = self.state
+        if state in (PipeState.TERM_REQ_SENT1, PipeState.TERM_REQ_SENT2, PipeState.TERM_ACK_SENT,
+                     PipeState.TERMINATED):
+            return
+        if state is PipeState.ACTIVE or state is PipeState.DELIMITER_RECEIVED:
+            self._send_peer(PipeCmd.PIPE_TERM)
+            self._transition(PipeState.TERM_REQ_SENT1)
+        elif state is PipeState.WAITING_FOR_DELIMITER:
+            if delay:
+                return  # still delivering what the peer queued; its delimiter will finish us
+            self._out = None
+            self._send_peer(PipeCmd.PIPE_TERM_ACK)
+            self._transition(PipeState.TERM_ACK_SENT)
+        self._out_active = False
+        out = self._out
+        if out is not None:
+            # Watermarks are not checked: the delimiter always fits.
+            out.items.append(DELIMITER)
+            self.flush()
+
+    def process_pipe_term(self) -> None:
+        """The peer asked to terminate."""
+        state = self.state
+        if state is PipeState.ACTIVE:
+            if self.delay:
+                # keep delivering; the delimiter (already flushed after the PIPE_TERM, so an
+                # ACTIVATE_READ follows if we slept) ends the wait
+                self._transition(PipeState.WAITING_FOR_DELIMITER)
+                return
+            self._out = None
+            self._send_peer(PipeCmd.PIPE_TERM_ACK)
+            self._transition(PipeState.TERM_ACK_SENT)
+        elif state is PipeState.DELIMITER_RECEIVED:
+            self._out = None
+            self._send_peer(PipeCmd.PIPE_TERM_ACK)
+            self._transition(PipeState.TERM_ACK_SENT)
+        elif state is PipeState.TERM_REQ_SENT1:
+            self._out = None
+            self._send_peer(PipeCmd.PIPE_TERM_ACK)
+            self._transition(PipeState.TERM_REQ_SENT2)
+
+    def process_pipe_term_ack(self) -> None:
+        """The peer acknowledged: this end is finished."""
+        if self.state is PipeState.TERM_REQ_SENT1:
+            self._out = None
+            self._send_peer(PipeCmd.PIPE_TERM_ACK)
+        self._transition(PipeState.TERMINATED)
+        self._in.items.clear()  # drop whatever the peer left for us
+        self.sink.pipe_terminated(self)
+
+    @property
+    def terminated(self) -> bool:
+        """True once the handshake is complete."""
+        return self.state is PipeState.TERMINATED
+
+    def __repr__(self) -> str:
+        return f"<Pipe {self.endpoint or '?'} {self.state.value} sink={type(self.sink).__name__}>"
+
+
+def pipepair(
+    sinks: tuple[Any, Any], hwms: tuple[int, int], delays: tuple[bool, bool] = (True, True)
+) -> tuple[Pipe, Pipe]:
+    """Create two connected pipe ends.
+
+    Args:
+        sinks: the owners of end 0 and end 1.
+        hwms: ``hwms[i]`` bounds the messages end ``i`` may have queued towards the other
+            (libzmq: ``(sndhwm, rcvhwm)`` from the socket's point of view; 0: unbounded).
+        delays: whether each end, when its peer terminates, still delivers queued messages.
+    """
+    a_to_b, b_to_a = _Queue(), _Queue()
+    a = Pipe(b_to_a, a_to_b, hwms[1], hwms[0], delays[0])
+    b = Pipe(a_to_b, b_to_a, hwms[0], hwms[1], delays[1])
+    a.peer, b.peer = b, a
+    a.sink, b.sink = sinks
+    return a, b

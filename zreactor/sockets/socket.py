@@ -1,0 +1,686 @@
+"""The socket base: pyzmq's API on top of pipes, commands and one routing pattern.
+
+Theory of operation
+-------------------
+A :class:`Socket` is libzmq's ``socket_base_t``. It lives in the application thread that
+uses it and is **not thread-safe** (as in ZeroMQ): one thread at a time, or hand it over with
+a memory barrier such as a queue. The context is thread-safe.
+
+*Commands.* A socket owns a :class:`~zreactor.reactor.mailbox.Mailbox`. I/O threads and
+inproc peers reach it only by commands (a new pipe to attach, a pipe that became readable or
+writable, a pipe terminating, the context stopping). Nobody runs the socket's commands but
+the socket itself, and it runs them whenever the application calls in: before each send or
+receive if any are pending (a flag read, not a syscall), and while blocked waiting for a
+message or for room, with the mailbox's wake-up fd as the thing it blocks on.
+
+*Patterns.* Subclasses (one module per pattern) implement the ``x*`` hooks: attach a pipe,
+send a message, receive one, and react to pipes becoming readable, writable or gone. The base
+class owns everything else: options, endpoints, blocking and timeouts, multipart assembly
+(a message is sent only when its last frame is), and closing.
+
+*Closing and linger.* :meth:`Socket.close` returns at once; the socket is handed to the
+context's reaper (the root object on I/O thread 0), which from then on runs its commands. The
+reaper terminates the socket's pipes and children (listeners, sessions) with the socket's
+``linger``: sessions keep delivering queued messages for up to ``linger`` ms, inproc peers
+can still read what was queued for them. ``Context.term()`` returns when every socket has
+been closed and reaped.
+
+*Transports.* ``inproc://`` pipes are made right here (the context keeps the registry of
+bound names); ``tcp://`` and ``ipc://`` go through :mod:`zreactor.sockets.transports`.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import pickle
+import random
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..constants import Flag, PollEvent, SocketOption, SocketType
+from ..errors import Again, ContextTerminated, ZMQError
+from ..reactor.mailbox import Mailbox, dispatch
+from ..reactor.own import Own
+from .options import OPTION_SPECS, Options, coerce
+from .pipe import Pipe, pipepair
+
+if TYPE_CHECKING:
+    from ..context import Context
+
+__all__ = ["Frame", "Socket"]
+
+DONTWAIT = int(Flag.DONTWAIT)
+SNDMORE = int(Flag.SNDMORE)
+
+#: attribute names that map to options (``sock.linger = 0``), pyzmq style
+_OPTION_NAMES: dict[str, int] = {o.name.lower(): int(o) for o in SocketOption}
+_OPTION_NAMES["identity"] = int(SocketOption.ROUTING_ID)
+
+
+class Frame:
+    """A received frame when ``copy=False`` (a small subset of pyzmq's ``zmq.Frame``).
+
+    Attributes:
+        bytes: the frame's content.
+        more: True if more frames of the same message follow.
+    """
+
+    __slots__ = ("bytes", "more")
+
+    def __init__(self, data: bytes = b"", more: bool = False) -> None:
+        self.bytes = bytes(data)
+        self.more = more
+
+    @property
+    def buffer(self) -> memoryview:
+        """The content as a memoryview."""
+        return memoryview(self.bytes)
+
+    def __bytes__(self) -> bytes:
+        return self.bytes
+
+    def __len__(self) -> int:
+        return len(self.bytes)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Frame):
+            return self.bytes == other.bytes
+        if isinstance(other, (bytes, bytearray, memoryview)):
+            return self.bytes == bytes(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.bytes)
+
+    def __repr__(self) -> str:
+        return f"<zreactor.Frame {self.bytes[:32]!r}{'...' if len(self.bytes) > 32 else ''}>"
+
+
+def _as_frame(data: Any) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, Frame):
+        return data.bytes
+    if isinstance(data, str):
+        raise TypeError("unicode not allowed, use send_string")
+    try:
+        return bytes(memoryview(data))
+    except TypeError:
+        raise TypeError(f"expected bytes-like frame, got {type(data).__name__}") from None
+
+
+class Socket(Own):
+    """Base class of every socket type; the pyzmq-compatible API lives here.
+
+    Create sockets with ``ctx.socket(zmq.PUSH)``; do not instantiate this class directly.
+    """
+
+    #: the socket type (``zmq.PAIR`` ...); set by subclasses
+    socket_type: int = -1
+
+    def __init__(self, context: Context, socket_type: int | None = None) -> None:
+        Own.__init__(self)
+        if socket_type is not None and socket_type != self.socket_type:
+            raise ZMQError(errno.EINVAL, f"{type(self).__name__} is type {self.socket_type}")
+        self.context = context
+        self.options = Options(type=self.socket_type, type_name=SocketType(self.socket_type).name)
+        self.mailbox = Mailbox(f"socket-{SocketType(self.socket_type).name}")
+        self.thread = None
+        self._pipes: list[Pipe] = []
+        #: endpoint -> the objects serving it (listener/session, or inproc pipes)
+        self._endpoints: dict[str, list[Any]] = {}
+        self._out_frames: list[bytes] = []
+        self._in_frames: deque[bytes] = deque()
+        self._ctx_terminated = False
+        self._closed = False
+        self.monitor_bus: Any = None  # set by monitor(); engines emit here
+
+    # -- pattern hooks (subclasses) -----------------------------------------------------------
+
+    def xattach_pipe(self, pipe: Pipe, subscribe_to_all: bool = False) -> None:
+        """A new pipe is ready to carry messages."""
+        raise NotImplementedError
+
+    def xsend(self, msg: list[bytes]) -> bool:
+        """Route a whole message; False if it cannot be sent now (all peers full)."""
+        raise ZMQError(errno.ENOTSUP, f"{self.options.type_name} sockets cannot send")
+
+    def xrecv(self) -> list[bytes] | None:
+        """Return the next whole message, or None if none is ready."""
+        raise ZMQError(errno.ENOTSUP, f"{self.options.type_name} sockets cannot receive")
+
+    def xhas_in(self) -> bool:
+        """True if :meth:`xrecv` would return a message."""
+        return False
+
+    def xhas_out(self) -> bool:
+        """True if :meth:`xsend` would succeed."""
+        return False
+
+    def xread_activated(self, pipe: Pipe) -> None:
+        """``pipe`` has messages again."""
+
+    def xwrite_activated(self, pipe: Pipe) -> None:
+        """``pipe`` has room again."""
+
+    def xpipe_terminated(self, pipe: Pipe) -> None:
+        """``pipe`` is gone; forget it."""
+
+    def xsetsockopt(self, option: int, value: Any) -> bool:
+        """Handle a pattern-specific option; return True if handled."""
+        return False
+
+    # -- pipe sink interface (called by pipes, on this socket's thread) ------------------------
+
+    def read_activated(self, pipe: Pipe) -> None:
+        """Pipe callback: readable again."""
+        self.xread_activated(pipe)
+
+    def write_activated(self, pipe: Pipe) -> None:
+        """Pipe callback: writable again."""
+        self.xwrite_activated(pipe)
+
+    def pipe_terminated(self, pipe: Pipe) -> None:
+        """Pipe callback: the pipe finished terminating."""
+        self.xpipe_terminated(pipe)
+        if pipe in self._pipes:
+            self._pipes.remove(pipe)
+        for objs in self._endpoints.values():
+            if pipe in objs:
+                objs.remove(pipe)
+        if self.terminating:
+            self.unregister_term_ack()
+
+    def attach_pipe(self, pipe: Pipe, subscribe_to_all: bool = False) -> None:
+        """Adopt ``pipe`` (our end) and hand it to the pattern."""
+        pipe.sink = self
+        self._pipes.append(pipe)
+        self.xattach_pipe(pipe, subscribe_to_all)
+        if self.terminating:
+            # the socket is closing: take the pipe down at once
+            self.register_term_acks(1)
+            pipe.terminate(False)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def process_bind(self, pipe: Pipe) -> None:
+        """``BIND`` command: a session or an inproc peer offers a new pipe."""
+        self.attach_pipe(pipe)
+
+    def process_stop(self) -> None:
+        """``STOP`` command: the context is terminating; blocking calls must fail."""
+        self._ctx_terminated = True
+
+    def _process_commands(self) -> None:
+        for command in self.mailbox.drain():
+            dispatch(command)
+        if self._ctx_terminated:
+            raise ContextTerminated()
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise ZMQError(errno.ENOTSOCK, "socket is closed")
+        if self._ctx_terminated:
+            raise ContextTerminated()
+
+    def _wait(self, deadline: float | None) -> bool:
+        """Block until commands arrive or ``deadline``; run them. False on timeout."""
+        if deadline is None:
+            timeout = None
+        else:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                return False
+        self.mailbox.wait(timeout)
+        self._process_commands()
+        return True
+
+    # -- options ---------------------------------------------------------------------------------
+
+    def setsockopt(self, option: int, value: Any) -> None:
+        """Set a socket option (libzmq units: ms, bytes, messages).
+
+        Raises:
+            ZMQError: EINVAL for an unknown option or a bad value.
+        """
+        self._check_usable()
+        option = int(option)
+        if option == SocketOption.HWM:
+            self.setsockopt(SocketOption.SNDHWM, value)
+            self.setsockopt(SocketOption.RCVHWM, value)
+            return
+        if self.xsetsockopt(option, value):
+            return
+        spec = OPTION_SPECS.get(option)
+        if spec is None or not spec.writable:
+            raise ZMQError(errno.EINVAL, f"option {option} cannot be set on {self.options.type_name}")
+        setattr(self.options, spec.attr, coerce(option, spec, value))
+
+    def getsockopt(self, option: int) -> Any:
+        """Read a socket option.
+
+        Raises:
+            ZMQError: EINVAL for an unknown or write-only option.
+        """
+        self._check_usable()
+        option = int(option)
+        if option == SocketOption.RCVMORE:
+            return int(bool(self._in_frames))
+        if option == SocketOption.EVENTS:
+            return self._events()
+        if option == SocketOption.FD:
+            return self.mailbox.fd
+        if option == SocketOption.HWM:
+            return self.options.sndhwm
+        spec = OPTION_SPECS.get(option)
+        if spec is None or not spec.readable:
+            raise ZMQError(errno.EINVAL, f"option {option} cannot be read")
+        value = getattr(self.options, spec.attr)
+        return int(value) if spec.kind is bool else value
+
+    set = setsockopt
+    get = getsockopt
+
+    def setsockopt_string(self, option: int, value: str, encoding: str = "utf-8") -> None:
+        """Set a bytes option from a str."""
+        self.setsockopt(option, value.encode(encoding))
+
+    def getsockopt_string(self, option: int, encoding: str = "utf-8") -> str:
+        """Read a bytes/str option as str."""
+        value = self.getsockopt(option)
+        return value.decode(encoding) if isinstance(value, bytes) else str(value)
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for names that are not real attributes: map them to options
+        option = _OPTION_NAMES.get(name)
+        if option is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return self.getsockopt(option)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        option = _OPTION_NAMES.get(name)
+        if option is not None and "options" in self.__dict__:
+            self.setsockopt(option, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    @property
+    def type(self) -> int:  # type: ignore[override]
+        """The socket type (``zmq.PUSH`` ...)."""
+        return self.socket_type
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    @property
+    def underlying(self) -> int:
+        """An identifier of the socket object (pyzmq exposes the C pointer)."""
+        return id(self)
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,
+             routing_id: int | None = None, group: str | None = None) -> None:
+        """Send one frame; with ``SNDMORE``, more frames of the same message follow.
+
+        The message leaves only when its last frame is sent. ``copy`` and ``track`` are
+        accepted for pyzmq compatibility (frames are always copied; nothing is tracked).
+
+        Raises:
+            Again: ``DONTWAIT`` (or ``sndtimeo`` expired) and no peer can take the message.
+            ZMQError: EFSM for a send out of turn (REQ/REP), ENOTSUP for receive-only types.
+            ContextTerminated: the context was terminated.
+        """
+        self._check_usable()
+        frame = _as_frame(data)
+        if flags & SNDMORE:
+            self._out_frames.append(frame)
+            return
+        msg = self._out_frames
+        msg.append(frame)
+        try:
+            self._send_msg(msg, flags)
+        except BaseException:
+            msg.pop()  # the caller may retry the last frame; earlier frames stay queued
+            raise
+        self._out_frames = []
+
+    def _send_msg(self, msg: list[bytes], flags: int) -> None:
+        if self.mailbox._signalled:
+            self._process_commands()
+        if self.xsend(msg):
+            return
+        timeout = self.options.sndtimeo
+        if flags & DONTWAIT or timeout == 0:
+            raise Again()
+        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
+        while True:
+            if not self._wait(deadline):
+                raise Again()
+            if self.xsend(msg):
+                return
+
+    def send_multipart(self, msg_parts: Sequence[Any], flags: int = 0, copy: bool = True,
+                       track: bool = False, **kwargs: Any) -> None:
+        """Send a multipart message (a sequence of bytes-like frames).
+
+        Raises:
+            TypeError: a frame is not bytes-like (str must be encoded first).
+        """
+        self._check_usable()
+        frames = [_as_frame(part) for part in msg_parts]
+        if not frames:
+            raise ZMQError(errno.EINVAL, "cannot send an empty multipart message")
+        msg = self._out_frames + frames
+        self._send_msg(msg, flags & ~SNDMORE)
+        self._out_frames = []
+
+    def send_string(self, u: str, flags: int = 0, copy: bool = True, encoding: str = "utf-8",
+                    **kwargs: Any) -> None:
+        """Send a str, encoded."""
+        if not isinstance(u, str):
+            raise TypeError("send_string needs a str")
+        self.send(u.encode(encoding), flags)
+
+    send_unicode = send_string
+
+    def send_json(self, obj: Any, flags: int = 0, **kwargs: Any) -> None:
+        """Send ``obj`` serialised as JSON."""
+        self.send(json.dumps(obj, **kwargs).encode("utf-8"), flags)
+
+    def send_pyobj(self, obj: Any, flags: int = 0, protocol: int = pickle.DEFAULT_PROTOCOL,
+                   **kwargs: Any) -> None:
+        """Send ``obj`` pickled (only between trusted peers)."""
+        self.send(pickle.dumps(obj, protocol), flags)
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
+        """Receive one frame (bytes, or a :class:`Frame` with ``copy=False``).
+
+        After a frame with more to come, ``sock.rcvmore`` is true.
+
+        Raises:
+            Again: ``DONTWAIT`` (or ``rcvtimeo`` expired) and no message is ready.
+            ContextTerminated: the context was terminated.
+        """
+        self._check_usable()
+        frames = self._in_frames
+        if not frames:
+            frames.extend(self._recv_msg(flags))
+        frame = frames.popleft()
+        return frame if copy else Frame(frame, bool(frames))
+
+    def _recv_msg(self, flags: int) -> list[bytes]:
+        if self.mailbox._signalled:
+            self._process_commands()
+        msg = self.xrecv()
+        if msg is not None:
+            return msg
+        timeout = self.options.rcvtimeo
+        if flags & DONTWAIT or timeout == 0:
+            raise Again()
+        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
+        while True:
+            if not self._wait(deadline):
+                raise Again()
+            msg = self.xrecv()
+            if msg is not None:
+                return msg
+
+    def recv_multipart(self, flags: int = 0, copy: bool = True, track: bool = False) -> list[Any]:
+        """Receive all frames of the next message."""
+        self._check_usable()
+        if self._in_frames:
+            parts = list(self._in_frames)
+            self._in_frames.clear()
+        else:
+            parts = self._recv_msg(flags)
+        if copy:
+            return list(parts)
+        return [Frame(p, i < len(parts) - 1) for i, p in enumerate(parts)]
+
+    def recv_string(self, flags: int = 0, encoding: str = "utf-8") -> str:
+        """Receive a frame and decode it."""
+        return self.recv(flags).decode(encoding)
+
+    recv_unicode = recv_string
+
+    def recv_json(self, flags: int = 0, **kwargs: Any) -> Any:
+        """Receive a frame and parse it as JSON."""
+        return json.loads(self.recv(flags).decode("utf-8"), **kwargs)
+
+    def recv_pyobj(self, flags: int = 0) -> Any:
+        """Receive a frame and unpickle it (only from trusted peers)."""
+        return pickle.loads(self.recv(flags))
+
+    # -- readiness -------------------------------------------------------------------------------
+
+    def _events(self) -> int:
+        if self.mailbox._signalled:
+            self._process_commands()
+        mask = 0
+        if self._in_frames or self.xhas_in():
+            mask |= PollEvent.POLLIN
+        if self.xhas_out():
+            mask |= PollEvent.POLLOUT
+        return mask
+
+    def poll(self, timeout: int | None = None, flags: int = PollEvent.POLLIN) -> int:
+        """Wait up to ``timeout`` ms (None: for ever) for any of ``flags``; return the events."""
+        self._check_usable()
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout / 1000
+        while True:
+            events = self._events() & flags
+            if events:
+                return events
+            if not self._wait(deadline):
+                return 0
+
+    # -- subscriptions (SUB/XSUB override; everyone else refuses) ----------------------------------
+
+    def subscribe(self, topic: str | bytes) -> None:
+        """Subscribe to ``topic`` (SUB sockets)."""
+        if isinstance(topic, str):
+            topic = topic.encode("utf-8")
+        self.setsockopt(SocketOption.SUBSCRIBE, topic)
+
+    def unsubscribe(self, topic: str | bytes) -> None:
+        """Unsubscribe from ``topic`` (SUB sockets)."""
+        if isinstance(topic, str):
+            topic = topic.encode("utf-8")
+        self.setsockopt(SocketOption.UNSUBSCRIBE, topic)
+
+    # -- endpoints -------------------------------------------------------------------------------
+
+    def bind(self, addr: str) -> None:
+        """Bind to ``tcp://``, ``ipc://`` or ``inproc://`` address.
+
+        Raises:
+            ZMQError: EADDRINUSE, EINVAL (malformed), EPROTONOSUPPORT (unknown transport).
+        """
+        self._check_usable()
+        if self.mailbox._signalled:
+            self._process_commands()
+        transport, sep, rest = addr.partition("://")
+        if not sep or not rest:
+            raise ZMQError(errno.EINVAL, f"invalid endpoint {addr!r}")
+        if transport == "inproc":
+            self.context._inproc_bind(rest, self)
+            self._endpoints.setdefault(addr, [])
+            self.options.last_endpoint = addr
+            return
+        if transport not in ("tcp", "ipc"):
+            raise ZMQError(errno.EPROTONOSUPPORT, f"transport {transport!r} is not supported")
+        from . import transports
+
+        endpoint, listener = transports.bind(self, addr)
+        self._endpoints.setdefault(endpoint, []).append(listener)
+        self.options.last_endpoint = endpoint
+
+    def bind_to_random_port(self, addr: str, min_port: int = 49152, max_port: int = 65536,
+                            max_tries: int = 100) -> int:
+        """Bind ``addr`` (``tcp://HOST``) to a random port in ``[min_port, max_port)``.
+
+        Raises:
+            ZMQError: EADDRINUSE after ``max_tries`` failures.
+        """
+        if min_port == 49152 and max_port == 65536:
+            self.bind(f"{addr}:*")
+            return int(self.options.last_endpoint.rsplit(":", 1)[1])
+        for _ in range(max_tries):
+            port = random.randrange(min_port, max_port)
+            try:
+                self.bind(f"{addr}:{port}")
+            except ZMQError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                continue
+            return port
+        raise ZMQError(errno.EADDRINUSE, "could not bind to a random port")
+
+    def connect(self, addr: str) -> None:
+        """Connect to ``tcp://``, ``ipc://`` or ``inproc://`` address (asynchronously).
+
+        Raises:
+            ZMQError: EINVAL (malformed), EPROTONOSUPPORT (unknown transport).
+        """
+        self._check_usable()
+        if self.mailbox._signalled:
+            self._process_commands()
+        transport, sep, rest = addr.partition("://")
+        if not sep or not rest:
+            raise ZMQError(errno.EINVAL, f"invalid endpoint {addr!r}")
+        if transport == "inproc":
+            pipe = self.context._inproc_connect(rest, self)
+            self._endpoints.setdefault(addr, []).append(pipe)
+            self.options.last_endpoint = addr
+            return
+        if transport not in ("tcp", "ipc"):
+            raise ZMQError(errno.EPROTONOSUPPORT, f"transport {transport!r} is not supported")
+        from . import transports
+
+        endpoint, session = transports.connect(self, addr)
+        self._endpoints.setdefault(endpoint, []).append(session)
+        self.options.last_endpoint = endpoint
+
+    def unbind(self, addr: str) -> None:
+        """Stop listening on ``addr`` (as given to, or reported by, ``bind``).
+
+        Raises:
+            ZMQError: ENOENT if the socket is not bound there.
+        """
+        self._check_usable()
+        if addr.startswith("inproc://"):
+            if addr not in self._endpoints:
+                raise ZMQError(errno.ENOENT, f"not bound to {addr}")
+            self.context._inproc_unbind(addr[len("inproc://"):], self)
+            self._drop_endpoint(addr)
+            return
+        self._drop_endpoint(addr)
+
+    def disconnect(self, addr: str) -> None:
+        """Stop connecting to ``addr``; queued messages to it are dropped.
+
+        Raises:
+            ZMQError: ENOENT if the socket is not connected there.
+        """
+        self._check_usable()
+        self._drop_endpoint(addr)
+
+    def _drop_endpoint(self, addr: str) -> None:
+        objs = self._endpoints.pop(addr, None)
+        if objs is None:
+            raise ZMQError(errno.ENOENT, f"no such endpoint: {addr}")
+        for obj in objs:
+            if not isinstance(obj, Pipe):
+                self.term_child(obj)
+            elif obj.peer is None or obj.peer.sink is None:
+                self.context._inproc_cancel_pending(obj)
+                self._drop_unbound_pipe(obj)
+            else:
+                obj.terminate(False)
+
+    def _drop_unbound_pipe(self, pipe: Pipe) -> None:
+        """Forget a pipe whose other end was never attached (nobody to hand-shake with)."""
+        self.xpipe_terminated(pipe)
+        if pipe in self._pipes:
+            self._pipes.remove(pipe)
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def close(self, linger: int | None = None) -> None:
+        """Close the socket; queued messages are delivered for up to ``linger`` ms.
+
+        Returns at once; ``Context.term()`` waits for the delivery. Idempotent.
+        """
+        if self._closed:
+            return
+        if linger is not None:
+            self.options.linger = int(linger)
+        self._closed = True
+        self.context._reap(self)
+
+    def _reap_term(self) -> None:
+        """On the reaper thread: start terminating (pipes, children, inproc names)."""
+        self.context._inproc_unbind_all(self)
+        for pipe in list(self._pipes):
+            if pipe.peer is None or pipe.peer.sink is None:
+                self._drop_unbound_pipe(pipe)  # inproc connect never matched by a bind
+                continue
+            self.register_term_acks(1)
+            pipe.terminate(False)
+        linger = self.options.linger
+        self.process_term(None if linger < 0 else linger / 1000)
+
+    def process_destroy(self) -> None:
+        """Termination finished: the reaper releases our mailbox."""
+        self.context._reaped(self)
+
+    def monitor(self, addr: str | None, events: int = -1) -> None:
+        """Publish this socket's events on a PAIR bound at ``addr`` (inproc).
+
+        ``None`` stops monitoring. See :func:`zreactor.sockets.monitor.get_monitor_socket`.
+        """
+        from .monitor import start_monitor
+
+        start_monitor(self, addr, events)
+
+    def get_monitor_socket(self, events: int | None = None, linger: int | None = None) -> Socket:
+        """Return a PAIR socket receiving this socket's events (pyzmq's helper)."""
+        from .monitor import get_monitor_socket
+
+        return get_monitor_socket(self, events, linger)
+
+    def disable_monitor(self) -> None:
+        """Stop monitoring."""
+        self.monitor(None)
+
+    def __enter__(self) -> Socket:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<zreactor.{type(self).__name__} {self.options.type_name} {state}>"
+
+
+def make_inproc_pipes(binder: Socket, connecter: Socket) -> tuple[Pipe, Pipe]:
+    """Create the pipe pair of an inproc connection; HWMs are summed as in libzmq.
+
+    Returns:
+        ``(binder_end, connecter_end)``. Each end's ``routing_id`` is the *peer's* identity.
+    """
+    b, c = binder.options, connecter.options
+    sndhwm = c.sndhwm + b.rcvhwm if c.sndhwm and b.rcvhwm else 0
+    rcvhwm = c.rcvhwm + b.sndhwm if c.rcvhwm and b.sndhwm else 0
+    c_end, b_end = pipepair((connecter, binder), (sndhwm, rcvhwm))
+    b_end.routing_id = c.routing_id or None
+    c_end.routing_id = b.routing_id or None
+    return b_end, c_end
