@@ -86,7 +86,7 @@ class _Root(Own):
         self.owner = context
         self.thread = thread
         self.mailbox = thread.mailbox
-        self.events = context.events
+        self.event_bus = context.events
         self._reaping: dict[Socket, _ReapedSocket] = {}
 
     def process_reap(self, socket: Socket) -> None:

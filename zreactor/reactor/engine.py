@@ -97,6 +97,7 @@ class Engine(Own):
         self.state = EngineState.NEW
         self.endpoint = endpoint
         self.events = EventBus()
+        self.event_bus = self.events
         self._handles: list[_FdHandle] = []
         self._timers: set[Timer] = set()
         self._close_reason: BaseException | None = None
@@ -216,7 +217,7 @@ class Engine(Own):
         if self.thread.context is not None:
             self.thread.context._plugged(self.thread)
         if self.owner is not None and self.events.parent is None:
-            self.events.parent = getattr(self.owner, "events", None)
+            self.events.parent = self.owner.event_bus
         if self.state is not EngineState.NEW:
             return  # terminated before it was plugged (TERM overtook PLUG)
         self._transition(EngineState.ATTACHED)

@@ -82,6 +82,8 @@ class Own:
         self.thread: Any = None
         self.mailbox: Mailbox | None = None
         self.own_state = OwnState.ACTIVE
+        #: where children's events go (their bus's parent); engines and sockets set one
+        self.event_bus: Any = None
         self._owned: set[Own] = set()
         self._term_acks = 0
         self._linger: float | None = None

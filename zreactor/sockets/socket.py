@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..constants import Flag, PollEvent, SocketOption, SocketType
 from ..errors import Again, ContextTerminated, ZMQError
+from ..reactor.events import EventBus
 from ..reactor.mailbox import Mailbox, dispatch
 from ..reactor.own import Own
 from .options import OPTION_SPECS, Options, coerce
@@ -135,7 +136,8 @@ class Socket(Own):
         self._in_frames: deque[bytes] = deque()
         self._ctx_terminated = False
         self._closed = False
-        self.monitor_bus: Any = None  # set by monitor(); engines emit here
+        #: events of this socket's listeners, sessions and engines (monitors subscribe)
+        self.event_bus = EventBus(parent=context.events)
 
     # -- pattern hooks (subclasses) -----------------------------------------------------------
 
