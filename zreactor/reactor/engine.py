@@ -227,6 +227,8 @@ class Engine(Own):
         """End the engine (from its own thread): finish up, release fds, tell the owner.
 
         ``reason`` is passed to ``closed()``. Harmless if the engine is already ending.
+        The owner is told only once the engine has released everything, so an engine still
+        flushing stays in the ownership tree and a context ``term(linger)`` reaches it.
         """
         if self.state is not EngineState.ATTACHED:
             if self.state is EngineState.NEW:
@@ -234,7 +236,6 @@ class Engine(Own):
             return
         self._close_reason = reason
         self._finish(self.close_linger)
-        self.terminate()
 
     def close_threadsafe(self) -> None:
         """Ask the engine to :meth:`close` from any thread (through its mailbox)."""
@@ -248,7 +249,6 @@ class Engine(Own):
         self.emit(EventKind.ENGINE_FAILED, 0, error=exc)
         self._close_reason = exc
         self._release()
-        self.terminate()
 
     def _finish(self, linger: float | None) -> None:
         """Wind down before releasing; the base class has nothing to finish.
@@ -259,7 +259,11 @@ class Engine(Own):
         self._release()
 
     def _release(self) -> None:
-        """Drop every fd and timer, close what the engine holds, call ``closed()`` once."""
+        """Drop every fd and timer, close what the engine holds, call ``closed()`` once.
+
+        Then acknowledge the owner's ``TERM`` if that is why we ended, or else ask the owner
+        to terminate us (``TERM_REQ``): every way of ending goes through here.
+        """
         if self.state is EngineState.CLOSED:
             return
         for timer in list(self._timers):
@@ -276,6 +280,8 @@ class Engine(Own):
         finally:
             if self.own_state is OwnState.TERMINATING:
                 self.unregister_term_ack()  # the ack process_term registered for us
+            else:
+                self.terminate()  # we ended on our own: the owner lets us go
 
     def release_resources(self) -> None:
         """Close what the engine holds (sockets). Runs once, just before ``closed()``."""
@@ -289,6 +295,12 @@ class Engine(Own):
             self._finish(linger)
         elif self.state is EngineState.NEW:
             self._release()
+        elif self.state is EngineState.CLOSING and linger is not None:
+            # already flushing after its own close(): the owner's linger caps that too
+            if linger == 0:
+                self._release()
+            else:
+                self.call_later(linger, self._release)
 
     def __repr__(self) -> str:
         where = self.thread.name if self.thread is not None else "unplugged"

@@ -21,8 +21,9 @@ the peer's own sends block once the kernel buffers fill.
 
 *Closing.* ``close()`` flushes queued output first (for at most ``close_linger`` seconds),
 then releases the socket; ``abort()`` drops it at once. An owner's ``TERM`` (context
-``term(linger)``) flushes for at most ``linger`` seconds. Connection errors (reset, broken
-pipe) close the engine with the error as ``reason``.
+``term(linger)``) flushes for at most ``linger`` seconds, and caps a flush that ``close()``
+had already started. Connection errors (reset, broken pipe) close the engine with the error
+as ``reason``.
 
 *Threads.* Everything runs on the engine's I/O thread. From another thread, use
 :meth:`StreamEngine.write_threadsafe` or ``call_threadsafe``.
@@ -280,13 +281,8 @@ class StreamEngine(Engine):
         if self.state is EngineState.CLOSED:
             return
         self._wbuf.clear()
-        if self.state is EngineState.ATTACHED:
-            self._close_reason = exc
-            self._release()
-            self.terminate()
-        else:  # CLOSING: already asked the owner to terminate us
-            self._close_reason = self._close_reason or exc
-            self._release()
+        self._close_reason = self._close_reason or exc  # CLOSING keeps close()'s reason
+        self._release()
 
     # -- closing ----------------------------------------------------------------------------
 
