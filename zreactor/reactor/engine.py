@@ -74,7 +74,8 @@ class Engine(Own):
     * a callable sent with :meth:`call_threadsafe` runs on this thread.
     * ``closed(reason)`` runs exactly once, after the engine's fds were removed from the
       poller and its timers cancelled. ``reason`` is ``None`` for an orderly close and the
-      exception otherwise. No hook runs after it.
+      exception otherwise. No hook runs after it. An engine closed or terminated before it
+      was attached (its owner went away first) gets ``closed`` alone, without ``attached``.
 
     A hook that raises aborts this engine only: ``closed(exc)`` runs, an
     :attr:`~EventKind.ENGINE_FAILED` event is emitted and one line is logged on the
@@ -184,7 +185,12 @@ class Engine(Own):
         """Run ``fn(*args)`` on the engine's thread (from any thread, via its mailbox).
 
         Ignored if the engine has closed by the time the command arrives.
+
+        Raises:
+            RuntimeError: the engine was never launched (it has no thread yet).
         """
+        if self.mailbox is None:
+            raise RuntimeError(f"{self!r} was not launched: it has no thread to call on")
         self.send_command(self, Cmd.CALL, fn, args)
 
     def process_call(self, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
