@@ -1,9 +1,12 @@
-"""``python -m zreactor``: a short, self-contained demo of the reactor.
+"""``python -m zreactor``: a short, self-contained demo of the reactor (and ``bench``).
 
-It starts a context with two I/O threads, an echo listener written as a
+``python -m zreactor`` starts a context with two I/O threads, an echo listener written as a
 :class:`~zreactor.StreamEngine` subclass, and a handful of clients, and narrates what happens:
 every event the engines emit, which I/O thread serves which connection, and the clean
 acknowledged shutdown at the end. Everything runs on loopback and finishes in a few seconds.
+
+``python -m zreactor bench NAME [ARGS...]`` runs ``benchmarks/NAME.py`` from a source checkout
+(``messaging``, ``connections``, ``emfile_storm``), passing ``ARGS`` through.
 """
 
 from __future__ import annotations
@@ -85,8 +88,31 @@ def _read_line(conn: socket.socket) -> bytes:
     return data.rstrip(b"\n")
 
 
+def bench(argv: list[str]) -> int:
+    """Run ``benchmarks/<name>.py`` from the source checkout this package was imported from."""
+    import runpy
+    from pathlib import Path
+
+    bench_dir = Path(__file__).resolve().parent.parent / "benchmarks"
+    available = sorted(p.stem for p in bench_dir.glob("*.py")) if bench_dir.is_dir() else []
+    if not argv or argv[0] not in available:
+        where = f"in {bench_dir}" if available else "(benchmarks/ ships with the source checkout)"
+        print(f"usage: python -m zreactor bench NAME [ARGS...]; NAME is one of {available} {where}")
+        return 2
+    script = bench_dir / f"{argv[0]}.py"
+    sys.argv = [str(script), *argv[1:]]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m zreactor``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "bench":
+        return bench(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m zreactor", description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=6, help="number of echo clients")
     parser.add_argument("--io-threads", type=int, default=2, help="number of I/O threads")

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Messaging benchmarks: zreactor and pyzmq side by side, in the same run, with ratios.
+
+Scenarios (libzmq's perf-tool shapes, see ``benchmarks/perf.py``):
+
+* throughput: PUSH -> PULL over tcp, ipc and inproc, at 10 B, 100 B, 1 KB and 64 KB;
+* latency: REQ/REP round trip over tcp, ipc and inproc (median and p99).
+
+Each measurement runs zreactor and pyzmq alternately, ``--rounds`` times, and keeps each
+library's best round (the machine is shared and noisy; the best round is the least disturbed).
+tcp and ipc run the two ends in two processes; inproc runs two threads of one process.
+If pyzmq is missing, the script says so and prints zreactor's figures alone.
+
+Usage::
+
+    python benchmarks/messaging.py                 # everything (~2-4 minutes)
+    python benchmarks/messaging.py --quick         # fewer messages, one round
+    python benchmarks/messaging.py --only thr --transport tcp --size 100
+    python -m zreactor bench messaging ...         # the same
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PERF = str(HERE / "perf.py")
+SIZES = [10, 100, 1024, 65536]
+#: messages per throughput run, by size (scaled down by --quick)
+THR_COUNTS = {10: 200_000, 100: 200_000, 1024: 100_000, 65536: 5_000}
+LAT_COUNT = 5_000
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(HERE.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _run_json(cmd: list[str], timeout: float) -> dict[str, Any]:
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])["result"]
+
+
+def _endpoint(transport: str, tag: str) -> str:
+    if transport == "tcp":
+        return "tcp://127.0.0.1:*"
+    return f"ipc://{tempfile.gettempdir()}/zreactor-bench-{os.getpid()}-{tag}.ipc"
+
+
+def two_process(lib: str, kind: str, transport: str, size: int, count: int) -> dict[str, Any]:
+    """Run local_<kind> and remote_<kind> in two processes; return the measuring side."""
+    endpoint = _endpoint(transport, f"{lib}-{kind}-{size}")
+    local = subprocess.Popen(
+        [sys.executable, PERF, f"local_{kind}", "--lib", lib, "--endpoint", endpoint,
+         "--size", str(size), "--count", str(count)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+    )
+    try:
+        assert local.stdout is not None
+        ready = json.loads(local.stdout.readline())["ready"]
+        remote = _run_json(
+            [sys.executable, PERF, f"remote_{kind}", "--lib", lib, "--endpoint", ready,
+             "--size", str(size), "--count", str(count)],
+            timeout=300,
+        )
+        out, err = local.communicate(timeout=300)
+        if local.returncode != 0:
+            raise RuntimeError(f"local_{kind} failed:\n{err[-2000:]}")
+        local_result = json.loads(out.strip().splitlines()[-1])["result"]
+    finally:
+        if local.poll() is None:
+            local.kill()
+            local.wait()
+    return local_result if kind == "thr" else remote
+
+
+def one_process(lib: str, kind: str, size: int, count: int) -> dict[str, Any]:
+    """Run inproc_<kind> in a fresh process."""
+    return _run_json(
+        [sys.executable, PERF, f"inproc_{kind}", "--lib", lib, "--size", str(size),
+         "--count", str(count)],
+        timeout=300,
+    )
+
+
+def measure(lib: str, kind: str, transport: str, size: int, count: int) -> dict[str, Any]:
+    """One measurement of one library."""
+    if transport == "inproc":
+        return one_process(lib, kind, size, count)
+    return two_process(lib, kind, transport, size, count)
+
+
+def best(results: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    """The least-disturbed round: highest rate, or lowest median latency."""
+    if kind == "thr":
+        return max(results, key=lambda r: r["msg_per_s"])
+    return min(results, key=lambda r: r["median_us"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected scenarios and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["thr", "lat"], help="throughput or latency only")
+    parser.add_argument("--transport", action="append", choices=["tcp", "ipc", "inproc"])
+    parser.add_argument("--size", type=int, action="append", help="message size(s) for thr")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per library")
+    parser.add_argument("--quick", action="store_true", help="1 round, a fifth of the messages")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    rounds = 1 if args.quick else args.rounds
+    scale = 0.2 if args.quick else 1.0
+    transports = args.transport or ["tcp", "ipc", "inproc"]
+    sizes = args.size or SIZES
+    libs = ["zreactor"]
+    if importlib.util.find_spec("zmq") is not None:
+        libs.append("zmq")
+    else:
+        print("pyzmq is not installed: printing zreactor's figures only (pip install pyzmq)")
+    print(f"# zreactor messaging benchmarks — {platform.python_implementation()} "
+          f"{platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}, "
+          f"best of {rounds} alternating round(s)")
+    if "zmq" in libs:
+        import zmq  # noqa: F401 - only for the version line
+
+        print(f"# peer: pyzmq {zmq.pyzmq_version()} / libzmq {zmq.zmq_version()}")
+    report: list[dict[str, Any]] = []
+    kinds = [args.only] if args.only else ["thr", "lat"]
+    for kind in kinds:
+        for transport in transports:
+            for size in (sizes if kind == "thr" else [100]):
+                count = int((THR_COUNTS.get(size, 50_000) if kind == "thr" else LAT_COUNT) * scale)
+                runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libs}
+                for _ in range(rounds):
+                    for lib in libs:
+                        runs[lib].append(measure(lib, kind, transport, size, count))
+                row = {"kind": kind, "transport": transport, "size": size, "count": count}
+                for lib in libs:
+                    row[lib] = best(runs[lib], kind)
+                report.append(row)
+                _print_row(row, libs)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def _print_row(row: dict[str, Any], libs: list[str]) -> None:
+    kind, transport, size = row["kind"], row["transport"], row["size"]
+    z = row["zreactor"]
+    if kind == "thr":
+        line = f"thr  {transport:<6} {size:>6} B  zreactor {z['msg_per_s'] / 1e3:9.1f} k msg/s"
+        if "zmq" in libs:
+            p = row["zmq"]
+            ratio = z["msg_per_s"] / p["msg_per_s"]
+            line += f"   pyzmq {p['msg_per_s'] / 1e3:9.1f} k msg/s   zreactor/pyzmq {ratio:5.2f}"
+    else:
+        line = (f"lat  {transport:<6} {size:>6} B  zreactor median {z['median_us']:7.1f} us "
+                f"p99 {z['p99_us']:7.1f} us")
+        if "zmq" in libs:
+            p = row["zmq"]
+            ratio = z["median_us"] / p["median_us"]
+            line += (f"   pyzmq median {p['median_us']:7.1f} us p99 {p['p99_us']:7.1f} us"
+                     f"   zreactor/pyzmq {ratio:5.2f}x")
+    print(line, flush=True)
+
+
+if __name__ == "__main__":
+    start = time.monotonic()
+    code = main()
+    print(f"# done in {time.monotonic() - start:.0f} s")
+    sys.exit(code)
