@@ -194,6 +194,11 @@ class Context:
             thread.pending += 1
         return thread
 
+    def _launching(self, thread: IOThread) -> None:
+        """Count one engine on its way to ``thread`` (for owners that pick the thread)."""
+        with self._lock:
+            thread.pending += 1
+
     def _plugged(self, thread: IOThread) -> None:
         with self._lock:
             thread.pending -= 1
