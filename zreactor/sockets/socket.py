@@ -120,6 +120,10 @@ class Socket(Own):
 
     #: the socket type (``zmq.PAIR`` ...); set by subclasses
     socket_type: int = -1
+    #: the running :class:`~zreactor.sockets.monitor.Monitor`, if any
+    _monitor: Any = None
+    #: True for sockets the library closes itself (a monitor's PAIR): ``Context.destroy`` skips them
+    _internal = False
 
     def __init__(self, context: Context, socket_type: int | None = None) -> None:
         Own.__init__(self)
@@ -640,7 +644,11 @@ class Socket(Own):
         self.process_term(None if linger < 0 else linger / 1000)
 
     def process_destroy(self) -> None:
-        """Termination finished: the reaper releases our mailbox."""
+        """Termination finished: stop monitoring (libzmq does it here too); release the mailbox."""
+        if self._monitor is not None:
+            from .monitor import stop_monitor
+
+            stop_monitor(self)
         self.context._reaped(self)
 
     def monitor(self, addr: str | None, events: int = -1) -> None:
@@ -652,11 +660,12 @@ class Socket(Own):
 
         start_monitor(self, addr, events)
 
-    def get_monitor_socket(self, events: int | None = None, linger: int | None = None) -> Socket:
-        """Return a PAIR socket receiving this socket's events (pyzmq's helper)."""
+    def get_monitor_socket(self, events: int | None = None, addr: str | None = None,
+                           linger: int | None = None) -> Socket:
+        """Return a PAIR socket receiving this socket's events (pyzmq's helper and signature)."""
         from .monitor import get_monitor_socket
 
-        return get_monitor_socket(self, events, linger)
+        return get_monitor_socket(self, events, addr, linger=linger)
 
     def disable_monitor(self) -> None:
         """Stop monitoring."""
