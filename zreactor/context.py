@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import enum
 import errno
+import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from .constants import SocketOption
 from .errors import ContextClosedError, ContextTerminated, ZMQError, ZReactorError
 from .reactor.connecter import Connecter
 from .reactor.engine import Engine, EngineState
@@ -45,6 +47,16 @@ if TYPE_CHECKING:
 __all__ = ["Context"]
 
 E = TypeVar("E", bound=Engine)
+
+#: options a context can hold as defaults for new sockets (``ctx.linger = 0``), pyzmq style;
+#: the read-only ones make no sense as defaults
+_SOCKOPT_NAMES: dict[str, int] = {
+    o.name.lower(): int(o)
+    for o in SocketOption
+    if o not in (SocketOption.RCVMORE, SocketOption.FD, SocketOption.EVENTS,
+                 SocketOption.TYPE, SocketOption.LAST_ENDPOINT)
+}
+_SOCKOPT_NAMES["identity"] = int(SocketOption.ROUTING_ID)
 
 
 class SocketCmd(enum.Enum):
@@ -129,6 +141,9 @@ class Context:
     """
 
     _start_threads = True  # ManualContext (zreactor.testing) steps the loops itself
+    _instance: Context | None = None
+    _instance_lock = threading.Lock()
+    _instance_pid: int | None = None
 
     def __init__(
         self,
@@ -143,6 +158,8 @@ class Context:
         if term_linger is not None and term_linger < 0:
             term_linger = None  # libzmq's -1
         selector_factory = choose_selector(poller)
+        #: socket option defaults applied to every new socket (pyzmq's ``ctx.sockopts``)
+        self.sockopts: dict[int, Any] = {}
         self.term_linger = term_linger
         self.events = EventBus()
         self.fds = FdRegistry()
@@ -170,6 +187,64 @@ class Context:
         if self._start_threads:
             for thread in self.io_threads:
                 thread.start()
+
+    @classmethod
+    def instance(cls, io_threads: int = 1) -> Context:
+        """The process-wide shared context (pyzmq's ``Context.instance()``); thread-safe.
+
+        Created on first use; a new one is created if the previous one was terminated, or
+        after a ``fork()``. ``io_threads`` only matters when it is created.
+        """
+        inst = cls._instance
+        if inst is None or inst.closed or cls._instance_pid != os.getpid():
+            with cls._instance_lock:
+                inst = cls._instance
+                if inst is None or inst.closed or cls._instance_pid != os.getpid():
+                    inst = cls(io_threads=io_threads)
+                    cls._instance = inst
+                    cls._instance_pid = os.getpid()
+        return inst
+
+    # -- socket option defaults (pyzmq) -------------------------------------------------------
+
+    def setsockopt(self, option: int, value: Any) -> None:
+        """Set a default option for sockets created from now on (``ctx.linger = 0`` too).
+
+        Options that do not apply to a socket's type are skipped for it, as pyzmq does.
+        This is distinct from ``term_linger`` (seconds), which bounds the reactor's own
+        engines at :meth:`term`.
+        """
+        self.sockopts[int(option)] = value
+
+    def getsockopt(self, option: int) -> Any:
+        """A default set with :meth:`setsockopt`.
+
+        Raises:
+            KeyError: no default was set for ``option``.
+        """
+        return self.sockopts[int(option)]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        option = _SOCKOPT_NAMES.get(name)
+        if option is None or name in self.__dict__ or hasattr(type(self), name):
+            object.__setattr__(self, name, value)
+        else:
+            self.sockopts[option] = value
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for names that are not real attributes
+        option = _SOCKOPT_NAMES.get(name)
+        sockopts = self.__dict__.get("sockopts")
+        if option is None or sockopts is None or option not in sockopts:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return sockopts[option]
+
+    def __delattr__(self, name: str) -> None:
+        option = _SOCKOPT_NAMES.get(name)
+        if option is None or name in self.__dict__:
+            object.__delattr__(self, name)
+        elif self.sockopts.pop(option, None) is None:
+            raise AttributeError(name)
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -266,6 +341,11 @@ class Context:
                 raise ContextTerminated()
             sock = cls(self)
             self._sockets.add(sock)
+        for option, value in list(self.sockopts.items()):
+            try:
+                sock.setsockopt(option, value)
+            except ZMQError:
+                pass  # e.g. SUBSCRIBE on a non-SUB socket: pyzmq skips these too
         for name, value in kwargs.items():
             setattr(sock, name, value)
         return sock
@@ -416,7 +496,8 @@ class Context:
         when they are done with them.
         """
         for sock in self.sockets:
-            sock.close(linger=linger)
+            if not sock._internal:  # a monitor's PAIR is closed by its monitor
+                sock.close(linger=linger)
         self.term(... if linger is None else (None if linger < 0 else linger / 1000))
 
     def __enter__(self) -> Context:
