@@ -156,7 +156,11 @@ class Connecter(Engine):
         err = self.syscalls.connect(sock, self.address.sockaddr)
         if err == 0:
             self._connected()
-        elif err in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+        elif err == errno.EINPROGRESS:
+            # Only EINPROGRESS means "in progress". EAGAIN is a failure: a Unix socket whose
+            # listener's backlog is full, or no free local port. Its socket is not
+            # connecting, yet polls writable with SO_ERROR 0, so waiting for it would
+            # "connect" a dead socket. libzmq retries it like any failed attempt.
             self._handle = self.add_fd(sock.fileno())
             self.set_pollout(self._handle)
             self.emit(EventKind.CONNECT_DELAYED, err)
@@ -187,10 +191,16 @@ class Connecter(Engine):
         self._current_ivl = self.reconnect_ivl or 0.0
         self.connections += 1
         self.emit(EventKind.CONNECTED, sock.fileno())
-        engine = self.factory(sock)
+        try:
+            engine = self.factory(sock)
+        except Exception:
+            self._sock = sock  # the error aborts us; release_resources closes it
+            raise
         if not engine.endpoint:
             engine.endpoint = self.endpoint
         self.connection = engine
+        if self.context is not None:
+            self.context._launching(self.thread)  # load until plugged, like any launch
         self.launch_child(engine, self.thread)
 
     def _failed(self, err: int) -> None:
@@ -199,8 +209,7 @@ class Connecter(Engine):
             self._close_sock()
         self._move(ConnecterState.WAITING)
         if self.reconnect_ivl is None:
-            self.emit(EventKind.CLOSED, err, reason="connect failed, reconnect disabled")
-            self.close(OSError(err, f"connect to {self.endpoint} failed"))
+            self.close(OSError(err, f"connect to {self.endpoint} failed; reconnect disabled"))
             return
         self._schedule_retry()
 
@@ -234,8 +243,12 @@ class Connecter(Engine):
             self._schedule_retry()
 
     def release_resources(self) -> None:
-        """Close a socket still connecting."""
+        """Close a socket still connecting; report ``CLOSED`` (once, with the error if any)."""
         self._handle = None
         if self._sock is not None:
             self._close_sock()
-        self.emit(EventKind.CLOSED)
+        reason = self._close_reason
+        if reason is None:
+            self.emit(EventKind.CLOSED)
+        else:
+            self.emit(EventKind.CLOSED, getattr(reason, "errno", None) or 0, reason=str(reason))
