@@ -10,7 +10,9 @@ queueing what the kernel did not take; the queue drains when the socket becomes 
 *Backpressure.* The write queue has a high and a low watermark. Above the high mark the engine
 stops reading, so a peer that sends without reading cannot make us buffer without bound; below
 the low mark it reads again. This is the only flow control a request/response protocol needs:
-the peer's own sends block once the kernel buffers fill.
+the peer's own sends block once the kernel buffers fill. Crossing the marks calls the
+``pause_writing()`` / ``resume_writing()`` hooks, whose defaults do exactly that; a subclass
+with its own source of output may throttle that source instead.
 
 *Two half-streams.* Reading and writing end separately, each with its own small state
 (:class:`ReadState`, :class:`WriteState`):
@@ -124,6 +126,22 @@ class StreamEngine(Engine):
         """The peer closed its sending half. Return true to keep writing (half-close)."""
         return False
 
+    def pause_writing(self) -> None:
+        """The write queue rose above ``high_water`` (called on every such write).
+
+        The default stops reading until the queue drains (see *Backpressure* above). An
+        engine with another source of output to throttle (a ZMTP engine stops pulling from
+        its pipe instead, so that two peers that both send much cannot deadlock) overrides
+        this and :meth:`resume_writing`. asyncio's protocols have hooks of the same names.
+        """
+        if self.read_state is ReadState.OPEN:
+            self._set_read_state(ReadState.PAUSED)
+
+    def resume_writing(self) -> None:
+        """The write queue is at or below ``low_water`` (called on every such flush)."""
+        if self.read_state is ReadState.PAUSED:
+            self._set_read_state(ReadState.OPEN)
+
     # -- public operations ------------------------------------------------------------------
 
     @property
@@ -156,8 +174,8 @@ class StreamEngine(Engine):
             assert self._handle is not None
             self.set_pollout(self._handle)
         self._wbuf += data
-        if len(self._wbuf) > self.high_water and self.read_state is ReadState.OPEN:
-            self._set_read_state(ReadState.PAUSED)
+        if len(self._wbuf) > self.high_water:
+            self.pause_writing()
 
     def send(self, message: Any) -> None:
         """Encode ``message`` with the codec and write it."""
@@ -234,12 +252,8 @@ class StreamEngine(Engine):
                 return
             self.bytes_sent += sent
             del self._wbuf[:sent]
-        if (
-            self.read_state is ReadState.PAUSED
-            and self.state is EngineState.ATTACHED
-            and len(self._wbuf) <= self.low_water
-        ):
-            self._set_read_state(ReadState.OPEN)
+        if self.state is EngineState.ATTACHED and len(self._wbuf) <= self.low_water:
+            self.resume_writing()
         if self._wbuf:
             return
         assert self._handle is not None
