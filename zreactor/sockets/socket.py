@@ -284,6 +284,8 @@ class Socket(Own):
         if spec is None or not spec.readable:
             raise ZMQError(errno.EINVAL, f"option {option} cannot be read")
         value = getattr(self.options, spec.attr)
+        if spec.kind is str:  # pyzmq returns bytes (``sock.last_endpoint == b"tcp://..."``)
+            return value.encode("utf-8")
         return int(value) if spec.kind is bool else value
 
     set = setsockopt
