@@ -352,8 +352,16 @@ class Socket(Own):
         msg.append(frame)
         try:
             self._send_msg(msg, flags)
-        except BaseException:
+        except Again:
             msg.pop()  # the caller may retry the last frame; earlier frames stay queued
+            raise
+        except ZMQError:
+            # refused for good (EFSM, EHOSTUNREACH, ...): drop the whole message, as libzmq
+            # does, so its first frames cannot end up in front of the next one
+            self._out_frames = []
+            raise
+        except BaseException:
+            msg.pop()
             raise
         self._out_frames = []
 
