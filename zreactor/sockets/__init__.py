@@ -1,13 +1,19 @@
 """The messaging layer: pipes, sessions, socket types, transports, polling and monitoring.
 
 :data:`SOCKET_CLASSES` maps each socket type number to the class implementing it; the
-context's ``socket()`` looks types up here.
+context's ``socket()`` looks types up here. One module per pattern: :mod:`.pair`,
+:mod:`.pubsub` (PUB, SUB, XPUB, XSUB), :mod:`.reqrep` (REQ, REP), :mod:`.dealer_router`
+(DEALER, ROUTER) and :mod:`.pipeline` (PUSH, PULL).
 """
 
 from __future__ import annotations
 
 from ..constants import SocketType
+from .dealer_router import DealerSocket, RouterSocket
 from .pair import PairSocket
+from .pipeline import PullSocket, PushSocket
+from .pubsub import PubSocket, SubSocket, XPubSocket, XSubSocket
+from .reqrep import RepSocket, ReqSocket
 from .socket import Socket
 
 __all__ = ["SOCKET_CLASSES", "Socket", "socket_class"]
@@ -15,6 +21,16 @@ __all__ = ["SOCKET_CLASSES", "Socket", "socket_class"]
 #: socket type number -> implementation
 SOCKET_CLASSES: dict[int, type[Socket]] = {
     SocketType.PAIR: PairSocket,
+    SocketType.PUB: PubSocket,
+    SocketType.SUB: SubSocket,
+    SocketType.REQ: ReqSocket,
+    SocketType.REP: RepSocket,
+    SocketType.DEALER: DealerSocket,
+    SocketType.ROUTER: RouterSocket,
+    SocketType.PULL: PullSocket,
+    SocketType.PUSH: PushSocket,
+    SocketType.XPUB: XPubSocket,
+    SocketType.XSUB: XSubSocket,
 }
 
 

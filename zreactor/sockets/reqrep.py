@@ -1,0 +1,336 @@
+"""REQ and REP: synchronous request-reply with envelopes (RFC 28).
+
+Theory of operation
+-------------------
+Both types alternate strictly between two states; each is an :class:`enum.Enum`, each has
+one module-level table of legal moves (:data:`REQ_TRANSITIONS`, :data:`REP_TRANSITIONS`), and
+each socket moves only through its ``_transition(event)``, which raises ``EFSM`` for a move
+its table does not list. The docs' diagrams are generated from the same tables
+(:func:`render_mermaid`), so they cannot drift from the code.
+
+``_transition`` *checks* a move and returns the state it leads to; the caller *commits* it
+(``self._state = ...``) once the operation has really happened. This matters because a send
+that finds every peer full does not happen yet: the socket base blocks and calls ``xsend``
+again, and the state must still be the one that allows it.
+
+REQ (libzmq's ``req_t``, a DEALER underneath)
+    ``send`` puts the empty delimiter frame in front of the request (and, with
+    ``req_correlate``, a 4-byte request id before that) and gives it to the next peer with
+    room, round-robin; while every peer is full or there is none, ``send`` blocks (the mute
+    state blocks). Then only ``recv`` is legal, and it accepts a reply only from the peer the
+    request went to (any peer, if that one has gone), with a well-formed envelope (and, with
+    ``req_correlate``, the current request id); anything else is dropped. With
+    ``req_relaxed`` a new request may be sent before the reply came: the outstanding one is
+    abandoned and its late reply will be dropped. Replies still queued when a request is sent
+    are stale and are dropped first, as libzmq does.
+REP (libzmq's ``rep_t``)
+    ``recv`` fair-queues requests from all peers, keeps the envelope (every frame up to and
+    including the first empty one: the routing ids that ROUTER/DEALER hops pushed, and REQ's
+    delimiter) and returns the rest. ``send`` puts the envelope back in front of the reply
+    and writes it to the pipe the request came from. A request without a delimiter, or with
+    nothing after it, is malformed and dropped. A reply to a peer that has gone, or whose pipe
+    is full, is dropped (as with ROUTER, REP's mute state drops).
+
+A note on frames sent with ``SNDMORE``: the socket base hands a message to the pattern when
+its last frame is sent, so ``EFSM`` is raised on that last frame (libzmq raises it on the
+first); either way nothing of the message is sent.
+
+These sockets are not thread-safe: use each from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import struct
+from typing import Mapping, TypeVar
+
+from ..constants import SocketType
+from ..errors import EFSM, ZMQError
+from .dealer_router import DealerSocket
+from .patterns import FairQueue
+from .pipe import Pipe
+from .socket import Socket
+
+__all__ = [
+    "REP_TRANSITIONS",
+    "REQ_TRANSITIONS",
+    "RepEvent",
+    "RepSocket",
+    "RepState",
+    "ReqEvent",
+    "ReqSocket",
+    "ReqState",
+    "render_mermaid",
+]
+
+
+class ReqState(enum.Enum):
+    """Where a REQ socket stands."""
+
+    #: no request outstanding: ``send`` is legal, ``recv`` is not
+    SEND_REQUEST = "send request"
+    #: a request is out: ``recv`` is legal, ``send`` only with ``req_relaxed``
+    RECV_REPLY = "receive reply"
+
+
+class ReqEvent(enum.Enum):
+    """What moves a REQ socket."""
+
+    SEND = "send()"
+    #: a send with ``req_relaxed`` set
+    SEND_RELAXED = "send() [req_relaxed]"
+    RECV = "recv()"
+
+
+#: Every legal REQ move: ``(state, event) -> next state``; anything else is EFSM.
+REQ_TRANSITIONS: dict[tuple[ReqState, ReqEvent], ReqState] = {
+    (ReqState.SEND_REQUEST, ReqEvent.SEND): ReqState.RECV_REPLY,
+    (ReqState.SEND_REQUEST, ReqEvent.SEND_RELAXED): ReqState.RECV_REPLY,
+    # req_relaxed: a new request abandons the outstanding one
+    (ReqState.RECV_REPLY, ReqEvent.SEND_RELAXED): ReqState.RECV_REPLY,
+    (ReqState.RECV_REPLY, ReqEvent.RECV): ReqState.SEND_REQUEST,
+}
+
+
+class RepState(enum.Enum):
+    """Where a REP socket stands."""
+
+    #: waiting for a request: ``recv`` is legal, ``send`` is not
+    RECV_REQUEST = "receive request"
+    #: a request was received: ``send`` (the reply) is legal, ``recv`` is not
+    SEND_REPLY = "send reply"
+
+
+class RepEvent(enum.Enum):
+    """What moves a REP socket."""
+
+    RECV = "recv()"
+    SEND = "send()"
+
+
+#: Every legal REP move: ``(state, event) -> next state``; anything else is EFSM.
+REP_TRANSITIONS: dict[tuple[RepState, RepEvent], RepState] = {
+    (RepState.RECV_REQUEST, RepEvent.RECV): RepState.SEND_REPLY,
+    (RepState.SEND_REPLY, RepEvent.SEND): RepState.RECV_REQUEST,
+}
+
+_S = TypeVar("_S", bound=enum.Enum)
+
+
+def render_mermaid(transitions: Mapping[tuple[_S, enum.Enum], _S], initial: _S) -> str:
+    """Render a transition table as a Mermaid ``stateDiagram-v2`` (for the docs).
+
+    Rows that share a source and a target become one edge, labelled with every event.
+    """
+    edges: dict[tuple[_S, _S], list[str]] = {}
+    for (source, event), target in transitions.items():
+        edges.setdefault((source, target), []).append(str(event.value))
+    lines = ["stateDiagram-v2", f"    [*] --> {initial.name}"]
+    for (source, target), events in edges.items():
+        lines.append(f"    {source.name} --> {target.name}: {' / '.join(events)}")
+    return "\n".join(lines) + "\n"
+
+
+def _efsm(kind: str, state: enum.Enum, event: enum.Enum) -> ZMQError:
+    return ZMQError(EFSM, f"{kind}: cannot {event.value} in state {state.name}")
+
+
+class ReqSocket(DealerSocket):
+    """``zmq.REQ``: one request, then its reply (see the module docstring)."""
+
+    socket_type = SocketType.REQ
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._state = ReqState.SEND_REQUEST
+        #: the peer the outstanding request went to (None: it has gone, accept any)
+        self._reply_pipe: Pipe | None = None
+        #: the last request id sent with req_correlate (libzmq starts at a random value)
+        self._request_id = random.getrandbits(32)
+        #: a reply taken by xhas_in (to check it really is one) for xrecv
+        self._prefetched: list[bytes] | None = None
+
+    def _transition(self, event: ReqEvent) -> ReqState:
+        """The state ``event`` leads to; the caller commits it once the move has happened.
+
+        Raises:
+            ZMQError: EFSM if :data:`REQ_TRANSITIONS` has no such move.
+        """
+        target = REQ_TRANSITIONS.get((self._state, event))
+        if target is None:
+            raise _efsm("REQ", self._state, event)
+        return target
+
+    def xsend(self, msg: list[bytes]) -> bool:
+        """Send a request (envelope added here) to the next peer with room.
+
+        Raises:
+            ZMQError: EFSM while a reply is awaited (unless ``req_relaxed``).
+        """
+        options = self.options
+        target = self._transition(ReqEvent.SEND_RELAXED if options.req_relaxed else ReqEvent.SEND)
+        # Replies still queued now answer earlier requests: drop them before this request
+        # becomes visible, or a late one could pass for its reply.
+        self._prefetched = None
+        fq = self._fq
+        while fq.recv() is not None:
+            pass
+        if options.req_correlate:
+            request_id = (self._request_id + 1) & 0xFFFFFFFF
+            msg[:0] = (struct.pack("=I", request_id), b"")
+            head = 2
+        else:
+            msg.insert(0, b"")
+            head = 1
+        pipe = self._lb.send(msg)
+        if pipe is None:
+            del msg[:head]  # as it was: the base retries with the same list
+            return False
+        if options.req_correlate:
+            self._request_id = request_id
+        self._reply_pipe = pipe
+        self._state = target
+        return True
+
+    def _next_reply(self) -> list[bytes] | None:
+        """The next acceptable reply, without its envelope; drops anything else."""
+        correlate = self.options.req_correlate
+        expected = struct.pack("=I", self._request_id) if correlate else b""
+        while True:
+            got = self._fq.recv()
+            if got is None:
+                return None
+            msg, pipe = got
+            if self._reply_pipe is not None and pipe is not self._reply_pipe:
+                continue  # a peer we did not ask
+            if correlate:
+                if len(msg) > 2 and msg[0] == expected and msg[1] == b"":
+                    return msg[2:]
+            elif len(msg) > 1 and msg[0] == b"":
+                return msg[1:]
+            # malformed or stale: drop it and look further
+
+    def xrecv(self) -> list[bytes] | None:
+        """The reply to the outstanding request, if it has come.
+
+        Raises:
+            ZMQError: EFSM if no request is outstanding.
+        """
+        target = self._transition(ReqEvent.RECV)
+        reply = self._prefetched
+        if reply is None:
+            reply = self._next_reply()
+            if reply is None:
+                return None
+        else:
+            self._prefetched = None
+        self._state = target
+        return reply
+
+    def xhas_in(self) -> bool:
+        """True if the reply has come (never while no request is outstanding)."""
+        if self._state is not ReqState.RECV_REPLY:
+            return False
+        if self._prefetched is None:
+            self._prefetched = self._next_reply()
+        return self._prefetched is not None
+
+    def xhas_out(self) -> bool:
+        """True if a request may be sent now and some peer has room."""
+        if self._state is ReqState.RECV_REPLY and not self.options.req_relaxed:
+            return False
+        return self._lb.has_out()
+
+    def xpipe_terminated(self, pipe: Pipe) -> None:
+        """Forget a peer; if the request went to it, accept the reply from anyone."""
+        if pipe is self._reply_pipe:
+            self._reply_pipe = None
+        super().xpipe_terminated(pipe)
+
+
+class RepSocket(Socket):
+    """``zmq.REP``: receive a request, send its reply (see the module docstring)."""
+
+    socket_type = SocketType.REP
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._fq = FairQueue()
+        self._state = RepState.RECV_REQUEST
+        #: the request's envelope and the pipe it came from, for the reply
+        self._envelope: list[bytes] = []
+        self._reply_pipe: Pipe | None = None
+
+    def _transition(self, event: RepEvent) -> RepState:
+        """The state ``event`` leads to; the caller commits it once the move has happened.
+
+        Raises:
+            ZMQError: EFSM if :data:`REP_TRANSITIONS` has no such move.
+        """
+        target = REP_TRANSITIONS.get((self._state, event))
+        if target is None:
+            raise _efsm("REP", self._state, event)
+        return target
+
+    def xattach_pipe(self, pipe: Pipe, subscribe_to_all: bool = False) -> None:
+        """Add a peer."""
+        self._fq.attach(pipe)
+
+    def xread_activated(self, pipe: Pipe) -> None:
+        """A peer has requests again."""
+        self._fq.activated(pipe)
+
+    def xpipe_terminated(self, pipe: Pipe) -> None:
+        """Forget a peer (a reply still owed to it will be dropped)."""
+        if pipe is self._reply_pipe:
+            self._reply_pipe = None
+        self._fq.pipe_terminated(pipe)
+
+    def xrecv(self) -> list[bytes] | None:
+        """The next request's body; its envelope is kept for the reply.
+
+        Raises:
+            ZMQError: EFSM while a reply is owed.
+        """
+        target = self._transition(RepEvent.RECV)
+        while True:
+            got = self._fq.recv()
+            if got is None:
+                return None
+            msg, pipe = got
+            try:
+                bottom = msg.index(b"")
+            except ValueError:
+                continue  # no delimiter: malformed, dropped
+            if bottom == len(msg) - 1:
+                continue  # nothing after the delimiter: malformed, dropped
+            self._envelope = msg[: bottom + 1]
+            self._reply_pipe = pipe
+            self._state = target
+            return msg[bottom + 1:]
+
+    def xsend(self, msg: list[bytes]) -> bool:
+        """Send the reply, behind the request's envelope, to the peer that asked.
+
+        Raises:
+            ZMQError: EFSM if no request is waiting for a reply.
+        """
+        self._state = self._transition(RepEvent.SEND)  # a reply never waits: commit now
+        pipe = self._reply_pipe
+        self._reply_pipe = None
+        if pipe is not None and pipe.check_write():
+            msg[:0] = self._envelope
+            pipe.write(msg)
+            pipe.flush()
+        # else the peer has gone or is full: the reply is dropped, as libzmq does
+        self._envelope = []
+        return True
+
+    def xhas_in(self) -> bool:
+        """True if a request may be received now and one is waiting."""
+        return self._state is RepState.RECV_REQUEST and self._fq.has_in()
+
+    def xhas_out(self) -> bool:
+        """True while a reply is owed."""
+        return self._state is RepState.SEND_REPLY
