@@ -581,7 +581,12 @@ class Socket(Own):
         from . import transports
 
         endpoint, session = transports.connect(self, addr)
-        self._endpoints.setdefault(endpoint, []).append(session)
+        objs = self._endpoints.setdefault(endpoint, [])
+        if session.socket_pipe is not None:
+            # listed first: disconnect() terminates our end before the session (as libzmq),
+            # so the session still delivers what we queued, within linger
+            objs.append(session.socket_pipe)
+        objs.append(session)
         self.options.last_endpoint = endpoint
 
     def unbind(self, addr: str) -> None:
@@ -610,6 +615,12 @@ class Socket(Own):
 
     def _drop_endpoint(self, addr: str) -> None:
         objs = self._endpoints.pop(addr, None)
+        if objs is None and addr.startswith("tcp://"):
+            # another spelling of a tcp endpoint (tcp://localhost:N, tcp://*:N), as libzmq
+            from .transports import canonical_endpoint
+
+            key = canonical_endpoint(addr, self.options.ipv6)
+            objs = self._endpoints.pop(key, None) if key is not None else None
         if objs is None:
             raise ZMQError(errno.ENOENT, f"no such endpoint: {addr}")
         for obj in objs:

@@ -1,0 +1,361 @@
+"""Sessions: what binds one connection's ZMTP engine to one pipe of a socket.
+
+Theory of operation
+-------------------
+A :class:`Session` is libzmq's ``session_base_t``. It is an engine without fds of its own that
+lives on an I/O thread, holds the I/O-thread end of one :mod:`pipe <zreactor.sockets.pipe>`
+to its messaging socket, and owns the :class:`~zreactor.zmtp.engine.ZmtpEngine` that carries
+that pipe over the wire. The session is the pipe's *sink* on that side (``read_activated``,
+``write_activated``, ``pipe_terminated``); it forwards activations to its engine, and the
+engine reads and writes the pipe directly (same thread, no commands on the message path). The
+engine contract is in :mod:`zreactor.zmtp.engine`.
+
+Two roles (:class:`Role`):
+
+``CONNECT`` (``socket.connect``)
+    The socket makes the pipe at connect time and attaches its end at once, so messages can be
+    queued before any peer exists (up to ``sndhwm``). The session owns a
+    :class:`~zreactor.reactor.connecter.Connecter` (``reconnect_ivl``, ``reconnect_ivl_max``),
+    whose engines it serves one after the other; the pipe, and what is queued in it, survives
+    reconnections. After a reconnection a SUB/XSUB session replays its subscriptions (libzmq
+    re-sends them through a pipe "hiccup"; we keep the set here, where every subscription
+    passes anyway). With ``immediate``, and for ROUTER sockets, the pipe is made only when a
+    handshake completes and is dropped with the connection: nothing is queued for a peer that
+    is not there, and a ROUTER learns the peer's identity before it can route to it.
+``ACCEPTED`` (made by a listener for one accepted connection)
+    The session starts its engine on the accepted socket. When the handshake completes it
+    makes the pipe, labels the socket's end with the peer's ZMTP ``Identity`` (``routing_id``)
+    and hands it to the socket with a ``BIND`` command. When the engine ends, so does the
+    session; messages already received stay readable by the socket.
+
+*Ending.* A protocol error (a broken frame, an incompatible socket type, the peer's ERROR)
+ends the session in either role: libzmq does not reconnect after one, and neither do we. A
+pipe terminated by the socket (``close``, ``disconnect``, a second PAIR peer refused) ends it
+too. The session then asks its owner to terminate it, as every engine does.
+
+*Linger* (:class:`SessionState`). ``TERM(linger)`` moves an ``OPEN`` session to
+``LINGERING``: it terminates its pipe with delivery (``linger != 0``) and keeps feeding the
+engine (reconnecting if needed) until the engine has read the pipe's delimiter, or until the
+linger timer drops what is left. Only then does it move to ``CLOSING`` and forward ``TERM``
+down to its connecter and engine, with the linger time that remains, so the engine can still
+flush the last batch from its write queue. A session with no pipe (or a linger of 0 and no
+engine) closes at once. ``TERM`` carries no linger when it answers the session's own request
+to go (``Own`` has no options); the session then uses its socket's ``linger`` option.
+
+Threads: every method runs on the session's I/O thread, except the constructors (the socket's
+or the listener's thread, before launch).
+"""
+
+from __future__ import annotations
+
+import enum
+import socket as _socket
+from typing import TYPE_CHECKING, Any
+
+from ..constants import SocketType
+from ..context import SocketCmd
+from ..errors import ProtocolError
+from ..reactor.connecter import Connecter
+from ..reactor.engine import Engine
+from ..reactor.events import EventKind
+from ..reactor.own import Own
+from ..zmtp.engine import ZmtpEngine
+from ..zmtp.events import HandshakeComplete
+from .pipe import Pipe, pipepair
+
+if TYPE_CHECKING:
+    from ..reactor.poller import Timer
+    from .options import Options
+    from .socket import Socket
+
+__all__ = ["Role", "SESSION_TRANSITIONS", "Session", "SessionState"]
+
+
+class Role(enum.Enum):
+    """How the session's connections come about."""
+
+    CONNECT = "connect"  # it dials (and redials) the endpoint itself
+    ACCEPTED = "accepted"  # a listener accepted one connection for it
+
+
+class SessionState(enum.Enum):
+    """A session's lifecycle (the engine comes and goes independently)."""
+
+    #: serving: messages flow whenever an engine is connected
+    OPEN = "open"
+    #: TERM received; delivering what is queued until the delimiter or the linger expiry
+    LINGERING = "lingering"
+    #: the pipe is gone; the connecter and engine are being terminated
+    CLOSING = "closing"
+
+
+SESSION_TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.OPEN: frozenset({SessionState.LINGERING, SessionState.CLOSING}),
+    SessionState.LINGERING: frozenset({SessionState.CLOSING}),
+    SessionState.CLOSING: frozenset(),
+}
+
+
+class Session(Engine):
+    """Binds ZMTP engines to one pipe of ``socket``. Build with :meth:`connecting` or
+    :meth:`accepted`.
+
+    Attributes:
+        role: :class:`Role`.
+        session_state: :class:`SessionState`.
+        pipe: our end of the pipe to the socket (``None`` before the first handshake in the
+            late-pipe cases, and once it is gone).
+        socket_pipe: the socket's end, when the socket made the pipe at connect time.
+        engine: the current :class:`ZmtpEngine`, if a connection exists.
+        connecter: the connecter (``CONNECT`` role) while it lives.
+        subscriptions: topics subscribed through this session (SUB/XSUB).
+    """
+
+    def __init__(self, zsocket: Socket, options: Options, endpoint: str, role: Role) -> None:
+        super().__init__(endpoint)
+        self.zsocket = zsocket
+        self.options = options
+        self.role = role
+        self.session_state = SessionState.OPEN
+        self.pipe: Pipe | None = None
+        self.socket_pipe: Pipe | None = None
+        self.engine: ZmtpEngine | None = None
+        self.connecter: Connecter | None = None
+        self.subscriptions: set[bytes] = set()
+        #: pipes we terminated ourselves (connection lost): finished before we acknowledge TERM
+        self._dropping: set[Pipe] = set()
+        self._conn: _socket.socket | None = None
+        self._linger_timer: Timer | None = None
+        self._linger_deadline: float | None = None
+        linger = options.linger
+        self._option_linger: float | None = None if linger < 0 else linger / 1000
+        #: the pipe is made at each handshake and dropped with each connection
+        self.late_pipe = (
+            role is Role.ACCEPTED or options.immediate or options.type == SocketType.ROUTER
+        )
+
+    # -- construction (socket's or listener's thread) -------------------------------------------
+
+    @classmethod
+    def connecting(cls, zsocket: Socket, options: Options, endpoint: str) -> Session:
+        """A session that connects to ``endpoint``; the caller launches it and, unless
+        :attr:`late_pipe`, attaches :attr:`socket_pipe` to the socket after launching.
+
+        Raises:
+            ValueError: malformed endpoint. OSError: the host name does not resolve.
+        """
+        session = cls(zsocket, options, endpoint, Role.CONNECT)
+        ivl = options.reconnect_ivl
+        session.connecter = Connecter(
+            endpoint,
+            session._new_engine,
+            # libzmq reconnects only with a positive interval (0 and -1 both mean "never")
+            reconnect_ivl=ivl / 1000 if ivl > 0 else None,
+            reconnect_ivl_max=options.reconnect_ivl_max / 1000,
+        )
+        if not session.late_pipe:
+            sock_end, own_end = pipepair((zsocket, session), (options.sndhwm, options.rcvhwm))
+            sock_end.endpoint = own_end.endpoint = endpoint
+            session.pipe, session.socket_pipe = own_end, sock_end
+        return session
+
+    @classmethod
+    def accepted(cls, zsocket: Socket, options: Options, endpoint: str,
+                 conn: _socket.socket) -> Session:
+        """A session for one connection a listener accepted on ``endpoint``."""
+        session = cls(zsocket, options, endpoint, Role.ACCEPTED)
+        session._conn = conn
+        return session
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _move(self, new: SessionState) -> None:
+        if new not in SESSION_TRANSITIONS[self.session_state]:
+            raise AssertionError(f"{self!r}: illegal session move {self.session_state} -> {new}")
+        self.session_state = new
+
+    def attached(self) -> None:
+        """Start dialling (``CONNECT``) or the engine of the accepted connection."""
+        if self.role is Role.CONNECT:
+            assert self.connecter is not None
+            self._launch(self.connecter)
+        else:
+            conn, self._conn = self._conn, None
+            assert conn is not None
+            self._launch(self._new_engine(conn))
+
+    def _launch(self, child: Engine) -> None:
+        self.context._launching(self.thread)  # counted as load until it is plugged
+        self.launch_child(child, self.thread)
+
+    def _new_engine(self, sock: _socket.socket) -> ZmtpEngine:
+        o = self.options
+        return ZmtpEngine(
+            sock,
+            self,
+            socket_type=o.type_name,
+            identity=o.routing_id,
+            maxmsgsize=o.maxmsgsize,
+            handshake_ivl=o.handshake_ivl / 1000,
+            heartbeat_ivl=o.heartbeat_ivl / 1000,
+            heartbeat_ttl=o.heartbeat_ttl / 1000,
+            heartbeat_timeout=None if o.heartbeat_timeout < 0 else o.heartbeat_timeout / 1000,
+            endpoint=self.endpoint,
+        )
+
+    def release_resources(self) -> None:
+        """Close an accepted socket that never got its engine (terminated before PLUG)."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if self.thread is not None and self.context is not None:
+            self.context.fds.close(conn)
+        else:
+            conn.close()
+
+    # -- engine calls (see zreactor.zmtp.engine) ------------------------------------------------
+
+    def engine_attached(self, engine: ZmtpEngine) -> None:
+        """A connection exists (its handshake has not completed yet)."""
+        self.engine = engine
+
+    def engine_ready(self, engine: ZmtpEngine, handshake: HandshakeComplete) -> None:
+        """The handshake completed: make the pipe now if it is made per connection."""
+        if self.pipe is None and self.session_state is SessionState.OPEN and self.late_pipe:
+            self._open_pipe(handshake.peer_identity)
+
+    def engine_closed(self, engine: ZmtpEngine, reason: BaseException | None) -> None:
+        """The connection ended; decide between reconnecting and ending (module docstring)."""
+        if engine is not self.engine:
+            return
+        self.engine = None
+        if self.session_state is SessionState.CLOSING:
+            return  # we terminated it
+        if self.role is Role.ACCEPTED or isinstance(reason, ProtocolError):
+            connecter, self.connecter = self.connecter, None
+            if connecter is not None:  # no reconnection after a protocol error
+                self.term_child(connecter)
+            # (a connecter reports DISCONNECTED for the connections it redials)
+            self.emit(EventKind.DISCONNECTED, 0, reason=str(reason) if reason else "")
+            self._drop_pipe()
+            if self.session_state is SessionState.OPEN:
+                self.terminate()
+        elif self.late_pipe:
+            self._drop_pipe()
+        self._check_delimiter()
+        self._check_lingering_done()
+
+    # -- pipe sink interface ----------------------------------------------------------------------
+
+    def read_activated(self, pipe: Pipe) -> None:
+        """The socket wrote to a pipe we had read dry."""
+        if pipe is not self.pipe:
+            return
+        if self.engine is not None and self.engine.handshake is not None:
+            self.engine.restart_output()
+        else:
+            self._check_delimiter()
+
+    def write_activated(self, pipe: Pipe) -> None:
+        """The socket read enough that the pipe has room again."""
+        if pipe is self.pipe and self.engine is not None:
+            self.engine.restart_input()
+
+    def pipe_terminated(self, pipe: Pipe) -> None:
+        """A pipe finished terminating."""
+        if pipe in self._dropping:
+            self._dropping.discard(pipe)
+        elif pipe is self.pipe:
+            self.pipe = None
+            self._cancel_linger_timer()
+            if self.session_state is SessionState.OPEN:
+                # the socket let go of this connection (close, disconnect, a PAIR refusing)
+                self.terminate()
+        self._check_lingering_done()
+
+    def _open_pipe(self, identity: bytes) -> None:
+        o = self.options
+        sock_end, own_end = pipepair((self.zsocket, self), (o.sndhwm, o.rcvhwm))
+        sock_end.routing_id = identity or None
+        sock_end.endpoint = own_end.endpoint = self.endpoint
+        self.pipe = own_end
+        self.subscriptions = set()  # the socket sends its subscriptions down a new pipe itself
+        Own.send_command(self.zsocket, SocketCmd.BIND, sock_end)
+
+    def _drop_pipe(self) -> None:
+        """Terminate our pipe now, dropping what it holds for the peer."""
+        pipe, self.pipe = self.pipe, None
+        if pipe is None:
+            return
+        self._dropping.add(pipe)
+        pipe.terminate(False)
+
+    def _check_delimiter(self) -> None:
+        """With no engine reading the pipe, consume a delimiter at its head (libzmq's
+        ``check_read`` after an engine error): a pipe that holds nothing else can then
+        finish terminating. Queued messages stay queued."""
+        engine = self.engine
+        if self.pipe is not None and (engine is None or engine.handshake is None):
+            self.pipe.check_read()
+
+    # -- termination --------------------------------------------------------------------------------
+
+    def process_term(self, linger: float | None) -> None:
+        """``TERM`` from the owner: linger on the pipe, then terminate the children."""
+        if self.session_state is not SessionState.OPEN:
+            return
+        if linger is None:
+            linger = self._option_linger
+        self._linger_deadline = None if linger is None else self.clock() + linger
+        if self.pipe is None and not self._dropping:
+            self._close_down(linger)
+            return
+        self._move(SessionState.LINGERING)
+        pipe = self.pipe
+        if pipe is not None:
+            if linger is not None and linger > 0:
+                self._linger_timer = self.call_later(linger, self._linger_expired)
+            pipe.terminate(linger != 0)
+            self._check_delimiter()
+        self._check_lingering_done()
+
+    def process_term_req(self, child: Own) -> None:
+        """A child asked to go; if it is our connecter (reconnection off), nothing can be
+        delivered any more: drop the pipe and end."""
+        super().process_term_req(child)
+        if child is not self.connecter:
+            return
+        self.connecter = None
+        self._drop_pipe()
+        if self.session_state is SessionState.OPEN:
+            self.terminate()
+        self._check_lingering_done()
+
+    def _linger_expired(self) -> None:
+        self._linger_timer = None
+        if self.pipe is not None:
+            self.pipe.terminate(False)  # drop what is left; pipe_terminated follows
+
+    def _cancel_linger_timer(self) -> None:
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+
+    def _check_lingering_done(self) -> None:
+        if (
+            self.session_state is SessionState.LINGERING
+            and self.pipe is None
+            and not self._dropping
+        ):
+            deadline = self._linger_deadline
+            self._close_down(None if deadline is None else max(0.0, deadline - self.clock()))
+
+    def _close_down(self, linger: float | None) -> None:
+        """Forward ``TERM`` to the connecter and engine, then acknowledge when they have."""
+        self._move(SessionState.CLOSING)
+        self._cancel_linger_timer()
+        Engine.process_term(self, linger)
+
+    def __repr__(self) -> str:
+        return (f"<Session {self.role.value} {self.endpoint} {self.session_state.value}"
+                f" engine={'yes' if self.engine else 'no'}>")

@@ -1,0 +1,462 @@
+"""ZmtpEngine: one ZMTP connection, a sans-I/O :class:`ZmtpConnection` driven over a stream.
+
+Theory of operation
+-------------------
+The engine owns the connected socket (it is a
+:class:`~zreactor.reactor.stream.StreamEngine`); the :class:`ZmtpConnection` owns the grammar.
+Bytes read from the socket go into ``conn.receive_data``; the events that come out become pipe
+messages, PONGs and timers. Messages pulled from the pipe go into ``conn.send_messages``;
+``conn.data_to_send()`` goes out in one ``write()``. The engine never looks at a frame.
+
+The engine serves a *session* (:class:`zreactor.sockets.session.Session`, libzmq's
+``session_base_t``), which owns the pipe to the messaging socket and outlives reconnections.
+Both live on the same I/O thread and call each other directly. The contract, in call order::
+
+    session.engine_attached(engine)           once, when the engine starts
+    session.engine_ready(engine, handshake)   once, when the ZMTP handshake completes;
+                                              ``session.pipe`` may exist from then on
+    engine.restart_output()                   the session's pipe has messages again
+    engine.restart_input()                    the session's pipe has room again
+    session.engine_closed(engine, reason)     once, from ``closed()``; nothing follows
+
+*Handshake.* Our greeting leaves as soon as the engine is attached (libzmq sends only the first
+ten bytes of its own and waits for ours). ``handshake_ivl`` bounds the whole handshake; when it
+expires the connection is dropped with ``HANDSHAKE_FAILED_NO_DETAIL``.
+
+*Batching, in.* One ``recv()`` (up to :attr:`read_size` bytes) may complete hundreds of
+messages. All of them are written to the pipe and the pipe is flushed once, so the socket's
+thread gets at most one wake-up per read. If the pipe is full (the socket's ``rcvhwm``), the
+messages that did not fit wait in a backlog and the engine stops reading the socket (the
+kernel's buffers then push back on the peer, as TCP intends) until the pipe says it has room.
+
+*Batching, out.* When the pipe becomes readable the engine pulls up to :data:`BATCH_BYTES` of
+messages, encodes them with one ``send_messages`` and writes them with one ``write()``, and
+repeats while the pipe has more. It stops pulling while the stream's write queue is above its
+high-water mark (``pause_writing``) and resumes when it drains (``resume_writing``). It does
+*not* stop reading because of its own output: two peers that both send much would otherwise
+each wait for the other to read.
+
+*Heartbeats* follow libzmq's ``stream_engine_base_t``: with ``heartbeat_ivl`` we send a PING
+(carrying ``heartbeat_ttl``) every interval and, if nothing at all arrives within
+``heartbeat_timeout`` (default: the interval) after it, drop the connection. A PING from the
+peer is answered at once, and if it carries a TTL we drop the connection when nothing arrives
+within that TTL. "Anything arrives" means any bytes: a large frame still in flight counts as
+life, where libzmq waits for a complete frame. The timers are not reset per read; each records
+the read count when it was armed and, when it fires, compares (a counter bump per read is
+cheaper than rescheduling a timer per read).
+
+*Errors.* Everything that ends the connection ends here, in ``closed(reason)``:
+
+===============================  ==========================================================
+reason                           events (the session adds ``DISCONNECTED``)
+===============================  ==========================================================
+``ProtocolError`` in handshake   ``HANDSHAKE_FAILED_PROTOCOL``
+``ProtocolError`` in traffic     (malformed frame, ``maxmsgsize``, the peer's ERROR)
+``TimeoutError``, ``EOFError``,  ``HANDSHAKE_FAILED_NO_DETAIL`` if the handshake had not
+``ConnectionError``              completed
+``None``                         none: the session closed us (socket closed, unbind, ...)
+===============================  ==========================================================
+
+A protocol error drops this connection only; the session decides whether to reconnect
+(libzmq does not reconnect after a protocol error, and neither do we).
+
+*Subscriptions.* The pipe carries them as libzmq does internally: a single-frame message
+``b"\\x01" + topic`` subscribes, ``b"\\x00" + topic`` cancels. On a PUB or XPUB connection the
+codec's ``Subscribe``/``Cancel`` events become such messages (and a PUB drops every other
+message); on a SUB or XSUB connection such messages from the pipe go out with
+``send_subscribe``/``send_cancel``, which pick the ZMTP 3.1 command or the 3.0 message.
+
+Threads: everything runs on the engine's I/O thread.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import logging
+import socket
+from collections import deque
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import ProtocolError
+from ..reactor.engine import EngineState
+from ..reactor.events import EventKind
+from ..reactor.stream import ReadState, StreamEngine
+from .commands import PING_TTL_MAX
+from .connection import ZmtpConnection
+from .events import Cancel, HandshakeComplete, Message, PeerError, Ping, Subscribe
+
+if TYPE_CHECKING:
+    from ..reactor.poller import Timer
+
+__all__ = [
+    "BATCH_BYTES",
+    "FLOW_TRANSITIONS",
+    "PROTOCOL_ERROR_ZMTP_UNSPECIFIED",
+    "Flow",
+    "PeerErrorReceived",
+    "ZmtpEngine",
+    "ZmtpSession",
+]
+
+log = logging.getLogger("zreactor")
+
+#: Most bytes of messages pulled from the pipe and encoded for one ``write()``.
+BATCH_BYTES = 256 * 1024
+#: Most messages a SUB/XSUB connection encodes one by one per batch.
+_SUBSCRIBER_BATCH = 1024
+#: libzmq's ``ZMQ_PROTOCOL_ERROR_ZMTP_UNSPECIFIED``: the value of HANDSHAKE_FAILED_PROTOCOL.
+PROTOCOL_ERROR_ZMTP_UNSPECIFIED = 0x10000000
+
+_SUBSCRIBE_PREFIX = b"\x01"
+_CANCEL_PREFIX = b"\x00"
+
+
+class PeerErrorReceived(ProtocolError):
+    """The peer sent a ZMTP ERROR command: it is closing the connection on purpose.
+
+    Attributes:
+        reason: the peer's reason text.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"peer sent ERROR: {reason}")
+        self.reason = reason
+
+
+class Flow(enum.Enum):
+    """One direction of the engine's flow control."""
+
+    #: input: reading the socket; output: pulling from the pipe.
+    RUNNING = "running"
+    #: input: the pipe to the socket is full, not reading; output: the write queue is above
+    #: its high-water mark, not pulling.
+    BLOCKED = "blocked"
+
+
+FLOW_TRANSITIONS: dict[Flow, frozenset[Flow]] = {
+    Flow.RUNNING: frozenset({Flow.BLOCKED}),
+    Flow.BLOCKED: frozenset({Flow.RUNNING}),
+}
+
+
+class ZmtpSession(Protocol):
+    """What a :class:`ZmtpEngine` needs from its session (see the module docstring)."""
+
+    #: the session's end of the pipe to the socket, or ``None`` (not yet, or no longer)
+    pipe: Any
+    #: subscriptions sent through this session (SUB/XSUB), replayed after a reconnection
+    subscriptions: set[bytes]
+
+    def engine_attached(self, engine: ZmtpEngine) -> None: ...
+
+    def engine_ready(self, engine: ZmtpEngine, handshake: HandshakeComplete) -> None: ...
+
+    def engine_closed(self, engine: ZmtpEngine, reason: BaseException | None) -> None: ...
+
+
+class ZmtpEngine(StreamEngine):
+    """One ZMTP 3.1 connection serving one session.
+
+    Args:
+        sock: the connected stream socket (TCP or Unix).
+        session: the :class:`ZmtpSession` this connection serves.
+        socket_type: our socket type name (``"PAIR"``, ``"PUB"``, ...).
+        identity: our routing id, sent in READY by REQ, DEALER and ROUTER.
+        maxmsgsize: largest frame accepted from the peer in bytes; ``-1``: no limit.
+        handshake_ivl: seconds the handshake may take; ``0``: no limit.
+        heartbeat_ivl: seconds between our PINGs; ``0``: no heartbeats.
+        heartbeat_ttl: the TTL our PINGs carry, in seconds (at most 6553.5).
+        heartbeat_timeout: seconds to wait for traffic after a PING; ``None``: the interval;
+            ``0``: do not wait.
+        endpoint: the endpoint for events.
+        high_water: write-queue size above which the engine stops pulling from the pipe.
+
+    Attributes:
+        conn: the :class:`ZmtpConnection`.
+        handshake: the peer's :class:`HandshakeComplete` once it arrived, else ``None``.
+        input: reading flow (:class:`Flow`). output: pulling flow.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        session: ZmtpSession,
+        *,
+        socket_type: str,
+        identity: bytes = b"",
+        maxmsgsize: int = -1,
+        handshake_ivl: float = 30.0,
+        heartbeat_ivl: float = 0.0,
+        heartbeat_ttl: float = 0.0,
+        heartbeat_timeout: float | None = None,
+        endpoint: str = "",
+        high_water: int = 256 * 1024,
+    ) -> None:
+        super().__init__(sock, high_water=high_water, endpoint=endpoint)
+        self.session = session
+        self.conn = ZmtpConnection(socket_type, identity=identity, maxmsgsize=maxmsgsize)
+        self.socket_type = socket_type
+        self.handshake: HandshakeComplete | None = None
+        self.input = Flow.RUNNING
+        self.output = Flow.RUNNING
+        self.handshake_ivl = handshake_ivl
+        self.heartbeat_ivl = heartbeat_ivl
+        self.heartbeat_ttl = min(max(heartbeat_ttl, 0.0), PING_TTL_MAX / 10)
+        self.heartbeat_timeout = heartbeat_ivl if heartbeat_timeout is None else heartbeat_timeout
+        #: messages decoded while the pipe was full, oldest first
+        self._backlog: deque[list[bytes]] = deque()
+        #: reads that returned data: the heartbeat timers' notion of "something arrived"
+        self._reads = 0
+        self._handshake_timer: Timer | None = None
+        self._timeout_timer: Timer | None = None  # our PING awaits any traffic
+        self._timeout_mark = 0
+        self._ttl_timer: Timer | None = None  # the peer's PING TTL
+        self._ttl_mark = 0
+        self._drops_data = socket_type == "PUB"
+        self._subscriber = socket_type in ("SUB", "XSUB")
+
+    # -- flow control -------------------------------------------------------------------------
+
+    def _set_input(self, new: Flow) -> None:
+        if new not in FLOW_TRANSITIONS[self.input]:
+            raise AssertionError(f"{self!r}: illegal input move {self.input} -> {new}")
+        self.input = new
+        if self.state is not EngineState.ATTACHED:
+            return
+        if new is Flow.BLOCKED and self.read_state is ReadState.OPEN:
+            self._set_read_state(ReadState.PAUSED)
+        elif new is Flow.RUNNING and self.read_state is ReadState.PAUSED:
+            self._set_read_state(ReadState.OPEN)
+
+    def _set_output(self, new: Flow) -> None:
+        if new not in FLOW_TRANSITIONS[self.output]:
+            raise AssertionError(f"{self!r}: illegal output move {self.output} -> {new}")
+        self.output = new
+
+    def pause_writing(self) -> None:
+        """The write queue is above the high-water mark: stop pulling (keep reading)."""
+        if self.output is Flow.RUNNING:
+            self._set_output(Flow.BLOCKED)
+
+    def resume_writing(self) -> None:
+        """The write queue drained: pull from the pipe again."""
+        if self.output is Flow.BLOCKED:
+            self._set_output(Flow.RUNNING)
+            self._pull()
+
+    # -- session calls -----------------------------------------------------------------------
+
+    def restart_output(self) -> None:
+        """The session's pipe became readable: pull and send (session's thread)."""
+        self._pull()
+
+    def restart_input(self) -> None:
+        """The session's pipe has room: deliver the backlog, then read again."""
+        if self.input is not Flow.BLOCKED:
+            return
+        backlog = self._backlog
+        pipe = self.session.pipe
+        if pipe is None:
+            backlog.clear()  # nobody to deliver to any more
+        else:
+            write = pipe.write
+            while backlog and write(backlog[0]):
+                backlog.popleft()
+            pipe.flush()
+            if backlog:
+                return  # still full: the next write_activated brings us back
+        self._set_input(Flow.RUNNING)
+
+    # -- StreamEngine hooks ---------------------------------------------------------------------
+
+    def attached(self) -> None:
+        """Tune the socket, tell the session, send our greeting, start the handshake timer."""
+        if self.sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # pragma: no cover - the socket is already dead; reading says so
+                pass
+        self.session.engine_attached(self)
+        if self.handshake_ivl > 0:
+            self._handshake_timer = self.call_later(self.handshake_ivl, self._handshake_expired)
+        self._send_pending()
+
+    def data_received(self, data: bytes) -> None:
+        """Decode what arrived; write every message to the pipe; flush once."""
+        self._reads += 1
+        try:
+            events = self.conn.receive_data(data)
+        except ProtocolError as exc:
+            self._lost(exc)
+            return
+        session = self.session
+        pipe = session.pipe if self.handshake is not None else None
+        backlog = self._backlog
+        wrote = False
+        for event in events:
+            kind = type(event)
+            if kind is Message:
+                if self._drops_data:
+                    continue  # a PUB takes nothing but subscriptions from its peers
+                frames = event.frames  # type: ignore[union-attr]
+            elif kind is Subscribe:
+                frames = [_SUBSCRIBE_PREFIX + event.topic]  # type: ignore[union-attr]
+            elif kind is Cancel:
+                frames = [_CANCEL_PREFIX + event.topic]  # type: ignore[union-attr]
+            else:
+                self._on_control(event)
+                if self.state is not EngineState.ATTACHED:
+                    return
+                pipe = session.pipe
+                continue
+            if pipe is None:
+                continue  # the socket let go of this connection; the session is ending it
+            if backlog or not pipe.write(frames):
+                backlog.append(frames)
+            else:
+                wrote = True
+        if wrote:
+            pipe.flush()  # type: ignore[union-attr]
+        if backlog and self.input is Flow.RUNNING:
+            self._set_input(Flow.BLOCKED)
+        self._send_pending()
+
+    def eof_received(self) -> bool:
+        """The peer closed the connection: drop it (a ZMTP peer never half-closes)."""
+        self._lost(EOFError("the peer closed the connection"))
+        return False
+
+    def closed(self, reason: BaseException | None) -> None:
+        """Report a failed handshake, then tell the session (see the module docstring)."""
+        if self.handshake is None and reason is not None:
+            if isinstance(reason, ProtocolError):
+                self.emit(EventKind.HANDSHAKE_FAILED_PROTOCOL, PROTOCOL_ERROR_ZMTP_UNSPECIFIED,
+                          error=str(reason))
+            else:
+                self.emit(EventKind.HANDSHAKE_FAILED_NO_DETAIL,
+                          getattr(reason, "errno", None) or 0, error=str(reason))
+        if isinstance(reason, ProtocolError):
+            log.debug("%r: dropped: %s", self, reason)
+        self._backlog.clear()
+        self.session.engine_closed(self, reason)
+
+    # -- protocol ------------------------------------------------------------------------------
+
+    def _on_control(self, event: Any) -> None:
+        kind = type(event)
+        if kind is Ping:
+            self.conn.answer_ping(event)
+            if event.ttl > 0 and self._ttl_timer is None:
+                self._ttl_mark = self._reads
+                self._ttl_timer = self.call_later(event.ttl, self._ttl_expired)
+        elif kind is HandshakeComplete:
+            self._on_handshake(event)
+        elif kind is PeerError:
+            self._lost(PeerErrorReceived(event.reason))
+        # Pong: its arrival already counted as traffic; nothing else to do
+
+    def _on_handshake(self, handshake: HandshakeComplete) -> None:
+        self.handshake = handshake
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        self.emit(EventKind.HANDSHAKE_SUCCEEDED, 0, peer_type=handshake.peer_socket_type,
+                  version=handshake.version)
+        if self.heartbeat_ivl > 0:
+            self.call_later(self.heartbeat_ivl, self._heartbeat)
+        self.session.engine_ready(self, handshake)
+        if self.state is not EngineState.ATTACHED:
+            return
+        if self._subscriber:
+            # a reconnection: the new peer knows nothing of what we subscribed to before
+            for topic in sorted(self.session.subscriptions):
+                self.conn.send_subscribe(topic)
+        self._pull()
+
+    def _send_pending(self) -> None:
+        """Write whatever the connection has queued (greeting, READY, PONG, PING)."""
+        if self.state is EngineState.ATTACHED and self.conn.has_data_to_send:
+            self.write(self.conn.data_to_send())
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def _pull(self) -> None:
+        """Move messages from the pipe to the socket, a batch per ``write()``."""
+        if self.output is Flow.BLOCKED or self.handshake is None:
+            return
+        pipe = self.session.pipe
+        conn = self.conn
+        while pipe is not None and self.state is EngineState.ATTACHED:
+            more = self._encode_subscriber(pipe) if self._subscriber else self._encode(pipe)
+            if conn.has_data_to_send:
+                self.write(conn.data_to_send())  # may pause_writing() or lose the connection
+            if not more or self.output is Flow.BLOCKED:
+                return
+
+    def _encode(self, pipe: Any) -> bool:
+        """Queue up to a batch of messages on the connection; True if the pipe may have more."""
+        read = pipe.read
+        batch = []
+        append = batch.append
+        size = 0
+        while size < BATCH_BYTES:
+            msg = read()
+            if msg is None:
+                if batch:
+                    self.conn.send_messages(batch)
+                return False
+            append(msg)
+            for frame in msg:
+                size += len(frame)
+        self.conn.send_messages(batch)
+        return True
+
+    def _encode_subscriber(self, pipe: Any) -> bool:
+        """As :meth:`_encode`, turning subscription messages into SUBSCRIBE/CANCEL."""
+        conn = self.conn
+        subscriptions = self.session.subscriptions
+        for _ in range(_SUBSCRIBER_BATCH):
+            msg = pipe.read()
+            if msg is None:
+                return False
+            if len(msg) == 1 and msg[0][:1] == _SUBSCRIBE_PREFIX:
+                topic = msg[0][1:]
+                subscriptions.add(topic)
+                conn.send_subscribe(topic)
+            elif len(msg) == 1 and msg[0][:1] == _CANCEL_PREFIX:
+                topic = msg[0][1:]
+                subscriptions.discard(topic)
+                conn.send_cancel(topic)
+            else:
+                conn.send_message(msg)
+        return True
+
+    # -- timers --------------------------------------------------------------------------------
+
+    def _handshake_expired(self) -> None:
+        self._handshake_timer = None
+        if self.handshake is None:
+            self._lost(TimeoutError(errno.ETIMEDOUT,
+                                    f"no ZMTP handshake within {self.handshake_ivl:g} s"))
+
+    def _heartbeat(self) -> None:
+        if self.state is not EngineState.ATTACHED:
+            return
+        self.call_later(self.heartbeat_ivl, self._heartbeat)
+        self.conn.send_ping(self.heartbeat_ttl)
+        if self._timeout_timer is None and self.heartbeat_timeout > 0:
+            self._timeout_mark = self._reads
+            self._timeout_timer = self.call_later(self.heartbeat_timeout, self._timeout_expired)
+        self._send_pending()
+
+    def _timeout_expired(self) -> None:
+        self._timeout_timer = None
+        if self._reads == self._timeout_mark:
+            self._lost(TimeoutError(errno.ETIMEDOUT,
+                                    f"no traffic within {self.heartbeat_timeout:g} s of our PING"))
+
+    def _ttl_expired(self) -> None:
+        self._ttl_timer = None
+        if self._reads == self._ttl_mark:
+            self._lost(TimeoutError(errno.ETIMEDOUT, "no traffic within the TTL of the peer's PING"))
