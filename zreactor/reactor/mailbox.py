@@ -154,6 +154,7 @@ class Mailbox:
         self._signalled = False
         self._signaler = Signaler()
         self._closed = False
+        self._poll: Any = None  # select.poll object for wait(), made on first use
         #: number of times the wake-up fd was written (for tests and statistics).
         self.signals = 0
 
@@ -196,8 +197,10 @@ class Mailbox:
         """
         if self._signalled:
             return True
-        poll = select.poll()
-        poll.register(self.fd, select.POLLIN)
+        poll = self._poll
+        if poll is None:
+            poll = self._poll = select.poll()
+            poll.register(self.fd, select.POLLIN)
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         return bool(poll.poll(ms))
 
