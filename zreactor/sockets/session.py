@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import enum
 import socket as _socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..constants import SocketType
 from ..context import SocketCmd

@@ -397,7 +397,7 @@ class ZmtpEngine(StreamEngine):
     def _encode(self, pipe: Any) -> bool:
         """Queue up to a batch of messages on the connection; True if the pipe may have more."""
         read = pipe.read
-        batch = []
+        batch: list[list[bytes]] = []
         append = batch.append
         size = 0
         while size < BATCH_BYTES:

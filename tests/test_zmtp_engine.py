@@ -1,0 +1,593 @@
+"""ZmtpEngine: handshake timeout, heartbeats, protocol errors, maxmsgsize, batching, flow control.
+
+Two kinds of test:
+
+* through a messaging socket (a zreactor PAIR) against a *scripted peer*: a raw blocking
+  socket driving a :class:`ZmtpConnection` by hand, which can stop answering, send garbage or
+  vanish mid-frame as no real library would;
+* the engine alone over a ``socketpair``, serving a :class:`FakeSession` whose pipe is a plain
+  deque: this is the seam for what the socket types built on top would otherwise hide
+  (subscription mapping, one pipe flush per read, one write per batch).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+import socket
+import struct
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import zreactor
+from zreactor.constants import SocketType
+from zreactor.reactor.events import Event, EventBus, EventKind
+from zreactor.zmtp import (
+    Cancel,
+    HandshakeComplete,
+    Message,
+    Ping,
+    Pong,
+    Subscribe,
+    ZmtpConnection,
+    encode_greeting,
+)
+from zreactor.zmtp.commands import encode_ready
+from zreactor.zmtp.engine import PROTOCOL_ERROR_ZMTP_UNSPECIFIED, Flow, ZmtpEngine
+from zreactor.zmtp.frames import encode_command_frame
+
+pytestmark = pytest.mark.timeout(20)
+
+DEADLINE = 5.0
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+class EventLog:
+    """Collects the events of a bus (any thread) and waits for them."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.events: list[Event] = []
+        self._cv = threading.Condition()
+        bus.subscribe(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        with self._cv:
+            self.events.append(event)
+            self._cv.notify_all()
+
+    def wait(self, kind: EventKind, count: int = 1, timeout: float = DEADLINE) -> Event:
+        """The ``count``-th event of ``kind``; fail after ``timeout``."""
+        with self._cv:
+            ok = self._cv.wait_for(lambda: len(self.of(kind)) >= count, timeout)
+            assert ok, f"no {kind.name} within {timeout} s; got {[e.kind.name for e in self.events]}"
+            return self.of(kind)[count - 1]
+
+    def of(self, kind: EventKind) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]
+
+
+class Peer:
+    """A scripted ZMTP peer: a ZmtpConnection glued by hand to a blocking socket."""
+
+    def __init__(self, sock: socket.socket, socket_type: str = "PAIR", **kwargs: Any) -> None:
+        self.sock = sock
+        self.conn = ZmtpConnection(socket_type, **kwargs)
+        self.events: list[Any] = []
+        self._answered = 0
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def read_once(self, timeout: float) -> bool:
+        """Read what arrives within ``timeout``; False once the connection is gone."""
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            data = self.sock.recv(1 << 20)
+        except TimeoutError:
+            return True
+        except ConnectionResetError:
+            return False
+        if not data:
+            return False
+        self.events += self.conn.receive_data(data)
+        return True
+
+    def pump(self, until: Callable[[list[Any]], bool], timeout: float = DEADLINE,
+             answer_pings: bool = True) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        self.flush()
+        while not until(self.events):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"timed out; peer events: {self.events!r}"
+            assert self.read_once(min(remaining, 0.05)), f"connection lost; events {self.events!r}"
+            if answer_pings:
+                self._answer_new_pings()
+            self.flush()
+        return self.events
+
+    def _answer_new_pings(self) -> None:
+        pings = [e for e in self.events if isinstance(e, Ping)]
+        for ping in pings[self._answered:]:
+            self.conn.answer_ping(ping)
+        self._answered = len(pings)
+
+    def handshake(self) -> HandshakeComplete:
+        self.pump(lambda evs: any(isinstance(e, HandshakeComplete) for e in evs))
+        return next(e for e in self.events if isinstance(e, HandshakeComplete))
+
+    def send(self, *messages: list[bytes]) -> None:
+        self.conn.send_messages(messages)
+        self.flush()
+
+    def messages(self) -> list[list[bytes]]:
+        return [e.frames for e in self.events if isinstance(e, Message)]
+
+    def wait_closed(self, timeout: float = DEADLINE) -> float:
+        """Keep reading (not answering) until the other side closes; return when it did."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.read_once(0.02):
+                return time.monotonic()
+        raise AssertionError(f"still connected after {timeout} s; events {self.events!r}")
+
+
+@pytest.fixture
+def ctx() -> Iterator[zreactor.Context]:
+    context = zreactor.Context()
+    yield context
+    for sock in context.sockets:
+        sock.close(linger=0)
+    context.term()
+
+
+@pytest.fixture
+def raw_sockets() -> Iterator[list[socket.socket]]:
+    opened: list[socket.socket] = []
+    yield opened
+    for sock in opened:
+        sock.close()
+
+
+def bound_pair(ctx: zreactor.Context, addr: str = "tcp://127.0.0.1:*", **options: Any):
+    sock = ctx.socket(SocketType.PAIR, linger=0, rcvtimeo=int(DEADLINE * 1000), **options)
+    log = EventLog(sock.event_bus)
+    sock.bind(addr)
+    return sock, sock.last_endpoint.decode(), log
+
+
+def dial(endpoint: str, opened: list[socket.socket]) -> socket.socket:
+    if endpoint.startswith("ipc://"):
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.settimeout(DEADLINE)
+        raw.connect(endpoint[len("ipc://"):])
+    else:
+        host, port = endpoint[len("tcp://"):].rsplit(":", 1)
+        raw = socket.create_connection((host, int(port)), timeout=DEADLINE)
+    opened.append(raw)
+    return raw
+
+
+def raw_listener(opened: list[socket.socket]) -> tuple[socket.socket, str]:
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    lsock.settimeout(DEADLINE)
+    opened.append(lsock)
+    return lsock, f"tcp://127.0.0.1:{lsock.getsockname()[1]}"
+
+
+def accept(lsock: socket.socket, opened: list[socket.socket]) -> socket.socket:
+    conn, _ = lsock.accept()
+    opened.append(conn)
+    return conn
+
+
+# -- handshake ----------------------------------------------------------------------------------
+
+
+def test_greeting_is_sent_at_once_and_handshake_ivl_drops_a_silent_peer(ctx, raw_sockets) -> None:
+    srv, endpoint, log = bound_pair(ctx, handshake_ivl=200)
+    raw = dial(endpoint, raw_sockets)
+    started = time.monotonic()
+    peer = Peer(raw)
+    peer.sock.settimeout(DEADLINE)
+    greeting = peer.sock.recv(64)  # ours arrives although the peer has sent nothing
+    assert greeting[:1] == b"\xff" and greeting[10] == 3
+    closed_at = peer.wait_closed()
+    assert 0.15 <= closed_at - started < 2.0
+    failed = log.wait(EventKind.HANDSHAKE_FAILED_NO_DETAIL)
+    assert failed.endpoint == endpoint
+    assert failed.value == errno.ETIMEDOUT
+    assert log.wait(EventKind.DISCONNECTED).endpoint == endpoint
+    assert not log.of(EventKind.HANDSHAKE_SUCCEEDED)
+
+
+def test_handshake_ivl_zero_waits_for_ever(ctx, raw_sockets) -> None:
+    srv, endpoint, log = bound_pair(ctx, handshake_ivl=0)
+    peer = Peer(dial(endpoint, raw_sockets))
+    deadline = time.monotonic() + 0.4
+    while time.monotonic() < deadline:
+        assert peer.read_once(0.05), "the engine dropped a peer although handshake_ivl is 0"
+    assert not log.of(EventKind.HANDSHAKE_FAILED_NO_DETAIL)
+    peer.handshake()  # still welcome
+    assert log.wait(EventKind.HANDSHAKE_SUCCEEDED).endpoint == endpoint
+
+
+def test_garbage_greeting_drops_only_that_connection(ctx, raw_sockets) -> None:
+    srv, endpoint, log = bound_pair(ctx)
+    client = ctx.socket(SocketType.PAIR, linger=0, rcvtimeo=int(DEADLINE * 1000))
+    client.connect(endpoint)
+    client.send(b"before")
+    assert srv.recv() == b"before"
+
+    raw = dial(endpoint, raw_sockets)
+    raw.sendall(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n" + b"\0" * 64)
+    Peer(raw).wait_closed()
+    failed = log.wait(EventKind.HANDSHAKE_FAILED_PROTOCOL)
+    assert failed.endpoint == endpoint
+    assert failed.value == PROTOCOL_ERROR_ZMTP_UNSPECIFIED
+    assert "signature" in failed.detail["error"] or "greeting" in failed.detail["error"]
+
+    client.send(b"after")  # the good connection never noticed
+    assert srv.recv() == b"after"
+    srv.send(b"back")
+    assert client.recv() == b"back"
+
+
+def test_incompatible_socket_type_fails_the_handshake(ctx, raw_sockets) -> None:
+    srv, endpoint, log = bound_pair(ctx)
+    raw = dial(endpoint, raw_sockets)
+    raw.sendall(encode_greeting("NULL") + encode_command_frame(encode_ready([("Socket-Type", b"PUB")])))
+    Peer(raw).wait_closed()
+    assert "PUB" in log.wait(EventKind.HANDSHAKE_FAILED_PROTOCOL).detail["error"]
+    assert not log.of(EventKind.HANDSHAKE_SUCCEEDED)
+
+
+# -- heartbeats ------------------------------------------------------------------------------------
+
+
+def test_heartbeat_pings_carry_the_ttl_and_a_silent_peer_is_dropped(ctx, raw_sockets) -> None:
+    lsock, endpoint = raw_listener(raw_sockets)
+    client = ctx.socket(SocketType.PAIR, linger=0, heartbeat_ivl=100, heartbeat_ttl=1500,
+                        heartbeat_timeout=300, reconnect_ivl=5000)
+    log = EventLog(client.event_bus)
+    client.connect(endpoint)
+    peer = Peer(accept(lsock, raw_sockets))
+    peer.handshake()
+    # answering: the connection lives well past heartbeat_timeout
+    peer.pump(lambda evs: sum(isinstance(e, Ping) for e in evs) >= 5, timeout=3)
+    pings = [e for e in peer.events if isinstance(e, Ping)]
+    assert {p.ttl for p in pings} == {1.5}
+    assert not log.of(EventKind.DISCONNECTED)
+    # silent: dropped within about heartbeat_ivl + heartbeat_timeout
+    silent_since = time.monotonic()
+    closed_at = peer.wait_closed(timeout=3)
+    assert 0.2 <= closed_at - silent_since < 1.5
+    assert log.wait(EventKind.DISCONNECTED).endpoint == endpoint
+    assert not log.of(EventKind.HANDSHAKE_FAILED_NO_DETAIL)  # it had completed
+
+
+def test_any_traffic_counts_as_life_for_heartbeat_timeout(ctx, raw_sockets) -> None:
+    lsock, endpoint = raw_listener(raw_sockets)
+    client = ctx.socket(SocketType.PAIR, linger=0, heartbeat_ivl=100, heartbeat_timeout=250,
+                        rcvtimeo=int(DEADLINE * 1000))
+    client.connect(endpoint)
+    peer = Peer(accept(lsock, raw_sockets))
+    peer.handshake()
+    # never answer a PING, but keep sending messages: that is traffic too
+    for i in range(8):
+        peer.send([b"tick-%d" % i])
+        assert peer.read_once(0.1)
+    assert [client.recv() for _ in range(8)] == [b"tick-%d" % i for i in range(8)]
+    client.send(b"still here")
+    peer.pump(lambda evs: any(isinstance(e, Message) for e in evs), answer_pings=False)
+    assert peer.messages() == [[b"still here"]]
+
+
+def test_peer_ping_is_answered_at_once_and_its_ttl_enforced(ctx, raw_sockets) -> None:
+    srv, endpoint, log = bound_pair(ctx)
+    peer = Peer(dial(endpoint, raw_sockets))
+    peer.handshake()
+    peer.conn.send_ping(ttl=0.3, context=b"ctx-1")
+    sent_at = time.monotonic()
+    peer.pump(lambda evs: any(isinstance(e, Pong) for e in evs), timeout=1)
+    assert next(e for e in peer.events if isinstance(e, Pong)).context == b"ctx-1"
+    closed_at = peer.wait_closed(timeout=3)  # then silence: the TTL runs out
+    assert 0.25 <= closed_at - sent_at < 1.5
+    log.wait(EventKind.DISCONNECTED)
+
+
+def test_traffic_within_the_ttl_keeps_the_connection(ctx, raw_sockets) -> None:
+    srv, endpoint, _ = bound_pair(ctx)
+    peer = Peer(dial(endpoint, raw_sockets))
+    peer.handshake()
+    peer.conn.send_ping(ttl=0.3)
+    peer.flush()
+    for i in range(6):  # 0.6 s, twice the TTL, a message every 0.1 s
+        time.sleep(0.1)
+        peer.send([b"m%d" % i])
+    assert [srv.recv() for _ in range(6)] == [b"m%d" % i for i in range(6)]
+    srv.send(b"alive")
+    peer.pump(lambda evs: any(isinstance(e, Message) for e in evs))
+
+
+# -- protocol errors and vanishing peers ---------------------------------------------------------------
+
+
+def test_frame_over_maxmsgsize_drops_the_connection(ctx, raw_sockets) -> None:
+    srv, endpoint, log = bound_pair(ctx, maxmsgsize=1000)
+    peer = Peer(dial(endpoint, raw_sockets))
+    peer.handshake()
+    peer.send([b"a" * 1000], [b"x" * 800, b"y" * 800])  # per frame, as libzmq counts
+    assert srv.recv() == b"a" * 1000
+    assert srv.recv_multipart() == [b"x" * 800, b"y" * 800]
+    peer.send([b"b" * 1001])
+    peer.wait_closed()
+    assert log.wait(EventKind.DISCONNECTED).endpoint == endpoint
+    assert not log.of(EventKind.HANDSHAKE_FAILED_PROTOCOL)  # the handshake had succeeded
+    with pytest.raises(zreactor.Again):
+        srv.recv(zreactor.NOBLOCK)
+
+
+def test_peer_vanishing_mid_frame_delivers_nothing_partial(ctx, raw_sockets) -> None:
+    srv, endpoint, log = bound_pair(ctx)
+    peer = Peer(dial(endpoint, raw_sockets))
+    peer.handshake()
+    peer.send([b"complete"], [b"first-part"])
+    # a message whose last frame is cut: header of a 100000-byte long frame, 1000 bytes
+    raw_sockets[-1].sendall(bytes([0x01, 5]) + b"part1" + struct.pack(">BQ", 0x02, 100000)
+                            + b"z" * 1000)
+    raw_sockets[-1].close()
+    assert srv.recv() == b"complete"
+    assert srv.recv() == b"first-part"
+    log.wait(EventKind.DISCONNECTED)
+    with pytest.raises(zreactor.Again):
+        srv.recv(zreactor.NOBLOCK)  # also reads the dead pipe's delimiter: the PAIR is free
+    time.sleep(0.05)
+    srv.poll(50)
+
+    again = Peer(dial(endpoint, raw_sockets))  # the next peer is served
+    again.handshake()
+    again.send([b"next peer"])
+    assert srv.recv() == b"next peer"
+
+
+def test_peer_error_command_drops_the_connection(ctx, raw_sockets) -> None:
+    srv, endpoint, log = bound_pair(ctx)
+    peer = Peer(dial(endpoint, raw_sockets))
+    peer.handshake()
+    peer.send([b"last words"])
+    peer.conn.send_error("shutting down")
+    peer.flush()
+    assert srv.recv() == b"last words"
+    peer.wait_closed()
+    assert "shutting down" in log.wait(EventKind.DISCONNECTED).detail["reason"]
+
+
+# -- flow control ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ipc_dir() -> Iterator[str]:
+    path = tempfile.mkdtemp(prefix="zr-", dir="/tmp")
+    yield path
+    for name in os.listdir(path):
+        os.unlink(os.path.join(path, name))
+    os.rmdir(path)
+
+
+def test_full_pipe_stops_reading_and_resumes_in_order(ctx, raw_sockets, ipc_dir) -> None:
+    srv, endpoint, _ = bound_pair(ctx, f"ipc://{ipc_dir}/s", rcvhwm=10)
+    peer = Peer(dial(endpoint, raw_sockets))
+    peer.handshake()
+    count, size = 4000, 1000  # 4 MB: far more than a Unix socket's buffers
+    peer.conn.send_messages([[b"%06d" % i + b"." * (size - 6)] for i in range(count)])
+    data = peer.conn.data_to_send()
+    raw_sockets[-1].settimeout(DEADLINE)
+    sender = threading.Thread(target=raw_sockets[-1].sendall, args=(data,), daemon=True)
+    sender.start()
+    time.sleep(0.3)
+    # nobody reads the socket: the engine must have stopped reading the wire
+    assert sender.is_alive(), "the engine kept reading although its pipe was full"
+    got = [srv.recv() for _ in range(count)]
+    assert [g[:6] for g in got] == [b"%06d" % i for i in range(count)]
+    sender.join(DEADLINE)
+    assert not sender.is_alive()
+
+
+def test_slow_reader_blocks_the_sender_instead_of_buffering(ctx, raw_sockets, ipc_dir) -> None:
+    srv, endpoint, _ = bound_pair(ctx, f"ipc://{ipc_dir}/s", sndhwm=10, sndtimeo=200)
+    peer = Peer(dial(endpoint, raw_sockets))
+    peer.handshake()
+    payload = b"." * 1000
+    sent = 0
+    with pytest.raises(zreactor.Again):
+        for sent in range(100_000):  # noqa: B007
+            srv.send(b"%06d" % sent + payload)
+    # pipe (10) + the engine's write queue (~256 KiB) + kernel buffers, not 100 MB
+    assert sent < 2000
+    got: list[bytes] = []
+    while len(got) < sent:
+        assert peer.read_once(1.0)
+        got = [m[0] for m in peer.messages()]
+    assert [g[:6] for g in got] == [b"%06d" % i for i in range(sent)]
+
+
+# -- the engine alone, with a fake session -------------------------------------------------------------
+
+
+class FakePipe:
+    """The pipe interface an engine uses (read/write/flush) over two deques; any thread."""
+
+    def __init__(self, capacity: int = 1_000_000) -> None:
+        self.inbound: deque[list[bytes]] = deque()  # engine -> socket
+        self.outbound: deque[list[bytes]] = deque()  # socket -> engine
+        self.capacity = capacity
+        self.flushes = 0
+
+    def write(self, msg: list[bytes]) -> bool:
+        if len(self.inbound) >= self.capacity:
+            return False
+        self.inbound.append(msg)
+        return True
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+    def read(self) -> list[bytes] | None:
+        try:
+            return self.outbound.popleft()
+        except IndexError:
+            return None
+
+
+class FakeSession:
+    def __init__(self, subscriptions: set[bytes] | None = None) -> None:
+        self.pipe = FakePipe()
+        self.subscriptions = subscriptions or set()
+        self.calls: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+
+    def engine_attached(self, engine: ZmtpEngine) -> None:
+        self.calls.put(("attached", None))
+
+    def engine_ready(self, engine: ZmtpEngine, handshake: HandshakeComplete) -> None:
+        self.calls.put(("ready", handshake))
+
+    def engine_closed(self, engine: ZmtpEngine, reason: BaseException | None) -> None:
+        self.calls.put(("closed", reason))
+
+    def wait(self, name: str) -> Any:
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            call, arg = self.calls.get(timeout=max(0.0, deadline - time.monotonic()))
+            if call == name:
+                return arg
+
+
+class CountingEngine(ZmtpEngine):
+    """Counts write() calls: the seam for "one write per batch"."""
+
+    writes = 0
+
+    def write(self, data: Any) -> None:
+        self.writes += 1
+        super().write(data)
+
+
+@pytest.fixture
+def engine_pair(raw_sockets):
+    """Start an engine (given socket type, fake session) on one end of a socketpair."""
+    contexts: list[zreactor.Context] = []
+
+    def start(socket_type: str, peer_type: str, **kwargs: Any):
+        context = zreactor.Context()
+        contexts.append(context)
+        ours, theirs = socket.socketpair()
+        raw_sockets.append(theirs)
+        session = FakeSession(kwargs.pop("subscriptions", None))
+        engine = CountingEngine(ours, session, socket_type=socket_type, **kwargs)
+        context.launch(engine)
+        peer = Peer(theirs, peer_type)
+        peer.handshake()
+        session.wait("ready")
+        return engine, session, peer
+
+    yield start
+    for context in contexts:
+        context.term(0)
+
+
+def test_publisher_maps_subscriptions_to_pipe_messages_and_drops_data(engine_pair) -> None:
+    engine, session, peer = engine_pair("PUB", "SUB")
+    peer.conn.send_subscribe(b"weather")
+    peer.conn.send_message([b"\x01old-style"])  # a 3.0 subscription message, also accepted
+    peer.conn.send_message([b"not a subscription"])
+    peer.conn.send_cancel(b"weather")
+    peer.flush()
+    deadline = time.monotonic() + DEADLINE
+    while len(session.pipe.inbound) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert list(session.pipe.inbound) == [[b"\x01weather"], [b"\x01old-style"], [b"\x00weather"]]
+
+
+def test_xpub_passes_data_upstream(engine_pair) -> None:
+    engine, session, peer = engine_pair("XPUB", "XSUB")
+    peer.conn.send_message([b"upstream", b"data"])
+    peer.conn.send_subscribe(b"t")
+    peer.flush()
+    deadline = time.monotonic() + DEADLINE
+    while len(session.pipe.inbound) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(session.pipe.inbound) == [[b"upstream", b"data"], [b"\x01t"]]
+
+
+def test_subscriber_sends_subscription_commands_and_replays_them(engine_pair) -> None:
+    engine, session, peer = engine_pair("SUB", "PUB", subscriptions={b"kept-from-before"})
+    # the replay comes right after the handshake, before anything from the pipe
+    peer.pump(lambda evs: any(isinstance(e, Subscribe) for e in evs))
+    assert [e for e in peer.events if isinstance(e, Subscribe)] == [Subscribe(b"kept-from-before")]
+    session.pipe.outbound.extend([[b"\x01news"], [b"\x00kept-from-before"]])
+    engine.call_threadsafe(engine.restart_output)
+    peer.pump(lambda evs: any(isinstance(e, Cancel) for e in evs))
+    assert Subscribe(b"news") in peer.events
+    assert Cancel(b"kept-from-before") in peer.events
+    time.sleep(0.05)
+    assert session.subscriptions == {b"news"}
+
+
+def test_one_pipe_flush_per_read(engine_pair) -> None:
+    engine, session, peer = engine_pair("PAIR", "PAIR")
+    flushes_before = session.pipe.flushes
+    peer.send(*[[b"m%d" % i] for i in range(500)])  # about 3 KB: one recv()
+    deadline = time.monotonic() + DEADLINE
+    while len(session.pipe.inbound) < 500 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(session.pipe.inbound) == [[b"m%d" % i] for i in range(500)]
+    assert session.pipe.flushes - flushes_before <= 3  # one per read, not one per message
+
+
+def test_one_write_per_batch_of_pulled_messages(engine_pair) -> None:
+    engine, session, peer = engine_pair("PAIR", "PAIR")
+    time.sleep(0.05)
+    writes_before = engine.writes
+    session.pipe.outbound.extend([[b"out-%d" % i, b"second"] for i in range(2000)])
+    engine.call_threadsafe(engine.restart_output)
+    peer.pump(lambda evs: sum(isinstance(e, Message) for e in evs) >= 2000)
+    assert peer.messages() == [[b"out-%d" % i, b"second"] for i in range(2000)]
+    assert engine.writes - writes_before == 1  # 2000 messages, about 30 KB: one batch
+
+
+def test_pipe_full_blocks_input_until_restart(engine_pair) -> None:
+    engine, session, peer = engine_pair("PAIR", "PAIR")
+    session.pipe.capacity = 5
+    peer.send(*[[b"m%d" % i] for i in range(20)])
+    deadline = time.monotonic() + DEADLINE
+    while engine.input is not Flow.BLOCKED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine.input is Flow.BLOCKED
+    assert len(session.pipe.inbound) == 5
+    session.pipe.capacity = 100
+    engine.call_threadsafe(engine.restart_input)
+    while len(session.pipe.inbound) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(session.pipe.inbound) == [[b"m%d" % i] for i in range(20)]
+    assert engine.input is Flow.RUNNING
+
+
+def test_engine_reports_its_end_to_the_session(engine_pair, raw_sockets) -> None:
+    engine, session, peer = engine_pair("PAIR", "PAIR")
+    peer.sock.close()
+    reason = session.wait("closed")
+    assert isinstance(reason, (EOFError, ConnectionError))
