@@ -366,6 +366,15 @@ def test_protocol_error_drops_only_that_connection(ctx: Context) -> None:
             c.close()
 
 
+def test_good_lines_before_an_oversize_one_are_delivered(ctx: Context, tcp) -> None:
+    server, client = tcp
+    e = ctx.launch(Upper(server, max_line=16))
+    client.sendall(b"a\nb\n" + b"x" * 100 + b"\n")  # one chunk: two good lines, then a bad one
+    assert e.closed_event.wait(5)
+    assert e.messages == [b"a", b"b"]
+    assert isinstance(e.reasons[0], ProtocolError)
+
+
 def test_watermark_validation(tcp) -> None:
     server, _ = tcp
     with pytest.raises(ValueError):

@@ -153,7 +153,7 @@ class Context:
         term_linger: float | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        if not isinstance(io_threads, int) or io_threads < 1:
+        if not isinstance(io_threads, int) or isinstance(io_threads, bool) or io_threads < 1:
             raise ValueError(f"io_threads must be a positive int, got {io_threads!r}")
         if term_linger is not None and term_linger < 0:
             term_linger = None  # libzmq's -1

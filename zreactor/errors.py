@@ -24,7 +24,17 @@ class ContextClosedError(ZReactorError):
 
 
 class ProtocolError(ZReactorError):
-    """A peer sent bytes that break the wire protocol. The connection is dropped."""
+    """A peer sent bytes that break the wire protocol. The connection is dropped.
+
+    Args:
+        message: what was wrong, for logs and ``closed(reason)``.
+        messages: complete messages a codec decoded *before* the fault, in the same chunk;
+            engines deliver them before dropping the connection, so nothing good is lost.
+    """
+
+    def __init__(self, message: str = "", messages: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.messages: list[object] = list(messages or ())
 
 
 class ZMQError(ZReactorError):

@@ -13,7 +13,8 @@ The contract a codec keeps:
 * :meth:`Codec.feed` accepts chunks of any size, split anywhere, and returns the messages
   completed so far (possibly none). It buffers partial input itself.
 * Malformed or oversized input raises :class:`~zreactor.errors.ProtocolError`, never anything
-  else; the engine then drops that one connection.
+  else; the engine then drops that one connection. Messages completed earlier in the same
+  chunk travel on the exception (``exc.messages``) and are delivered first.
 * :meth:`Codec.encode` returns the wire bytes for one message.
 
 :class:`LineCodec` is the reference implementation, and what ``examples/echo_server.py``
@@ -76,13 +77,15 @@ class LineCodec:
             if end < 0:
                 break
             if end - start > self.max_line:
-                raise ProtocolError(f"line of {end - start} bytes exceeds max_line {self.max_line}")
+                raise ProtocolError(
+                    f"line of {end - start} bytes exceeds max_line {self.max_line}", lines
+                )
             lines.append(bytes(buf[start:end]))
             start = end + len(delim)
         if start:
             del buf[:start]
         if len(buf) > self.max_line + len(delim):
-            raise ProtocolError(f"unterminated line exceeds max_line {self.max_line}")
+            raise ProtocolError(f"unterminated line exceeds max_line {self.max_line}", lines)
         return lines
 
     def encode(self, message: bytes) -> bytes:

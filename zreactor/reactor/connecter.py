@@ -11,7 +11,8 @@ the same I/O thread. When that child ends (the peer went away), the connecter co
 *Backoff* follows libzmq exactly (``get_new_reconnect_ivl``): each wait is the current
 interval plus a random jitter below ``reconnect_ivl``; if ``reconnect_ivl_max`` is larger
 than ``reconnect_ivl``, the current interval then doubles, capped at the max. A successful
-connection resets the interval. A ``reconnect_ivl`` of ``None`` (or negative, libzmq's -1)
+connection resets the interval. No wait is shorter than :data:`MIN_RECONNECT_WAIT` (10 ms), so
+``reconnect_ivl=0`` cannot become a busy loop. A ``reconnect_ivl`` of ``None`` (or negative, libzmq's -1)
 disables reconnection: one failure and the connecter closes itself.
 
 States (:class:`ConnecterState`) and their moves (:data:`CONNECTER_TRANSITIONS`)::
@@ -41,6 +42,9 @@ from .syscalls import Syscalls
 __all__ = ["CONNECTER_TRANSITIONS", "Connecter", "ConnecterState", "next_reconnect_ivl"]
 
 EngineFactory = Callable[[socket.socket], Engine]
+
+#: the shortest wait between two attempts, whatever ``reconnect_ivl`` says (seconds)
+MIN_RECONNECT_WAIT = 0.01
 
 
 class ConnecterState(enum.Enum):
@@ -226,6 +230,9 @@ class Connecter(Engine):
         wait, self._current_ivl = next_reconnect_ivl(
             self._current_ivl, self.reconnect_ivl or 0.0, self.reconnect_ivl_max, self.rng()
         )
+        # A zero interval would retry a connect that fails at once (ipc to a missing path)
+        # in a tight loop; libzmq divides by it. Never busy-loop: wait at least this long.
+        wait = max(wait, MIN_RECONNECT_WAIT)
         self.emit(EventKind.CONNECT_RETRIED, int(wait * 1000))
         self.call_later(wait, self._start_connecting)
 

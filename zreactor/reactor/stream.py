@@ -44,8 +44,11 @@ from .poller import _FdHandle
 
 __all__ = ["ReadState", "StreamEngine", "WriteState"]
 
-#: ``recv()`` errors that mean the connection is gone (as opposed to "try again").
-_CONNECTION_LOST = (ConnectionError, TimeoutError)
+#: ``recv()``/``send()`` errors that mean the connection is gone. "Try again" errors
+#: (``BlockingIOError``, ``InterruptedError``) are caught before this, everywhere it is used;
+#: anything else a connected socket reports (ECONNRESET, EPIPE, ETIMEDOUT, EHOSTUNREACH,
+#: ENOTCONN, ...) ends that one connection, never the I/O thread.
+_CONNECTION_LOST = (OSError,)
 
 
 class ReadState(enum.Enum):
@@ -230,15 +233,17 @@ class StreamEngine(Engine):
         if self.codec is None:
             self.data_received(data)
             return
+        error: ProtocolError | None = None
         try:
             messages = self.codec.feed(data)
         except ProtocolError as exc:
-            self._lost(exc)
-            return
+            error, messages = exc, exc.messages  # deliver the good ones, then drop
         for message in messages:
             if self.state is not EngineState.ATTACHED:
                 break  # a handler closed us mid-batch
             self.message_received(message)
+        if error is not None:
+            self._lost(error)
 
     def writable(self) -> None:
         """Flush as much of the queue as the kernel takes."""
