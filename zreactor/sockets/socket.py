@@ -614,6 +614,9 @@ class Socket(Own):
         self._drop_endpoint(addr)
 
     def _drop_endpoint(self, addr: str) -> None:
+        # OWN commands from launch_child() may still be queued: run them, or term_child()
+        # would not know the child yet (libzmq's term_endpoint does the same)
+        self._process_commands()
         objs = self._endpoints.pop(addr, None)
         if objs is None and addr.startswith("tcp://"):
             # another spelling of a tcp endpoint (tcp://localhost:N, tcp://*:N), as libzmq
