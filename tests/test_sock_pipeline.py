@@ -1,0 +1,273 @@
+"""Behaviour tests for PUSH and PULL (RFC 30), through the public API.
+
+Round-robin out, fair-queue in, and the mute state blocks: never a message lost. Over inproc
+the HWMs of the two ends add up (libzmq), so a PUSH with ``sndhwm=2`` to a PULL with
+``rcvhwm=3`` can have exactly 5 messages in flight.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import threading
+import time
+from typing import Any, Iterator
+
+import pytest
+
+import zreactor as zmq
+
+pytestmark = pytest.mark.timeout(30)
+
+TIMEOUT_MS = 2000
+_names = itertools.count()
+
+
+class Env:
+    """A context plus the sockets a test made; everything is closed and terminated after."""
+
+    def __init__(self, transport: str = "inproc") -> None:
+        self.transport = transport
+        self.ctx = zmq.Context()
+        self.sockets: list[Any] = []
+
+    def socket(self, kind: int, **options: Any) -> Any:
+        sock = self.ctx.socket(kind)
+        sock.rcvtimeo = sock.sndtimeo = TIMEOUT_MS
+        for name, value in options.items():
+            setattr(sock, name, value)
+        self.sockets.append(sock)
+        return sock
+
+    def bind(self, sock: Any) -> str:
+        """Bind ``sock`` somewhere new; return the address to connect to."""
+        if self.transport == "inproc":
+            addr = f"inproc://pipeline-{next(_names)}"
+            sock.bind(addr)
+            return addr
+        sock.bind("tcp://127.0.0.1:*")
+        return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    def settle(self) -> None:
+        """Let asynchronous connections finish (inproc connects at once)."""
+        if self.transport != "inproc":
+            time.sleep(0.3)
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close(linger=0)
+        self.ctx.term()
+
+
+def _transports() -> list[Any]:
+    tcp = importlib.util.find_spec("zreactor.sockets.transports") is not None
+    return ["inproc", pytest.param("tcp", marks=pytest.mark.skipif(not tcp, reason="tcp transport not available yet"))]
+
+
+@pytest.fixture
+def env() -> Iterator[Env]:
+    e = Env()
+    yield e
+    e.close()
+
+
+@pytest.fixture(params=_transports())
+def tenv(request: pytest.FixtureRequest) -> Iterator[Env]:
+    """An Env for each transport the test makes sense over."""
+    e = Env(request.param)
+    yield e
+    e.close()
+
+
+def drain(sock: Any) -> list[bytes]:
+    """Every message ``sock`` can receive right now."""
+    got = []
+    while sock.poll(50):
+        got.append(sock.recv())
+    return got
+
+
+def test_push_round_robins_over_three_pulls(tenv: Env) -> None:
+    push = tenv.socket(zmq.PUSH)
+    addr = tenv.bind(push)
+    pulls = [tenv.socket(zmq.PULL) for _ in range(3)]
+    for pull in pulls:
+        pull.connect(addr)
+    tenv.settle()
+    for n in range(30):
+        push.send(b"%d" % n)
+    shares = [[int(pull.recv()) for _ in range(10)] for pull in pulls]
+    assert sorted(itertools.chain(*shares)) == list(range(30))
+    for share in shares:  # each got every third message, in order
+        assert [b - a for a, b in zip(share, share[1:])] == [3] * 9
+    assert all(drain(pull) == [] for pull in pulls)
+
+
+def test_pull_fair_queues_three_pushes(tenv: Env) -> None:
+    pull = tenv.socket(zmq.PULL)
+    addr = tenv.bind(pull)
+    pushes = [tenv.socket(zmq.PUSH) for _ in range(3)]
+    for index, push in enumerate(pushes):
+        push.connect(addr)
+    tenv.settle()
+    for index, push in enumerate(pushes):
+        for n in range(5):
+            push.send_multipart([b"%d" % index, b"%d" % n])
+    pull.poll(TIMEOUT_MS)
+    tenv.settle()
+    got = [pull.recv_multipart() for _ in range(15)]
+    # every producer's messages arrive in order...
+    for index in range(3):
+        assert [m[1] for m in got if m[0] == b"%d" % index] == [b"%d" % n for n in range(5)]
+    # ...and interleaved: each round of three holds one message from each producer
+    for start in range(0, 15, 3):
+        assert {m[0] for m in got[start:start + 3]} == {b"0", b"1", b"2"}
+
+
+@pytest.mark.parametrize("bind_first", [True, False], ids=["bind-connect", "connect-bind"])
+def test_inproc_bind_and_connect_in_either_order(env: Env, bind_first: bool) -> None:
+    push, pull = env.socket(zmq.PUSH), env.socket(zmq.PULL)
+    if bind_first:
+        pull.bind("inproc://either")
+        push.connect("inproc://either")
+        push.send(b"hello")
+    else:
+        push.connect("inproc://either")
+        push.send(b"queued before the bind")  # waits in the pipe for the binder
+        pull.bind("inproc://either")
+    assert pull.recv() in (b"hello", b"queued before the bind")
+
+
+@pytest.mark.parametrize("bind_first", [True, False], ids=["bind-connect", "connect-bind"])
+def test_inproc_hwms_add_up_and_the_mute_push_blocks(env: Env, bind_first: bool) -> None:
+    push, pull = env.socket(zmq.PUSH, sndhwm=2), env.socket(zmq.PULL, rcvhwm=3)
+    if bind_first:
+        pull.bind("inproc://sum")
+        push.connect("inproc://sum")
+    else:
+        push.connect("inproc://sum")
+        pull.bind("inproc://sum")
+    for n in range(5):
+        push.send(b"%d" % n, zmq.DONTWAIT)
+    with pytest.raises(zmq.Again):
+        push.send(b"one too many", zmq.DONTWAIT)
+    push.sndtimeo = 100
+    started = time.monotonic()
+    with pytest.raises(zmq.Again):
+        push.send(b"one too many")
+    assert 0.09 < time.monotonic() - started < 1.5
+    assert not push.poll(0, zmq.POLLOUT)
+    # nothing was dropped: the five arrive in order, and reading makes room again
+    assert [pull.recv() for _ in range(5)] == [b"%d" % n for n in range(5)]
+    assert push.poll(TIMEOUT_MS, zmq.POLLOUT) == zmq.POLLOUT
+    push.send(b"room again", zmq.DONTWAIT)
+    assert pull.recv() == b"room again"
+
+
+def test_blocked_push_resumes_when_the_reader_catches_up(env: Env) -> None:
+    push, pull = env.socket(zmq.PUSH, sndhwm=1), env.socket(zmq.PULL, rcvhwm=1)
+    pull.bind("inproc://resume")
+    push.connect("inproc://resume")
+    sent: list[int] = []
+
+    def producer() -> None:  # the PUSH belongs to this thread until it is joined
+        for n in range(50):
+            push.send(b"%d" % n)  # blocks whenever two are in flight
+            sent.append(n)
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    time.sleep(0.1)
+    assert len(sent) <= 3  # stuck on the HWM, not dropping
+    received = [int(pull.recv()) for _ in range(50)]
+    thread.join(5)
+    assert received == list(range(50)) and sent == list(range(50))
+
+
+def test_push_skips_a_full_peer(env: Env) -> None:
+    push = env.socket(zmq.PUSH, sndhwm=1)
+    push.bind("inproc://skip")
+    slow, fast = env.socket(zmq.PULL, rcvhwm=1), env.socket(zmq.PULL, rcvhwm=1)
+    slow.connect("inproc://skip")
+    fast.connect("inproc://skip")
+    for n in range(4):  # two each: both pipes are now full
+        push.send(b"%d" % n, zmq.DONTWAIT)
+    with pytest.raises(zmq.Again):
+        push.send(b"x", zmq.DONTWAIT)
+    assert [fast.recv(), fast.recv()] == [b"1", b"3"]
+    # only the fast peer has room: everything goes there until the slow one reads
+    assert push.poll(TIMEOUT_MS, zmq.POLLOUT)
+    push.send(b"4", zmq.DONTWAIT)
+    push.send(b"5", zmq.DONTWAIT)
+    assert [fast.recv(), fast.recv()] == [b"4", b"5"]
+    assert [slow.recv(), slow.recv()] == [b"0", b"2"]
+
+
+def test_push_without_peers_blocks_until_one_connects(env: Env) -> None:
+    push = env.socket(zmq.PUSH)
+    push.bind("inproc://lonely")
+    with pytest.raises(zmq.Again):
+        push.send(b"nobody", zmq.DONTWAIT)
+    assert push.poll(0, zmq.POLLOUT) == 0
+    pull = env.socket(zmq.PULL)
+
+    def late_peer() -> None:
+        time.sleep(0.1)
+        pull.connect("inproc://lonely")
+
+    thread = threading.Thread(target=late_peer)
+    thread.start()
+    started = time.monotonic()
+    push.send(b"at last")  # blocks until the peer arrives
+    assert time.monotonic() - started > 0.05
+    thread.join(5)
+    assert pull.recv() == b"at last"
+
+
+def test_pull_without_peers_times_out(env: Env) -> None:
+    pull = env.socket(zmq.PULL, rcvtimeo=100)
+    pull.bind("inproc://quiet")
+    started = time.monotonic()
+    with pytest.raises(zmq.Again):
+        pull.recv()
+    assert 0.09 < time.monotonic() - started < 1.5
+
+
+def test_queued_messages_survive_the_senders_close(env: Env) -> None:
+    pull = env.socket(zmq.PULL)
+    pull.bind("inproc://linger")
+    push = env.socket(zmq.PUSH)
+    push.connect("inproc://linger")
+    for n in range(5):
+        push.send_multipart([b"part", b"%d" % n])
+    push.close(linger=0)  # inproc: the reader still gets what was queued
+    assert [pull.recv_multipart()[1] for _ in range(5)] == [b"%d" % n for n in range(5)]
+    with pytest.raises(zmq.Again):
+        pull.recv(zmq.DONTWAIT)
+
+
+def test_closing_the_reader_does_not_hang_the_writer(env: Env) -> None:
+    """PUSH never reads, so a departing PULL must not wait for it to read a delimiter."""
+    push = env.socket(zmq.PUSH)
+    push.bind("inproc://gone")
+    pull = env.socket(zmq.PULL)
+    pull.connect("inproc://gone")
+    push.send(b"unread")
+    pull.close()
+    # with the only peer gone, PUSH is mute again
+    deadline = time.monotonic() + 2
+    while push.poll(0, zmq.POLLOUT) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(zmq.Again):
+        push.send(b"x", zmq.DONTWAIT)
+
+
+def test_wrong_directions_are_not_supported(env: Env) -> None:
+    push, pull = env.socket(zmq.PUSH), env.socket(zmq.PULL)
+    with pytest.raises(zmq.ZMQError) as info:
+        push.recv(zmq.DONTWAIT)
+    assert info.value.errno == zmq.ENOTSUP
+    with pytest.raises(zmq.ZMQError) as info:
+        pull.send(b"x", zmq.DONTWAIT)
+    assert info.value.errno == zmq.ENOTSUP
+    assert pull.poll(0, zmq.POLLOUT) == 0 and push.poll(0, zmq.POLLIN) == 0
