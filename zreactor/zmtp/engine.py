@@ -288,6 +288,11 @@ class ZmtpEngine(StreamEngine):
         try:
             events = self.conn.receive_data(data)
         except ProtocolError as exc:
+            # What the codec queued before the violation (typically our READY, queued when
+            # the peer's greeting parsed) goes out first, best effort: a peer whose READY we
+            # reject then sees ours and rejects the pairing itself, a protocol error that
+            # stops its reconnecting, instead of a bare disconnection it would retry.
+            self._send_pending()
             self._lost(exc)
             return
         session = self.session

@@ -1,0 +1,123 @@
+"""Helpers for the interop tests against real libzmq (pyzmq as the peer).
+
+:class:`Libs` holds a test's two contexts (the ``libs`` fixture in ``conftest.py`` makes and
+terminates them) and makes bounded sockets of either library by type name, so one test body
+runs with zreactor on either side, either side binding, over tcp and ipc.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import zreactor
+from zreactor.reactor.events import Event, EventBus, EventKind
+
+zmq = pytest.importorskip("zmq")
+
+DEADLINE = 5.0
+MS = int(DEADLINE * 1000)
+TRANSPORTS = ["tcp", "ipc"]
+
+
+class EventLog:
+    """Collects the events of a zreactor bus (any thread) and waits for them."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.events: list[Event] = []
+        self._cv = threading.Condition()
+        bus.subscribe(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        with self._cv:
+            self.events.append(event)
+            self._cv.notify_all()
+
+    def wait(self, kind: EventKind, count: int = 1, timeout: float = DEADLINE) -> Event:
+        with self._cv:
+            ok = self._cv.wait_for(lambda: len(self.of(kind)) >= count, timeout)
+            assert ok, f"no {kind.name} within {timeout} s; got {[e.kind.name for e in self.events]}"
+            return self.of(kind)[count - 1]
+
+    def of(self, kind: EventKind) -> list[Event]:
+        with self._cv:
+            return [e for e in self.events if e.kind == kind]
+
+
+@dataclass
+class Libs:
+    """The two contexts of a test, and where ipc endpoints go."""
+
+    z: zreactor.Context
+    p: Any  # zmq.Context
+    ipc_dir: str
+
+    def socket(self, lib: str, type_name: str, **options: Any) -> Any:
+        """A socket of ``lib`` ("zreactor" or "pyzmq"), bounded: linger 0, timeouts."""
+        if lib == "zreactor":
+            sock = self.z.socket(getattr(zreactor.constants.SocketType, type_name))
+        else:
+            sock = self.p.socket(getattr(zmq, type_name))
+        options = {"linger": 0, "rcvtimeo": MS, "sndtimeo": MS, **options}
+        for name, value in options.items():
+            sock.setsockopt(getattr(zmq, name.upper()), value)
+        return sock
+
+    def address(self, transport: str) -> str:
+        if transport == "tcp":
+            return "tcp://127.0.0.1:*"
+        return f"ipc://{self.ipc_dir}/s{next(_counter)}"
+
+
+def _count() -> Iterator[int]:
+    n = 0
+    while True:
+        n += 1
+        yield n
+
+
+_counter = _count()
+
+
+def endpoint_of(sock: Any) -> str:
+    value = sock.getsockopt(zmq.LAST_ENDPOINT)
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def bind_connect(binder: Any, connecter: Any, address: str) -> str:
+    """Bind ``binder`` at ``address``, connect ``connecter`` to where it landed."""
+    binder.bind(address)
+    endpoint = endpoint_of(binder)
+    connecter.connect(endpoint)
+    return endpoint
+
+
+def wait_until(check: Callable[[], bool], timeout: float = DEADLINE,
+               step: Callable[[], None] | None = None) -> None:
+    """Call ``step`` (default: sleep 10 ms) until ``check()``; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        if step is not None:
+            step()
+        else:
+            time.sleep(0.01)
+
+
+def recv_monitor_events(monitor: Any, seconds: float) -> list[int]:
+    """Every pyzmq monitor event that arrives within ``seconds``."""
+    from zmq.utils.monitor import recv_monitor_message
+
+    events = []
+    deadline = time.monotonic() + seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not monitor.poll(max(1, int(remaining * 1000))):
+            return events
+        events.append(recv_monitor_message(monitor)["event"])
+
