@@ -11,8 +11,12 @@ into failing. This module gives users the same seams zreactor's own tests use:
   so timers fire exactly when the fake clock says and commands are processed in order.
 * :class:`ScriptedSyscalls`: a :class:`~zreactor.reactor.syscalls.Syscalls` whose
   ``accept()`` replays a script of sockets and ``OSError`` values (trio's ``FakeSocket``
-  idea), whose ``connect()`` replays errno values, and whose descriptor limit and reserve-fd
-  opening can be scripted too.
+  idea), whose ``connect()`` replays errno values, and whose descriptor limit, reserve-fd
+  opening and re-binding can be scripted too. It can also model a descriptor table
+  (``free_fds``), so that EMFILE keeps a connection queued and the listener's reserve-fd
+  dance frees exactly one slot, as in the kernel.
+* :func:`tcp_pair`: a real loopback TCP connection, for tests that need a reset to reach
+  the peer as ``ECONNRESET``.
 
 Nothing here patches private methods: every fake enters through a constructor argument.
 """
@@ -33,6 +37,7 @@ __all__ = [
     "ScriptedSyscalls",
     "os_error",
     "socketpair_factory",
+    "tcp_pair",
 ]
 
 
@@ -119,6 +124,11 @@ ScriptItem = Union[socket.socket, BaseException, Callable[[], Any]]
 class ScriptedSyscalls(Syscalls):
     """Syscalls that replay a script instead of asking the kernel.
 
+    The accept script doubles as the model of the listen backlog: a listener asking whether
+    a connection waits (``backlog_pending``) is told "yes" while the script is not empty,
+    unless ``pending`` says otherwise. So ``[os_error(EMFILE), os_error(EMFILE), sock]`` is
+    a connection that stays queued through two failed accepts, as under a real EMFILE.
+
     Args:
         accepts: what successive ``accept()`` calls return: a socket (returned with a fake
             peer address), an exception instance (raised), or a zero-argument callable
@@ -126,10 +136,26 @@ class ScriptedSyscalls(Syscalls):
             ``accept()`` raises ``BlockingIOError`` (EAGAIN), as an empty backlog does.
         connects: errno values successive ``connect()`` calls return (default: real calls).
         nofile: the soft descriptor limit to report (default: the real one).
-        reserve_failures: how many coming ``open_reserve()`` calls fail with EMFILE.
+        reserve_failures: how many coming ``open_reserve()`` calls fail (with
+            ``reserve_errno``).
+        reserve_errno: the errno of a scripted reserve failure (default EMFILE).
+        bind_failures: how many coming ``listen_socket()`` calls fail (with ``bind_errno``,
+            default EADDRINUSE). Set it after the listener is bound, since binding is the
+            first call.
+        pending: force the answer of ``backlog_pending()`` (default: script not empty).
+        free_fds: model the descriptor table: ``None`` (default) means unlimited; a number is
+            how many descriptors are free. While it is 0, ``accept()`` raises
+            ``capacity_errno`` *without* consuming the script (the connection stays queued,
+            as under a real EMFILE), and so does ``open_reserve()``. A successful accept or
+            reserve takes one; ``close_fd()`` and ``abort_connection()`` give one back.
+            Call :meth:`release_fds` when a test closes something the model should count.
+        capacity_errno: the errno of an exhausted model (default EMFILE; ENFILE also makes
+            sense).
 
     Attributes:
-        calls: a log of ``(name, detail)`` tuples for every scripted call, in order.
+        calls: a log of ``(name, detail)`` tuples for every scripted call, in order:
+            ``accept``, ``connect``, ``open_reserve``, ``close_fd``, ``reset`` (a connection
+            closed with a RST by the shedding policy), ``listen``.
     """
 
     def __init__(
@@ -139,24 +165,79 @@ class ScriptedSyscalls(Syscalls):
         connects: Iterable[int] | None = None,
         nofile: int | None = None,
         reserve_failures: int = 0,
+        reserve_errno: int = errno.EMFILE,
+        bind_failures: int = 0,
+        bind_errno: int = errno.EADDRINUSE,
+        pending: bool | None = None,
+        free_fds: int | None = None,
+        capacity_errno: int = errno.EMFILE,
     ) -> None:
         self.accepts: deque[ScriptItem] = deque(accepts)
         self.connects: deque[int] | None = deque(connects) if connects is not None else None
         self.nofile = nofile
         self.reserve_failures = reserve_failures
+        self.reserve_errno = reserve_errno
+        self.bind_failures = bind_failures
+        self.bind_errno = bind_errno
+        self.pending = pending
+        self.free_fds = free_fds
+        self.capacity_errno = capacity_errno
         self.calls: list[tuple[str, Any]] = []
 
     def push(self, *items: ScriptItem) -> None:
         """Append more results to the accept script."""
         self.accepts.extend(items)
 
+    def push_connections(self, count: int, *, tcp: bool = False) -> list[socket.socket]:
+        """Queue ``count`` connected sockets for ``accept()``; return their peers.
+
+        Args:
+            tcp: make real loopback TCP connections instead of Unix socketpairs, so that a
+                reset (``SO_LINGER {1, 0}``) reaches the peer as ``ECONNRESET``.
+
+        The caller owns the peers (close them; closing one makes the accepted end see EOF).
+        """
+        peers = []
+        for _ in range(count):
+            ours, theirs = tcp_pair() if tcp else socket.socketpair()
+            self.accepts.append(ours)
+            peers.append(theirs)
+        return peers
+
+    def close(self) -> None:
+        """Close the scripted sockets nobody accepted (call it when the test ends)."""
+        while self.accepts:
+            item = self.accepts.popleft()
+            if isinstance(item, socket.socket):
+                item.close()
+
+    def release_fds(self, count: int = 1) -> None:
+        """Give ``count`` descriptors back to the model (see ``free_fds``)."""
+        if self.free_fds is not None:
+            self.free_fds += count
+
+    def _take_fd(self, name: str) -> None:
+        """Take one descriptor from the model, or fail the way the kernel would."""
+        if self.free_fds is None:
+            return
+        if self.free_fds <= 0:
+            self.calls.append((name, errno.errorcode[self.capacity_errno]))
+            raise os_error(self.capacity_errno)
+        self.free_fds -= 1
+
+    def count(self, name: str) -> int:
+        """How many calls named ``name`` were made."""
+        return sum(1 for call, _ in self.calls if call == name)
+
     @property
     def accept_calls(self) -> int:
         """How many times ``accept()`` was called."""
-        return sum(1 for name, _ in self.calls if name == "accept")
+        return self.count("accept")
 
     def accept(self, listener: socket.socket) -> tuple[socket.socket, Any]:
         """Replay the next scripted accept result."""
+        if self.free_fds is not None and self.free_fds <= 0:
+            self._take_fd("accept")  # raises: the connection stays queued
         if not self.accepts:
             self.calls.append(("accept", "EAGAIN"))
             raise BlockingIOError(errno.EAGAIN, "scripted: backlog empty")
@@ -166,8 +247,19 @@ class ScriptedSyscalls(Syscalls):
         if isinstance(item, BaseException):
             self.calls.append(("accept", errno.errorcode.get(getattr(item, "errno", 0), item)))
             raise item
+        self._take_fd("accept")
         self.calls.append(("accept", item.fileno()))
         return item, ("127.0.0.1", 0)
+
+    def backlog_pending(self, listener: socket.socket) -> bool:
+        """The scripted answer, or whether the accept script still holds anything."""
+        return bool(self.accepts) if self.pending is None else self.pending
+
+    def abort_connection(self, sock: socket.socket) -> None:
+        """Record the reset, then close with ``SO_LINGER {1, 0}`` as the real one does."""
+        self.calls.append(("reset", sock.fileno()))
+        super().abort_connection(sock)
+        self.release_fds()
 
     def connect(self, sock: socket.socket, address: Any) -> int:
         """Replay the next scripted connect errno, or connect for real."""
@@ -182,14 +274,45 @@ class ScriptedSyscalls(Syscalls):
         return self.nofile if self.nofile is not None else super().nofile_limit()
 
     def open_reserve(self) -> int:
-        """Open the reserve fd, unless the script says this attempt fails with EMFILE."""
+        """Open the reserve fd, unless the script says this attempt fails."""
         if self.reserve_failures > 0:
             self.reserve_failures -= 1
-            self.calls.append(("open_reserve", "EMFILE"))
-            raise os_error(errno.EMFILE)
+            self.calls.append(("open_reserve", errno.errorcode[self.reserve_errno]))
+            raise os_error(self.reserve_errno)
+        self._take_fd("open_reserve")
         fd = super().open_reserve()
         self.calls.append(("open_reserve", fd))
         return fd
+
+    def close_fd(self, fd: int) -> None:
+        """Close a raw descriptor (the reserve), and record it."""
+        self.calls.append(("close_fd", fd))
+        super().close_fd(fd)
+        self.release_fds()
+
+    def listen_socket(self, address: Any, backlog: int) -> socket.socket:
+        """Bind for real, unless the script says this attempt fails.
+
+        A new listening socket has an empty backlog, so a successful bind also drops what
+        the accept script still holds (closing the scripted sockets): this is how the
+        ``reopen`` policy looks through the seam.
+        """
+        if self.bind_failures > 0:
+            self.bind_failures -= 1
+            self.calls.append(("listen", errno.errorcode[self.bind_errno]))
+            raise os_error(self.bind_errno)
+        sock = super().listen_socket(address, backlog)
+        self.calls.append(("listen", sock.fileno()))
+        self.close()
+        return sock
+
+
+def tcp_pair() -> tuple[socket.socket, socket.socket]:
+    """A connected loopback TCP pair ``(server_side, client_side)``; both are yours."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        ours, _ = server.accept()
+    return ours, client
 
 
 def socketpair_factory() -> tuple[socket.socket, socket.socket]:

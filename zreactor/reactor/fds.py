@@ -60,10 +60,13 @@ class FdRegistry:
         with self.lock:
             self._fds.add(fd)
 
-    def close(self, sock: socket.socket | None) -> None:
+    def close(self, sock: socket.socket | None, *, notify: bool = True) -> None:
         """Close a socket and, if it was tracked, report the release.
 
-        ``None`` and already-closed sockets are ignored.
+        ``None`` and already-closed sockets are ignored. ``notify=False`` closes without
+        waking the watchers: for a caller that holds :attr:`lock` and takes the freed number
+        straight back (a listener re-binding its socket), so nobody is woken for a
+        descriptor that never becomes available.
         """
         if sock is None:
             return
@@ -74,7 +77,7 @@ class FdRegistry:
             tracked = fd in self._fds
             self._fds.discard(fd)
             sock.close()  # under the lock: the number is free only once we say so
-        if tracked:
+        if tracked and notify:
             self.released(fd)
 
     def released(self, fd: int | None = None) -> None:
@@ -94,6 +97,11 @@ class FdRegistry:
         """Post ``FD_RELEASED`` to ``watcher`` (an object with a mailbox) at the next release."""
         with self.lock:
             self._watchers[watcher] = None
+
+    def is_watching(self, watcher: Any) -> bool:
+        """True if ``watcher`` will be told of the next release."""
+        with self.lock:
+            return watcher in self._watchers
 
     def unwatch(self, watcher: Any) -> None:
         """Cancel a pending :meth:`watch`; harmless if there is none."""

@@ -18,8 +18,13 @@ from __future__ import annotations
 
 import os
 import resource
+import select
 import socket
-from typing import Any
+import struct
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .address import Address
 
 __all__ = ["Syscalls"]
 
@@ -46,6 +51,54 @@ class Syscalls:
     def close_fd(self, fd: int) -> None:
         """Close a raw descriptor."""
         os.close(fd)
+
+    def listen_socket(self, address: Address, backlog: int) -> socket.socket:
+        """Create a non-blocking socket, bind it to ``address`` and listen.
+
+        ``SO_REUSEADDR`` is set on TCP sockets, so a listener can bind its port again at once
+        after closing it (the ``reopen`` shedding policy, ``restart()``).
+
+        Raises:
+            OSError: socket creation, bind or listen failed; nothing is left open.
+        """
+        sock = socket.socket(address.family, socket.SOCK_STREAM)
+        try:
+            if address.family != socket.AF_UNIX:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if address.family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind(address.sockaddr)
+            sock.listen(backlog)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def backlog_pending(self, listener: socket.socket) -> bool:
+        """True if a connection waits in ``listener``'s backlog (a zero-timeout poll).
+
+        ``select.poll`` needs no descriptor of its own, which matters: this is asked while
+        the process has none to spare.
+        """
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(listener.fileno(), select.POLLIN)
+            return bool(poller.poll(0))
+        readable, _, _ = select.select([listener], [], [], 0)  # pragma: no cover
+        return bool(readable)  # pragma: no cover
+
+    def abort_connection(self, sock: socket.socket) -> None:
+        """Close ``sock`` with ``SO_LINGER {1, 0}``: the peer gets a RST (ECONNRESET), not FIN.
+
+        A FIN would look like an orderly "no more data", which a client that has not read
+        anything yet cannot tell from a server that answered nothing; a reset is unambiguous.
+        """
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:  # pragma: no cover - not a socket that lingers (the close still happens)
+            pass
+        sock.close()
 
     def nofile_limit(self) -> int:
         """The soft ``RLIMIT_NOFILE`` (``RLIM_INFINITY`` is reported as a large number)."""
