@@ -348,6 +348,9 @@ class Socket(Own):
         if flags & SNDMORE:
             self._out_frames.append(frame)
             return
+        if not self._out_frames:
+            self._send_msg([frame], flags)  # one frame, nothing queued: nothing to undo
+            return
         msg = self._out_frames
         msg.append(frame)
         try:
@@ -427,7 +430,10 @@ class Socket(Own):
         self._check_usable()
         frames = self._in_frames
         if not frames:
-            frames.extend(self._recv_msg(flags))
+            msg = self._recv_msg(flags)
+            if len(msg) == 1:  # the common case: no need to queue the frames
+                return msg[0] if copy else Frame(msg[0], False)
+            frames.extend(msg)
         frame = frames.popleft()
         return frame if copy else Frame(frame, bool(frames))
 
