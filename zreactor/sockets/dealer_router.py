@@ -86,8 +86,7 @@ class DealerSocket(Socket):
 
     def xrecv(self) -> list[bytes] | None:
         """The next message, taking the peers in turn."""
-        got = self._fq.recv()
-        return None if got is None else got[0]
+        return self._fq.recv()
 
     def xhas_in(self) -> bool:
         """True if some peer has sent something."""
@@ -202,12 +201,12 @@ class RouterSocket(Socket):
 
     def xrecv(self) -> list[bytes] | None:
         """The next message, with the sending peer's routing id as its first frame."""
-        got = self._fq.recv()
-        if got is None:
+        fq = self._fq
+        msg = fq.recv()
+        if msg is None:
             return None
-        msg, pipe = got
         # a fresh list: received lists may be shared with other readers (dist), never edit them
-        return [pipe.data, *msg]
+        return [fq.last_pipe.data, *msg]  # type: ignore[union-attr]
 
     def xhas_in(self) -> bool:
         """True if some peer has sent something."""

@@ -104,8 +104,17 @@ class LoadBalancer(_ActiveList):
 class FairQueue(_ActiveList):
     """Round-robin receiving over the pipes that have messages (libzmq's ``fq_t``)."""
 
-    def recv(self) -> tuple[Message, Pipe] | None:
-        """Read the next message, taking the pipes in turn; ``None`` if all are empty."""
+    def __init__(self) -> None:
+        super().__init__()
+        #: the pipe the last message :meth:`recv` returned came from
+        self.last_pipe: Pipe | None = None
+
+    def recv(self) -> Message | None:
+        """Read the next message, taking the pipes in turn; ``None`` if all are empty.
+
+        The pipe it came from is left in :attr:`last_pipe` (libzmq's ``recvpipe`` passes it
+        back the same way), which spares the hot path a tuple per message.
+        """
         while self.active > 0:
             pipe = self.pipes[self.current]
             msg = pipe.read()
@@ -113,7 +122,8 @@ class FairQueue(_ActiveList):
                 self.current += 1
                 if self.current >= self.active:
                     self.current = 0
-                return msg, pipe
+                self.last_pipe = pipe
+                return msg
             self._deactivate_current()
         return None
 

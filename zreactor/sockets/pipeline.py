@@ -82,8 +82,7 @@ class PullSocket(Socket):
 
     def xrecv(self) -> list[bytes] | None:
         """The next message, taking the peers in turn; None if none is waiting."""
-        got = self._fq.recv()
-        return None if got is None else got[0]
+        return self._fq.recv()
 
     def xhas_in(self) -> bool:
         """True if some peer has sent something."""

@@ -230,15 +230,11 @@ class XSubSocket(Socket):
             return msg
         fq = self._fq
         if not self._filters:
-            got = fq.recv()
-            return None if got is None else got[0]
+            return fq.recv()
         check = self._subscriptions.check
         while True:
-            got = fq.recv()
-            if got is None:
-                return None
-            msg = got[0]
-            if check(msg[0]):
+            msg = fq.recv()
+            if msg is None or check(msg[0]):
                 return msg
 
     def xhas_in(self) -> bool:

@@ -197,12 +197,12 @@ class ReqSocket(DealerSocket):
         """The next acceptable reply, without its envelope; drops anything else."""
         correlate = self.options.req_correlate
         expected = struct.pack("=I", self._request_id) if correlate else b""
+        fq = self._fq
         while True:
-            got = self._fq.recv()
-            if got is None:
+            msg = fq.recv()
+            if msg is None:
                 return None
-            msg, pipe = got
-            if self._reply_pipe is not None and pipe is not self._reply_pipe:
+            if self._reply_pipe is not None and fq.last_pipe is not self._reply_pipe:
                 continue  # a peer we did not ask
             if correlate:
                 if len(msg) > 2 and msg[0] == expected and msg[1] == b"":
@@ -294,11 +294,11 @@ class RepSocket(Socket):
             ZMQError: EFSM while a reply is owed.
         """
         target = self._transition(RepEvent.RECV)
+        fq = self._fq
         while True:
-            got = self._fq.recv()
-            if got is None:
+            msg = fq.recv()
+            if msg is None:
                 return None
-            msg, pipe = got
             try:
                 bottom = msg.index(b"")
             except ValueError:
@@ -306,7 +306,7 @@ class RepSocket(Socket):
             if bottom == len(msg) - 1:
                 continue  # nothing after the delimiter: malformed, dropped
             self._envelope = msg[: bottom + 1]
-            self._reply_pipe = pipe
+            self._reply_pipe = fq.last_pipe
             self._state = target
             return msg[bottom + 1:]
 
