@@ -1,0 +1,248 @@
+"""Smoke tests for the classic examples: each runs as real processes over loopback tcp.
+
+Every example is pyzmq code with ``import zreactor as zmq``. Each test runs it with zreactor,
+and also with real pyzmq substituted for zreactor (``PYZMQ_SHIM``), which shows the example is
+genuine pyzmq code; the request-reply test mixes the two, one process each, which shows they
+talk to each other. Ports are random free ones; every process has a deadline and is killed
+(and its pipes closed) if it overstays.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+pytestmark = pytest.mark.timeout(120)
+
+#: run an example with pyzmq standing in for zreactor
+PYZMQ_SHIM = (
+    "import runpy, sys, zmq, zmq.utils.monitor; "
+    "sys.modules.update({'zreactor': zmq, 'zreactor.utils': zmq.utils, "
+    "'zreactor.utils.monitor': zmq.utils.monitor}); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+HAVE_PYZMQ = importlib.util.find_spec("zmq") is not None
+
+
+def zreactor_has(*types: str) -> bool:
+    """True once the socket types and the tcp transport have landed."""
+    import zreactor
+    from zreactor.sockets import SOCKET_CLASSES
+
+    if importlib.util.find_spec("zreactor.sockets.transports") is None:
+        return False
+    return all(getattr(zreactor, t) in SOCKET_CLASSES for t in types)
+
+
+def lib_param(*types: str) -> list:
+    """``["zreactor", "pyzmq"]`` as params, each skipped when it cannot run yet."""
+    return [
+        pytest.param("zreactor", marks=pytest.mark.skipif(
+            not zreactor_has(*types), reason=f"zreactor lacks tcp or one of {types}")),
+        pytest.param("pyzmq", marks=pytest.mark.skipif(not HAVE_PYZMQ, reason="pyzmq missing")),
+    ]
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class Runner:
+    """Starts example processes and makes sure none outlives the test."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def start(self, lib: str, script: str, *args: object) -> subprocess.Popen[str]:
+        path = str(EXAMPLES / script)
+        argv = [str(a) for a in args]
+        if lib == "pyzmq":
+            cmd = [sys.executable, "-c", PYZMQ_SHIM, path, *argv]
+        else:
+            cmd = [sys.executable, path, *argv]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=ROOT)
+        self.procs.append(proc)
+        return proc
+
+    def finish(self, proc: subprocess.Popen[str], timeout: float = 60.0) -> tuple[int, str, str]:
+        """Wait for ``proc`` to exit by itself; fail (after killing it) if it does not."""
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"{proc.args[-1]!r}... did not exit within {timeout} s\n{out}\n{err}")
+        return proc.returncode, out, err
+
+    def wait_line(self, proc: subprocess.Popen[str], timeout: float = 30.0) -> str:
+        """The first line ``proc`` prints (a binder's ``listening ...``)."""
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()))  # type: ignore[union-attr]
+        reader.start()
+        reader.join(timeout)
+        if not line:
+            proc.kill()
+            reader.join()
+            pytest.fail(f"{proc.args!r} printed nothing within {timeout} s")
+        return line[0]
+
+    def stop(self, proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int, str, str]:
+        """Ask a long-running process to stop."""
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        return self.finish(proc, 30)
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
+@pytest.fixture
+def run() -> Iterator[Runner]:
+    runner = Runner()
+    yield runner
+    runner.cleanup()
+
+
+def ok(result: tuple[int, str, str]) -> str:
+    rc, out, err = result
+    assert rc == 0, f"exit {rc}\nstdout:\n{out}\nstderr:\n{err}"
+    return out
+
+
+# -- request-reply ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server_lib", lib_param("REQ", "REP"))
+@pytest.mark.parametrize("client_lib", lib_param("REQ", "REP"))
+def test_reqrep(run: Runner, server_lib: str, client_lib: str) -> None:
+    (port,) = free_ports(1)
+    server = run.start(server_lib, "reqrep_server.py", "--port", port, "--count", 5, "--timeout", 30)
+    client = run.start(client_lib, "reqrep_client.py", "--port", port, "--count", 5, "--timeout", 30)
+    out = ok(run.finish(client))
+    assert [line for line in out.splitlines() if line.startswith("Received reply")] == [
+        f"Received reply {n} [ World ]" for n in range(5)]
+    out = ok(run.finish(server))
+    assert out.splitlines()[0] == f"listening tcp://127.0.0.1:{port}"
+    assert out.count("Received request") == 5
+
+
+def test_reqrep_client_gives_up_without_a_server(run: Runner) -> None:
+    (port,) = free_ports(1)
+    lib = "zreactor" if zreactor_has("REQ") else "pyzmq"
+    if lib == "pyzmq" and not HAVE_PYZMQ:
+        pytest.skip("neither zreactor REQ nor pyzmq available")
+    rc, _, err = run.finish(run.start(lib, "reqrep_client.py", "--port", port, "--count", 1,
+                                      "--timeout", 0.5))
+    assert rc == 1 and "giving up" in err
+
+
+# -- publish-subscribe -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lib", lib_param("PUB", "SUB"))
+def test_weather(run: Runner, lib: str) -> None:
+    (port,) = free_ports(1)
+    sub = run.start(lib, "weather_sub.py", "--port", port, "--count", 10, "--zipcode", 10001,
+                    "--timeout", 30)  # the subscriber first: it reconnects until the pub binds
+    pub = run.start(lib, "weather_pub.py", "--port", port, "--duration", 60)
+    out = ok(run.finish(sub))
+    assert "Average temperature for zipcode '10001' was" in out
+    rc, out, err = run.stop(pub)
+    assert rc in (0, -signal.SIGTERM), err
+
+
+@pytest.mark.parametrize("lib", lib_param("PUB"))
+def test_weather_pub_exits_by_itself(run: Runner, lib: str) -> None:
+    (port,) = free_ports(1)
+    out = ok(run.finish(run.start(lib, "weather_pub.py", "--port", port, "--count", 500), 30))
+    assert "published 500 updates" in out
+    out = ok(run.finish(run.start(lib, "weather_pub.py", "--port", port, "--duration", 0.3), 30))
+    assert "published" in out
+
+
+# -- pipeline ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lib", lib_param("PUSH", "PULL", "PUB", "SUB"))
+def test_pipeline(run: Runner, lib: str) -> None:
+    vent, sink_port, control = free_ports(3)
+    ports = ("--port", vent, "--sink-port", sink_port, "--control-port", control)
+    sink = run.start(lib, "pipeline_sink.py", "--port", sink_port, "--control-port", control,
+                     "--count", 40, "--timeout", 30)
+    # the zguide's order: the sink is up before the workers (their KILL subscription must
+    # reach it; workers that connect first are exercised by the pub-sub and broker tests)
+    assert run.wait_line(sink).startswith("listening")
+    workers = [run.start(lib, "pipeline_worker.py", *ports, "--timeout", 30) for _ in range(2)]
+    ventilator = run.start(lib, "pipeline_ventilator.py", "--port", vent, "--sink-port", sink_port,
+                           "--count", 40, "--workers", 2, "--max-ms", 5, "--timeout", 30)
+    out = ok(run.finish(ventilator))
+    assert out.count("connected") == 2 and "Total expected cost" in out
+    assert "Total elapsed time" in ok(run.finish(sink))  # (its first line was read above)
+    done = []
+    for w in workers:
+        out = ok(run.finish(w))  # the sink's KILL stops them
+        done.append(int(out.rsplit("worker done: ", 1)[1].split()[0]))
+    assert sum(done) == 40
+    assert all(done), f"round-robin should feed both workers: {done}"
+
+
+# -- broker ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lib", lib_param("REQ", "REP", "ROUTER", "DEALER"))
+def test_broker_demo_in_one_process(run: Runner, lib: str) -> None:
+    front, back = free_ports(2)
+    out = ok(run.finish(run.start(lib, "broker.py", "demo", "--frontend", front, "--backend", back,
+                                  "--clients", 3, "--workers", 2, "--count", 10, "--timeout", 30)))
+    assert "demo: 3/3 clients got every reply" in out
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["proxy", "poller-loop"])
+@pytest.mark.parametrize("lib", lib_param("REQ", "REP", "ROUTER", "DEALER"))
+def test_broker_as_separate_processes(run: Runner, lib: str, loop: bool) -> None:
+    front, back = free_ports(2)
+    extra = ["--loop"] if loop else []
+    broker = run.start(lib, "broker.py", "broker", "--frontend", front, "--backend", back,
+                       "--duration", 60, *extra)
+    workers = [run.start(lib, "broker.py", "worker", "--backend", back, "--timeout", 3)
+               for _ in range(2)]
+    clients = [run.start(lib, "broker.py", "client", "--frontend", front, "--count", 10,
+                         "--timeout", 30) for _ in range(3)]
+    for c in clients:
+        assert "client: 10 replies received" in ok(run.finish(c))
+    for w in workers:
+        assert "idle for 3.0 s" in ok(run.finish(w))  # they stop by themselves when idle
+    ok(run.stop(broker))  # SIGTERM: a clean exit, code 0
+
+
+@pytest.mark.parametrize("lib", lib_param("ROUTER", "DEALER"))
+def test_broker_stops_after_its_duration(run: Runner, lib: str) -> None:
+    front, back = free_ports(2)
+    for extra in ([], ["--loop"]):
+        ok(run.finish(run.start(lib, "broker.py", "broker", "--frontend", front, "--backend", back,
+                                "--duration", 0.5, *extra), 30))
