@@ -294,3 +294,12 @@ def test_accepted_connection_ending_keeps_received_messages(ctx, address) -> Non
     client.close()  # delivers (linger), then hangs up
     log.wait(EventKind.DISCONNECTED)
     assert [server.recv() for _ in range(3)] == [b"r%d" % i for i in range(3)]
+
+
+def test_the_documented_diagram_is_the_transition_table() -> None:
+    from pathlib import Path
+
+    from zreactor.sockets.session import render_mermaid
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "SESSION.md"
+    assert render_mermaid() in doc.read_text()

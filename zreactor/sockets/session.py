@@ -33,7 +33,8 @@ ends the session in either role: libzmq does not reconnect after one, and neithe
 pipe terminated by the socket (``close``, ``disconnect``, a second PAIR peer refused) ends it
 too. The session then asks its owner to terminate it, as every engine does.
 
-*Linger* (:class:`SessionState`). ``TERM(linger)`` moves an ``OPEN`` session to
+*Linger* (:class:`SessionState`, moves in :data:`SESSION_TRANSITIONS`, drawn in
+``docs/SESSION.md`` by :func:`render_mermaid`). ``TERM(linger)`` moves an ``OPEN`` session to
 ``LINGERING``: it terminates its pipe with delivery (``linger != 0``) and keeps feeding the
 engine (reconnecting if needed) until the engine has read the pipe's delimiter, or until the
 linger timer drops what is left. Only then does it move to ``CLOSING`` and forward ``TERM``
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
     from .options import Options
     from .socket import Socket
 
-__all__ = ["Role", "SESSION_TRANSITIONS", "Session", "SessionState"]
+__all__ = ["Role", "SESSION_TRANSITIONS", "Session", "SessionEvent", "SessionState", "render_mermaid"]
 
 
 class Role(enum.Enum):
@@ -89,11 +90,29 @@ class SessionState(enum.Enum):
     CLOSING = "closing"
 
 
-SESSION_TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
-    SessionState.OPEN: frozenset({SessionState.LINGERING, SessionState.CLOSING}),
-    SessionState.LINGERING: frozenset({SessionState.CLOSING}),
-    SessionState.CLOSING: frozenset(),
+class SessionEvent(enum.Enum):
+    """What moves a session between its states."""
+
+    TERM = "TERM, pipe open"
+    TERM_NO_PIPE = "TERM, no pipe left"
+    PIPE_DONE = "pipe terminated (delimiter read, linger expired or connection gone)"
+
+
+#: Every legal move: ``(state, event) -> next state``.
+SESSION_TRANSITIONS: dict[tuple[SessionState, SessionEvent], SessionState] = {
+    (SessionState.OPEN, SessionEvent.TERM): SessionState.LINGERING,
+    (SessionState.OPEN, SessionEvent.TERM_NO_PIPE): SessionState.CLOSING,
+    (SessionState.LINGERING, SessionEvent.PIPE_DONE): SessionState.CLOSING,
 }
+
+
+def render_mermaid() -> str:
+    """:data:`SESSION_TRANSITIONS` as a Mermaid ``stateDiagram-v2`` (``docs/SESSION.md``)."""
+    lines = ["stateDiagram-v2", f"    [*] --> {SessionState.OPEN.name}"]
+    for (source, event), target in SESSION_TRANSITIONS.items():
+        lines.append(f"    {source.name} --> {target.name}: {event.value}")
+    lines.append(f"    {SessionState.CLOSING.name} --> [*]")
+    return "\n".join(lines) + "\n"
 
 
 class Session(Engine):
@@ -169,10 +188,13 @@ class Session(Engine):
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def _move(self, new: SessionState) -> None:
-        if new not in SESSION_TRANSITIONS[self.session_state]:
-            raise AssertionError(f"{self!r}: illegal session move {self.session_state} -> {new}")
-        self.session_state = new
+    def _session_transition(self, event: SessionEvent) -> None:
+        # (not ``_transition``: Engine's own lifecycle already uses that name)
+        try:
+            self.session_state = SESSION_TRANSITIONS[self.session_state, event]
+        except KeyError:
+            raise AssertionError(
+                f"{self!r}: no session move on {event.name} in {self.session_state.name}") from None
 
     def attached(self) -> None:
         """Start dialling (``CONNECT``) or the engine of the accepted connection."""
@@ -308,9 +330,10 @@ class Session(Engine):
             linger = self._option_linger
         self._linger_deadline = None if linger is None else self.clock() + linger
         if self.pipe is None and not self._dropping:
+            self._session_transition(SessionEvent.TERM_NO_PIPE)
             self._close_down(linger)
             return
-        self._move(SessionState.LINGERING)
+        self._session_transition(SessionEvent.TERM)
         pipe = self.pipe
         if pipe is not None:
             if linger is not None and linger > 0:
@@ -348,11 +371,11 @@ class Session(Engine):
             and not self._dropping
         ):
             deadline = self._linger_deadline
+            self._session_transition(SessionEvent.PIPE_DONE)
             self._close_down(None if deadline is None else max(0.0, deadline - self.clock()))
 
     def _close_down(self, linger: float | None) -> None:
         """Forward ``TERM`` to the connecter and engine, then acknowledge when they have."""
-        self._move(SessionState.CLOSING)
         self._cancel_linger_timer()
         Engine.process_term(self, linger)
 

@@ -48,10 +48,12 @@ cheaper than rescheduling a timer per read).
 *Errors.* Everything that ends the connection ends here, in ``closed(reason)``:
 
 ===============================  ==========================================================
-reason                           events (the session adds ``DISCONNECTED``)
+reason                           events (``DISCONNECTED`` comes from the connecter or
+                                 the session)
 ===============================  ==========================================================
 ``ProtocolError`` in handshake   ``HANDSHAKE_FAILED_PROTOCOL``
-``ProtocolError`` in traffic     (malformed frame, ``maxmsgsize``, the peer's ERROR)
+``ProtocolError`` in traffic     none of its own (a malformed frame, a frame over
+                                 ``maxmsgsize``, the peer's ERROR)
 ``TimeoutError``, ``EOFError``,  ``HANDSHAKE_FAILED_NO_DETAIL`` if the handshake had not
 ``ConnectionError``              completed
 ``None``                         none: the session closed us (socket closed, unbind, ...)
