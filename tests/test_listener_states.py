@@ -462,6 +462,16 @@ def test_retry_backoff_doubles_to_one_second_and_resets_after_an_accept(make_rig
     assert rig.listener.accepted == 1 and rig.state is S
     assert _accept_calls_after(rig, BACKOFF_MIN * 0.9) == 0
     assert _accept_calls_after(rig, BACKOFF_MIN * 0.2) == 1
+    # ... also when the accept came from a release while a long timer was pending
+    while rig.listener._backoff < BACKOFF_MAX:
+        rig.advance(rig.listener._backoff)
+    rig.push(1)
+    rig.sc.free_fds = 1
+    rig.ctx.fds.released()
+    rig.step()
+    assert rig.listener.accepted == 2 and rig.state is S
+    assert _accept_calls_after(rig, BACKOFF_MIN * 0.9) == 0
+    assert _accept_calls_after(rig, BACKOFF_MIN * 0.2) == 1
 
 
 # -- the grace period and the shedding policies ----------------------------------------------
@@ -492,6 +502,36 @@ def test_grace_expiry_sheds_with_resets_the_clients_see(make_rig):
     assert rig.new_moves()[:3] == [
         (S, Trigger.CAPACITY, S), (S, Trigger.GRACE_EXPIRED, R), (R, Trigger.CAPACITY, S)
     ]
+
+
+def test_the_dance_is_serialised_with_the_frameworks_own_fd_openings(make_rig):
+    """While the reserve is closed, no framework thread may open a descriptor."""
+    rig = make_rig()
+    rig.sc.free_fds = 0
+    during: list[bool] = []
+    opened = threading.Event()
+
+    def other_io_thread() -> None:
+        with rig.ctx.fds.opening():  # what accept/connect on another I/O thread do
+            opened.set()
+
+    def waiting_connection() -> socket.socket:  # runs inside the dance, on its accept()
+        thread = threading.Thread(target=other_io_thread)
+        thread.start()
+        during.append(opened.wait(0.1))
+        threads.append(thread)
+        ours, theirs = socket.socketpair()
+        rig.peers.append(theirs)
+        return ours
+
+    threads: list[threading.Thread] = []
+    rig.sc.push(waiting_connection)
+    rig.fire()
+    rig.advance(GRACE)
+    assert rig.listener.stats().shed == 1
+    assert during == [False]  # blocked while the reserve was out...
+    threads[0].join(2)
+    assert opened.is_set()  # ... and let through once it was back
 
 
 def test_grace_counts_from_the_arrival_not_from_the_suspension(make_rig):
@@ -595,6 +635,33 @@ def test_reserve_that_cannot_be_retaken_ends_in_failed(make_rig):
     assert not rig.ctx.fds.is_watching(rig.listener)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_enfile_sheds_and_a_reserve_lost_to_the_system_is_retried(make_rig):
+    """ENFILE: another process may take the slot the reserve frees (docs/LISTENER.md)."""
+    rig = make_rig({"capacity_errno": errno.ENFILE, "reserve_errno": errno.ENFILE},
+                   recovery_tries=3)
+    rig.sc.free_fds = 0
+    rig.push(1)
+    rig.fire()
+    assert rig.state is S and rig.events[-1].detail["errno"] == "ENFILE"
+    rig.sc.reserve_failures = 1  # someone else got the slot first
+    rig.advance(GRACE)
+    assert rig.state is R and rig.listener.stats().shed == 1
+    assert rig.new_events(EventKind.SHED)[-1].detail["reserve"] == "lost"
+    rig.sc.free_fds = 1  # the system gives one back: the reserve is taken again
+    rig.advance(BACKOFF_MIN)
+    assert rig.listener._reserve is not None and rig.state is S
+    # and if it never comes back, FAILED says ENFILE
+    rig.sc.reserve_failures = 100
+    rig.advance(GRACE)  # (nothing waits now: no shed, no dance)
+    assert rig.state is S
+    rig.push(1)
+    rig.fire()
+    rig.advance(GRACE)
+    for _ in range(3):
+        rig.advance(BACKOFF_MAX)
+    assert rig.state is F and rig.events[-1].detail["errno"] == "ENFILE"
 
 
 def test_releases_do_not_use_up_the_recovery_tries(make_rig):
