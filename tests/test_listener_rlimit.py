@@ -172,7 +172,9 @@ def ping(sock: socket.socket) -> bool:
     return echoed(sock, 3)
 
 
-def fill(servers: Any, server: Server, extra: int) -> tuple[list[socket.socket], list[socket.socket]]:
+def fill(
+    servers: Any, server: Server, extra: int
+) -> tuple[list[socket.socket], list[socket.socket]]:
     """Connect until the server is full, then ``extra`` waiting clients.
 
     Clients are added one at a time, each waiting for its echo or for the server's

@@ -187,7 +187,9 @@ class EpisodeLog:
         quiet: seconds after a reported episode during which new episodes are only counted.
     """
 
-    def __init__(self, logger: logging.Logger, prefix: str, quiet: float = LOG_QUIET_PERIOD) -> None:
+    def __init__(
+        self, logger: logging.Logger, prefix: str, quiet: float = LOG_QUIET_PERIOD
+    ) -> None:
         self.logger = logger
         self.prefix = prefix
         self.quiet = quiet

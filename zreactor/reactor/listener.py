@@ -409,8 +409,9 @@ class Listener(Engine):
         move, source, episode_ms = self._move(trigger, code)
         target = move.target
         if target is _A:
-            self._leave_waiting()
-            self._set_interest(True)
+            if source is not _A:  # (ACTIVE -> ACTIVE is every ordinary batch: keep it cheap)
+                self._leave_waiting()
+                self._set_interest(True)
         elif target is _S:
             self._arm_suspended()
         elif target is _R and trigger is Trigger.RETRY_LATER:
@@ -448,6 +449,7 @@ class Listener(Engine):
         elif kind is EventKind.LISTENING:
             assert self.sock is not None
             self.emit(kind, self.sock.fileno(), **detail)
+            log.info("%s: listening again after restart()", self.endpoint)
         else:
             self.emit(kind, 0, **detail)
 
@@ -643,7 +645,7 @@ class Listener(Engine):
         self._interest = False
         self._ledger.count("reopens")
         self.emit(EventKind.REOPENED, self.sock.fileno(), policy=self.shed_policy.value)
-        self._log.note("reopen", "closed and bound the listening socket again, dropping its backlog")
+        self._log.note("reopen", "closed and bound the listening socket again (backlog dropped)")
         self._probe()
 
     def _recovery_failed(self, code: int) -> None:
