@@ -233,7 +233,7 @@ def test_suspends_without_spinning_and_resumes_on_release(servers):
     released_at = time.monotonic()
     served.pop(0).close()
     assert echoed(waiting[0], 2.0)
-    assert time.monotonic() - released_at < 0.4, "served by the timer, not by the release"
+    assert time.monotonic() - released_at < 0.6, "served by the timer, not by the release"
 
     # Releasing enough serves every waiting client, and the listener is ACTIVE again.
     for client in served[:4]:

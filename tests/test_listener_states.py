@@ -597,6 +597,28 @@ def test_reopen_policy_drops_the_kernel_backlog(make_rig):
     assert (S, Trigger.GRACE_EXPIRED, R) in rig.new_moves()
 
 
+def test_reopen_that_cannot_bind_retries_then_fails(make_rig):
+    rig = make_rig(shed_policy="reopen", recovery_tries=3)
+    to_suspended_capacity(rig)
+    rig.sc.bind_failures = 2  # someone holds the port for a while
+    rig.advance(GRACE)
+    assert rig.state is R and rig.listener.sock is None
+    rig.advance(BACKOFF_MIN)
+    assert rig.state is R
+    rig.advance(2 * BACKOFF_MIN)  # the third bind works
+    assert rig.state is S and rig.listener.stats().reopens == 1
+    assert rig.kinds(EventKind.REOPENED) == [EventKind.REOPENED]
+    rig.push(1)
+    rig.fire()  # (a new arrival, still no descriptor)
+    rig.sc.bind_failures = 100  # now the port is gone for good
+    rig.advance(GRACE)
+    for _ in range(3):
+        rig.advance(BACKOFF_MAX)
+    assert rig.state is F
+    assert rig.events[-1].kind is EventKind.FAILED
+    assert rig.events[-1].detail == {"errno": "EADDRINUSE", "from": "REOPENING", "trigger": "gave up"}
+
+
 def test_none_policy_never_sheds(make_rig):
     rig = make_rig(shed_policy="none")
     to_suspended_capacity(rig)
