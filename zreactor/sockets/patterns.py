@@ -83,8 +83,7 @@ class LoadBalancer(_ActiveList):
         """Write ``msg`` to the next writable pipe; return it, or ``None`` if all are full."""
         while self.active > 0:
             pipe = self.pipes[self.current]
-            if pipe.write(msg):
-                pipe.flush()
+            if pipe.send(msg):
                 self.current += 1
                 if self.current >= self.active:
                     self.current = 0

@@ -177,14 +177,18 @@ class Pipe:
         if new not in PIPE_TRANSITIONS[self.state]:
             raise AssertionError(f"illegal pipe move {self.state} -> {new}")
         self.state = new
+        # Fold the state into the two activity flags, so the per-message paths test one
+        # attribute each: only ACTIVE writes, only ACTIVE and WAITING_FOR_DELIMITER read.
+        if new is not PipeState.ACTIVE:
+            self._out_active = False
+            if new is not PipeState.WAITING_FOR_DELIMITER:
+                self._in_active = False
 
     # -- reading -----------------------------------------------------------------------------
 
     def check_read(self) -> bool:
         """True if a message can be read now (handles a pending delimiter)."""
-        if not self._in_active:
-            return False
-        if self.state is not PipeState.ACTIVE and self.state is not PipeState.WAITING_FOR_DELIMITER:
+        if not self._in_active:  # also false in every state that may not read
             return False
         items = self._in.items
         if not items:
@@ -201,9 +205,7 @@ class Pipe:
 
     def read(self) -> Message | None:
         """Take the next message, or ``None`` if there is none (the pipe then sleeps)."""
-        if not self._in_active:
-            return None
-        if self.state is not PipeState.ACTIVE and self.state is not PipeState.WAITING_FOR_DELIMITER:
+        if not self._in_active:  # also false in every state that may not read
             return None
         items = self._in.items
         try:
@@ -240,20 +242,41 @@ class Pipe:
 
     def check_write(self) -> bool:
         """True if a message can be written now; a full pipe goes inactive."""
-        if not self._out_active or self.state is not PipeState.ACTIVE:
+        if not self._out_active:  # also false in every state but ACTIVE
             return False
-        if self.hwm > 0 and self._msgs_written - self._peers_msgs_read >= self.hwm:
+        hwm = self.hwm
+        if hwm > 0 and self._msgs_written - self._peers_msgs_read >= hwm:
             self._out_active = False
             return False
         return True
 
     def write(self, msg: Message) -> bool:
         """Queue ``msg`` (call :meth:`flush` after); False if the pipe cannot take it."""
-        if not self.check_write():
+        # check_write(), inlined: this runs once per message
+        if not self._out_active:
             return False
-        assert self._out is not None
-        self._out.items.append(msg)
+        hwm = self.hwm
+        if hwm > 0 and self._msgs_written - self._peers_msgs_read >= hwm:
+            self._out_active = False
+            return False
+        self._out.items.append(msg)  # type: ignore[union-attr]
         self._msgs_written += 1
+        return True
+
+    def send(self, msg: Message) -> bool:
+        """:meth:`write` then :meth:`flush`, in one call: what a socket does per message."""
+        if not self._out_active:
+            return False
+        hwm = self.hwm
+        if hwm > 0 and self._msgs_written - self._peers_msgs_read >= hwm:
+            self._out_active = False
+            return False
+        out = self._out
+        out.items.append(msg)  # type: ignore[union-attr]
+        self._msgs_written += 1
+        if out.reader_asleep:  # type: ignore[union-attr]
+            out.reader_asleep = False  # type: ignore[union-attr]
+            self._send_peer(PipeCmd.ACTIVATE_READ)
         return True
 
     def flush(self) -> None:

@@ -140,6 +140,8 @@ class Socket(Own):
         self._in_frames: deque[bytes] = deque()
         self._ctx_terminated = False
         self._closed = False
+        #: closed or context terminated: the one flag the per-message paths test
+        self._unusable = False
         #: events of this socket's listeners, sessions and engines (monitors subscribe)
         self.event_bus = EventBus(parent=context.events)
 
@@ -218,6 +220,7 @@ class Socket(Own):
     def process_stop(self) -> None:
         """``STOP`` command: the context is terminating; blocking calls must fail."""
         self._ctx_terminated = True
+        self._unusable = True
 
     def _process_commands(self) -> None:
         for command in self.mailbox.drain():
@@ -343,13 +346,18 @@ class Socket(Own):
             ZMQError: EFSM for a send out of turn (REQ/REP), ENOTSUP for receive-only types.
             ContextTerminated: the context was terminated.
         """
-        self._check_usable()
-        frame = _as_frame(data)
+        if self._unusable:
+            self._check_usable()
+        frame = data if type(data) is bytes else _as_frame(data)
         if flags & SNDMORE:
             self._out_frames.append(frame)
             return
         if not self._out_frames:
-            self._send_msg([frame], flags)  # one frame, nothing queued: nothing to undo
+            # one frame, nothing queued: nothing to undo. Try the pattern at once unless
+            # commands wait (they may change which pipes exist) or the caller set flags.
+            msg = [frame]
+            if self.mailbox._signalled or not self.xsend(msg):
+                self._send_msg(msg, flags)
             return
         msg = self._out_frames
         msg.append(frame)
@@ -427,10 +435,13 @@ class Socket(Own):
             Again: ``DONTWAIT`` (or ``rcvtimeo`` expired) and no message is ready.
             ContextTerminated: the context was terminated.
         """
-        self._check_usable()
+        if self._unusable:
+            self._check_usable()
         frames = self._in_frames
         if not frames:
-            msg = self._recv_msg(flags)
+            msg = None if self.mailbox._signalled else self.xrecv()
+            if msg is None:
+                msg = self._recv_msg(flags)
             if len(msg) == 1:  # the common case: no need to queue the frames
                 return msg[0] if copy else Frame(msg[0], False)
             frames.extend(msg)
@@ -659,6 +670,7 @@ class Socket(Own):
         if linger is not None:
             self.options.linger = int(linger)
         self._closed = True
+        self._unusable = True
         self.context._reap(self)
 
     def _reap_term(self) -> None:
