@@ -109,9 +109,9 @@ def test_echo_over_loopback(ctx: Context, tcp) -> None:
     sender.start()
     assert recv_exactly(client, len(payload)) == payload
     sender.join()
-    assert e.bytes_received == e.bytes_sent == len(payload)
     client.close()
-    assert e.closed_event.wait(5)
+    assert e.closed_event.wait(5)  # after closed(), the I/O thread is done counting
+    assert e.bytes_received == e.bytes_sent == len(payload)
     assert e.reasons == [None] and e.eofs == 1
 
 
