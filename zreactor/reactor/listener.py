@@ -85,7 +85,12 @@ from typing import Any, Callable
 
 from .accept_errors import ErrnoClass, classify, errno_name
 from .accept_report import EpisodeLog, Ledger, ListenerStats, MoveRecord
-from .accept_states import (
+from .accept_states import (  # the one-letter state aliases keep the dispatch tables legible
+    _A,
+    _C,
+    _F,
+    _R,
+    _S,
     BACKOFF_MAX,
     BACKOFF_MIN,
     DEFAULT_ACCEPT_GRACE,
@@ -119,13 +124,6 @@ log = logging.getLogger("zreactor")
 
 EngineFactory = Callable[[socket.socket], Engine]
 
-_A, _S, _R, _F, _C = (
-    ListenerState.ACTIVE,
-    ListenerState.SUSPENDED,
-    ListenerState.REOPENING,
-    ListenerState.FAILED,
-    ListenerState.CLOSED,
-)
 
 
 class Listener(Engine):

@@ -37,7 +37,7 @@ import pickle
 import random
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..constants import Flag, PollEvent, SocketOption, SocketType
 from ..errors import Again, ContextTerminated, ZMQError
@@ -379,17 +379,24 @@ class Socket(Own):
     def _send_msg(self, msg: list[bytes], flags: int) -> None:
         if self.mailbox._signalled:
             self._process_commands()
-        if self.xsend(msg):
-            return
-        timeout = self.options.sndtimeo
-        if flags & DONTWAIT or timeout == 0:
+        if not self.xsend(msg):
+            self._retry(lambda: self.xsend(msg), self.options.sndtimeo, flags)
+
+    def _retry(self, attempt: Callable[[], Any], timeout_ms: int, flags: int) -> Any:
+        """Block (running commands) until ``attempt()`` returns something true; return it.
+
+        Raises:
+            Again: ``DONTWAIT`` was given, ``timeout_ms`` is 0, or it expired.
+        """
+        if flags & DONTWAIT or timeout_ms == 0:
             raise Again()
-        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
         while True:
             if not self._wait(deadline):
                 raise Again()
-            if self.xsend(msg):
-                return
+            result = attempt()
+            if result:
+                return result
 
     def send_multipart(self, msg_parts: Sequence[Any], flags: int = 0, copy: bool = True,
                        track: bool = False, **kwargs: Any) -> None:
@@ -454,16 +461,8 @@ class Socket(Own):
         msg = self.xrecv()
         if msg is not None:
             return msg
-        timeout = self.options.rcvtimeo
-        if flags & DONTWAIT or timeout == 0:
-            raise Again()
-        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
-        while True:
-            if not self._wait(deadline):
-                raise Again()
-            msg = self.xrecv()
-            if msg is not None:
-                return msg
+        # a message always has at least one frame, so a received one is never falsy
+        return self._retry(self.xrecv, self.options.rcvtimeo, flags)  # type: ignore[no-any-return]
 
     def recv_multipart(self, flags: int = 0, copy: bool = True, track: bool = False) -> list[Any]:
         """Receive all frames of the next message."""
@@ -506,13 +505,15 @@ class Socket(Own):
     def poll(self, timeout: int | None = None, flags: int = PollEvent.POLLIN) -> int:
         """Wait up to ``timeout`` ms (None: for ever) for any of ``flags``; return the events."""
         self._check_usable()
-        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout / 1000
-        while True:
-            events = self._events() & flags
-            if events:
-                return events
-            if not self._wait(deadline):
-                return 0
+        events = self._events() & flags
+        if events:
+            return events
+        try:
+            return self._retry(  # type: ignore[no-any-return]
+                lambda: self._events() & flags, -1 if timeout is None else timeout, 0
+            )
+        except Again:
+            return 0
 
     # -- subscriptions (SUB/XSUB override; everyone else refuses) ----------------------------------
 

@@ -62,6 +62,21 @@ def _walk(root: Any, prefix: bytes) -> tuple[Any, list[tuple[Any, int]]] | None:
     return node, path
 
 
+def _walk_creating(root: Any, prefix: bytes) -> Any:
+    """The node for ``prefix`` below ``root``, creating missing nodes of ``root``'s type."""
+    node_type = type(root)
+    node = root
+    for byte in prefix:
+        children = node.next
+        if children is None:
+            children = node.next = {}
+        child = children.get(byte)
+        if child is None:
+            child = children[byte] = node_type()
+        node = child
+    return node
+
+
 def _prune(path: list[tuple[Any, int]], redundant: Callable[[Any], bool]) -> None:
     """Remove the nodes at the end of ``path`` that hold nothing any more, deepest first."""
     for parent, byte in reversed(path):
@@ -97,15 +112,7 @@ class Trie:
 
     def add(self, prefix: bytes) -> bool:
         """Add one reference to ``prefix``; True if it was not subscribed before."""
-        node = self._root
-        for byte in prefix:
-            children = node.next
-            if children is None:
-                children = node.next = {}
-            child = children.get(byte)
-            if child is None:
-                child = children[byte] = _Node()
-            node = child
+        node = _walk_creating(self._root, prefix)
         node.refcnt += 1
         if node.refcnt == 1:
             self._count += 1
@@ -197,15 +204,7 @@ class MultiTrie:
 
     def add(self, prefix: bytes, pipe: Any) -> bool:
         """Subscribe ``pipe`` to ``prefix``; True if no pipe was subscribed to it before."""
-        node = self._root
-        for byte in prefix:
-            children = node.next
-            if children is None:
-                children = node.next = {}
-            child = children.get(byte)
-            if child is None:
-                child = children[byte] = _PipeNode()
-            node = child
+        node = _walk_creating(self._root, prefix)
         pipes = node.pipes
         if pipes is None:
             node.pipes = {pipe}
