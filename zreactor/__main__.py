@@ -78,6 +78,50 @@ def demo_echo(clients: int, io_threads: int) -> None:
     _say(f"terminated; zreactor threads left: {names or 'none'}")
 
 
+def demo_crunch() -> None:
+    """Act 2: the listener when descriptors run out (here: a tiny fd budget)."""
+    _say("act 2: a listener with a budget of 4 framework descriptors "
+         "(the listener + 3 connections) and a 0.5 s accept grace")
+    mask = (EventKind.ACCEPTED | EventKind.SUSPENDED | EventKind.RESUMED | EventKind.SHED
+            | EventKind.REOPENED | EventKind.FAILED)
+    with Context(io_threads=1, term_linger=0.5) as ctx:
+        ctx.events.subscribe(_print_event, mask)
+        listener = ctx.listen("tcp://127.0.0.1:0", DemoEcho, max_connections=4, accept_grace=0.5)
+        host, port = listener.endpoint[len("tcp://"):].rsplit(":", 1)
+        clients = []
+        for i in range(5):
+            conn = socket.create_connection((host, int(port)), timeout=5)
+            conn.sendall(b"hello from client %d\n" % i)
+            clients.append(conn)
+        time.sleep(0.2)
+        for i, conn in enumerate(clients):
+            conn.settimeout(0.05)
+            try:
+                _say(f"client {i} got: {_read_line(conn).decode()!r}")
+            except TimeoutError:
+                _say(f"client {i} is waiting in the backlog (the kernel accepted its handshake)")
+        _say(f"listener state: {listener.listener_state.name}; CPU stays idle: nothing is polled")
+        _say("client 0 hangs up: its descriptor is released, the listener wakes at once")
+        released = time.monotonic()
+        clients[0].close()
+        clients[3].settimeout(2)
+        reply = _read_line(clients[3]).decode()
+        _say(f"client 3 got: {reply!r} {1000 * (time.monotonic() - released):.1f} ms "
+             "after the release")
+        clients[4].settimeout(3)
+        try:
+            data = clients[4].recv(100)
+            _say(f"client 4 got: {data!r}")
+        except ConnectionResetError:
+            _say("client 4 was told: connection reset (shed after the grace period, not left "
+                 "hanging)")
+        stats = listener.stats()
+        _say(f"listener stats: accepted={stats.accepted} shed={stats.shed} "
+             f"episodes={stats.episodes} suspended for {stats.suspended_seconds:.2f} s")
+        for conn in clients[1:]:
+            conn.close()
+
+
 def _read_line(conn: socket.socket) -> bytes:
     data = b""
     while not data.endswith(b"\n"):
@@ -118,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--io-threads", type=int, default=2, help="number of I/O threads")
     args: Any = parser.parse_args(argv)
     demo_echo(args.clients, args.io_threads)
+    demo_crunch()
     return 0
 
 
