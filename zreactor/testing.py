@@ -15,6 +15,8 @@ into failing. This module gives users the same seams zreactor's own tests use:
   opening and re-binding can be scripted too. It can also model a descriptor table
   (``free_fds``), so that EMFILE keeps a connection queued and the listener's reserve-fd
   dance frees exactly one slot, as in the kernel.
+* :class:`EventRecorder`: records what an :class:`~zreactor.reactor.events.EventBus` emits
+  (on the I/O threads) and lets the test thread wait, bounded, for the n-th event of a kind.
 * :func:`tcp_pair`: a real loopback TCP connection, for tests that need a reset to reach
   the peer as ``ECONNRESET``.
 
@@ -25,13 +27,16 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
 from collections import deque
 from typing import Any, Callable, Iterable, Union
 
 from .context import Context
+from .reactor.events import Event, EventBus, EventKind
 from .reactor.syscalls import Syscalls
 
 __all__ = [
+    "EventRecorder",
     "FakeClock",
     "ManualContext",
     "ScriptedSyscalls",
@@ -109,6 +114,71 @@ class ManualContext(Context):
 
     def _join(self, thread: Any) -> None:
         thread.run_once(max_wait=0)  # processes the STOP command
+
+
+class EventRecorder:
+    """Records every event of a bus, from any thread, and waits for them on the test's thread.
+
+    Engines emit on their I/O threads; a test asserts on its own. The recorder bridges the two
+    with a condition variable, so a test waits exactly as long as the event takes, up to a
+    bound, and a missing event fails with the list of what did arrive::
+
+        recorder = EventRecorder(sock.event_bus, timeout=5.0)
+        sock.connect("tcp://127.0.0.1:5555")
+        connected = recorder.wait(EventKind.HANDSHAKE_SUCCEEDED)
+        assert connected.endpoint == "tcp://127.0.0.1:5555"
+        assert not recorder.of(EventKind.HANDSHAKE_FAILED_PROTOCOL)
+
+    Args:
+        bus: the bus to record (a socket's ``event_bus``, a listener's ``events``, a
+            context's ``events``: a parent bus also hears its children).
+        timeout: the default bound of :meth:`wait`, in seconds.
+    """
+
+    def __init__(self, bus: EventBus, *, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self._bus = bus
+        self._events: list[Event] = []
+        self._cv = threading.Condition()
+        self._subscription = bus.subscribe(self._record)
+
+    def _record(self, event: Event) -> None:
+        # Runs on the emitting I/O thread: append and wake the waiters, nothing that blocks.
+        with self._cv:
+            self._events.append(event)
+            self._cv.notify_all()
+
+    @property
+    def events(self) -> list[Event]:
+        """A copy of every event recorded so far, in the order they were emitted."""
+        with self._cv:
+            return list(self._events)
+
+    def of(self, kind: EventKind) -> list[Event]:
+        """The events of ``kind`` recorded so far, in order."""
+        with self._cv:
+            return [e for e in self._events if e.kind == kind]
+
+    def wait(self, kind: EventKind, count: int = 1, timeout: float | None = None) -> Event:
+        """Wait for the ``count``-th event of ``kind`` and return it.
+
+        Args:
+            timeout: seconds; default: the recorder's ``timeout``.
+
+        Raises:
+            AssertionError: fewer than ``count`` such events within ``timeout``; the message
+                names every kind that was recorded.
+        """
+        bound = self.timeout if timeout is None else timeout
+        with self._cv:
+            if not self._cv.wait_for(lambda: len(self.of(kind)) >= count, bound):
+                got = [e.kind.name for e in self._events]
+                raise AssertionError(f"no {kind.name} (#{count}) within {bound} s; got {got}")
+            return self.of(kind)[count - 1]
+
+    def close(self) -> None:
+        """Stop recording (unsubscribe); what was recorded stays readable."""
+        self._bus.unsubscribe(self._subscription)
 
 
 def os_error(code: int) -> OSError:
