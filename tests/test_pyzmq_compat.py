@@ -248,16 +248,21 @@ def test_proxy_raises_context_terminated(zmq: ModuleType) -> None:
     back.bind("inproc://back")
     client.connect("inproc://front")
     worker.connect("inproc://back")
+    capture = ctx.socket(zmq.PUSH)
+    capture.bind("inproc://capture")
+    tap = ctx.socket(zmq.PULL)
+    tap.connect("inproc://capture")
     outcome: list[BaseException] = []
 
     def run() -> None:
         try:
-            zmq.proxy(front, back)
+            zmq.proxy(front, back, capture)
         except zmq.ContextTerminated as exc:
             outcome.append(exc)
         finally:
             front.close()
             back.close()
+            capture.close()
 
     t = threading.Thread(target=run)
     t.start()
@@ -265,8 +270,53 @@ def test_proxy_raises_context_terminated(zmq: ModuleType) -> None:
     assert worker.recv_multipart() == [b"to", b"worker"]
     worker.send(b"to client")
     assert client.recv() == b"to client"
+    assert tap.recv_multipart() == [b"to", b"worker"]  # capture sees both directions
+    assert tap.recv_multipart() == [b"to client"]
     client.close()
     worker.close()
+    tap.close()
     ctx.term()
     t.join(5)
     assert not t.is_alive() and len(outcome) == 1
+
+
+def test_proxy_never_blocks_one_direction_on_the_other(zmq: ModuleType) -> None:
+    ctx = zmq.Context()
+    ctx.sndhwm = ctx.rcvhwm = 2
+    front, back, client, worker = (ctx.socket(zmq.PAIR) for _ in range(4))
+    front.bind("inproc://bp-front")
+    back.bind("inproc://bp-back")
+    client.connect("inproc://bp-front")
+    worker.connect("inproc://bp-back")
+
+    def run() -> None:
+        try:
+            zmq.proxy(front, back)
+        except zmq.ContextTerminated:
+            pass
+        finally:
+            front.close()
+            back.close()
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        sent = 0
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the worker reads nothing: fill everything up
+            try:
+                client.send(str(sent).encode(), zmq.NOBLOCK)
+                sent += 1
+            except zmq.Again:
+                if not client.poll(200, zmq.POLLOUT):
+                    break
+        assert 0 < sent < 100
+        worker.send(b"reply")  # the other direction still flows
+        assert client.poll(2000) and client.recv() == b"reply"
+        assert [worker.recv() for _ in range(sent)] == [str(n).encode() for n in range(sent)]
+    finally:
+        client.close()
+        worker.close()
+        ctx.term()
+        t.join(5)
+    assert not t.is_alive()
