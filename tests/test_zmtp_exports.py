@@ -17,7 +17,7 @@ EXPECTED = {
     "COMPATIBLE_PEERS", "GREETING_SIZE", "IDENTITY_SENDERS", "PING_CONTEXT_MAX", "PING_TTL_MAX",
     "SOCKET_TYPES", "TRANSITIONS", "Cancel", "Event", "Frame", "FrameDecoder", "FramingError",
     "Greeting", "GreetingParser", "HandshakeComplete", "LocalProtocolError", "Message",
-    "PeerError", "Ping", "Pong", "State", "Subscribe", "Trigger", "ZmtpConnection",
+    "MessageBatch", "PeerError", "Ping", "Pong", "State", "Subscribe", "Trigger", "ZmtpConnection",
     "encode_greeting", "encode_messages", "render_mermaid",
 }
 

@@ -14,6 +14,7 @@ from zreactor.zmtp.frames import (
     FrameDecoder,
     append_command,
     append_message,
+    append_messages,
     encode_command_frame,
     encode_messages,
 )
@@ -152,3 +153,80 @@ def test_maxmsgsize_zero_allows_only_empty_frames() -> None:
     assert decode_all(b"\x00\x00", maxmsgsize=0) == [(0, b"")]
     with pytest.raises(ProtocolError):
         decode_all(b"\x00\x01x", maxmsgsize=0)
+
+
+# -- the traffic fast path: feed_messages ---------------------------------------------------
+
+
+def messages_all(data: bytes, *, chunk: int | None = None, maxmsgsize: int = -1
+                 ) -> tuple[list[object], int]:
+    decoder = FrameDecoder(maxmsgsize)
+    items: list[object] = []
+    partial: list[bytes] = []
+    commands = 0
+    for start in range(0, len(data), chunk or max(len(data), 1)):
+        got, partial, count = decoder.feed_messages(data[start:start + (chunk or len(data))],
+                                                    partial)
+        items += got
+        commands += count
+    assert decoder.buffered == 0 and partial == []
+    return items, commands
+
+
+def test_feed_messages_assembles_messages_and_leaves_commands_in_place() -> None:
+    ping = encode_command_frame(b"\x04PINGxx")
+    wire = (encode_messages([[b"a"]]) + b"\x01\x02bc" + ping + b"\x00\x01d"
+            + encode_messages([[b"x" * 300, b""]]))
+    items, commands = messages_all(wire)
+    assert items == [[b"a"], (COMMAND, b"\x04PINGxx"), [b"bc", b"d"], [b"x" * 300, b""]]
+    assert commands == 1
+    assert all(type(body) is bytes for item in items if type(item) is list for body in item)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 1000])
+def test_feed_messages_does_not_depend_on_chunking(chunk: int) -> None:
+    messages = [[b"x" * n] for n in (0, 1, 254, 255, 256, 3000)] + [[b"a", b"b" * 400, b"c"]]
+    wire = encode_messages(messages)
+    assert messages_all(wire, chunk=chunk) == (messages, 0)
+
+
+def test_feed_messages_large_frame_in_small_pieces_waits_without_reparsing() -> None:
+    body = bytes(range(256)) * 4096  # 1 MiB
+    wire = encode_messages([[body], [b"after"]])
+    decoder = FrameDecoder()
+    got: list[object] = []
+    partial: list[bytes] = []
+    for start in range(0, len(wire), 4096):
+        items, partial, _ = decoder.feed_messages(wire[start:start + 4096], partial)
+        got += items
+        if not got:
+            assert decoder._need == len(body) + 9  # the header is known: append only
+    assert got == [[body], [b"after"]]
+
+
+def test_feed_messages_accepts_memoryview_and_bytearray() -> None:
+    wire = encode_messages([[b"hello"], [b"a", b"b"]])
+    for data in (memoryview(wire), bytearray(wire)):
+        items, partial, _ = FrameDecoder().feed_messages(data, [])
+        assert items == [[b"hello"], [b"a", b"b"]] and partial == []
+
+
+def test_feed_messages_checks_short_frames_against_a_small_maxmsgsize() -> None:
+    decoder = FrameDecoder(maxmsgsize=4)
+    with pytest.raises(ProtocolError, match="exceeds maxmsgsize 4") as info:
+        decoder.feed_messages(encode_messages([[b"ok"], [b"too long"]]), [])
+    assert info.value.frames == [[b"ok"]]  # what came before the violation
+
+
+@pytest.mark.parametrize("flags", [0x08, 0x80, COMMAND | MORE])
+def test_feed_messages_rejects_bad_flags(flags: int) -> None:
+    with pytest.raises(ProtocolError):
+        FrameDecoder().feed_messages(bytes([flags, 0]), [])
+
+
+def test_append_messages_matches_append_message_and_counts_body_bytes() -> None:
+    messages = [[b"a"], [b"b" * 255], [b"c" * 256], [b"d", b"e" * 300], [b""]]
+    fast: list[object] = []
+    total = append_messages(fast, messages)  # type: ignore[arg-type]
+    assert b"".join(fast) == encode_messages(messages)  # type: ignore[arg-type]
+    assert total == sum(len(f) for m in messages for f in m)

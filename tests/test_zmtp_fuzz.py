@@ -10,8 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zreactor.errors import ProtocolError
-from zreactor.zmtp import Event, Message, State, ZmtpConnection, commands, encode_greeting
-from zreactor.zmtp.frames import LONG, MORE, encode_command_frame
+from zreactor.zmtp import (
+    Event,
+    Message,
+    MessageBatch,
+    State,
+    ZmtpConnection,
+    commands,
+    encode_greeting,
+)
+from zreactor.zmtp.frames import LONG, MORE, encode_command_frame, encode_messages
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -155,3 +163,65 @@ def test_round_trip_any_chunking(messages: list[list[bytes]], cuts: list[int],
     for chunk in split(wire, cuts):
         received += receiver.receive_data(chunk)
     assert received == [Message(m) for m in messages]
+
+
+def flatten(events: list[Event]) -> list[Event]:
+    """receive_batch's events in receive_data's form: one Message per message."""
+    flat: list[Event] = []
+    for event in events:
+        if isinstance(event, MessageBatch):
+            assert event.messages, "a MessageBatch is never empty"
+            flat += [Message(m) for m in event.messages]
+        else:
+            flat.append(event)
+    return flat
+
+
+def run_both(socket_type: str, wire: bytes, chunks: list[bytes], maxmsgsize: int = -1
+             ) -> None:
+    """receive_batch over ``chunks`` reports what receive_data reports over the whole."""
+    def run(method: str, pieces: list[bytes]) -> tuple[list[Event], bool, State]:
+        conn = ZmtpConnection(socket_type, maxmsgsize=maxmsgsize)
+        events: list[Event] = []
+        try:
+            for piece in pieces:
+                events += getattr(conn, method)(piece)
+        except ProtocolError:
+            return events, True, conn.state
+        return events, False, conn.state
+
+    plain, plain_failed, plain_state = run("receive_data", [wire])
+    batched, batched_failed, batched_state = run("receive_batch", chunks)
+    assert batched_failed == plain_failed
+    assert batched_state is plain_state
+    if not plain_failed:
+        assert flatten(batched) == plain
+
+
+@FUZZ
+@given(frames=st.lists(plausible_frame(), max_size=30),
+       socket_type=st.sampled_from(["PAIR", "XPUB"]),
+       maxmsgsize=st.sampled_from([-1, 250, 0, 300]),
+       cuts=st.lists(st.integers(0, 5000), max_size=10))
+def test_receive_batch_reports_what_receive_data_reports(
+        frames: list[bytes], socket_type: str, maxmsgsize: int, cuts: list[int]) -> None:
+    ready = READY_PAIR if socket_type == "PAIR" else READY_SUB
+    wire = GREETING + ready + b"".join(frames)
+    run_both(socket_type, wire, split(wire, cuts), maxmsgsize)
+
+
+@FUZZ
+@given(messages=messages_strategy, cuts=st.lists(st.integers(0, 30000), max_size=30))
+def test_send_batch_receive_batch_round_trip_any_chunking(
+        messages: list[list[bytes]], cuts: list[int]) -> None:
+    sender, receiver = ZmtpConnection("DEALER"), ZmtpConnection("ROUTER")
+    receiver.receive_data(sender.data_to_send())
+    sender.receive_data(receiver.data_to_send())
+    [_] = receiver.receive_data(sender.data_to_send())
+    assert sender.send_batch(messages) == sum(len(f) for m in messages for f in m)
+    wire = sender.data_to_send()
+    assert wire == encode_messages(messages)  # the same bytes as the checked encoder
+    received: list[Event] = []
+    for chunk in split(wire, cuts):
+        received += receiver.receive_batch(chunk)
+    assert flatten(received) == [Message(m) for m in messages]

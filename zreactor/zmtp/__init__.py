@@ -13,7 +13,7 @@ The modules, bottom-up:
 * :mod:`.commands` - READY metadata, ERROR, SUBSCRIBE/CANCEL, PING/PONG bodies;
 * :mod:`.mechanisms` - the NULL mechanism and the socket-type compatibility table;
 * :mod:`.state` - the connection's states and the table of legal transitions;
-* :mod:`.events` - what ``receive_data`` returns;
+* :mod:`.events` - what ``receive_data`` and ``receive_batch`` return;
 * :mod:`.connection` - :class:`ZmtpConnection`, which ties them together.
 """
 
@@ -26,6 +26,7 @@ from .events import (
     Event,
     HandshakeComplete,
     Message,
+    MessageBatch,
     PeerError,
     Ping,
     Pong,
@@ -54,6 +55,7 @@ __all__ = [
     "HandshakeComplete",
     "LocalProtocolError",
     "Message",
+    "MessageBatch",
     "PeerError",
     "Ping",
     "Pong",

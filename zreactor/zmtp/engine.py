@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 The engine owns the connected socket (it is a
 :class:`~zreactor.reactor.stream.StreamEngine`); the :class:`ZmtpConnection` owns the grammar.
-Bytes read from the socket go into ``conn.receive_data``; the events that come out become pipe
-messages, PONGs and timers. Messages pulled from the pipe go into ``conn.send_messages``;
+Bytes read from the socket go into ``conn.receive_batch``; the events that come out become pipe
+messages, PONGs and timers. Messages pulled from the pipe go into ``conn.send_batch``;
 ``conn.data_to_send()`` goes out in one ``write()``. The engine never looks at a frame.
 
 The engine serves a *session* (:class:`zreactor.sockets.session.Session`, libzmq's
@@ -30,7 +30,7 @@ messages that did not fit wait in a backlog and the engine stops reading the soc
 kernel's buffers then push back on the peer, as TCP intends) until the pipe says it has room.
 
 *Batching, out.* When the pipe becomes readable the engine pulls up to :data:`BATCH_BYTES` of
-messages, encodes them with one ``send_messages`` and writes them with one ``write()``, and
+messages, encodes them with one ``send_batch`` and writes them with one ``write()``, and
 repeats while the pipe has more. It stops pulling while the stream's write queue is above its
 high-water mark (``pause_writing``) and resumes when it drains (``resume_writing``). It does
 *not* stop reading because of its own output: two peers that both send much would otherwise
@@ -86,7 +86,7 @@ from ..reactor.events import EventKind
 from ..reactor.stream import ReadState, StreamEngine
 from .commands import PING_TTL_MAX
 from .connection import ZmtpConnection
-from .events import Cancel, HandshakeComplete, Message, PeerError, Ping, Subscribe
+from .events import Cancel, HandshakeComplete, Message, MessageBatch, PeerError, Ping, Subscribe
 
 if TYPE_CHECKING:
     from ..reactor.poller import Timer
@@ -288,7 +288,7 @@ class ZmtpEngine(StreamEngine):
         """Decode what arrived; write every message to the pipe; flush once."""
         self._reads += 1
         try:
-            events = self.conn.receive_data(data)
+            events = self.conn.receive_batch(data)
         except ProtocolError as exc:
             # What the codec queued before the violation (typically our READY, queued when
             # the peer's greeting parsed) goes out first, best effort: a peer whose READY we
@@ -303,6 +303,20 @@ class ZmtpEngine(StreamEngine):
         wrote = False
         for event in events:
             kind = type(event)
+            if kind is MessageBatch:
+                if self._drops_data or pipe is None:
+                    continue  # a PUB takes only subscriptions; or nobody to deliver to
+                messages = event.messages  # type: ignore[union-attr]
+                if backlog:
+                    backlog.extend(messages)
+                    continue
+                write = pipe.write
+                for index, frames in enumerate(messages):
+                    if not write(frames):
+                        backlog.extend(messages[index:])
+                        break
+                    wrote = True
+                continue
             if kind is Message:
                 if self._drops_data:
                     continue  # a PUB takes nothing but subscriptions from its peers
@@ -411,12 +425,12 @@ class ZmtpEngine(StreamEngine):
             msg = read()
             if msg is None:
                 if batch:
-                    self.conn.send_messages(batch)
+                    self.conn.send_batch(batch)  # the socket made every frame bytes
                 return False
             append(msg)
             for frame in msg:
                 size += len(frame)
-        self.conn.send_messages(batch)
+        self.conn.send_batch(batch)
         return True
 
     def _encode_subscriber(self, pipe: Any) -> bool:

@@ -12,6 +12,10 @@ The grammar of one connection's events::
     HandshakeComplete (Message | Subscribe | Cancel | Ping | Pong)* [PeerError]
     | PeerError
 
+``ZmtpConnection.receive_batch(data)`` reports the same things, except that each run of
+consecutive messages comes as one :class:`MessageBatch` instead of one :class:`Message` per
+message: the engine's hot path then handles one event per ``recv()``, not one per message.
+
 Nothing follows a :class:`PeerError`: the peer has declared the connection dead.
 """
 
@@ -24,6 +28,7 @@ __all__ = [
     "Event",
     "HandshakeComplete",
     "Message",
+    "MessageBatch",
     "PeerError",
     "Ping",
     "Pong",
@@ -60,6 +65,17 @@ class Message:
     """
 
     frames: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageBatch:
+    """Consecutive complete messages, in order (from ``receive_batch`` only).
+
+    Attributes:
+        messages: each message as a list of its frames; never empty.
+    """
+
+    messages: list[list[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,5 +137,6 @@ class PeerError:
     reason: str
 
 
-#: Anything :meth:`ZmtpConnection.receive_data` may return.
-Event = HandshakeComplete | Message | Subscribe | Cancel | Ping | Pong | PeerError
+#: Anything :meth:`ZmtpConnection.receive_data` may return (``receive_batch`` may also
+#: return :class:`MessageBatch`).
+Event = HandshakeComplete | Message | MessageBatch | Subscribe | Cancel | Ping | Pong | PeerError

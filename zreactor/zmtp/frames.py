@@ -30,6 +30,21 @@ The decoder is on the hot path, so it works on one buffer with index arithmetic:
 The encoder side never builds a frame by concatenation: it appends headers and bodies to a
 list that the caller joins once (:func:`encode_messages`), which is what lets an engine batch
 thousands of small messages into one ``send()``.
+
+The traffic fast path
+---------------------
+:meth:`FrameDecoder.feed` returns frames; a connection in traffic would then walk them again to
+assemble messages. :meth:`FrameDecoder.feed_messages` does both in one loop, for the state where
+nearly every frame is message data: it returns finished messages (lists of frames) with any
+command frames left in place as ``(flags, body)`` tuples, plus a count of those commands, so a
+caller that sees no command takes the whole list as it is. Bodies are sliced out of a ``bytes``
+object (one copy each, no ``memoryview`` round trip), and the commonest frame of all, the short
+last frame of a single-frame message, has a branch of its own. A partial chunk is kept in the
+buffer together with the size of the frame it starts (``_need``), so a large frame arriving in
+small pieces is only appended to until it is complete: still O(n).
+
+:func:`append_messages` is the matching encoder for frames already known to be ``bytes`` (the
+socket layer makes them so), with the same special case for short single-frame messages.
 """
 
 from __future__ import annotations
@@ -50,6 +65,7 @@ __all__ = [
     "FramingError",
     "append_command",
     "append_message",
+    "append_messages",
     "encode_command_frame",
     "encode_messages",
 ]
@@ -112,13 +128,18 @@ class FrameDecoder:
     be discarded.
     """
 
-    __slots__ = ("_buf", "_maxmsgsize", "_offset")
+    __slots__ = ("_buf", "_limit", "_maxmsgsize", "_need", "_offset")
 
     def __init__(self, maxmsgsize: int = -1, *, offset: int = 0) -> None:
         self._buf = bytearray()
         self._maxmsgsize = maxmsgsize
+        #: The largest body accepted, as one comparison: maxmsgsize, or LONG_MAX for none.
+        self._limit = maxmsgsize if maxmsgsize >= 0 else LONG_MAX
         #: Stream offset of ``_buf[0]``.
         self._offset = offset
+        #: Bytes the frame at ``_buf[0]`` needs in all, when its header is complete (else 0):
+        #: :meth:`feed_messages` does not parse again until that many are buffered.
+        self._need = 0
 
     @property
     def buffered(self) -> int:
@@ -171,7 +192,95 @@ class FrameDecoder:
         if src is buf:
             del buf[:pos]
         self._offset += pos
+        self._need = 0
         return frames
+
+    def feed_messages(
+        self, data: BytesLike, partial: list[bytes]
+    ) -> tuple[list[list[bytes] | Frame], list[bytes], int]:
+        """Consume ``data`` in traffic: return the messages it completed, assembled.
+
+        Args:
+            data: the next chunk of the stream.
+            partial: the frames of the message in progress (those with MORE so far), as
+                returned by the previous call; ``[]`` at a message boundary.
+
+        Returns:
+            ``(items, partial, commands)``: ``items`` holds, in stream order, each completed
+            message as a ``list`` of frame bodies and each command frame as a :data:`Frame`
+            tuple; ``partial`` is the message in progress (pass it to the next call);
+            ``commands`` counts the tuples in ``items`` (0: every item is a message).
+
+        Raises:
+            FramingError: as :meth:`feed`; its ``frames`` are the items completed before the
+                violation.
+        """
+        buf = self._buf
+        if buf:
+            buf += data
+            if len(buf) < self._need:
+                return [], partial, 0  # the frame in progress is still incomplete
+            src = bytes(buf)
+            buf.clear()
+        elif type(data) is bytes:
+            src = data
+        else:
+            src = bytes(data)
+        items: list[list[bytes] | Frame] = []
+        append = items.append
+        commands = 0
+        limit = self._limit
+        # Short last frames of single-frame messages take the first branch, unless a
+        # maxmsgsize below 255 means even short frames must be checked (then nothing matches).
+        fast = 0 if limit >= SHORT_MAX else -1
+        end_of_data = len(src)
+        pos = 0
+        need = 0
+        while end_of_data - pos >= 2:
+            flags = src[pos]
+            if flags == fast and not partial:
+                end = pos + 2 + src[pos + 1]
+                if end > end_of_data:
+                    need = end - pos
+                    break
+                append([src[pos + 2:end]])
+                pos = end
+                continue
+            if flags < LONG or flags == COMMAND:
+                size = src[pos + 1]
+                start = pos + 2
+            elif flags & RESERVED or flags & (COMMAND | MORE) == COMMAND | MORE:
+                self._reject(flags, 0, pos, items)  # type: ignore[arg-type]
+            else:
+                if end_of_data - pos < 9:
+                    break
+                size = _unpack_long(src, pos + 1)[0]
+                if size > LONG_MAX:
+                    self._reject(flags, size, pos, items)  # type: ignore[arg-type]
+                start = pos + 9
+            if size > limit:
+                self._reject(flags, size, pos, items)  # type: ignore[arg-type]
+            end = start + size
+            if end > end_of_data:
+                need = end - pos
+                break
+            body = src[start:end]
+            if flags & COMMAND:
+                append((flags, body))
+                commands += 1
+            elif flags & MORE:
+                partial.append(body)
+            else:
+                partial.append(body)
+                append(partial)
+                partial = []
+            pos = end
+        if pos < end_of_data:
+            with memoryview(src) as view:
+                buf += view[pos:]
+        self._need = need
+        self._offset += pos
+        return items, partial, commands
 
     def _reject(self, flags: int, size: int, pos: int, frames: list[Frame]) -> NoReturn:
         where = f"frame at stream offset {self._offset + pos}"
@@ -210,6 +319,30 @@ def append_message(out: list[BytesLike], frames: Sequence[BytesLike]) -> None:
         else:
             append(_pack_long_header((MORE if index < last else 0) | LONG, size))
         append(body)
+
+
+def append_messages(out: list[BytesLike], messages: Iterable[Sequence[bytes]]) -> int:
+    """Append the wire form of many messages to ``out``; return the bytes of their bodies.
+
+    The frames must already be ``bytes`` (or other bytes-like objects) and each message must
+    have at least one frame: this is the encoder for messages the socket layer has checked,
+    and it checks nothing itself (an empty message would raise ``IndexError``).
+    """
+    final = _SHORT_HEADERS[0]
+    append = out.append
+    total = 0
+    for frames in messages:
+        if len(frames) == 1:
+            body = frames[0]
+            size = len(body)
+            total += size
+            append(final[size] if size <= SHORT_MAX else _pack_long_header(LONG, size))
+            append(body)
+        else:
+            append_message(out, frames)
+            for body in frames:
+                total += len(body)
+    return total
 
 
 def append_command(out: list[BytesLike], body: bytes) -> None:
