@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -17,7 +16,8 @@ import pytest
 
 import zreactor
 from zreactor.constants import SocketType
-from zreactor.reactor.events import Event, EventBus, EventKind
+from zreactor.reactor.events import EventKind
+from zreactor.testing import EventRecorder
 from zreactor.zmtp import encode_greeting
 from zreactor.zmtp.commands import encode_ready
 from zreactor.zmtp.frames import encode_command_frame
@@ -26,30 +26,6 @@ pytestmark = pytest.mark.timeout(20)
 
 DEADLINE = 5.0
 MS = int(DEADLINE * 1000)
-
-
-class EventLog:
-    """Collects the events of a bus (any thread) and waits for them."""
-
-    def __init__(self, bus: EventBus) -> None:
-        self.events: list[Event] = []
-        self._cv = threading.Condition()
-        bus.subscribe(self._on_event)
-
-    def _on_event(self, event: Event) -> None:
-        with self._cv:
-            self.events.append(event)
-            self._cv.notify_all()
-
-    def wait(self, kind: EventKind, count: int = 1, timeout: float = DEADLINE) -> Event:
-        with self._cv:
-            ok = self._cv.wait_for(lambda: len(self.of(kind)) >= count, timeout)
-            assert ok, f"no {kind.name} within {timeout} s; got {[e.kind.name for e in self.events]}"
-            return self.of(kind)[count - 1]
-
-    def of(self, kind: EventKind) -> list[Event]:
-        with self._cv:
-            return [e for e in self.events if e.kind == kind]
 
 
 @pytest.fixture
@@ -89,7 +65,7 @@ def test_reconnect_after_the_peer_restarts_delivers_queued_messages(ctx, address
     server = pair(ctx)
     server.bind(address)
     client = pair(ctx, reconnect_ivl=20)
-    log = EventLog(client.event_bus)
+    log = EventRecorder(client.event_bus, timeout=DEADLINE)
     client.connect(address)
     client.send(b"hello")
     assert server.recv() == b"hello"
@@ -121,7 +97,7 @@ def test_messages_queue_up_to_sndhwm_before_any_connection(ctx, address) -> None
 
 def test_immediate_queues_nothing_without_a_connection(ctx, address) -> None:
     client = pair(ctx, immediate=1, reconnect_ivl=20)
-    log = EventLog(client.event_bus)
+    log = EventRecorder(client.event_bus, timeout=DEADLINE)
     client.connect(address)
     with pytest.raises(zreactor.Again):
         client.send(b"nobody there", zreactor.NOBLOCK)
@@ -177,7 +153,7 @@ def test_linger_bounds_term_when_nobody_takes_the_messages(address, linger_ms) -
 
 def test_disconnect_ends_the_connection_and_the_pipe(ctx, address) -> None:
     server = pair(ctx)
-    log = EventLog(server.event_bus)
+    log = EventRecorder(server.event_bus, timeout=DEADLINE)
     server.bind(address)
     client = pair(ctx)
     client.connect(address)
@@ -250,7 +226,7 @@ def close_accepted() -> Iterator[None]:
 def test_protocol_error_stops_reconnection(ctx, raw_listener) -> None:
     lsock, endpoint = raw_listener()
     client = pair(ctx, reconnect_ivl=20)
-    log = EventLog(client.event_bus)
+    log = EventRecorder(client.event_bus, timeout=DEADLINE)
     client.connect(endpoint)
     conn = accept_within(lsock, DEADLINE)
     assert conn is not None
@@ -274,7 +250,7 @@ def test_connection_loss_reconnects_and_disabled_reconnect_does_not(ctx, raw_lis
 
     lsock, endpoint = raw_listener()
     once = pair(ctx, reconnect_ivl=-1)
-    log = EventLog(once.event_bus)
+    log = EventRecorder(once.event_bus, timeout=DEADLINE)
     once.connect(endpoint)
     conn = accept_within(lsock, DEADLINE)
     assert conn is not None
@@ -285,7 +261,7 @@ def test_connection_loss_reconnects_and_disabled_reconnect_does_not(ctx, raw_lis
 
 def test_accepted_connection_ending_keeps_received_messages(ctx, address) -> None:
     server = pair(ctx)
-    log = EventLog(server.event_bus)
+    log = EventRecorder(server.event_bus, timeout=DEADLINE)
     server.bind(address)
     client = pair(ctx, linger=MS)
     client.connect(address)

@@ -6,44 +6,20 @@ import errno
 import os
 import socket
 import tempfile
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 import zreactor
 from zreactor.constants import SocketType
-from zreactor.reactor.events import Event, EventBus, EventKind
+from zreactor.reactor.events import EventKind
 from zreactor.sockets.transports import canonical_endpoint
+from zreactor.testing import EventRecorder
 
 pytestmark = pytest.mark.timeout(20)
 
 DEADLINE = 5.0
 MS = int(DEADLINE * 1000)
-
-
-class EventLog:
-    """Collects the events of a bus (any thread) and waits for them."""
-
-    def __init__(self, bus: EventBus) -> None:
-        self.events: list[Event] = []
-        self._cv = threading.Condition()
-        bus.subscribe(self._on_event)
-
-    def _on_event(self, event: Event) -> None:
-        with self._cv:
-            self.events.append(event)
-            self._cv.notify_all()
-
-    def wait(self, kind: EventKind, count: int = 1, timeout: float = DEADLINE) -> Event:
-        with self._cv:
-            ok = self._cv.wait_for(lambda: len(self.of(kind)) >= count, timeout)
-            assert ok, f"no {kind.name} within {timeout} s; got {[e.kind.name for e in self.events]}"
-            return self.of(kind)[count - 1]
-
-    def of(self, kind: EventKind) -> list[Event]:
-        with self._cv:
-            return [e for e in self.events if e.kind == kind]
 
 
 def _has_ipv6() -> bool:
@@ -185,7 +161,7 @@ def test_address_in_use_tcp_raises_and_reports_bind_failed(ctx) -> None:
     first.bind("tcp://127.0.0.1:*")
     endpoint = last_endpoint(first)
     second = pair(ctx)
-    log = EventLog(second.event_bus)
+    log = EventRecorder(second.event_bus, timeout=DEADLINE)
     with pytest.raises(zreactor.ZMQError) as info:
         second.bind(endpoint)
     assert info.value.errno == errno.EADDRINUSE
@@ -233,7 +209,7 @@ def test_ipc_refuses_a_regular_file_and_a_missing_directory(ctx, ipc_dir) -> Non
 
 def test_ipc_path_is_removed_on_unbind(ctx, ipc_dir) -> None:
     sock = pair(ctx)
-    log = EventLog(sock.event_bus)
+    log = EventRecorder(sock.event_bus, timeout=DEADLINE)
     sock.bind(f"ipc://{ipc_dir}/sock")
     assert os.path.exists(f"{ipc_dir}/sock")
     sock.unbind(f"ipc://{ipc_dir}/sock")
@@ -256,12 +232,12 @@ def test_canonical_endpoint() -> None:
 @pytest.mark.parametrize("spelling", ["resolved", "wildcard"])
 def test_unbind_stops_listening_and_frees_the_port(ctx, spelling) -> None:
     server = pair(ctx)
-    log = EventLog(server.event_bus)
+    log = EventRecorder(server.event_bus, timeout=DEADLINE)
     server.bind("tcp://*:*")
     endpoint = last_endpoint(server)
     port = int(endpoint.rsplit(":", 1)[1])
     client = pair(ctx)
-    client_log = EventLog(client.event_bus)
+    client_log = EventRecorder(client.event_bus, timeout=DEADLINE)
     client.connect(f"tcp://127.0.0.1:{port}")
     exchange(client, server)
 
@@ -302,13 +278,13 @@ def test_disconnect_accepts_another_spelling(ctx) -> None:
 
 def test_events_of_a_connection_carry_the_endpoints(ctx) -> None:
     server = pair(ctx)
-    slog = EventLog(server.event_bus)
+    slog = EventRecorder(server.event_bus, timeout=DEADLINE)
     server.bind("tcp://127.0.0.1:*")
     endpoint = last_endpoint(server)
     assert slog.wait(EventKind.LISTENING).endpoint == endpoint
 
     client = pair(ctx)
-    clog = EventLog(client.event_bus)
+    clog = EventRecorder(client.event_bus, timeout=DEADLINE)
     client.connect(endpoint)
     exchange(client, server)
     for kind in (EventKind.CONNECTED, EventKind.HANDSHAKE_SUCCEEDED):
@@ -328,7 +304,7 @@ def test_connecting_to_nobody_retries(ctx) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nobody listens here
     client = pair(ctx, reconnect_ivl=20)
-    log = EventLog(client.event_bus)
+    log = EventRecorder(client.event_bus, timeout=DEADLINE)
     client.connect(f"tcp://127.0.0.1:{port}")
     assert log.wait(EventKind.CONNECT_RETRIED, count=3).endpoint == f"tcp://127.0.0.1:{port}"
     assert not log.of(EventKind.CONNECTED)

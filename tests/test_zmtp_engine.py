@@ -28,7 +28,8 @@ import pytest
 
 import zreactor
 from zreactor.constants import SocketType
-from zreactor.reactor.events import Event, EventBus, EventKind
+from zreactor.reactor.events import EventKind
+from zreactor.testing import EventRecorder
 from zreactor.zmtp import (
     Cancel,
     HandshakeComplete,
@@ -49,30 +50,6 @@ DEADLINE = 5.0
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-class EventLog:
-    """Collects the events of a bus (any thread) and waits for them."""
-
-    def __init__(self, bus: EventBus) -> None:
-        self.events: list[Event] = []
-        self._cv = threading.Condition()
-        bus.subscribe(self._on_event)
-
-    def _on_event(self, event: Event) -> None:
-        with self._cv:
-            self.events.append(event)
-            self._cv.notify_all()
-
-    def wait(self, kind: EventKind, count: int = 1, timeout: float = DEADLINE) -> Event:
-        """The ``count``-th event of ``kind``; fail after ``timeout``."""
-        with self._cv:
-            ok = self._cv.wait_for(lambda: len(self.of(kind)) >= count, timeout)
-            assert ok, f"no {kind.name} within {timeout} s; got {[e.kind.name for e in self.events]}"
-            return self.of(kind)[count - 1]
-
-    def of(self, kind: EventKind) -> list[Event]:
-        return [e for e in self.events if e.kind == kind]
 
 
 class Peer:
@@ -161,7 +138,7 @@ def raw_sockets() -> Iterator[list[socket.socket]]:
 
 def bound_pair(ctx: zreactor.Context, addr: str = "tcp://127.0.0.1:*", **options: Any):
     sock = ctx.socket(SocketType.PAIR, linger=0, rcvtimeo=int(DEADLINE * 1000), **options)
-    log = EventLog(sock.event_bus)
+    log = EventRecorder(sock.event_bus, timeout=DEADLINE)
     sock.bind(addr)
     return sock, sock.last_endpoint.decode(), log
 
@@ -261,7 +238,7 @@ def test_heartbeat_pings_carry_the_ttl_and_a_silent_peer_is_dropped(ctx, raw_soc
     lsock, endpoint = raw_listener(raw_sockets)
     client = ctx.socket(SocketType.PAIR, linger=0, heartbeat_ivl=100, heartbeat_ttl=1500,
                         heartbeat_timeout=300, reconnect_ivl=5000)
-    log = EventLog(client.event_bus)
+    log = EventRecorder(client.event_bus, timeout=DEADLINE)
     client.connect(endpoint)
     peer = Peer(accept(lsock, raw_sockets))
     peer.handshake()

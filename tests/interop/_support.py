@@ -7,7 +7,6 @@ runs with zreactor on either side, either side binding, over tcp and ipc.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,37 +15,12 @@ from typing import Any
 import pytest
 
 import zreactor
-from zreactor.reactor.events import Event, EventBus, EventKind
 
 zmq = pytest.importorskip("zmq")
 
 DEADLINE = 5.0
 MS = int(DEADLINE * 1000)
 TRANSPORTS = ["tcp", "ipc"]
-
-
-class EventLog:
-    """Collects the events of a zreactor bus (any thread) and waits for them."""
-
-    def __init__(self, bus: EventBus) -> None:
-        self.events: list[Event] = []
-        self._cv = threading.Condition()
-        bus.subscribe(self._on_event)
-
-    def _on_event(self, event: Event) -> None:
-        with self._cv:
-            self.events.append(event)
-            self._cv.notify_all()
-
-    def wait(self, kind: EventKind, count: int = 1, timeout: float = DEADLINE) -> Event:
-        with self._cv:
-            ok = self._cv.wait_for(lambda: len(self.of(kind)) >= count, timeout)
-            assert ok, f"no {kind.name} within {timeout} s; got {[e.kind.name for e in self.events]}"
-            return self.of(kind)[count - 1]
-
-    def of(self, kind: EventKind) -> list[Event]:
-        with self._cv:
-            return [e for e in self.events if e.kind == kind]
 
 
 @dataclass

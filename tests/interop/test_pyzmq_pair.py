@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from _support import TRANSPORTS, EventLog, Libs, bind_connect, recv_monitor_events, zmq
+from _support import DEADLINE, TRANSPORTS, Libs, bind_connect, recv_monitor_events, zmq
 
 import zreactor
 from zreactor.reactor.events import EventKind
+from zreactor.testing import EventRecorder
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -52,7 +53,7 @@ def test_heartbeats_with_a_libzmq_peer(libs: Libs, binder: str, transport: str) 
     hb = {"heartbeat_ivl": 40, "heartbeat_timeout": 150, "heartbeat_ttl": 200}
     z = libs.socket("zreactor", "PAIR", **hb)
     p = libs.socket("pyzmq", "PAIR", **hb)
-    zlog = EventLog(z.event_bus)
+    zlog = EventRecorder(z.event_bus, timeout=DEADLINE)
     monitor = p.get_monitor_socket()
     try:
         first, second = (z, p) if binder == "zreactor" else (p, z)
@@ -75,7 +76,7 @@ def test_heartbeats_with_a_libzmq_peer(libs: Libs, binder: str, transport: str) 
 def test_incompatible_pairing_is_refused_by_both(libs: Libs, binder: str, transport: str) -> None:
     z = libs.socket("zreactor", "PAIR")
     p = libs.socket("pyzmq", "PUSH")
-    zlog = EventLog(z.event_bus)
+    zlog = EventRecorder(z.event_bus, timeout=DEADLINE)
     monitor = p.get_monitor_socket()
     try:
         first, second = (z, p) if binder == "zreactor" else (p, z)
