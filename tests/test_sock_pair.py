@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from functools import partial
+from typing import Any
 
 import pytest
+from socket_env import TIMEOUT_MS, Env, env_fixtures
 
 import zreactor as zmq
 
 pytestmark = pytest.mark.timeout(30)
 
-TIMEOUT_MS = 2000
+env = env_fixtures("pair")[0]  # PAIR is tested over inproc only
 
 
 @pytest.fixture
-def make() -> Iterator[Any]:
-    ctx = zmq.Context()
-    made: list[Any] = []
-
-    def socket(**options: Any) -> Any:
-        sock = ctx.socket(zmq.PAIR)
-        sock.rcvtimeo = sock.sndtimeo = TIMEOUT_MS
-        for name, value in options.items():
-            setattr(sock, name, value)
-        made.append(sock)
-        return sock
-
-    yield socket
-    for sock in made:
-        sock.close(linger=0)
-    ctx.term()
+def make(env: Env) -> Any:
+    """``make(**options)``: a bounded PAIR socket of the test's Env."""
+    return partial(env.socket, zmq.PAIR)
 
 
 @pytest.mark.parametrize("bind_first", [True, False], ids=["bind-connect", "connect-bind"])

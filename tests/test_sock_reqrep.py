@@ -8,14 +8,14 @@ stale and malformed replies dropped, ``req_relaxed`` and ``req_correlate``.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import struct
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from socket_env import TIMEOUT_MS, Env, env_fixtures, errno_of
 
 import zreactor as zmq
 from zreactor.sockets.reqrep import (
@@ -30,66 +30,14 @@ from zreactor.sockets.reqrep import (
 
 pytestmark = pytest.mark.timeout(30)
 
-TIMEOUT_MS = 2000
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "reqrep.md"
-_names = itertools.count()
 
 
-class Env:
-    """A context plus the sockets a test made; everything is closed and terminated after."""
-
-    def __init__(self, transport: str = "inproc") -> None:
-        self.transport = transport
-        self.ctx = zmq.Context()
-        self.sockets: list[Any] = []
-
-    def socket(self, kind: int, **options: Any) -> Any:
-        sock = self.ctx.socket(kind)
-        sock.rcvtimeo = sock.sndtimeo = TIMEOUT_MS
-        for name, value in options.items():
-            setattr(sock, name, value)
-        self.sockets.append(sock)
-        return sock
-
-    def bind(self, sock: Any) -> str:
-        """Bind ``sock`` somewhere new; return the address to connect to."""
-        if self.transport == "inproc":
-            addr = f"inproc://reqrep-{next(_names)}"
-            sock.bind(addr)
-            return addr
-        sock.bind("tcp://127.0.0.1:*")
-        return sock.getsockopt_string(zmq.LAST_ENDPOINT)
-
-    def close(self) -> None:
-        for sock in self.sockets:
-            sock.close(linger=0)
-        self.ctx.term()
-
-
-def _transports() -> list[Any]:
-    tcp = importlib.util.find_spec("zreactor.sockets.transports") is not None
-    return ["inproc", pytest.param("tcp", marks=pytest.mark.skipif(not tcp, reason="tcp transport not available yet"))]
-
-
-@pytest.fixture
-def env() -> Iterator[Env]:
-    e = Env()
-    yield e
-    e.close()
-
-
-@pytest.fixture(params=_transports())
-def tenv(request: pytest.FixtureRequest) -> Iterator[Env]:
-    """An Env for each transport the test makes sense over."""
-    e = Env(request.param)
-    yield e
-    e.close()
+env, tenv = env_fixtures("reqrep")
 
 
 def efsm(call: Any) -> None:
-    with pytest.raises(zmq.ZMQError) as info:
-        call()
-    assert info.value.errno == zmq.EFSM
+    assert errno_of(call) == zmq.EFSM
 
 
 # -- the tables, row by row ---------------------------------------------------------------------
