@@ -94,22 +94,37 @@ def settle(threads: list[IOThread], sink: Sink | None = None, rounds: int = 20) 
             sink.pump()
 
 
-def make_root(log: list[tuple], sink: Sink, thread: IOThread) -> Node:
-    root = Node("root", log)
-    root.owner = sink
-    root.thread = thread
-    root.mailbox = thread.mailbox
-    return root
+@pytest.fixture
+def log() -> list[tuple]:
+    """Where every Node of the test writes its handshake steps."""
+    return []
+
+
+@pytest.fixture
+def root(threads: list[IOThread], sink: Sink, log: list[tuple]) -> Node:
+    """The tree's root: owned by the sink (the context's stand-in), living on the first thread."""
+    node = Node("root", log)
+    node.owner = sink
+    node.thread = threads[0]
+    node.mailbox = threads[0].mailbox
+    return node
+
+
+@pytest.fixture
+def socketpair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """``(mine, peer)``: the engine's socket and the far end; both closed after the test."""
+    mine, peer = socket.socketpair()
+    yield mine, peer
+    mine.close()
+    peer.close()
 
 
 def index(log: list[tuple], *entry) -> int:
     return log.index(tuple(entry))
 
 
-def test_termination_walks_down_and_acks_back_up(threads, sink) -> None:
+def test_termination_walks_down_and_acks_back_up(threads, sink, log, root) -> None:
     a, b = threads
-    log: list[tuple] = []
-    root = make_root(log, sink, a)
     c1, c2, g = Node("c1", log), Node("c2", log), Node("g", log)
     root.launch_child(c1, b)
     root.launch_child(c2, a)
@@ -137,10 +152,8 @@ def test_termination_walks_down_and_acks_back_up(threads, sink) -> None:
         assert log.count((node.name, "destroyed")) == 1
 
 
-def test_root_acks_only_after_the_slowest_child(threads, sink) -> None:
+def test_root_acks_only_after_the_slowest_child(threads, sink, log, root) -> None:
     a, b = threads
-    log: list[tuple] = []
-    root = make_root(log, sink, a)
     child = Node("child", log)
     root.launch_child(child, b)
     settle(threads)
@@ -154,10 +167,8 @@ def test_root_acks_only_after_the_slowest_child(threads, sink) -> None:
     assert sink.acks == 1
 
 
-def test_term_req_terminates_one_child_only(threads, sink) -> None:
-    a, b = threads
-    log: list[tuple] = []
-    root = make_root(log, sink, a)
+def test_term_req_terminates_one_child_only(threads, sink, log, root) -> None:
+    _, b = threads
     c1, c2 = Node("c1", log), Node("c2", log)
     root.launch_child(c1, b)
     root.launch_child(c2, b)
@@ -178,10 +189,8 @@ def test_term_req_terminates_one_child_only(threads, sink) -> None:
     assert log.count(("c1", "term", None)) == 1
 
 
-def test_term_req_while_the_owner_terminates_is_ignored(threads, sink) -> None:
-    a, b = threads
-    log: list[tuple] = []
-    root = make_root(log, sink, a)
+def test_term_req_while_the_owner_terminates_is_ignored(threads, sink, log, root) -> None:
+    _, b = threads
     child = Node("child", log)
     root.launch_child(child, b)
     settle(threads)
@@ -193,10 +202,7 @@ def test_term_req_while_the_owner_terminates_is_ignored(threads, sink) -> None:
     assert sink.acks == 1
 
 
-def test_term_req_from_a_stranger_is_ignored(threads, sink) -> None:
-    a, _ = threads
-    log: list[tuple] = []
-    root = make_root(log, sink, a)
+def test_term_req_from_a_stranger_is_ignored(threads, sink, log, root) -> None:
     stranger = Node("stranger", log)
     root.send_command(root, Cmd.TERM_REQ, stranger)
     settle(threads, sink)
@@ -204,11 +210,9 @@ def test_term_req_from_a_stranger_is_ignored(threads, sink) -> None:
     assert root.own_state is OwnState.ACTIVE
 
 
-def test_own_arriving_after_term_is_waited_for(threads, sink) -> None:
+def test_own_arriving_after_term_is_waited_for(threads, sink, log, root) -> None:
     """A child launched while TERM is already queued: the seqnum keeps the owner waiting."""
     a, b = threads
-    log: list[tuple] = []
-    root = make_root(log, sink, a)
     root.send_command(root, Cmd.TERM, 0.25)  # TERM is ahead of OWN in the owner's mailbox
     late = Node("late", log)
     root.launch_child(late, b)
@@ -222,11 +226,9 @@ def test_own_arriving_after_term_is_waited_for(threads, sink) -> None:
     assert sink.acks == 1
 
 
-def test_term_with_a_launch_in_flight_waits_for_own(threads, sink) -> None:
+def test_term_with_a_launch_in_flight_waits_for_own(threads, sink, log, root) -> None:
     """OWN still in flight when TERM is processed: no ack until it lands."""
-    a, b = threads
-    log: list[tuple] = []
-    root = make_root(log, sink, a)
+    _, b = threads
     late = Node("late", log)
     # what launch_child does, cut in two: the seqnum is counted, OWN is not yet sent
     late.owner, late.thread, late.mailbox = root, b, b.mailbox
@@ -253,63 +255,49 @@ class Stream(StreamEngine):
         self.log.append(f"closed:{reason!r}")
 
 
-def test_term_overtaking_plug(threads, sink) -> None:
+def test_term_overtaking_plug(threads, sink, root, socketpair) -> None:
     """TERM reaches an engine before its PLUG: it releases its socket and never attaches."""
     a, b = threads
-    log: list[tuple] = []
-    root = make_root(log, sink, a)
-    mine, peer = socket.socketpair()
-    try:
-        hooks: list[str] = []
-        engine = Stream(mine, hooks)
-        # the launching thread is pre-empted between OWN and PLUG ...
-        engine.owner, engine.thread, engine.mailbox = root, b, b.mailbox
-        root._sent_seqnum += 1
-        root.send_command(root, Cmd.OWN, engine)
-        a.run_once(max_wait=0)
-        # ... the owner terminates and its TERM lands in the engine's mailbox first
-        root.send_command(root, Cmd.TERM, 5.0)
-        a.run_once(max_wait=0)
-        b.run_once(max_wait=0)
-        assert engine.state is EngineState.CLOSED
-        assert hooks == ["closed:None"]
-        assert mine.fileno() == -1  # the socket was released without ever being polled
-        # ... then PLUG finally arrives, and must do nothing
-        b.mailbox.send(Command(engine, Cmd.PLUG))
-        settle(threads, sink)
-        assert hooks == ["closed:None"]
-        assert b.poller.load == 1  # only the thread's own mailbox
-        assert sink.acks == 1
-        assert peer.recv(10) == b""  # the peer sees the connection closed
-    finally:
-        mine.close()
-        peer.close()
+    mine, peer = socketpair
+    hooks: list[str] = []
+    engine = Stream(mine, hooks)
+    # the launching thread is pre-empted between OWN and PLUG ...
+    engine.owner, engine.thread, engine.mailbox = root, b, b.mailbox
+    root._sent_seqnum += 1
+    root.send_command(root, Cmd.OWN, engine)
+    a.run_once(max_wait=0)
+    # ... the owner terminates and its TERM lands in the engine's mailbox first
+    root.send_command(root, Cmd.TERM, 5.0)
+    a.run_once(max_wait=0)
+    b.run_once(max_wait=0)
+    assert engine.state is EngineState.CLOSED
+    assert hooks == ["closed:None"]
+    assert mine.fileno() == -1  # the socket was released without ever being polled
+    # ... then PLUG finally arrives, and must do nothing
+    b.mailbox.send(Command(engine, Cmd.PLUG))
+    settle(threads, sink)
+    assert hooks == ["closed:None"]
+    assert b.poller.load == 1  # only the thread's own mailbox
+    assert sink.acks == 1
+    assert peer.recv(10) == b""  # the peer sees the connection closed
 
 
-def test_engine_terminated_before_plug_then_launch_order(threads, sink) -> None:
+def test_engine_terminated_before_plug_then_launch_order(threads, sink, root, socketpair) -> None:
     """The normal order (PLUG, then TERM) attaches and closes exactly once."""
-    a, b = threads
-    log: list[tuple] = []
-    root = make_root(log, sink, a)
-    mine, peer = socket.socketpair()
-    try:
-        hooks: list[str] = []
-        engine = Stream(mine, hooks)
-        root.launch_child(engine, b)
-        settle(threads)
-        root.send_command(root, Cmd.TERM, 0)
-        settle(threads, sink)
-        assert hooks == ["attached", "closed:None"]
-        assert sink.acks == 1
-    finally:
-        mine.close()
-        peer.close()
+    _, b = threads
+    mine, peer = socketpair
+    hooks: list[str] = []
+    engine = Stream(mine, hooks)
+    root.launch_child(engine, b)
+    settle(threads)
+    root.send_command(root, Cmd.TERM, 0)
+    settle(threads, sink)
+    assert hooks == ["attached", "closed:None"]
+    assert sink.acks == 1
 
 
-def test_plain_engine_terminates_with_its_owner(threads, sink) -> None:
-    a, b = threads
-    log: list[tuple] = []
-    root = make_root(log, sink, a)
+def test_plain_engine_terminates_with_its_owner(threads, sink, root) -> None:
+    _, b = threads
     engines = [Engine() for _ in range(5)]
     for e in engines:
         root.launch_child(e, b)
