@@ -1,13 +1,17 @@
-"""Shared fixtures: every test is checked for leaked threads and file descriptors."""
+"""Shared fixtures: every test is checked for leaked threads and file descriptors; a bounded
+context (``ctx``), a folder for ipc paths (``ipc_dir``) and every poller (``poller_name``)."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
+import zreactor
 from zreactor.reactor.poller import available_pollers
 
 
@@ -53,6 +57,32 @@ def no_leaks(request: pytest.FixtureRequest):
 def poller_name(request: pytest.FixtureRequest) -> str:
     """Every poller backend this machine offers."""
     return request.param
+
+
+@pytest.fixture
+def ctx() -> Iterator[zreactor.Context]:
+    """A zreactor context; afterwards its open sockets are closed with linger 0 and it terminates.
+
+    Modules that need another kind of context (two I/O threads, a pyzmq one) define their own.
+    """
+    context = zreactor.Context()
+    yield context
+    for sock in context.sockets:
+        sock.close(linger=0)
+    context.term()
+
+
+@pytest.fixture
+def ipc_dir() -> Iterator[str]:
+    """A fresh folder under /tmp (``sun_path`` is short) for ``ipc://`` paths.
+
+    Removed after the test: the files left in it, then the folder.
+    """
+    path = tempfile.mkdtemp(prefix="zr-", dir="/tmp")
+    yield path
+    for name in os.listdir(path):
+        os.unlink(os.path.join(path, name))
+    os.rmdir(path)
 
 
 def pytest_configure(config: pytest.Config) -> None:

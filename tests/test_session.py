@@ -6,9 +6,7 @@ must misbehave). Every wait is bounded; every socket is closed with a linger the
 
 from __future__ import annotations
 
-import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 
@@ -28,30 +26,16 @@ DEADLINE = 5.0
 MS = int(DEADLINE * 1000)
 
 
-@pytest.fixture
-def ctx() -> Iterator[zreactor.Context]:
-    context = zreactor.Context()
-    yield context
-    for sock in context.sockets:
-        sock.close(linger=0)
-    context.term()
-
-
 @pytest.fixture(params=["tcp", "ipc"])
-def address(request: pytest.FixtureRequest) -> Iterator[str]:
+def address(request: pytest.FixtureRequest) -> str:
     """A fixed address (the same one can be bound again): tcp port or ipc path."""
     if request.param == "tcp":
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
         probe.close()
-        yield f"tcp://127.0.0.1:{port}"
-    else:
-        directory = tempfile.mkdtemp(prefix="zr-", dir="/tmp")
-        yield f"ipc://{directory}/s"
-        for name in os.listdir(directory):
-            os.unlink(os.path.join(directory, name))
-        os.rmdir(directory)
+        return f"tcp://127.0.0.1:{port}"
+    return f"ipc://{request.getfixturevalue('ipc_dir')}/s"
 
 
 def pair(ctx: zreactor.Context, **options: object) -> zreactor.Socket:

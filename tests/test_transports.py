@@ -5,8 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import tempfile
-from collections.abc import Iterator
 
 import pytest
 
@@ -32,24 +30,6 @@ def _has_ipv6() -> bool:
 
 
 needs_ipv6 = pytest.mark.skipif(not _has_ipv6(), reason="no IPv6 loopback")
-
-
-@pytest.fixture
-def ctx() -> Iterator[zreactor.Context]:
-    context = zreactor.Context()
-    yield context
-    for sock in context.sockets:
-        sock.close(linger=0)
-    context.term()
-
-
-@pytest.fixture
-def ipc_dir() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="zr-", dir="/tmp")
-    yield path
-    for name in os.listdir(path):
-        os.unlink(os.path.join(path, name))
-    os.rmdir(path)
 
 
 def pair(ctx: zreactor.Context, **options: object) -> zreactor.Socket:

@@ -13,11 +13,9 @@ Two kinds of test:
 from __future__ import annotations
 
 import errno
-import os
 import queue
 import socket
 import struct
-import tempfile
 import threading
 import time
 from collections import deque
@@ -117,15 +115,6 @@ class Peer:
             if not self.read_once(0.02):
                 return time.monotonic()
         raise AssertionError(f"still connected after {timeout} s; events {self.events!r}")
-
-
-@pytest.fixture
-def ctx() -> Iterator[zreactor.Context]:
-    context = zreactor.Context()
-    yield context
-    for sock in context.sockets:
-        sock.close(linger=0)
-    context.term()
 
 
 @pytest.fixture
@@ -353,15 +342,6 @@ def test_peer_error_command_drops_the_connection(ctx, raw_sockets) -> None:
 
 
 # -- flow control ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def ipc_dir() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="zr-", dir="/tmp")
-    yield path
-    for name in os.listdir(path):
-        os.unlink(os.path.join(path, name))
-    os.rmdir(path)
 
 
 def test_full_pipe_stops_reading_and_resumes_in_order(ctx, raw_sockets, ipc_dir) -> None:
