@@ -385,7 +385,8 @@ def test_slow_reader_blocks_the_sender_instead_of_buffering(ctx, raw_sockets, ip
 
 
 class FakePipe:
-    """The pipe interface an engine uses (read/write/flush) over two deques; any thread."""
+    """The pipe interface an engine uses (read/write/flush and their batch forms) over two
+    deques; any thread."""
 
     def __init__(self, capacity: int = 1_000_000) -> None:
         self.inbound: deque[list[bytes]] = deque()  # engine -> socket
@@ -399,8 +400,17 @@ class FakePipe:
         self.inbound.append(msg)
         return True
 
+    def write_batch(self, msgs: list[list[bytes]]) -> int:
+        taken = max(0, min(len(msgs), self.capacity - len(self.inbound)))
+        self.inbound.extend(msgs[:taken])
+        return taken
+
     def flush(self) -> None:
         self.flushes += 1
+
+    def read_batch(self, limit: int) -> list[list[bytes]]:
+        outbound = self.outbound
+        return [outbound.popleft() for _ in range(min(limit, len(outbound)))]
 
     def read(self) -> list[bytes] | None:
         try:

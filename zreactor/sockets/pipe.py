@@ -18,6 +18,14 @@ no wake-up is lost (the interpreter's lock gives us the sequential consistency t
 handshake needs). The worst case is a spurious ``ACTIVATE_READ`` for a reader that is already
 awake, which is ignored. A burst of writes costs one command, not one per message.
 
+*Batches.* An engine moves messages by the hundred: :meth:`Pipe.write_batch` extends the deque
+once with as many messages as the high-water mark admits, and :meth:`Pipe.read_batch` pops up
+to a limit in one call. They keep every rule above: a batch that does not fit whole leaves the
+writer inactive exactly as a refused :meth:`Pipe.write` does (so ``ACTIVATE_WRITE`` brings it
+back), a batch read from an empty queue goes to sleep with the same look-again, the delimiter
+(always the last item, since nothing is written after it) ends a batch, and the reader sends
+one ``ACTIVATE_WRITE`` per batch that crosses a multiple of the low-water mark.
+
 *High-water marks.* The writer counts messages written; the reader counts messages read and,
 every ``lwm`` messages, tells the writer with ``ACTIVATE_WRITE(msgs_read)``. The writer is
 full while ``written - peers_read >= hwm`` (``hwm == 0``: unbounded). A full writer goes
@@ -226,6 +234,42 @@ class Pipe:
             self._send_peer(PipeCmd.ACTIVATE_WRITE, self._msgs_read)
         return msg
 
+    def read_batch(self, limit: int) -> list[Message]:
+        """Take up to ``limit`` messages, oldest first; ``[]`` if there are none.
+
+        An empty result means what ``read() is None`` means: the pipe went to sleep (the next
+        write wakes the sink with ``read_activated``) or it read the delimiter. Call again
+        after a non-empty result until it returns ``[]``, or the pipe does not sleep and no
+        wake-up will come.
+        """
+        if not self._in_active:  # also false in every state that may not read
+            return []
+        queue = self._in
+        items = queue.items
+        count = len(items)  # only this thread pops: at least this many stay there
+        if not count:
+            queue.reader_asleep = True
+            count = len(items)  # look again *after* raising the flag (module docstring)
+            if not count:
+                self._in_active = False
+                return []
+            queue.reader_asleep = False
+        if count > limit:
+            count = limit
+        popleft = items.popleft
+        msgs = [popleft() for _ in range(count)]
+        if msgs[-1] is DELIMITER:  # nothing is written after a delimiter: it can only be last
+            msgs.pop()
+            count -= 1
+            self._process_delimiter()
+        if count:
+            lwm = self.lwm
+            before = self._msgs_read
+            self._msgs_read = after = before + count
+            if lwm > 0 and before // lwm != after // lwm:
+                self._send_peer(PipeCmd.ACTIVATE_WRITE, after)
+        return msgs
+
     def _process_delimiter(self) -> None:
         if self.state is PipeState.ACTIVE:
             self._transition(PipeState.DELIMITER_RECEIVED)
@@ -262,6 +306,29 @@ class Pipe:
         self._out.items.append(msg)  # type: ignore[union-attr]
         self._msgs_written += 1
         return True
+
+    def write_batch(self, msgs: list[Message]) -> int:
+        """Queue the first messages of ``msgs`` that the high-water mark admits; return how
+        many (call :meth:`flush` after).
+
+        Fewer than ``len(msgs)`` means the pipe is full: it went inactive, as after a refused
+        :meth:`write`, and the sink hears ``write_activated`` when the reader makes room.
+        """
+        if not self._out_active:  # also false in every state but ACTIVE
+            return 0
+        count = len(msgs)
+        hwm = self.hwm
+        if hwm > 0:
+            room = hwm - (self._msgs_written - self._peers_msgs_read)
+            if room < count:
+                self._out_active = False
+                if room <= 0:
+                    return 0
+                msgs = msgs[:room]
+                count = room
+        self._out.items.extend(msgs)  # type: ignore[union-attr]
+        self._msgs_written += count
+        return count
 
     def send(self, msg: Message) -> bool:
         """:meth:`write` then :meth:`flush`, in one call: what a socket does per message."""

@@ -24,13 +24,14 @@ ten bytes of its own and waits for ours). ``handshake_ivl`` bounds the whole han
 expires the connection is dropped with ``HANDSHAKE_FAILED_NO_DETAIL``.
 
 *Batching, in.* One ``recv()`` (up to :attr:`read_size` bytes) may complete hundreds of
-messages. All of them are written to the pipe and the pipe is flushed once, so the socket's
-thread gets at most one wake-up per read. If the pipe is full (the socket's ``rcvhwm``), the
+messages. They arrive as one ``MessageBatch``, go into the pipe with one ``write_batch`` and
+the pipe is flushed once, so the socket's thread gets at most one wake-up per read. If the pipe is full (the socket's ``rcvhwm``), the
 messages that did not fit wait in a backlog and the engine stops reading the socket (the
 kernel's buffers then push back on the peer, as TCP intends) until the pipe says it has room.
 
 *Batching, out.* When the pipe becomes readable the engine pulls up to :data:`BATCH_BYTES` of
-messages, encodes them with one ``send_batch`` and writes them with one ``write()``, and
+messages (``read_batch``, a few hundred at a time), encodes them with ``send_batch`` and
+writes them with one ``write()``, and
 repeats while the pipe has more. It stops pulling while the stream's write queue is above its
 high-water mark (``pause_writing``) and resumes when it drains (``resume_writing``). It does
 *not* stop reading because of its own output: two peers that both send much would otherwise
@@ -105,6 +106,8 @@ log = logging.getLogger("zreactor")
 
 #: Most bytes of messages pulled from the pipe and encoded for one ``write()``.
 BATCH_BYTES = 256 * 1024
+#: Most messages taken from the pipe in one ``read_batch``.
+_MAX_BATCH = 1024
 #: Most messages a SUB/XSUB connection encodes one by one per batch.
 _SUBSCRIBER_BATCH = 1024
 #: libzmq's ``ZMQ_PROTOCOL_ERROR_ZMTP_UNSPECIFIED``: the value of HANDSHAKE_FAILED_PROTOCOL.
@@ -208,6 +211,8 @@ class ZmtpEngine(StreamEngine):
         self.heartbeat_timeout = heartbeat_ivl if heartbeat_timeout is None else heartbeat_timeout
         #: messages decoded while the pipe was full, oldest first
         self._backlog: deque[list[bytes]] = deque()
+        #: messages per ``read_batch`` in :meth:`_encode` (adapts to the message size)
+        self._batch_limit = 64
         #: reads that returned data: the heartbeat timers' notion of "something arrived"
         self._reads = 0
         self._handshake_timer: Timer | None = None
@@ -262,9 +267,13 @@ class ZmtpEngine(StreamEngine):
         if pipe is None:
             backlog.clear()  # nobody to deliver to any more
         else:
-            write = pipe.write
-            while backlog and write(backlog[0]):
-                backlog.popleft()
+            pending = list(backlog)
+            taken = pipe.write_batch(pending)
+            if taken == len(pending):
+                backlog.clear()
+            else:
+                for _ in range(taken):
+                    backlog.popleft()
             pipe.flush()
             if backlog:
                 return  # still full: the next write_activated brings us back
@@ -307,15 +316,11 @@ class ZmtpEngine(StreamEngine):
                 if self._drops_data or pipe is None:
                     continue  # a PUB takes only subscriptions; or nobody to deliver to
                 messages = event.messages  # type: ignore[union-attr]
-                if backlog:
-                    backlog.extend(messages)
-                    continue
-                write = pipe.write
-                for index, frames in enumerate(messages):
-                    if not write(frames):
-                        backlog.extend(messages[index:])
-                        break
+                taken = 0 if backlog else pipe.write_batch(messages)
+                if taken:
                     wrote = True
+                if taken < len(messages):
+                    backlog.extend(messages[taken:] if taken else messages)
                 continue
             if kind is Message:
                 if self._drops_data:
@@ -416,21 +421,23 @@ class ZmtpEngine(StreamEngine):
                 return
 
     def _encode(self, pipe: Any) -> bool:
-        """Queue up to a batch of messages on the connection; True if the pipe may have more."""
-        read = pipe.read
-        batch: list[list[bytes]] = []
-        append = batch.append
+        """Queue up to :data:`BATCH_BYTES` of messages on the connection.
+
+        Returns False once the pipe is empty (it then sleeps, so a write wakes us), True if it
+        may have more. Messages come off the pipe ``_batch_limit`` at a time, a count that
+        follows the message size so that one pull stays near ``BATCH_BYTES``.
+        """
+        read_batch = pipe.read_batch
+        send_batch = self.conn.send_batch  # the socket made every frame bytes
         size = 0
         while size < BATCH_BYTES:
-            msg = read()
-            if msg is None:
-                if batch:
-                    self.conn.send_batch(batch)  # the socket made every frame bytes
+            messages = read_batch(self._batch_limit)
+            if not messages:
                 return False
-            append(msg)
-            for frame in msg:
-                size += len(frame)
-        self.conn.send_batch(batch)
+            nbytes = send_batch(messages)
+            size += nbytes
+            self._batch_limit = min(_MAX_BATCH, max(
+                1, BATCH_BYTES * len(messages) // (nbytes + len(messages))))
         return True
 
     def _encode_subscriber(self, pipe: Any) -> bool:
