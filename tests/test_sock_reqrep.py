@@ -12,7 +12,7 @@ import itertools
 import struct
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from socket_env import TIMEOUT_MS, Env, env_fixtures, errno_of
@@ -40,6 +40,20 @@ def efsm(call: Any) -> None:
     assert errno_of(call) == zmq.EFSM
 
 
+def check_row(sock: Any, table: dict, state: Any, event: Any, act: Callable[[], Any],
+              result: Any) -> None:
+    """Do ``act`` on ``sock``, in ``state``: where ``table`` has the row, ``act`` returns
+    ``result`` and the machine moves to the row's target; where it has none, ``act`` raises
+    EFSM and the machine stays put."""
+    target = table.get((state, event))
+    if target is None:
+        efsm(act)
+        assert sock._state is state
+    else:
+        assert act() == result
+        assert sock._state is target
+
+
 # -- the tables, row by row ---------------------------------------------------------------------
 
 
@@ -63,13 +77,8 @@ def test_req_table(env: Env, state: ReqState, event: ReqEvent) -> None:
         req.send(b"next")
         return router.recv_multipart()
 
-    target = REQ_TRANSITIONS.get((state, event))
-    if target is None:
-        efsm(act)
-        assert req._state is state
-    else:
-        assert act() == (b"reply" if event is ReqEvent.RECV else [b"req", b"", b"next"])
-        assert req._state is target
+    result = b"reply" if event is ReqEvent.RECV else [b"req", b"", b"next"]
+    check_row(req, REQ_TRANSITIONS, state, event, act, result)
 
 
 @pytest.mark.parametrize("state,event", list(itertools.product(RepState, RepEvent)),
@@ -89,13 +98,8 @@ def test_rep_table(env: Env, state: RepState, event: RepEvent) -> None:
         rep.send(b"reply")
         return dealer.recv_multipart()
 
-    target = REP_TRANSITIONS.get((state, event))
-    if target is None:
-        efsm(act)
-        assert rep._state is state
-    else:
-        assert act() == (b"request" if event is RepEvent.RECV else [b"", b"reply"])
-        assert rep._state is target
+    result = b"request" if event is RepEvent.RECV else [b"", b"reply"]
+    check_row(rep, REP_TRANSITIONS, state, event, act, result)
 
 
 def test_docs_diagrams_are_generated_from_the_tables() -> None:
