@@ -38,6 +38,16 @@ def until_delivered(pub: Any, sub: Any, topic: bytes = b"") -> None:
     drain(sub)
 
 
+def xpub_and_two_subs(env: Env, **options: Any) -> tuple[Any, Any, Any]:
+    """An XPUB (with ``options``) and two SUBs connected to it, subscribed to nothing yet."""
+    xpub = env.socket(zmq.XPUB, **options)
+    addr = env.bind(xpub)
+    one, two = env.socket(zmq.SUB), env.socket(zmq.SUB)
+    one.connect(addr)
+    two.connect(addr)
+    return xpub, one, two
+
+
 def test_prefix_subscriptions_and_unsubscribe(tenv: Env) -> None:
     pub, sub = tenv.socket(zmq.PUB), tenv.socket(zmq.SUB)
     sub.connect(tenv.bind(pub))
@@ -185,11 +195,7 @@ def test_sub_filters_locally_what_was_already_in_flight(env: Env) -> None:
 
 
 def test_xpub_delivers_new_and_vanished_topics(tenv: Env) -> None:
-    xpub = tenv.socket(zmq.XPUB)
-    addr = tenv.bind(xpub)
-    one, two = tenv.socket(zmq.SUB), tenv.socket(zmq.SUB)
-    one.connect(addr)
-    two.connect(addr)
+    xpub, one, two = xpub_and_two_subs(tenv)
     one.subscribe(b"topic")
     assert xpub.recv() == b"\x01topic"
     two.subscribe(b"topic")  # not new: the application is not told
@@ -204,11 +210,7 @@ def test_xpub_delivers_new_and_vanished_topics(tenv: Env) -> None:
 
 
 def test_xpub_verbose_delivers_every_subscription(env: Env) -> None:
-    xpub = env.socket(zmq.XPUB, xpub_verbose=1)
-    addr = env.bind(xpub)
-    one, two = env.socket(zmq.SUB), env.socket(zmq.SUB)
-    one.connect(addr)
-    two.connect(addr)
+    xpub, one, two = xpub_and_two_subs(env, xpub_verbose=1)
     one.subscribe(b"t")
     two.subscribe(b"t")
     assert [xpub.recv(), xpub.recv()] == [b"\x01t", b"\x01t"]
@@ -218,11 +220,7 @@ def test_xpub_verbose_delivers_every_subscription(env: Env) -> None:
 
 
 def test_xpub_announces_the_topics_of_a_departed_subscriber(env: Env) -> None:
-    xpub = env.socket(zmq.XPUB)
-    addr = env.bind(xpub)
-    stays, leaves = env.socket(zmq.SUB), env.socket(zmq.SUB)
-    stays.connect(addr)
-    leaves.connect(addr)
+    xpub, stays, leaves = xpub_and_two_subs(env)
     stays.subscribe(b"shared")
     leaves.subscribe(b"shared")
     leaves.subscribe(b"a")
