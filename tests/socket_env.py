@@ -105,3 +105,11 @@ def errno_of(call: Callable[[], Any]) -> int:
     with pytest.raises(zmq.ZMQError) as info:
         call()
     return info.value.errno
+
+
+def seconds_until_again(call: Callable[[], Any]) -> float:
+    """How long ``call()`` blocked before raising ``zmq.Again`` (the test fails if it did not)."""
+    started = time.monotonic()
+    with pytest.raises(zmq.Again):
+        call()
+    return time.monotonic() - started
