@@ -13,8 +13,8 @@ from zreactor.constants import CONSTANTS
 API = {
     "Again", "Codec", "Connecter", "ConnecterState", "Context", "ContextClosedError",
     "ContextTerminated", "Engine", "EngineState", "Errno", "Event", "EventBus", "EventKind",
-    "Flag", "Frame", "LineCodec", "Listener", "PollEvent", "Poller", "ProtocolError",
-    "ReadState", "Socket", "SocketOption", "SocketType", "StreamEngine", "WriteState",
+    "Flag", "Frame", "LineCodec", "Listener", "ListenerState", "ListenerStats", "PollEvent", "Poller", "ProtocolError",
+    "ReadState", "ShedPolicy", "Socket", "SocketOption", "SocketType", "StreamEngine", "WriteState",
     "ZMQError", "ZReactorError", "__version__", "available_pollers", "proxy",
     "pyzmq_version", "pyzmq_version_info", "select", "zmq_version", "zmq_version_info",
 }

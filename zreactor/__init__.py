@@ -48,7 +48,7 @@ from .reactor.codec import Codec, LineCodec
 from .reactor.connecter import Connecter, ConnecterState
 from .reactor.engine import Engine, EngineState
 from .reactor.events import Event, EventBus, EventKind
-from .reactor.listener import Listener
+from .reactor.listener import Listener, ListenerState, ListenerStats, ShedPolicy
 from .reactor.poller import available_pollers
 from .reactor.stream import ReadState, StreamEngine, WriteState
 from .sockets.poll import Poller, select
@@ -170,6 +170,8 @@ __all__ = [
     "LINGER",
     "LineCodec",
     "Listener",
+    "ListenerState",
+    "ListenerStats",
     "MAXMSGSIZE",
     "MECHANISM",
     "NOBLOCK",
@@ -204,6 +206,7 @@ __all__ = [
     "SNDTIMEO",
     "SUB",
     "SUBSCRIBE",
+    "ShedPolicy",
     "Socket",
     "SocketOption",
     "SocketType",
