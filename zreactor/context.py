@@ -22,8 +22,6 @@ itself); that raises.
 
 from __future__ import annotations
 
-import enum
-import errno
 import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -39,9 +37,10 @@ from .reactor.listener import Listener
 from .reactor.mailbox import Cmd, Mailbox, dispatch
 from .reactor.own import Own
 from .reactor.poller import choose_selector
+from .sockets.commands import SocketCmd
+from .sockets.inproc import InprocRegistry
 
 if TYPE_CHECKING:
-    from .sockets.pipe import Pipe
     from .sockets.socket import Socket
 
 __all__ = ["Context"]
@@ -57,15 +56,6 @@ _SOCKOPT_NAMES: dict[str, int] = {
                  SocketOption.TYPE, SocketOption.LAST_ENDPOINT)
 }
 _SOCKOPT_NAMES["identity"] = int(SocketOption.ROUTING_ID)
-
-
-class SocketCmd(enum.Enum):
-    """Commands of the messaging layer that the context and sockets exchange."""
-
-    #: a session or an inproc peer hands a socket a new pipe
-    BIND = "process_bind"
-    #: a closed socket is handed to the reaper (the root, on I/O thread 0)
-    REAP = "process_reap"
 
 
 class _ReapedSocket:
@@ -181,9 +171,8 @@ class Context:
         self._root = _Root(self, self.io_threads[0])
         self._sockets: set[Socket] = set()
         self._sockets_cv = threading.Condition(self._lock)
-        #: inproc name -> bound socket; name -> connections waiting for a bind
-        self._inproc: dict[str, Socket] = {}
-        self._inproc_pending: dict[str, list[tuple[Socket, Pipe, Pipe]]] = {}
+        #: the inproc transport's names (bound sockets, connections waiting for a bind)
+        self.inproc = InprocRegistry()
         if self._start_threads:
             for thread in self.io_threads:
                 thread.start()
@@ -366,62 +355,6 @@ class Context:
 
     def _reaped(self, sock: Socket) -> None:
         self._root.reaped(sock)
-
-    def _inproc_bind(self, name: str, sock: Socket) -> None:
-        from .sockets.socket import make_inproc_pipes
-
-        with self._lock:
-            if name in self._inproc:
-                raise ZMQError(errno.EADDRINUSE, f"inproc://{name} is already bound")
-            self._inproc[name] = sock
-            pending = self._inproc_pending.pop(name, [])
-        for connecter, c_end, b_end in pending:
-            # the connecting side has been queueing into c_end since its connect()
-            fresh_b, fresh_c = make_inproc_pipes(sock, connecter)
-            c_end.hwm, b_end.hwm = fresh_c.hwm, fresh_b.hwm
-            c_end.lwm, b_end.lwm = fresh_c.lwm, fresh_b.lwm
-            b_end.routing_id, c_end.routing_id = fresh_b.routing_id, fresh_c.routing_id
-            sock.attach_pipe(b_end)
-
-    def _inproc_connect(self, name: str, sock: Socket) -> Pipe:
-        from .sockets.pipe import pipepair
-        from .sockets.socket import make_inproc_pipes
-
-        endpoint = f"inproc://{name}"
-        with self._lock:
-            binder = self._inproc.get(name)
-            if binder is None:
-                opts = sock.options
-                c_end, b_end = pipepair((sock, None), (opts.sndhwm, opts.rcvhwm))
-                self._inproc_pending.setdefault(name, []).append((sock, c_end, b_end))
-            else:
-                b_end, c_end = make_inproc_pipes(binder, sock)
-        c_end.endpoint = b_end.endpoint = endpoint
-        sock.attach_pipe(c_end)
-        if binder is not None:
-            binder.send_command(binder, SocketCmd.BIND, b_end)
-        return c_end
-
-    def _inproc_cancel_pending(self, c_end: Pipe) -> None:
-        with self._lock:
-            for name, entries in list(self._inproc_pending.items()):
-                entries[:] = [e for e in entries if e[1] is not c_end]
-                if not entries:
-                    del self._inproc_pending[name]
-
-    def _inproc_unbind(self, name: str, sock: Socket) -> None:
-        with self._lock:
-            if self._inproc.get(name) is sock:
-                del self._inproc[name]
-
-    def _inproc_unbind_all(self, sock: Socket) -> None:
-        with self._lock:
-            for name in [n for n, s in self._inproc.items() if s is sock]:
-                del self._inproc[name]
-            for name, entries in list(self._inproc_pending.items()):
-                entries[:] = [e for e in entries if e[0] is not sock]
-                if not entries:
-                    del self._inproc_pending[name]
 
     # -- termination ------------------------------------------------------------------------------
 

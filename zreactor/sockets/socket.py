@@ -45,7 +45,7 @@ from ..reactor.events import EventBus
 from ..reactor.mailbox import Mailbox, dispatch
 from ..reactor.own import Own
 from .options import OPTION_SPECS, Options, coerce
-from .pipe import Pipe, pipepair
+from .pipe import Pipe
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -544,7 +544,7 @@ class Socket(Own):
         if not sep or not rest:
             raise ZMQError(errno.EINVAL, f"invalid endpoint {addr!r}")
         if transport == "inproc":
-            self.context._inproc_bind(rest, self)
+            self.context.inproc.bind(rest, self)
             self._endpoints.setdefault(addr, [])
             self.options.last_endpoint = addr
             return
@@ -590,7 +590,7 @@ class Socket(Own):
         if not sep or not rest:
             raise ZMQError(errno.EINVAL, f"invalid endpoint {addr!r}")
         if transport == "inproc":
-            pipe = self.context._inproc_connect(rest, self)
+            pipe = self.context.inproc.connect(rest, self)
             self._endpoints.setdefault(addr, []).append(pipe)
             self.options.last_endpoint = addr
             return
@@ -617,7 +617,7 @@ class Socket(Own):
         if addr.startswith("inproc://"):
             if addr not in self._endpoints:
                 raise ZMQError(errno.ENOENT, f"not bound to {addr}")
-            self.context._inproc_unbind(addr[len("inproc://"):], self)
+            self.context.inproc.unbind(addr[len("inproc://"):], self)
             self._drop_endpoint(addr)
             return
         self._drop_endpoint(addr)
@@ -648,7 +648,7 @@ class Socket(Own):
             if not isinstance(obj, Pipe):
                 self.term_child(obj)
             elif obj.peer is None or obj.peer.sink is None:
-                self.context._inproc_cancel_pending(obj)
+                self.context.inproc.cancel_pending(obj)
                 self._drop_unbound_pipe(obj)
             else:
                 obj.terminate(False)
@@ -676,7 +676,7 @@ class Socket(Own):
 
     def _reap_term(self) -> None:
         """On the reaper thread: start terminating (pipes, children, inproc names)."""
-        self.context._inproc_unbind_all(self)
+        self.context.inproc.forget(self)
         for pipe in list(self._pipes):
             if pipe.peer is None or pipe.peer.sink is None:
                 self._drop_unbound_pipe(pipe)  # inproc connect never matched by a bind
@@ -723,18 +723,3 @@ class Socket(Own):
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<zreactor.{type(self).__name__} {self.options.type_name} {state}>"
-
-
-def make_inproc_pipes(binder: Socket, connecter: Socket) -> tuple[Pipe, Pipe]:
-    """Create the pipe pair of an inproc connection; HWMs are summed as in libzmq.
-
-    Returns:
-        ``(binder_end, connecter_end)``. Each end's ``routing_id`` is the *peer's* identity.
-    """
-    b, c = binder.options, connecter.options
-    sndhwm = c.sndhwm + b.rcvhwm if c.sndhwm and b.rcvhwm else 0
-    rcvhwm = c.rcvhwm + b.sndhwm if c.rcvhwm and b.sndhwm else 0
-    c_end, b_end = pipepair((connecter, binder), (sndhwm, rcvhwm))
-    b_end.routing_id = c.routing_id or None
-    c_end.routing_id = b.routing_id or None
-    return b_end, c_end
