@@ -44,13 +44,14 @@ from ..errors import Again, ContextTerminated, ZMQError
 from ..reactor.events import EventBus
 from ..reactor.mailbox import Mailbox, dispatch
 from ..reactor.own import Own
+from .frame import Frame, as_frame
 from .options import OPTION_SPECS, Options, coerce
 from .pipe import Pipe
 
 if TYPE_CHECKING:
     from ..context import Context
 
-__all__ = ["Frame", "Socket"]
+__all__ = ["Frame", "Socket"]  # Frame lives in .frame; re-exported for the package
 
 DONTWAIT = int(Flag.DONTWAIT)
 SNDMORE = int(Flag.SNDMORE)
@@ -58,58 +59,6 @@ SNDMORE = int(Flag.SNDMORE)
 #: attribute names that map to options (``sock.linger = 0``), pyzmq style
 _OPTION_NAMES: dict[str, int] = {o.name.lower(): int(o) for o in SocketOption}
 _OPTION_NAMES["identity"] = int(SocketOption.ROUTING_ID)
-
-
-class Frame:
-    """A received frame when ``copy=False`` (a small subset of pyzmq's ``zmq.Frame``).
-
-    Attributes:
-        bytes: the frame's content.
-        more: True if more frames of the same message follow.
-    """
-
-    __slots__ = ("bytes", "more")
-
-    def __init__(self, data: bytes = b"", more: bool = False) -> None:
-        self.bytes = bytes(data)
-        self.more = more
-
-    @property
-    def buffer(self) -> memoryview:
-        """The content as a memoryview."""
-        return memoryview(self.bytes)
-
-    def __bytes__(self) -> bytes:
-        return self.bytes
-
-    def __len__(self) -> int:
-        return len(self.bytes)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Frame):
-            return self.bytes == other.bytes
-        if isinstance(other, (bytes, bytearray, memoryview)):
-            return self.bytes == bytes(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.bytes)
-
-    def __repr__(self) -> str:
-        return f"<zreactor.Frame {self.bytes[:32]!r}{'...' if len(self.bytes) > 32 else ''}>"
-
-
-def _as_frame(data: Any) -> bytes:
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, Frame):
-        return data.bytes
-    if isinstance(data, str):
-        raise TypeError("unicode not allowed, use send_string")
-    try:
-        return bytes(memoryview(data))
-    except TypeError:
-        raise TypeError(f"expected bytes-like frame, got {type(data).__name__}") from None
 
 
 class Socket(Own):
@@ -348,7 +297,7 @@ class Socket(Own):
         """
         if self._unusable:
             self._check_usable()
-        frame = data if type(data) is bytes else _as_frame(data)
+        frame = data if type(data) is bytes else as_frame(data)
         if flags & SNDMORE:
             self._out_frames.append(frame)
             return
@@ -406,7 +355,7 @@ class Socket(Own):
             TypeError: a frame is not bytes-like (str must be encoded first).
         """
         self._check_usable()
-        frames = [_as_frame(part) for part in msg_parts]
+        frames = [as_frame(part) for part in msg_parts]
         if not frames:
             raise ZMQError(errno.EINVAL, "cannot send an empty multipart message")
         msg = self._out_frames + frames
