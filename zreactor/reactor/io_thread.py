@@ -11,7 +11,9 @@ Its mailbox's wake-up fd is registered with its poller like any other fd, so the
         for each ready fd: call its handler (the mailbox's handler dispatches commands)
 
 Everything that lives on this thread (engines, listeners, the context's root) is touched only
-from this loop, so none of it needs a lock.
+from this loop, so none of it needs a lock. (The one exception borrows the loop itself: a
+thread that takes the poller's loop lock while the loop sleeps in ``select()`` may act for it;
+see :mod:`~zreactor.reactor.poller` and *Caller I/O* in :mod:`zreactor.zmtp.engine`.)
 
 *Isolation.* A handler, timer or command handler that raises is reported to
 :meth:`IOThread.handle_error`. If the culprit is an engine, that one engine is aborted (its

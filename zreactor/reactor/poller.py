@@ -3,7 +3,14 @@
 Theory of operation
 -------------------
 This is libzmq's ``poller_base_t`` in Python. An I/O thread owns exactly one poller and is the
-only thread that ever touches it; nothing here takes a lock.
+only thread that ever touches it, with one exception: :attr:`Poller.lock` is held while
+:meth:`~Poller.run_once` runs timers and handlers and released while it waits in ``select()``.
+Another thread that takes it (never blocking: ``acquire(blocking=False)``) finds the loop
+asleep and may act for it briefly; this is how a messaging socket writes a reply to the TCP
+socket itself instead of handing it to a sleeping I/O thread (``ZmtpEngine.pull_in_caller``).
+It must not arm timers then (the sleeping loop would not see them before its current wait
+ends); fd interest it changes takes effect at once, since epoll, kqueue and poll watch their
+fds from the kernel.
 
 *File descriptors.* :meth:`Poller.add_fd` registers an fd together with a *handler*: any
 object with ``in_event()`` and ``out_event()`` methods (libzmq's ``i_poll_events``). Interest
@@ -47,6 +54,7 @@ import heapq
 import itertools
 import os
 import selectors
+import threading
 import time
 from typing import Callable, Protocol
 
@@ -190,6 +198,8 @@ class Poller:
         self._timers: list[tuple[float, int, Timer]] = []
         self._dead_timers = 0
         self._seq = itertools.count()
+        #: held by run_once() except while it waits in select() (see the module docstring)
+        self.lock = threading.Lock()
 
     # -- file descriptors ---------------------------------------------------------------
 
@@ -313,7 +323,9 @@ class Poller:
             max_wait: an upper bound on the wait in seconds (``0`` polls without blocking);
                 ``None`` waits as long as the timers allow, possibly for ever.
         """
-        timeout = self.execute_timers()
+        lock = self.lock
+        with lock:
+            timeout = self.execute_timers()
         if max_wait is not None and (timeout is None or timeout > max_wait):
             timeout = max_wait
         if not self._selector.get_map():
@@ -327,6 +339,11 @@ class Poller:
             ready = self._selector.select(timeout)
         except InterruptedError:  # pragma: no cover - PEP 475 retries for us
             return 0
+        with lock:
+            self._dispatch(ready)
+        return len(ready)
+
+    def _dispatch(self, ready: list[tuple[selectors.SelectorKey, int]]) -> None:
         for key, mask in ready:
             handle = key.data
             if not handle.registered:
@@ -343,7 +360,6 @@ class Poller:
                     handler.out_event()
             except Exception as exc:  # isolate the handler, keep the thread alive
                 self._report(handler, exc)
-        return len(ready)
 
     def _report(self, owner: object, exc: Exception) -> None:
         if self.on_error is None:

@@ -26,6 +26,15 @@ back), a batch read from an empty queue goes to sleep with the same look-again, 
 (always the last item, since nothing is written after it) ends a batch, and the reader sends
 one ``ACTIVATE_WRITE`` per batch that crosses a multiple of the low-water mark.
 
+*Caller I/O.* Waking a sleeping reader costs a command and a thread switch. A session can
+offer its socket a shortcut instead: ``caller_io`` on the socket's end is a callable that, on
+the socket's thread, tries to do the reader's work at once (take the I/O thread's loop lock
+without blocking, pull the queue, write the socket; see ``ZmtpEngine.pull_in_caller``) and
+returns True if it did. The writer calls it where it would send ``ACTIVATE_READ`` (the reader
+asleep, the pipe writable), and sends the command only if it returns False. The reader then
+went back to sleep by itself, with the same look-again, so the protocol above is unchanged;
+:meth:`Pipe.resume_reading` is the reader-side half, valid only under that lock.
+
 *High-water marks.* The writer counts messages written; the reader counts messages read and,
 every ``lwm`` messages, tells the writer with ``ACTIVATE_WRITE(msgs_read)``. The writer is
 full while ``written - peers_read >= hwm`` (``hwm == 0``: unbounded). A full writer goes
@@ -47,7 +56,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 from ..reactor.mailbox import Command
 
@@ -151,7 +160,7 @@ class Pipe:
     __slots__ = (
         "sink", "peer", "state", "routing_id", "hwm", "lwm", "delay",
         "_in", "_out", "_in_active", "_out_active",
-        "_msgs_read", "_msgs_written", "_peers_msgs_read", "endpoint", "data",
+        "_msgs_read", "_msgs_written", "_peers_msgs_read", "endpoint", "data", "caller_io",
     )
 
     def __init__(self, inq: _Queue, outq: _Queue, inhwm: int, outhwm: int, delay: bool) -> None:
@@ -173,6 +182,9 @@ class Pipe:
         self.endpoint = ""
         #: per-pipe scratch for the owning pattern (e.g. a subscription trie's key)
         self.data: Any = None
+        #: the reader's offer to be woken by doing its work in the writer's thread (module
+        #: docstring, *Caller I/O*): called instead of sending ACTIVATE_READ; True if it did
+        self.caller_io: Callable[[], bool] | None = None
 
     # -- commands to the peer -------------------------------------------------------------
 
@@ -343,7 +355,9 @@ class Pipe:
         self._msgs_written += 1
         if out.reader_asleep:  # type: ignore[union-attr]
             out.reader_asleep = False  # type: ignore[union-attr]
-            self._send_peer(PipeCmd.ACTIVATE_READ)
+            caller_io = self.caller_io
+            if caller_io is None or not caller_io():
+                self._send_peer(PipeCmd.ACTIVATE_READ)
         return True
 
     def flush(self) -> None:
@@ -351,7 +365,24 @@ class Pipe:
         out = self._out
         if out is not None and out.reader_asleep:
             out.reader_asleep = False
-            self._send_peer(PipeCmd.ACTIVATE_READ)
+            caller_io = self.caller_io
+            # (not while terminating: the delimiter goes the ordinary way)
+            if caller_io is None or not self._out_active or not caller_io():
+                self._send_peer(PipeCmd.ACTIVATE_READ)
+
+    def resume_reading(self) -> bool:
+        """Reader side of *Caller I/O*: wake this end as ``ACTIVATE_READ`` would, without
+        telling the sink; False if it may not read any more.
+
+        Only for a thread that holds the reader's I/O thread loop lock (the pipe's rule of one
+        thread per end holds because the loop is asleep meanwhile).
+        """
+        if not self._in_active:
+            state = self.state
+            if state is not PipeState.ACTIVE and state is not PipeState.WAITING_FOR_DELIMITER:
+                return False
+            self._in_active = True
+        return True
 
     @property
     def pending_out(self) -> int:

@@ -175,6 +175,7 @@ class Session(Engine):
         if not session.late_pipe:
             sock_end, own_end = pipepair((zsocket, session), (options.sndhwm, options.rcvhwm))
             sock_end.endpoint = own_end.endpoint = endpoint
+            sock_end.caller_io = session.pull_in_caller
             session.pipe, session.socket_pipe = own_end, sock_end
         return session
 
@@ -267,6 +268,26 @@ class Session(Engine):
         self._check_delimiter()
         self._check_lingering_done()
 
+    def pull_in_caller(self) -> bool:
+        """The socket wrote to our sleeping pipe: send it on the *socket's* thread if the I/O
+        thread is asleep and the engine idle (``caller_io``, see *Caller I/O* in
+        :mod:`zreactor.zmtp.engine`); True if that happened, else the socket wakes us.
+
+        Socket's thread. Takes the I/O thread's loop lock without blocking, so it never waits
+        for the I/O thread and the I/O thread never runs alongside it.
+        """
+        thread = self.thread
+        if thread is None or self.engine is None:
+            return False
+        lock = thread.poller.lock
+        if not lock.acquire(blocking=False):
+            return False  # the loop is busy: it will see the ACTIVATE_READ soon enough
+        try:
+            engine, pipe = self.engine, self.pipe
+            return engine is not None and pipe is not None and engine.pull_in_caller(pipe)
+        finally:
+            lock.release()
+
     # -- pipe sink interface ----------------------------------------------------------------------
 
     def read_activated(self, pipe: Pipe) -> None:
@@ -300,6 +321,7 @@ class Session(Engine):
         sock_end, own_end = pipepair((self.zsocket, self), (o.sndhwm, o.rcvhwm))
         sock_end.routing_id = identity or None
         sock_end.endpoint = own_end.endpoint = self.endpoint
+        sock_end.caller_io = self.pull_in_caller
         self.pipe = own_end
         self.subscriptions = set()  # the socket sends its subscriptions down a new pipe itself
         Own.send_command(self.zsocket, SocketCmd.BIND, sock_end)

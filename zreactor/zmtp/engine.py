@@ -37,6 +37,21 @@ high-water mark (``pause_writing``) and resumes when it drains (``resume_writing
 *not* stop reading because of its own output: two peers that both send much would otherwise
 each wait for the other to read.
 
+*Caller I/O.* A reply handed to a sleeping I/O thread costs a command, a wake-up and a thread
+switch before it reaches the kernel; for a request/response exchange that is most of a round
+trip. So when the socket writes to a pipe whose reader (this engine) is asleep, the pipe first
+calls the session's ``pull_in_caller`` on the socket's thread. If the I/O thread's loop lock
+(:attr:`Poller.lock <zreactor.reactor.poller.Poller.lock>`) is free, the loop is asleep in
+``select()``, and the caller may do the engine's work itself: :meth:`pull_in_caller` checks the
+engine is idle (handshake done, nothing in the write queue, output running), pulls the pipe and
+sends the batch straight to the kernel. What the kernel does not take, or an error, is left in
+the write queue with write interest set, for the I/O thread to finish or report; the caller
+arms no timers and closes nothing. Message order holds because the pipe was empty (its reader
+asleep) and the lock keeps the I/O thread out meanwhile. One rule keeps streams batched: the
+caller may write only once per read from the peer (the request/response shape). A sender that
+streams without reading gets the ordinary hand-off after its first message, and the I/O thread
+then pulls hundreds of messages per ``write()`` as before.
+
 *Heartbeats* follow libzmq's ``stream_engine_base_t``: with ``heartbeat_ivl`` we send a PING
 (carrying ``heartbeat_ttl``) every interval and, if nothing at all arrives within
 ``heartbeat_timeout`` (default: the interval) after it, drop the connection. A PING from the
@@ -79,12 +94,12 @@ import errno
 import logging
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ..errors import ProtocolError
 from ..reactor.engine import EngineState
 from ..reactor.events import EventKind
-from ..reactor.stream import ReadState, StreamEngine
+from ..reactor.stream import ReadState, StreamEngine, WriteState
 from .commands import PING_TTL_MAX
 from .connection import ZmtpConnection
 from .events import Cancel, HandshakeComplete, Message, MessageBatch, PeerError, Ping, Subscribe
@@ -213,6 +228,8 @@ class ZmtpEngine(StreamEngine):
         self._backlog: deque[list[bytes]] = deque()
         #: messages per ``read_batch`` in :meth:`_encode` (adapts to the message size)
         self._batch_limit = 64
+        #: ``_reads`` when the caller last wrote for us (one caller write per read)
+        self._caller_mark = -1
         #: reads that returned data: the heartbeat timers' notion of "something arrived"
         self._reads = 0
         self._handshake_timer: Timer | None = None
@@ -278,6 +295,44 @@ class ZmtpEngine(StreamEngine):
             if backlog:
                 return  # still full: the next write_activated brings us back
         self._set_input(Flow.RUNNING)
+
+    def pull_in_caller(self, pipe: Any) -> bool:
+        """Pull ``pipe`` and write to the kernel on the *caller's* thread; True if done.
+
+        For the session's ``pull_in_caller`` only, with the I/O thread's loop lock held (see
+        *Caller I/O* in the module docstring). False leaves everything untouched: the caller
+        then wakes the I/O thread the ordinary way.
+        """
+        if (
+            self.state is not EngineState.ATTACHED
+            or self.handshake is None
+            or self.output is Flow.BLOCKED
+            or self._wbuf
+            or self.write_state is not WriteState.OPEN
+            or self._reads == self._caller_mark
+            or self._subscriber
+            or not pipe.resume_reading()
+        ):
+            return False
+        self._caller_mark = self._reads
+        self._pull(self._write_in_caller)
+        return True
+
+    def _write_in_caller(self, data: bytes) -> None:
+        """:meth:`write` for the caller's thread: send, and leave the rest (or an error) to the
+        I/O thread through the write queue and write interest."""
+        try:
+            sent = self.sock.send(data)
+        except OSError:
+            sent = 0  # EAGAIN, or an error that the I/O thread's next send() will report
+        self.bytes_sent += sent
+        if sent == len(data):
+            return
+        self._wbuf += memoryview(data)[sent:]
+        assert self._handle is not None
+        self.set_pollout(self._handle)
+        if len(self._wbuf) > self.high_water:
+            self.pause_writing()
 
     # -- StreamEngine hooks ---------------------------------------------------------------------
 
@@ -407,16 +462,17 @@ class ZmtpEngine(StreamEngine):
 
     # -- sending -------------------------------------------------------------------------------
 
-    def _pull(self) -> None:
-        """Move messages from the pipe to the socket, a batch per ``write()``."""
+    def _pull(self, write: Callable[[bytes], None] | None = None) -> None:
+        """Move messages from the pipe to the socket, a batch per ``write()`` (or ``write``)."""
         if self.output is Flow.BLOCKED or self.handshake is None:
             return
         pipe = self.session.pipe
         conn = self.conn
+        write = write or self.write
         while pipe is not None and self.state is EngineState.ATTACHED:
             more = self._encode_subscriber(pipe) if self._subscriber else self._encode(pipe)
             if conn.has_data_to_send:
-                self.write(conn.data_to_send())  # may pause_writing() or lose the connection
+                write(conn.data_to_send())  # may pause_writing() or lose the connection
             if not more or self.output is Flow.BLOCKED:
                 return
 
