@@ -54,7 +54,7 @@ import socket as _socket
 from typing import TYPE_CHECKING
 
 from ..constants import SocketType
-from ..context import SocketCmd
+from .commands import SocketCmd
 from ..errors import ProtocolError
 from ..reactor.connecter import Connecter
 from ..reactor.engine import Engine
