@@ -22,7 +22,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import itertools
 import json
 import os
 import platform
@@ -55,10 +57,21 @@ def _run_json(cmd: list[str], timeout: float) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])["result"]
 
 
+_runs = itertools.count()
+
+
 def _endpoint(transport: str, tag: str) -> str:
     if transport == "tcp":
         return "tcp://127.0.0.1:*"
-    return f"ipc://{tempfile.gettempdir()}/zreactor-bench-{os.getpid()}-{tag}.ipc"
+    # A fresh path per run: libzmq leaves its ipc files behind, and a run that binds a path an
+    # earlier run used has been seen to hang (the pyzmq pair, about one full run in three).
+    return f"ipc://{tempfile.gettempdir()}/zreactor-bench-{os.getpid()}-{tag}-{next(_runs)}.ipc"
+
+
+def _remove_ipc_file(endpoint: str) -> None:
+    if endpoint.startswith("ipc://"):
+        with contextlib.suppress(OSError):
+            os.unlink(endpoint[len("ipc://"):])
 
 
 def two_process(lib: str, kind: str, transport: str, size: int, count: int) -> dict[str, Any]:
@@ -85,6 +98,7 @@ def two_process(lib: str, kind: str, transport: str, size: int, count: int) -> d
         if local.poll() is None:
             local.kill()
             local.wait()
+        _remove_ipc_file(endpoint)
     return local_result if kind == "thr" else remote
 
 
