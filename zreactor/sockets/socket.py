@@ -252,19 +252,6 @@ class Socket(Own):
         value = self.getsockopt(option)
         return value.decode(encoding) if isinstance(value, bytes) else str(value)
 
-    def __getattr__(self, name: str) -> Any:
-        # only reached for names that are not real attributes: map them to options
-        option = _OPTION_NAMES.get(name)
-        if option is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return self.getsockopt(option)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        option = _OPTION_NAMES.get(name)
-        if option is not None and "options" in self.__dict__:
-            self.setsockopt(option, value)
-        else:
-            object.__setattr__(self, name, value)
 
     @property
     def type(self) -> int:  # type: ignore[override]
@@ -672,3 +659,50 @@ class Socket(Own):
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<zreactor.{type(self).__name__} {self.options.type_name} {state}>"
+
+
+class _OptionAttribute:
+    """``sock.linger`` reads and ``sock.linger = 0`` writes the option, pyzmq style.
+
+    Installed on :class:`Socket` once per option name. A data descriptor rather than a
+    ``__setattr__`` override, so that ordinary attribute writes (a socket's own state on the
+    per-message path) cost nothing extra.
+    """
+
+    def __init__(self, option: int, name: str) -> None:
+        self.option = option
+        self.__doc__ = f"The ``{name.upper()}`` socket option (getsockopt/setsockopt)."
+
+    def __get__(self, obj: Socket | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj.getsockopt(self.option)
+
+    def __set__(self, obj: Socket, value: Any) -> None:
+        obj.setsockopt(self.option, value)
+
+
+class _MethodAndOption(_OptionAttribute):
+    """``sock.subscribe(topic)`` calls the method; ``sock.subscribe = topic`` sets the option."""
+
+    def __init__(self, option: int, name: str, method: Callable[..., Any]) -> None:
+        super().__init__(option, name)
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    def __get__(self, obj: Socket | None, owner: type | None = None) -> Any:
+        return self.method if obj is None else self.method.__get__(obj, owner)
+
+
+def _install_option_attributes() -> None:
+    for name, option in _OPTION_NAMES.items():
+        existing = Socket.__dict__.get(name)
+        if existing is None:
+            setattr(Socket, name, _OptionAttribute(option, name))
+        elif callable(existing):
+            setattr(Socket, name, _MethodAndOption(option, name, existing))
+        # anything else (``type``, a property) keeps its own definition
+
+
+_install_option_attributes()
+
