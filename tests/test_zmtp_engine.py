@@ -597,6 +597,58 @@ def test_request_reply_messages_leave_on_the_callers_thread(ctx) -> None:
     assert used < 280, f"{used} commands for 280 round trips"
 
 
+def test_replies_are_read_on_the_waiting_callers_thread(ctx) -> None:
+    rep = ctx.socket(SocketType.REP, linger=0, rcvtimeo=int(DEADLINE * 1000))
+    rep.bind("tcp://127.0.0.1:*")
+    req = ctx.socket(SocketType.REQ, linger=0, rcvtimeo=int(DEADLINE * 1000))
+    req.connect(rep.last_endpoint.decode())
+
+    def echo(count: int) -> None:
+        for _ in range(count):
+            rep.send(rep.recv())
+
+    server = threading.Thread(target=echo, args=(300,))
+    server.start()
+    for i in range(20):  # warm up: connections up, handshakes done
+        req.send(b"warm-%d" % i)
+        assert req.recv() == b"warm-%d" % i
+    before = sum(t.poller.dispatched for t in ctx.io_threads)
+    for i in range(280):
+        req.send(b"req-%d" % i)
+        assert req.recv() == b"req-%d" % i
+    woken = sum(t.poller.dispatched for t in ctx.io_threads) - before
+    server.join(DEADLINE)
+    assert not server.is_alive()
+    # Read by the I/O threads, each round trip wakes them at least twice (the request at the
+    # REP's engine, the reply at the REQ's). Lent to the waiting sockets, the fds wake only
+    # those; the loop still wakes when it was busy at the moment a socket began to wait.
+    assert woken < 280, f"I/O threads woke {woken} times for 280 round trips"
+
+
+def test_a_peer_hanging_up_while_the_fd_is_lent_neither_spins_nor_hangs(ctx) -> None:
+    import resource
+
+    rep = ctx.socket(SocketType.REP, linger=0)
+    rep.bind("tcp://127.0.0.1:*")
+    req = ctx.socket(SocketType.REQ, linger=0, rcvtimeo=1000)
+    req.connect(rep.last_endpoint.decode())
+    req.send(b"ping")
+    rep.rcvtimeo = int(DEADLINE * 1000)
+    assert rep.recv() == b"ping"
+    closer = threading.Timer(0.2, rep.close)  # hang up while req waits with its fd lent
+    closer.start()
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.monotonic()
+    with pytest.raises(zreactor.Again):
+        req.recv()  # the EOF must go to the I/O thread, not loop in the waiting caller
+    waited = time.monotonic() - started
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    closer.join()
+    assert 0.9 < waited < 3.0
+    spent = (used.ru_utime + used.ru_stime) - (cpu.ru_utime + cpu.ru_stime)
+    assert spent < 0.5, f"{spent:.2f} s of CPU while waiting 1 s: something spun"
+
+
 def test_order_holds_when_caller_writes_and_io_thread_pulls_interleave(ctx) -> None:
     server = ctx.socket(SocketType.DEALER, linger=0, rcvtimeo=int(DEADLINE * 1000))
     server.bind("tcp://127.0.0.1:*")

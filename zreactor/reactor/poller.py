@@ -200,6 +200,8 @@ class Poller:
         self._seq = itertools.count()
         #: held by run_once() except while it waits in select() (see the module docstring)
         self.lock = threading.Lock()
+        #: fd readiness events dispatched so far, for statistics and tests
+        self.dispatched = 0
 
     # -- file descriptors ---------------------------------------------------------------
 
@@ -340,6 +342,7 @@ class Poller:
         except InterruptedError:  # pragma: no cover - PEP 475 retries for us
             return 0
         with lock:
+            self.dispatched += len(ready)
             self._dispatch(ready)
         return len(ready)
 

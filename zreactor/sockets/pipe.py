@@ -161,6 +161,7 @@ class Pipe:
         "sink", "peer", "state", "routing_id", "hwm", "lwm", "delay",
         "_in", "_out", "_in_active", "_out_active",
         "_msgs_read", "_msgs_written", "_peers_msgs_read", "endpoint", "data", "caller_io",
+        "caller_read",
     )
 
     def __init__(self, inq: _Queue, outq: _Queue, inhwm: int, outhwm: int, delay: bool) -> None:
@@ -185,6 +186,10 @@ class Pipe:
         #: the reader's offer to be woken by doing its work in the writer's thread (module
         #: docstring, *Caller I/O*): called instead of sending ACTIVATE_READ; True if it did
         self.caller_io: Callable[[], bool] | None = None
+        #: the writer's offer to let the reader fetch data itself instead of sleeping: an
+        #: object with ``read_fd()`` and ``read_in_caller()`` (the session, for tcp/ipc; see
+        #: ``Socket._wait``); None where there is nothing to fetch (inproc)
+        self.caller_read: Any = None
 
     # -- commands to the peer -------------------------------------------------------------
 

@@ -176,6 +176,7 @@ class Session(Engine):
             sock_end, own_end = pipepair((zsocket, session), (options.sndhwm, options.rcvhwm))
             sock_end.endpoint = own_end.endpoint = endpoint
             sock_end.caller_io = session.pull_in_caller
+            sock_end.caller_read = session
             session.pipe, session.socket_pipe = own_end, sock_end
         return session
 
@@ -288,6 +289,45 @@ class Session(Engine):
         finally:
             lock.release()
 
+    def read_fd(self) -> int | None:
+        """A hint: the connection's fd if a waiting socket could read it itself now.
+
+        Socket's thread, without the lock: :meth:`lend_fd` decides for real.
+        """
+        engine = self.engine
+        return None if engine is None else engine.caller_read_fd()
+
+    def lend_fd(self) -> int | None:
+        """Lend the connection's fd to the socket about to wait (*caller I/O*, the mirror of
+        :meth:`pull_in_caller`): the I/O thread stops polling it until :meth:`reclaim_fd`.
+
+        Socket's thread; takes the I/O thread's loop lock without blocking (None if busy).
+        """
+        thread = self.thread
+        if thread is None or self.engine is None:
+            return None
+        lock = thread.poller.lock
+        if not lock.acquire(blocking=False):
+            return None  # the loop is awake: let it read, and wait for its command
+        try:
+            engine = self.engine
+            return None if engine is None else engine.lend_fd()
+        finally:
+            lock.release()
+
+    def reclaim_fd(self, readable: bool) -> None:
+        """The socket stopped waiting: read what arrived (on its thread), give the fd back.
+
+        Blocks for the loop lock, which the I/O thread holds only while it runs handlers.
+        """
+        thread = self.thread
+        if thread is None:
+            return
+        with thread.poller.lock:
+            engine = self.engine
+            if engine is not None:
+                engine.reclaim_fd(readable)
+
     # -- pipe sink interface ----------------------------------------------------------------------
 
     def read_activated(self, pipe: Pipe) -> None:
@@ -322,6 +362,7 @@ class Session(Engine):
         sock_end.routing_id = identity or None
         sock_end.endpoint = own_end.endpoint = self.endpoint
         sock_end.caller_io = self.pull_in_caller
+        sock_end.caller_read = self
         self.pipe = own_end
         self.subscriptions = set()  # the socket sends its subscriptions down a new pipe itself
         Own.send_command(self.zsocket, SocketCmd.BIND, sock_end)

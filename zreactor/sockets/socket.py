@@ -35,6 +35,7 @@ import errno
 import json
 import pickle
 import random
+import select
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -55,6 +56,10 @@ __all__ = ["Frame", "Socket"]  # Frame lives in .frame; re-exported for the pack
 
 DONTWAIT = int(Flag.DONTWAIT)
 SNDMORE = int(Flag.SNDMORE)
+
+#: a socket with more connections than this waits on its mailbox alone (reading them on the
+#: application thread pays off for the few-peer REQ/DEALER case, not for a busy ROUTER)
+MAX_CALLER_READS = 4
 
 #: attribute names that map to options (``sock.linger = 0``), pyzmq style
 _OPTION_NAMES: dict[str, int] = {o.name.lower(): int(o) for o in SocketOption}
@@ -184,16 +189,63 @@ class Socket(Own):
             raise ContextTerminated()
 
     def _wait(self, deadline: float | None) -> bool:
-        """Block until commands arrive or ``deadline``; run them. False on timeout."""
+        """Block until commands arrive or ``deadline``; run them. False on timeout.
+
+        While it waits, a socket with only a few tcp/ipc connections also watches them, and
+        when one becomes readable while its I/O thread sleeps, reads and decodes it on this
+        thread (*caller I/O*, the mirror of what ``send`` does): the reply then costs no
+        hand-off between threads. See :meth:`_wait_reading`.
+        """
         if deadline is None:
             timeout = None
         else:
             timeout = deadline - time.monotonic()
             if timeout <= 0:
                 return False
-        self.mailbox.wait(timeout)
+        offers = self._read_offers()
+        if offers:
+            self._wait_reading(offers, timeout, deadline)
+        else:
+            self.mailbox.wait(timeout)
         self._process_commands()
         return True
+
+    def _read_offers(self) -> list[tuple[int, Any]]:
+        """``(fd, session)`` for each connection this thread may read itself right now."""
+        pipes = self._pipes
+        if not pipes or len(pipes) > MAX_CALLER_READS:
+            return []
+        offers = []
+        for pipe in pipes:
+            reader = pipe.caller_read
+            if reader is not None:
+                fd = reader.read_fd()
+                if fd is not None:
+                    offers.append((fd, reader))
+        return offers
+
+    def _wait_reading(self, offers: list[tuple[int, Any]], timeout: float | None,
+                      deadline: float | None) -> None:
+        """Wait for a command or for one of our connections to be readable, with those
+        connections lent to this thread; read them here, then give them back."""
+        if self.mailbox._signalled:
+            return
+        lent = []
+        readable: set[int] = set()
+        for _, reader in offers:
+            fd = reader.lend_fd()
+            if fd is not None:
+                lent.append((fd, reader))
+        try:
+            poll = select.poll()
+            poll.register(self.mailbox.fd, select.POLLIN)
+            for fd, _ in lent:
+                poll.register(fd, select.POLLIN)
+            ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+            readable.update(fd for fd, _ in poll.poll(ms))
+        finally:
+            for fd, reader in lent:
+                reader.reclaim_fd(fd in readable)
 
     # -- options ---------------------------------------------------------------------------------
 

@@ -218,6 +218,7 @@ class ZmtpEngine(StreamEngine):
         self.conn = ZmtpConnection(socket_type, identity=identity, maxmsgsize=maxmsgsize)
         self.socket_type = socket_type
         self.handshake: HandshakeComplete | None = None
+        self._caller_read_done = False  # EOF/error seen by reclaim_fd
         self.input = Flow.RUNNING
         self.output = Flow.RUNNING
         self.handshake_ivl = handshake_ivl
@@ -317,6 +318,68 @@ class ZmtpEngine(StreamEngine):
         self._caller_mark = self._reads
         self._pull(self._write_in_caller)
         return True
+
+    def caller_read_fd(self) -> int | None:
+        """The fd a waiting socket may poll and then read through :meth:`reclaim_fd`, or
+        None while only the I/O thread may read (handshake, input blocked, after EOF/error).
+        """
+        if (
+            self.state is not EngineState.ATTACHED
+            or self.handshake is None
+            or self.input is Flow.BLOCKED
+            or self.read_state is not ReadState.OPEN
+            or self._caller_read_done
+        ):
+            return None
+        return self.sock.fileno()
+
+    def lend_fd(self) -> int | None:
+        """Stop the I/O thread polling our fd and hand it to a waiting socket; or None.
+
+        With the I/O thread's loop lock held (the session's ``lend_fd``). While lent, the
+        readiness wakes only the socket's thread, which reads it through :meth:`reclaim_fd`
+        under the same lock; a wake-up of the I/O thread as well would only cost a thread
+        switch and a fight for the interpreter lock.
+        """
+        fd = self.caller_read_fd()
+        if fd is not None:
+            assert self._handle is not None
+            self.reset_pollin(self._handle)
+        return fd
+
+    def reclaim_fd(self, readable: bool) -> None:
+        """Take the fd back from the socket (loop lock held); read it first if it is readable.
+
+        Data is decoded into the pipe here, on the caller's thread. EOF and errors are left to
+        the I/O thread: EOF stays readable for its poll, an error is handed over as a
+        command, and :meth:`caller_read_fd` offers nothing after either, so a waiting socket
+        cannot spin on them.
+        """
+        if readable and self.caller_read_fd() is not None:
+            try:
+                data = self.sock.recv(self.read_size)
+            except (BlockingIOError, InterruptedError):
+                data = None
+            except OSError as exc:
+                data = None
+                self._caller_read_done = True
+                self.call_threadsafe(self._lost, exc)
+            if data == b"":
+                self._caller_read_done = True  # EOF: the restored poll shows it to the loop
+            elif data:
+                self.bytes_received += len(data)
+                self.data_received(data)
+                if self.state is not EngineState.ATTACHED:
+                    # ending may have armed a timer (a flush linger) that the sleeping loop
+                    # has not seen: any command wakes it to recompute its wait
+                    self.call_threadsafe(_nothing)
+        handle = self._handle
+        if (
+            handle is not None
+            and self.state is EngineState.ATTACHED
+            and self.read_state is ReadState.OPEN
+        ):
+            self.set_pollin(handle)
 
     def _write_in_caller(self, data: bytes) -> None:
         """:meth:`write` for the caller's thread: send, and leave the rest (or an error) to the
@@ -544,3 +607,8 @@ class ZmtpEngine(StreamEngine):
         self._ttl_timer = None
         if self._reads == self._ttl_mark:
             self._lost(TimeoutError(errno.ETIMEDOUT, "no traffic within the TTL of the peer's PING"))
+
+
+def _nothing() -> None:
+    """A command that only wakes an I/O thread (see :meth:`ZmtpEngine.reclaim_fd`)."""
+
