@@ -88,9 +88,9 @@ def two_process(lib: str, kind: str, transport: str, size: int, count: int) -> d
         remote = _run_json(
             [sys.executable, PERF, f"remote_{kind}", "--lib", lib, "--endpoint", ready,
              "--size", str(size), "--count", str(count)],
-            timeout=300,
+            timeout=120,
         )
-        out, err = local.communicate(timeout=300)
+        out, err = local.communicate(timeout=120)
         if local.returncode != 0:
             raise RuntimeError(f"local_{kind} failed:\n{err[-2000:]}")
         local_result = json.loads(out.strip().splitlines()[-1])["result"]
@@ -160,7 +160,16 @@ def main(argv: list[str] | None = None) -> int:
                 runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libs}
                 for _ in range(rounds):
                     for lib in libs:
-                        runs[lib].append(measure(lib, kind, transport, size, count))
+                        try:
+                            runs[lib].append(measure(lib, kind, transport, size, count))
+                        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                            # one stuck run (seen with pyzmq over ipc) must not sink the table
+                            first = str(exc).strip().splitlines()[0][:150]
+                            print(f"# {lib} {kind} {transport} {size} B: run failed: {first}")
+                if not all(runs[lib] for lib in libs):
+                    print(f"# {kind} {transport} {size} B: no complete run for "
+                          f"{[lib for lib in libs if not runs[lib]]}; row skipped")
+                    continue
                 row = {"kind": kind, "transport": transport, "size": size, "count": count}
                 for lib in libs:
                     row[lib] = best(runs[lib], kind)
