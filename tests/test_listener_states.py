@@ -863,8 +863,16 @@ def test_wait_failed_restart_and_stats_from_another_thread():
         listener = ctx.listen("tcp://127.0.0.1:0", _Echo, syscalls=sc,
                               on_failed=lambda event: failed.set())
         port = int(listener.endpoint.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
+        # The arrival only triggers the scripted EBADF; the failed listener then resets it,
+        # possibly before a slow client thread has returned from connect(): start the
+        # connect without waiting on it, so that reset cannot surface here.
+        trigger = socket.socket()
+        trigger.setblocking(False)
+        try:
+            trigger.connect_ex(("127.0.0.1", port))
             assert listener.wait_failed(timeout=5)  # EBADF on the scripted accept
+        finally:
+            trigger.close()
         assert failed.wait(5) and listener.listener_state is F
         listener.restart()
         assert listener.wait_state(A, timeout=5)
