@@ -355,24 +355,32 @@ class ZmtpEngine(StreamEngine):
         command, and :meth:`caller_read_fd` offers nothing after either, so a waiting socket
         cannot spin on them.
         """
-        if readable and self.caller_read_fd() is not None:
+        # Keep reading while full chunks come (a large message spans several): one borrowed
+        # wait then carries a whole burst, not one chunk of it. Bounded, so a fast sender
+        # cannot keep the caller here.
+        for _ in range(CALLER_READ_CHUNKS if readable else 0):
+            if self.caller_read_fd() is None:
+                break
             try:
                 data = self.sock.recv(self.read_size)
             except (BlockingIOError, InterruptedError):
-                data = None
+                break
             except OSError as exc:
-                data = None
                 self._caller_read_done = True
                 self.call_threadsafe(self._lost, exc)
-            if data == b"":
+                break
+            if not data:
                 self._caller_read_done = True  # EOF: the restored poll shows it to the loop
-            elif data:
-                self.bytes_received += len(data)
-                self.data_received(data)
-                if self.state is not EngineState.ATTACHED:
-                    # ending may have armed a timer (a flush linger) that the sleeping loop
-                    # has not seen: any command wakes it to recompute its wait
-                    self.call_threadsafe(_nothing)
+                break
+            self.bytes_received += len(data)
+            self.data_received(data)
+            if self.state is not EngineState.ATTACHED:
+                # ending may have armed a timer (a flush linger) that the sleeping loop has
+                # not seen: any command wakes it to recompute its wait
+                self.call_threadsafe(_nothing)
+                break
+            if len(data) < self.read_size:
+                break
         handle = self._handle
         if (
             handle is not None
@@ -607,6 +615,10 @@ class ZmtpEngine(StreamEngine):
         self._ttl_timer = None
         if self._reads == self._ttl_mark:
             self._lost(TimeoutError(errno.ETIMEDOUT, "no traffic within the TTL of the peer's PING"))
+
+
+#: most ``recv()`` calls one borrowed wait makes (see :meth:`ZmtpEngine.reclaim_fd`)
+CALLER_READ_CHUNKS = 8
 
 
 def _nothing() -> None:
