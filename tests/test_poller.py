@@ -586,6 +586,36 @@ def test_handler_exception_goes_to_on_error(poller_name: str, pair) -> None:
         p.close()
 
 
+def test_an_fd_closed_behind_the_pollers_back_blames_its_handler(poller_name: str, pair) -> None:
+    a, b = pair
+    errors = []
+    p = Poller(choose_selector(poller_name), on_error=lambda owner, exc: errors.append((owner, exc)))
+    try:
+        victim_sock, _ = socket.socketpair()
+        victim = Recorder("victim")
+        good = Recorder("good")
+        hv = p.add_fd(victim_sock.fileno(), victim)
+        hg = p.add_fd(a.fileno(), good)
+        p.set_pollin(hv)
+        p.set_pollin(hg)
+        _.close()
+        victim_sock.close()  # closed without rm_fd: poll/select refuse the whole set
+        b.send(b"x")
+        for _round in range(3):  # the loop keeps going and serves the healthy fd
+            p.run_once(max_wait=0.5)
+            if good.calls:
+                break
+        assert good.calls and good.calls[0] == "in"
+        if poller_name == "select":  # select() refuses the whole set: the poller must find it
+            assert [owner for owner, _exc in errors] == [victim]
+            assert p.load == 1
+        elif poller_name == "poll":  # POLLNVAL: reported to the victim's own handler
+            assert victim.calls and victim.calls[0] == "in"
+        # (epoll forgets a closed fd by itself: nothing to report)
+    finally:
+        p.close()
+
+
 def test_timer_exception_goes_to_on_error_with_its_owner() -> None:
     clock = FakeClock()
     errors = []

@@ -39,7 +39,10 @@ timers it sleeps exactly until the next one.
 
 *Errors.* A handler (or timer callback) that raises is not allowed to take the thread down:
 the exception goes to the ``on_error(owner, exc)`` callback the I/O thread installs, which
-closes the offending engine only.
+closes the offending engine only. An fd closed while still registered is treated the same
+way: ``select()`` refuses the whole set then, so the poller finds the dead fd, unregisters it
+and reports it against its handler (``poll()`` reports it to the handler as ``POLLNVAL``, and
+epoll forgets it by itself).
 
 Choosing a backend
 ------------------
@@ -341,6 +344,13 @@ class Poller:
             ready = self._selector.select(timeout)
         except InterruptedError:  # pragma: no cover - PEP 475 retries for us
             return 0
+        except (OSError, ValueError) as exc:
+            # poll() and select() refuse the whole set when one registered fd was closed
+            # behind our back (epoll just forgets it). Blame its handler, keep the loop.
+            with lock:
+                if not self._drop_closed_fds(exc):
+                    raise
+            return 0
         with lock:
             self.dispatched += len(ready)
             self._dispatch(ready)
@@ -363,6 +373,29 @@ class Poller:
                     handler.out_event()
             except Exception as exc:  # isolate the handler, keep the thread alive
                 self._report(handler, exc)
+
+    def _drop_closed_fds(self, exc: BaseException) -> bool:
+        """Unregister every fd that is no longer open and report it against its handler.
+
+        Returns:
+            True if at least one such fd was found (the failed ``select()`` is explained).
+        """
+        found = False
+        for handle in list(self._handles.values()):
+            try:
+                os.fstat(handle.fd)
+            except OSError:
+                found = True
+                del self._handles[handle.fd]
+                if handle.registered:
+                    handle.registered = False
+                    try:
+                        self._selector.unregister(handle.fd)
+                    except (KeyError, ValueError, OSError):  # pragma: no cover - best effort
+                        pass
+                self._report(handle.handler, OSError(
+                    getattr(exc, "errno", None), f"fd {handle.fd} was closed while registered"))
+        return found
 
     def _report(self, owner: object, exc: Exception) -> None:
         if self.on_error is None:
