@@ -118,3 +118,37 @@ def test_commands_processed_counter() -> None:
         assert t.commands_processed == 5
     finally:
         t.close()
+
+
+def test_a_failure_of_the_loop_itself_is_logged_and_the_loop_goes_on(caplog) -> None:
+    import selectors
+
+    class FlakySelector(selectors.DefaultSelector):  # type: ignore[misc, valid-type]
+        """select() fails twice, then behaves: a selector in trouble, not a handler."""
+
+        failures = 2
+
+        def select(self, timeout=None):  # type: ignore[no-untyped-def]
+            if FlakySelector.failures:
+                FlakySelector.failures -= 1
+                raise RuntimeError("selector trouble")
+            return super().select(timeout)
+
+    t = IOThread(0, selector_factory=FlakySelector, name_prefix="zreactor-flaky")
+    log: list = []
+    try:
+        with caplog.at_level(logging.CRITICAL, logger="zreactor"):
+            t.start()
+            t.mailbox.send(Command(Dest(log), Cmd.CALL, (lambda: "served", ())))
+            deadline = time.monotonic() + 5
+            while not log:
+                assert time.monotonic() < deadline, "the loop died with its selector"
+                time.sleep(0.005)
+        assert log == [("served", "zreactor-flaky-0")]
+        failures = [r for r in caplog.records if "the I/O loop failed" in r.getMessage()]
+        assert len(failures) == 2  # each logged, with its traceback
+        assert all(r.exc_info for r in failures)
+    finally:
+        t.stop()
+        assert t.join(5)
+        t.close()

@@ -18,7 +18,9 @@ see :mod:`~zreactor.reactor.poller` and *Caller I/O* in :mod:`zreactor.zmtp.engi
 *Isolation.* A handler, timer or command handler that raises is reported to
 :meth:`IOThread.handle_error`. If the culprit is an engine, that one engine is aborted (its
 fds closed, an ``ENGINE_FAILED`` event emitted, one log line on the ``zreactor`` logger) and
-the loop goes on serving every other engine.
+the loop goes on serving every other engine. Should the loop's own machinery fail (a bug, a
+selector in trouble), the thread logs it as critical, backs off (10 ms doubling to 1 s, never
+spinning) and carries on: a dead loop would silently hang every engine on it, and ``term()``.
 
 *Stopping* is a command (``STOP``), so it is ordered after every command sent before it.
 The context sends it only after the ownership tree has acknowledged termination, so nothing
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from .mailbox import Cmd, Command, Mailbox, dispatch
@@ -122,8 +125,21 @@ class IOThread:
         return self._thread is threading.current_thread()
 
     def _run(self) -> None:
+        failures = 0
         while self._running:
-            self.poller.run_once()
+            try:
+                self.poller.run_once()
+            except Exception:
+                # Handlers, timers and commands are isolated already; reaching this means the
+                # loop's own machinery failed (a bug, or a selector in trouble). A dead loop
+                # would hang every engine on it and term() with them: say so loudly, back off
+                # (never spin), and try again.
+                failures += 1
+                log.critical("%s: the I/O loop failed (%d in a row); retrying", self.name,
+                             failures, exc_info=True)
+                time.sleep(min(1.0, 0.01 * 2 ** min(failures - 1, 7)))
+            else:
+                failures = 0
 
     def run_once(self, max_wait: float | None = 0.0) -> int:
         """Run one loop iteration (manual mode); see :meth:`Poller.run_once`."""
