@@ -525,24 +525,34 @@ class Socket(Own):
         Raises:
             ZMQError: EADDRINUSE, EINVAL (malformed), EPROTONOSUPPORT (unknown transport).
         """
+        transport, rest = self._endpoint_prelude(addr)
+        if transport == "inproc":
+            self.context.inproc.bind(rest, self)
+            self._endpoints.setdefault(addr, [])
+            self.options.last_endpoint = addr
+            return
+        from . import transports
+
+        endpoint, listener = transports.bind(self, addr)
+        self._endpoints.setdefault(endpoint, []).append(listener)
+        self.options.last_endpoint = endpoint
+
+    def _endpoint_prelude(self, addr: str) -> tuple[str, str]:
+        """What bind and connect do first: check the socket, run pending commands, and split
+        ``addr`` into a supported transport and the rest.
+
+        Raises:
+            ZMQError: EINVAL (malformed), EPROTONOSUPPORT (unknown transport).
+        """
         self._check_usable()
         if self.mailbox._signalled:
             self._process_commands()
         transport, sep, rest = addr.partition("://")
         if not sep or not rest:
             raise ZMQError(errno.EINVAL, f"invalid endpoint {addr!r}")
-        if transport == "inproc":
-            self.context.inproc.bind(rest, self)
-            self._endpoints.setdefault(addr, [])
-            self.options.last_endpoint = addr
-            return
-        if transport not in ("tcp", "ipc"):
+        if transport not in ("inproc", "tcp", "ipc"):
             raise ZMQError(errno.EPROTONOSUPPORT, f"transport {transport!r} is not supported")
-        from . import transports
-
-        endpoint, listener = transports.bind(self, addr)
-        self._endpoints.setdefault(endpoint, []).append(listener)
-        self.options.last_endpoint = endpoint
+        return transport, rest
 
     def bind_to_random_port(self, addr: str, min_port: int = 49152, max_port: int = 65536,
                             max_tries: int = 100) -> int:
@@ -571,19 +581,12 @@ class Socket(Own):
         Raises:
             ZMQError: EINVAL (malformed), EPROTONOSUPPORT (unknown transport).
         """
-        self._check_usable()
-        if self.mailbox._signalled:
-            self._process_commands()
-        transport, sep, rest = addr.partition("://")
-        if not sep or not rest:
-            raise ZMQError(errno.EINVAL, f"invalid endpoint {addr!r}")
+        transport, rest = self._endpoint_prelude(addr)
         if transport == "inproc":
             pipe = self.context.inproc.connect(rest, self)
             self._endpoints.setdefault(addr, []).append(pipe)
             self.options.last_endpoint = addr
             return
-        if transport not in ("tcp", "ipc"):
-            raise ZMQError(errno.EPROTONOSUPPORT, f"transport {transport!r} is not supported")
         from . import transports
 
         endpoint, session = transports.connect(self, addr)
