@@ -92,6 +92,14 @@ def remote_lat(zmq: Any, endpoint: str, size: int, count: int) -> dict[str, Any]
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REQ)
     sock.connect(endpoint)
+    samples = _time_round_trips(sock, size, count)
+    sock.close(linger=0)
+    ctx.term()
+    return _lat_summary(samples, size)
+
+
+def _time_round_trips(sock: Any, size: int, count: int) -> list[float]:
+    """Send ``count`` requests of ``size`` bytes on a REQ, each awaiting its reply; seconds."""
     payload = b"x" * size
     samples = []
     for _ in range(count):
@@ -99,9 +107,7 @@ def remote_lat(zmq: Any, endpoint: str, size: int, count: int) -> dict[str, Any]
         sock.send(payload)
         sock.recv()
         samples.append(time.perf_counter() - t0)
-    sock.close(linger=0)
-    ctx.term()
-    return _lat_summary(samples, size)
+    return samples
 
 
 def _lat_summary(samples: list[float], size: int) -> dict[str, Any]:
@@ -157,13 +163,7 @@ def inproc_lat(zmq: Any, size: int, count: int) -> dict[str, Any]:
 
     thread = threading.Thread(target=echo)
     thread.start()
-    payload = b"x" * size
-    samples = []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        req.send(payload)
-        req.recv()
-        samples.append(time.perf_counter() - t0)
+    samples = _time_round_trips(req, size, count)
     thread.join()
     req.close(linger=0)
     rep.close(linger=0)

@@ -41,7 +41,6 @@ __all__ = [
     "ManualContext",
     "ScriptedSyscalls",
     "os_error",
-    "socketpair_factory",
     "tcp_pair",
 ]
 
@@ -383,8 +382,3 @@ def tcp_pair() -> tuple[socket.socket, socket.socket]:
         client = socket.create_connection(server.getsockname())
         ours, _ = server.accept()
     return ours, client
-
-
-def socketpair_factory() -> tuple[socket.socket, socket.socket]:
-    """A connected pair for scripts: give the first to ``accepts``, keep the second."""
-    return socket.socketpair()
