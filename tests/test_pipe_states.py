@@ -112,26 +112,24 @@ def _read_first_not_delayed(pair):
     _run_full_handshake(pair, False, True)
 
 
+def _crossing_run(pair, delay: bool):
+    a, b, pa, pb = pair
+    pa.terminate(delay=delay)  # with delay on, the crossing PIPE_TERM is "delay" for a
+    pb.terminate(delay=delay)
+    a.pump()
+    b.pump()
+    a.pump()
+    b.pump()
+
+
 @moves
 def _crossing(pair):
-    a, b, pa, pb = pair
-    pa.terminate(delay=False)
-    pb.terminate(delay=False)
-    a.pump()
-    b.pump()
-    a.pump()
-    b.pump()
+    _crossing_run(pair, False)
 
 
 @moves
 def _crossing_delayed(pair):
-    a, b, pa, pb = pair
-    pa.terminate(delay=True)  # a's own delay is on: the crossing PIPE_TERM is "delay"
-    pb.terminate(delay=True)
-    a.pump()
-    b.pump()
-    a.pump()
-    b.pump()
+    _crossing_run(pair, True)
 
 
 def _delimiter_then_local_terminate(pair, delay: bool):
