@@ -17,6 +17,8 @@ import enum
 from collections.abc import Mapping
 from typing import Any, Iterable
 
+from .reactor.fsm import render_mermaid
+
 __all__ = ["render_simple", "state_machines_doc"]
 
 
@@ -51,9 +53,9 @@ def _block(title: str, text: str, where: str, body: str) -> list[str]:
 
 def state_machines_doc() -> str:
     """The full text of ``docs/STATE_MACHINES.md``."""
-    from .reactor.connecter import CONNECTER_TRANSITIONS, ConnecterState
-    from .reactor.engine import ENGINE_TRANSITIONS, EngineState
-    from .reactor.own import OWN_TRANSITIONS, OwnState
+    from .reactor.connecter import CONNECTER_TRANSITIONS
+    from .reactor.engine import ENGINE_TRANSITIONS
+    from .reactor.own import OWN_TRANSITIONS
     from .sockets.pipe import PIPE_TRANSITIONS, PipeState
     from .zmtp import state as zmtp_state
 
@@ -94,17 +96,17 @@ def state_machines_doc() -> str:
     parts += _block(
         "Engine lifecycle", "Every engine: `attached -> (readable | writable | timer | call)* "
         "-> closed(reason)`.", "zreactor/reactor/engine.py: ENGINE_TRANSITIONS",
-        render_simple(ENGINE_TRANSITIONS, EngineState.NEW),
+        render_mermaid(ENGINE_TRANSITIONS),
     )
     parts += _block(
         "Ownership handshake", "libzmq's `own_t`: `term_req / term / term_ack` down and up "
         "the tree.", "zreactor/reactor/own.py: OWN_TRANSITIONS",
-        render_simple(OWN_TRANSITIONS, OwnState.ACTIVE),
+        render_mermaid(OWN_TRANSITIONS),
     )
     parts += _block(
         "Connecter", "Reconnection with libzmq's backoff.",
         "zreactor/reactor/connecter.py: CONNECTER_TRANSITIONS",
-        render_simple(CONNECTER_TRANSITIONS, ConnecterState.WAITING),
+        render_mermaid(CONNECTER_TRANSITIONS),
     )
     return "\n".join(parts).rstrip("\n") + "\n"
 
