@@ -48,7 +48,7 @@ def test_a_raising_subscriber_is_logged_and_the_others_still_hear(
     bus = EventBus(parent)
     seen: list[ReactorEvent] = []
 
-    def broken(event: Event) -> None:
+    def broken(event: ReactorEvent) -> None:
         raise RuntimeError("observer bug")
 
     bus.subscribe(broken)
