@@ -13,7 +13,7 @@ from zreactor.constants import CONSTANTS
 API = {
     "Again", "Codec", "Connecter", "ConnecterState", "Context", "ContextClosedError",
     "ContextTerminated", "Engine", "EngineState", "Errno", "Event", "EventBus", "EventKind",
-    "Flag", "Frame", "LineCodec", "Listener", "ListenerState", "ListenerStats", "PollEvent", "Poller", "ProtocolError",
+    "Flag", "Frame", "IOThreadPool", "LineCodec", "Listener", "ListenerState", "ListenerStats", "PollEvent", "Poller", "ProtocolError",
     "ReadState", "ShedPolicy", "Socket", "SocketOption", "SocketType", "StreamEngine", "WriteState",
     "ZMQError", "ZReactorError", "__version__", "available_pollers", "proxy",
     "pyzmq_version", "pyzmq_version_info", "select", "zmq_version", "zmq_version_info",
