@@ -13,7 +13,8 @@ decides to (:meth:`Engine.close`) or because its owner terminates it (context ``
 listener closed); both paths end in exactly one ``closed(reason)`` call, after which the fds
 are gone and no other hook runs.
 
-The lifecycle is :class:`EngineState` with the moves in :data:`ENGINE_TRANSITIONS`; the
+The lifecycle is :class:`EngineState` with the moves in :data:`ENGINE_TRANSITIONS` (a
+:class:`~zreactor.reactor.fsm.Machine` fired with :class:`EngineEvent`); the
 termination handshake with the owner is inherited from :class:`~zreactor.reactor.own.Own`.
 """
 
@@ -24,6 +25,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable
 
 from .events import Event, EventBus, EventKind
+from .fsm import Machine
 from .mailbox import Cmd
 from .own import Own, OwnState
 
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from .io_thread import IOThread
     from .poller import Poller, Timer, _FdHandle
 
-__all__ = ["ENGINE_TRANSITIONS", "Engine", "EngineState"]
+__all__ = ["ENGINE_TRANSITIONS", "Engine", "EngineEvent", "EngineState"]
 
 log = logging.getLogger("zreactor")
 
@@ -49,13 +51,25 @@ class EngineState(enum.Enum):
     CLOSED = "closed"
 
 
+class EngineEvent(enum.Enum):
+    """What moves an engine through its lifecycle."""
+
+    #: ``PLUG`` arrived: the engine is on its thread.
+    PLUG = "PLUG"
+    #: ``close()`` or ``TERM`` found work to finish first (a stream's queued output).
+    FINISH = "finish (flush output)"
+    #: the fds and timers were dropped and ``closed(reason)`` is next.
+    RELEASE = "release"
+
+
 #: The only lifecycle moves an engine may make.
-ENGINE_TRANSITIONS: dict[EngineState, frozenset[EngineState]] = {
-    EngineState.NEW: frozenset({EngineState.ATTACHED, EngineState.CLOSED}),
-    EngineState.ATTACHED: frozenset({EngineState.CLOSING, EngineState.CLOSED}),
-    EngineState.CLOSING: frozenset({EngineState.CLOSED}),
-    EngineState.CLOSED: frozenset(),
-}
+ENGINE_TRANSITIONS: Machine[EngineState, EngineEvent] = Machine("engine", EngineState.NEW, {
+    (EngineState.NEW, EngineEvent.PLUG): EngineState.ATTACHED,
+    (EngineState.NEW, EngineEvent.RELEASE): EngineState.CLOSED,  # terminated before plugged
+    (EngineState.ATTACHED, EngineEvent.FINISH): EngineState.CLOSING,
+    (EngineState.ATTACHED, EngineEvent.RELEASE): EngineState.CLOSED,
+    (EngineState.CLOSING, EngineEvent.RELEASE): EngineState.CLOSED,
+})
 
 
 class Engine(Own):
@@ -213,11 +227,6 @@ class Engine(Own):
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def _transition(self, new: EngineState) -> None:
-        if new not in ENGINE_TRANSITIONS[self.state]:
-            raise AssertionError(f"{self!r}: illegal engine move {self.state} -> {new}")
-        self.state = new
-
     def process_plug(self) -> None:
         """``PLUG`` command: the engine arrived on its thread."""
         if self.thread.context is not None:
@@ -226,7 +235,7 @@ class Engine(Own):
             self.events.parent = self.owner.event_bus
         if self.state is not EngineState.NEW:
             return  # terminated before it was plugged (TERM overtook PLUG)
-        self._transition(EngineState.ATTACHED)
+        ENGINE_TRANSITIONS.fire(self, EngineEvent.PLUG)
         self.attached()
 
     def close(self, reason: BaseException | None = None) -> None:
@@ -279,7 +288,7 @@ class Engine(Own):
             for handle in list(self._handles):
                 self.poller.rm_fd(handle)
         self._handles.clear()
-        self._transition(EngineState.CLOSED)
+        ENGINE_TRANSITIONS.fire(self, EngineEvent.RELEASE)
         self.release_resources()
         try:
             self.closed(self._close_reason)

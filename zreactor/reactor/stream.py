@@ -39,7 +39,7 @@ from typing import Any
 
 from ..errors import ProtocolError
 from .codec import Codec
-from .engine import Engine, EngineState
+from .engine import ENGINE_TRANSITIONS, Engine, EngineEvent, EngineState
 from .poller import _FdHandle
 
 __all__ = ["ReadState", "StreamEngine", "WriteState"]
@@ -310,7 +310,7 @@ class StreamEngine(Engine):
         if not self._wbuf or linger == 0 or self.write_state is WriteState.SHUT:
             self._release()
             return
-        self._transition(EngineState.CLOSING)
+        ENGINE_TRANSITIONS.fire(self, EngineEvent.FINISH)
         self._set_read_state(ReadState.PAUSED if self.read_state is ReadState.OPEN else self.read_state)
         if linger is not None:
             self.call_later(linger, self._release)
