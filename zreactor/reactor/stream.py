@@ -27,8 +27,17 @@ then releases the socket; ``abort()`` drops it at once. An owner's ``TERM`` (poo
 had already started. Connection errors (reset, broken pipe) close the engine with the error
 as ``reason``.
 
-*Threads.* Everything runs on the engine's I/O thread. From another thread, use
-:meth:`StreamEngine.write_threadsafe` or ``call_threadsafe``.
+*One read path, one write path.* Every read goes through :meth:`StreamEngine._read_once`
+(one ``recv()``, dispatched to the hooks, EOF and errors handled) and every write through
+:meth:`StreamEngine._send_now` (try the kernel, queue the rest). ``readable()`` and
+``write()`` are thin wrappers; a subclass's fast path (the ZMTP engine's caller shortcut,
+:mod:`zreactor.zmtp.shortcut`) uses the same two hooks, plus :meth:`StreamEngine._watch_reads`
+to stop and restart the loop polling the socket while another thread reads it.
+
+*Threads.* The engine's I/O thread runs it, or a thread holding that loop's
+:class:`~zreactor.reactor.lease.LoopLease` (which stands in for the loop: the hooks cannot
+tell the difference). From any other thread, use :meth:`StreamEngine.write_threadsafe` or
+``call_threadsafe``.
 """
 
 from __future__ import annotations
@@ -70,7 +79,7 @@ class WriteState(enum.Enum):
 class StreamEngine(Engine):
     """An engine driving one connected stream socket.
 
-    Call grammar (all on the engine's I/O thread)::
+    Call grammar (on the engine's I/O thread, or a thread holding its loop's lease)::
 
         attached -> (data_received | message_received)* -> [eof_received] -> closed(reason)
 
@@ -160,8 +169,13 @@ class StreamEngine(Engine):
         """
         if self.state is not EngineState.ATTACHED or self.write_state is not WriteState.OPEN:
             raise RuntimeError(f"{self!r}: cannot write ({self.state.value}, {self.write_state.value})")
-        if not data:
-            return
+        if data:
+            self._send_now(data)
+
+    def _send_now(self, data: bytes | bytearray | memoryview) -> None:
+        """Hook (the one write path): send what the kernel takes now, queue the rest behind
+        write interest; pause above the high-water mark. ``data`` is not empty; the engine
+        is attached and its write half open."""
         if not self._wbuf:
             try:
                 sent = self.sock.send(data)
@@ -218,21 +232,30 @@ class StreamEngine(Engine):
         super().process_plug()
 
     def readable(self) -> None:
-        """Read once; dispatch the data; handle EOF and errors."""
+        """The socket is readable: read once (:meth:`_read_once`)."""
+        self._read_once()
+
+    def _read_once(self) -> int:
+        """Hook (the one read path): one ``recv()``, handed to ``data_received`` (or decoded
+        for ``message_received``); EOF and errors end the stream as they should.
+
+        Returns:
+            The number of bytes read: 0 if nothing was there, or at EOF or an error.
+        """
         try:
             data = self.sock.recv(self.read_size)
         except (BlockingIOError, InterruptedError):
-            return
+            return 0
         except _CONNECTION_LOST as exc:
             self._lost(exc)
-            return
+            return 0
         if not data:
             self._eof()
-            return
+            return 0
         self.bytes_received += len(data)
         if self.codec is None:
             self.data_received(data)
-            return
+            return len(data)
         error: ProtocolError | None = None
         try:
             messages = self.codec.feed(data)
@@ -244,6 +267,19 @@ class StreamEngine(Engine):
             self.message_received(message)
         if error is not None:
             self._lost(error)
+        return len(data)
+
+    def _watch_reads(self, on: bool) -> None:
+        """Hook: start or stop the loop polling the socket for reads, leaving
+        :attr:`read_state` alone (a thread holding a lease reads it meanwhile). Restarting
+        is only for an ``OPEN`` read half: a paused or ended one stays unwatched."""
+        handle = self._handle
+        if handle is None or self.state is EngineState.CLOSED:
+            return
+        if not on:
+            self.reset_pollin(handle)
+        elif self.read_state is ReadState.OPEN:
+            self.set_pollin(handle)
 
     def writable(self) -> None:
         """Flush as much of the queue as the kernel takes."""
