@@ -277,7 +277,6 @@ def test_peer_ping_is_answered_at_once_and_its_ttl_enforced(ctx, raw_sockets) ->
     log.wait(EventKind.DISCONNECTED)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: a timer armed by caller I/O is not seen by the sleeping loop")
 def test_peer_ping_ttl_is_enforced_while_the_socket_waits_in_recv(ctx, raw_sockets) -> None:
     # The PING is read on the waiting socket's thread (caller I/O): the TTL timer it arms
     # must reach the I/O loop asleep in select(), or a silent peer is never dropped.
