@@ -73,6 +73,13 @@ def test_peek_checks_without_moving() -> None:
     assert lamp.state is Light.OFF
 
 
+def test_allows_answers_without_moving_or_raising() -> None:
+    lamp = Lamp()
+    assert LAMP.allows(lamp, Push.SWITCH)
+    assert not LAMP.allows(lamp, Push.SURGE)
+    assert lamp.state is Light.OFF and lamp.log == []
+
+
 def test_an_unlisted_move_raises_a_clear_error_and_changes_nothing() -> None:
     lamp = Lamp()
     with pytest.raises(IllegalMove) as info:
@@ -158,16 +165,18 @@ def test_an_illegal_move_is_not_recorded() -> None:
     assert steps == []
 
 
-def test_render_mermaid_groups_events_per_edge_and_marks_final_states_and_entries() -> None:
+def test_render_mermaid_groups_events_per_edge_and_marks_actions_final_states_and_entries() -> None:
     machine = Machine("m", Light.OFF, {
         (Light.OFF, Push.SWITCH): Light.ON,
         (Light.OFF, Push.SURGE): Light.ON,
+        (Light.ON, Push.SWITCH): Row(Light.BROKEN, _row_action),
         (Light.ON, Push.SURGE): Light.BROKEN,
     }, entry={Light.ON: _entered_on})
     assert render_mermaid(machine).splitlines() == [
         "stateDiagram-v2",
         "    [*] --> OFF",
-        "    OFF --> ON: switch / power surge",
+        "    OFF --> ON: switch or power surge",
+        "    ON --> BROKEN: switch / row_action",
         "    ON --> BROKEN: power surge",
         "    BROKEN --> [*]",
         "    note right of ON: entry / entered_on",

@@ -13,38 +13,9 @@ Regenerate after changing a table::
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping
-from typing import Any, Iterable
-
 from .reactor.fsm import render_mermaid
 
-__all__ = ["render_simple", "state_machines_doc"]
-
-
-def render_simple(
-    table: Mapping[enum.Enum, Iterable[enum.Enum]],
-    initial: enum.Enum,
-    labels: Mapping[tuple[enum.Enum, enum.Enum], str] | None = None,
-) -> str:
-    """Render a ``{state: allowed next states}`` table as Mermaid text.
-
-    Args:
-        table: the transition table.
-        initial: the state an object starts in.
-        labels: optional edge labels, keyed by ``(source, target)``.
-    """
-    labels = labels or {}
-    lines = ["stateDiagram-v2", f"    [*] --> {initial.name}"]
-    for source, targets in table.items():
-        targets = sorted(targets, key=lambda s: list(type(s)).index(s))
-        for target in targets:
-            label = labels.get((source, target))
-            suffix = f": {label}" if label else ""
-            lines.append(f"    {source.name} --> {target.name}{suffix}")
-        if not targets:
-            lines.append(f"    {source.name} --> [*]")
-    return "\n".join(lines) + "\n"
+__all__ = ["state_machines_doc"]
 
 
 def _block(title: str, text: str, where: str, body: str) -> list[str]:
@@ -56,23 +27,9 @@ def state_machines_doc() -> str:
     from .reactor.connecter import CONNECTER_TRANSITIONS
     from .reactor.engine import ENGINE_TRANSITIONS
     from .reactor.own import OWN_TRANSITIONS
-    from .sockets.pipe import PIPE_TRANSITIONS, PipeState
+    from .sockets.pipe import PIPE_TRANSITIONS
     from .zmtp import state as zmtp_state
 
-    p = PipeState
-    pipe_labels: dict[Any, str] = {
-        (p.ACTIVE, p.TERM_REQ_SENT1): "terminate()",
-        (p.ACTIVE, p.WAITING_FOR_DELIMITER): "PIPE_TERM, delay",
-        (p.ACTIVE, p.TERM_ACK_SENT): "PIPE_TERM, no delay",
-        (p.ACTIVE, p.DELIMITER_RECEIVED): "delimiter read first",
-        (p.DELIMITER_RECEIVED, p.TERM_ACK_SENT): "PIPE_TERM",
-        (p.DELIMITER_RECEIVED, p.TERM_REQ_SENT1): "terminate()",
-        (p.WAITING_FOR_DELIMITER, p.TERM_ACK_SENT): "delimiter read / terminate(no delay)",
-        (p.TERM_REQ_SENT1, p.TERM_REQ_SENT2): "PIPE_TERM crossed ours",
-        (p.TERM_REQ_SENT1, p.TERMINATED): "PIPE_TERM_ACK (ack back)",
-        (p.TERM_REQ_SENT2, p.TERMINATED): "PIPE_TERM_ACK",
-        (p.TERM_ACK_SENT, p.TERMINATED): "PIPE_TERM_ACK",
-    }
     parts = [
         "# State machines",
         "",
@@ -86,7 +43,7 @@ def state_machines_doc() -> str:
         "Pipe termination", "libzmq's `pipe_t` handshake: a delimiter travels in-band after "
         "the queued messages, `PIPE_TERM`/`PIPE_TERM_ACK` travel as commands.",
         "zreactor/sockets/pipe.py: PIPE_TRANSITIONS",
-        render_simple(PIPE_TRANSITIONS, p.ACTIVE, pipe_labels),
+        render_mermaid(PIPE_TRANSITIONS),
     )
     parts += _block(
         "ZMTP connection", "The sans-I/O codec's handshake: greeting, then the mechanism's "

@@ -32,7 +32,7 @@ from collections import deque
 from typing import Any, Callable, Iterable, Union
 
 from .context import Context
-from .reactor.events import Event, EventBus, EventKind
+from .reactor.events import EventBus, EventKind, ReactorEvent
 from .reactor.syscalls import Syscalls
 
 __all__ = [
@@ -137,28 +137,28 @@ class EventRecorder:
     def __init__(self, bus: EventBus, *, timeout: float = 5.0) -> None:
         self.timeout = timeout
         self._bus = bus
-        self._events: list[Event] = []
+        self._events: list[ReactorEvent] = []
         self._cv = threading.Condition()
         self._subscription = bus.subscribe(self._record)
 
-    def _record(self, event: Event) -> None:
+    def _record(self, event: ReactorEvent) -> None:
         # Runs on the emitting I/O thread: append and wake the waiters, nothing that blocks.
         with self._cv:
             self._events.append(event)
             self._cv.notify_all()
 
     @property
-    def events(self) -> list[Event]:
+    def events(self) -> list[ReactorEvent]:
         """A copy of every event recorded so far, in the order they were emitted."""
         with self._cv:
             return list(self._events)
 
-    def of(self, kind: EventKind) -> list[Event]:
+    def of(self, kind: EventKind) -> list[ReactorEvent]:
         """The events of ``kind`` recorded so far, in order."""
         with self._cv:
             return [e for e in self._events if e.kind == kind]
 
-    def wait(self, kind: EventKind, count: int = 1, timeout: float | None = None) -> Event:
+    def wait(self, kind: EventKind, count: int = 1, timeout: float | None = None) -> ReactorEvent:
         """Wait for the ``count``-th event of ``kind`` and return it.
 
         Args:

@@ -24,7 +24,7 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any, Callable
 
-from .events import Event, EventBus, EventKind
+from .events import EventBus, EventKind, ReactorEvent
 from .fsm import Machine
 from .mailbox import Cmd
 from .own import Own, OwnState
@@ -223,7 +223,7 @@ class Engine(Own):
 
     def emit(self, kind: EventKind, value: int = 0, **detail: Any) -> None:
         """Emit an event about this engine on its bus (and up the chain)."""
-        self.events.emit(Event(kind, self.endpoint, value, detail))
+        self.events.emit(ReactorEvent(kind, self.endpoint, value, detail))
 
     # -- lifecycle --------------------------------------------------------------------------
 

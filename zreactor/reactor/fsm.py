@@ -191,6 +191,14 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
             raise self._illegal(obj, state, event)
         return row
 
+    def allows(self, obj: object, event: E) -> bool:
+        """True if the table lists a move for ``(obj's state, event)``; changes nothing.
+
+        For an operation that is a no-op where the table has no row (a second
+        ``terminate()`` while the first is under way): say so at the call site.
+        """
+        return (getattr(obj, self.attr), event) in self._rows
+
     def fire(self, obj: object, event: E) -> Row:
         """Make the move the table lists for ``(obj's state, event)``; return its row.
 
@@ -249,25 +257,30 @@ def _label(member: enum.Enum) -> str:
     return member.value if isinstance(member.value, str) else member.name
 
 
+def _action_name(action: Action) -> str:
+    return getattr(action, "__name__", repr(action)).lstrip("_")
+
+
 def render_mermaid(machine: Machine[Any, Any]) -> str:
     """Draw ``machine`` as a Mermaid ``stateDiagram-v2``, the one renderer of the docs.
 
-    One edge per ``(source, target)`` pair, in table order, labelled with every event that
-    takes it (an event's label is its value when that is a string, else its name, joined by
-    `` / ``); ``[*] -->`` the initial state, and ``--> [*]`` from every final state. States
-    with an entry action get a note naming it.
+    UML's notation: an edge is labelled ``event / action``. Rows that share a source, a
+    target and an action become one edge, in table order, their events joined by `` or ``
+    (an event's label is its value when that is a string, else its name). ``[*] -->`` marks
+    the initial state, ``--> [*]`` every final state, and a note names each state's entry
+    action.
     """
-    edges: dict[tuple[enum.Enum, enum.Enum], list[str]] = {}
+    edges: dict[tuple[enum.Enum, enum.Enum, Action | None], list[str]] = {}
     for (source, event), row in machine.items():
-        edges.setdefault((source, row.target), []).append(_label(event))
+        edges.setdefault((source, row.target, row.action), []).append(_label(event))
     lines = ["stateDiagram-v2", f"    [*] --> {machine.initial.name}"]
-    for (source, target), events in edges.items():
-        lines.append(f"    {source.name} --> {target.name}: {' / '.join(events)}")
+    for (source, target, action), events in edges.items():
+        effect = f" / {_action_name(action)}" if action is not None else ""
+        lines.append(f"    {source.name} --> {target.name}: {' or '.join(events)}{effect}")
     for state in machine.final_states():
         lines.append(f"    {state.name} --> [*]")
     for state in machine.states:
-        action = machine.entry_action(state)
-        if action is not None:
-            name = getattr(action, "__name__", repr(action)).lstrip("_")
-            lines.append(f"    note right of {state.name}: entry / {name}")
+        entry = machine.entry_action(state)
+        if entry is not None:
+            lines.append(f"    note right of {state.name}: entry / {_action_name(entry)}")
     return "\n".join(lines) + "\n"

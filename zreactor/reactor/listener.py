@@ -88,7 +88,7 @@ from .accept_states import (  # the one-letter state aliases keep the code legib
 )
 from .address import Address, format_endpoint, parse_endpoint
 from .engine import Engine
-from .events import Event, EventKind
+from .events import EventKind, ReactorEvent
 from .poller import Timer, _FdHandle
 from .reopening import Arrivals, Reopening
 from .syscalls import Syscalls, check_listening, unlink_ipc_path
@@ -173,7 +173,7 @@ class Listener(Engine):
         accept_grace: float = DEFAULT_ACCEPT_GRACE,
         shed_policy: ShedPolicy | str = ShedPolicy.RESET,
         recovery_tries: int = DEFAULT_RECOVERY_TRIES,
-        on_failed: Callable[[Event], object] | None = None,
+        on_failed: Callable[[ReactorEvent], object] | None = None,
     ) -> None:
         super().__init__(endpoint)
         if backlog < 0:
