@@ -233,7 +233,7 @@ def announce(
     allows (I/O thread; after the move's actions ran)."""
     detail: dict[str, Any] = {"from": source.name, "trigger": trigger.value}
     if kind is EventKind.SUSPENDED:
-        open_fds = listener.context.fds.open_count
+        open_fds = listener.pool.fds.open_count
         budget = listener.max_connections
         listener.emit(kind, code, errno=errno_name(code), open_fds=open_fds,
                       max_connections=budget, **detail)

@@ -234,7 +234,7 @@ class Listener(Engine):
         started = self.thread is not None
         return self._ledger.snapshot(
             self.clock() if started else None,
-            self.context.fds.open_count if started else 0,
+            self.pool.fds.open_count if started else 0,
             self.max_connections,
         )
 
@@ -298,10 +298,10 @@ class Listener(Engine):
     def attached(self) -> None:
         """Start polling the listening socket."""
         if self.sock is None:
-            with self.context.fds.opening():
+            with self.pool.fds.opening():
                 self.bind()
         assert self.sock is not None
-        self.context.fds.track(self.sock)
+        self.pool.fds.track(self.sock)
         self._poll_socket()
         self._set_interest(True)
         self.emit(EventKind.LISTENING, self.sock.fileno())
@@ -344,7 +344,7 @@ class Listener(Engine):
         Calls no user code itself (``take`` may): the dance runs it inside its fd window.
         """
         assert self.sock is not None
-        fds = self.context.fds
+        fds = self.pool.fds
         taken = 0
         skipped: list[int] = []
         while taken + len(skipped) < limit:
@@ -389,9 +389,9 @@ class Listener(Engine):
         try:
             engine = self.factory(conn)
         except Exception:
-            self.context.fds.close(conn)
+            self.pool.fds.close(conn)
             raise
-        self.launch_child(engine, self.context.choose_io_thread())
+        self.launch_child(engine, self.pool.choose())
 
     # -- the state machine ------------------------------------------------------------------
 
@@ -431,7 +431,7 @@ class Listener(Engine):
     def _wait_for_room(self) -> None:
         """SUSPENDED's entry action: never spin, but hear of every chance to retry."""
         assert self.sock is not None
-        self.context.fds.watch(self)
+        self.pool.fds.watch(self)
         if self._look_at_queue():
             self._set_interest(False)  # a waiting connection would keep the fd readable
         else:
@@ -450,7 +450,7 @@ class Listener(Engine):
     def _retry_later(self) -> None:
         """RETRY_LATER's action: another recovery attempt on the timer and at a release."""
         self._arm_timer(self._on_recovery_timer)
-        self.context.fds.watch(self)  # a release is a slot to re-take the reserve in
+        self.pool.fds.watch(self)  # a release is a slot to re-take the reserve in
 
     def _shut_down(self) -> None:
         """FAILED's entry action: stop everything, close the socket: refuse, do not hang."""
@@ -519,7 +519,7 @@ class Listener(Engine):
 
     def _stop_waiting(self) -> None:
         """Drop the waiting states' arrangements: the release watch and both timers."""
-        self.context.fds.unwatch(self)
+        self.pool.fds.unwatch(self)
         for timer in (self._retry_timer, self._grace_timer):
             if timer is not None:
                 timer.cancel()
@@ -538,7 +538,7 @@ class Listener(Engine):
 
     def _probe(self) -> None:
         """Shedding is done: one batch decides between ACTIVE and SUSPENDED."""
-        self.context.fds.unwatch(self)
+        self.pool.fds.unwatch(self)
         if self._retry_timer is not None:
             self._retry_timer.cancel()  # a recovery retry; SUSPENDED arms its own
             self._retry_timer = None
@@ -560,14 +560,14 @@ class Listener(Engine):
         if sock is None:
             return
         if self.thread is not None:
-            self.context.fds.close(sock, notify=notify)
+            self.pool.fds.close(sock, notify=notify)
         else:
             sock.close()
 
     def release_resources(self) -> None:
         """Close the listening socket, the reserve (and the ipc path); enter CLOSED."""
         if self.thread is not None:
-            self.context.fds.unwatch(self)
+            self.pool.fds.unwatch(self)
         self._handle = None  # the engine base class already removed it from the poller
         self._interest = False
         self._drop_socket(notify=True)

@@ -190,7 +190,7 @@ class Reopening:
         # Bounded, so a connect flood cannot keep us here; whoever is left waits for the
         # next grace period.
         limit = owner.backlog + owner.accept_batch if due < 0 else due
-        with owner.context.fds.lock:  # no framework thread takes the freed number meanwhile
+        with owner.pool.fds.lock:  # no framework thread takes the freed number meanwhile
             self.drop()
             batch = owner._accept_loop(limit, owner.syscalls.abort_connection, budget=False)
             reserve_code = self.take()
@@ -216,7 +216,7 @@ class Reopening:
     def _reopen(self) -> None:
         """Close the listening socket (the kernel resets its backlog) and bind again."""
         owner = self.listener
-        with owner.context.fds.lock:
+        with owner.pool.fds.lock:
             owner._drop_socket(notify=False)  # we take the number straight back
             code = self._bind_again()
         owner._arrivals.clear()
@@ -234,7 +234,7 @@ class Reopening:
         releases must not use up the budget of tries in a millisecond.
         """
         owner = self.listener
-        with owner.context.fds.opening():
+        with owner.pool.fds.opening():
             code = self._bind_again() if owner.sock is None else self.take()
         if not code:
             if owner._handle is not None:
@@ -244,14 +244,14 @@ class Reopening:
         elif timed:
             self._failed(code)
         else:
-            owner.context.fds.watch(owner)  # the timer keeps its schedule
+            owner.pool.fds.watch(owner)  # the timer keeps its schedule
 
     def restart(self) -> None:
         """``Listener.restart()`` on the I/O thread: bind again and take the reserve."""
         owner = self.listener
         if owner.listener_state is not ListenerState.FAILED:
             return
-        with owner.context.fds.opening():
+        with owner.pool.fds.opening():
             code = self._bind_again() or self.take()
             if code:
                 owner._drop_socket(notify=False)
@@ -270,7 +270,7 @@ class Reopening:
         except OSError as exc:
             return exc.errno or 0
         owner.sock = sock
-        owner.context.fds.track(sock)
+        owner.pool.fds.track(sock)
         return 0
 
     def _reopened(self) -> None:
