@@ -62,7 +62,7 @@ from typing import Any, Callable, NamedTuple
 from .constants import Flag, PollEvent, SocketOption
 from .errors import Again, ContextTerminated, ZMQError
 from .sockets.poll import Poller, zmq_poll
-from .sockets.poll import _as_socket as _sync_socket
+from .sockets.poll import as_socket as _sync_socket
 from .sockets.socket import Socket as _SyncSocket
 
 __all__ = ["_AsyncPoller", "_AsyncSocket", "_FutureEvent"]
