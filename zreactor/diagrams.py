@@ -44,6 +44,7 @@ def machines() -> dict[str, Diagram]:
     from .reactor.own import OWN_TRANSITIONS
     from .sockets.pipe import PIPE_TRANSITIONS
     from .sockets.reqrep import REP_TRANSITIONS, REQ_TRANSITIONS
+    from .sockets.session import SESSION_TRANSITIONS
     from .zmtp import state as zmtp_state
 
     return {
@@ -73,12 +74,17 @@ def machines() -> dict[str, Diagram]:
         "rep": Diagram(
             "REP", "zreactor/sockets/reqrep.py: REP_TRANSITIONS",
             "Receive a request, send its reply; `EFSM` otherwise.", REP_TRANSITIONS),
+        "session": Diagram(
+            "Session linger", "zreactor/sockets/session.py: SESSION_TRANSITIONS",
+            "Delivering what is queued after `close()` (see [SESSION.md](SESSION.md)).",
+            SESSION_TRANSITIONS),
     }
 
 
 #: Pages that embed diagrams: the n-th mermaid block of the page draws the n-th key.
 EMBEDDED: dict[str, tuple[str, ...]] = {
     "reqrep.md": ("req", "rep"),
+    "SESSION.md": ("session",),
 }
 
 _BLOCK = re.compile(r"```mermaid\n.*?```", re.S)
