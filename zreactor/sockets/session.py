@@ -264,14 +264,12 @@ class Session(Engine):
         thread = self.thread
         if thread is None or self.engine is None:
             return False
-        lock = thread.poller.lock
-        if not lock.acquire(blocking=False):
+        lease = thread.try_lease()
+        if lease is None:
             return False  # the loop is busy: it will see the ACTIVATE_READ soon enough
-        try:
+        with lease:
             engine, pipe = self.engine, self.pipe
             return engine is not None and pipe is not None and engine.pull_in_caller(pipe)
-        finally:
-            lock.release()
 
     def read_fd(self) -> int | None:
         """A hint: the connection's fd if a waiting socket could read it itself now.
@@ -290,24 +288,22 @@ class Session(Engine):
         thread = self.thread
         if thread is None or self.engine is None:
             return None
-        lock = thread.poller.lock
-        if not lock.acquire(blocking=False):
+        lease = thread.try_lease()
+        if lease is None:
             return None  # the loop is awake: let it read, and wait for its command
-        try:
+        with lease:
             engine = self.engine
             return None if engine is None else engine.lend_fd()
-        finally:
-            lock.release()
 
     def reclaim_fd(self, readable: bool) -> None:
         """The socket stopped waiting: read what arrived (on its thread), give the fd back.
 
-        Blocks for the loop lock, which the I/O thread holds only while it runs handlers.
+        Under a give-back lease (``wait_lease``: waits for the loop's running handlers).
         """
         thread = self.thread
         if thread is None:
             return
-        with thread.poller.lock:
+        with thread.wait_lease():
             engine = self.engine
             if engine is not None:
                 engine.reclaim_fd(readable)
