@@ -15,7 +15,7 @@ API = {
     "ContextTerminated", "Engine", "EngineState", "Errno", "Event", "EventBus", "EventKind",
     "Flag", "Frame", "LineCodec", "Listener", "ListenerState", "ListenerStats", "PollEvent", "Poller", "ProtocolError",
     "ReadState", "ShedPolicy", "Socket", "SocketOption", "SocketType", "StreamEngine", "WriteState",
-    "ZMQError", "ZReactorError", "__version__", "available_pollers", "proxy",
+    "ZMQError", "ZReactorError", "__version__", "available_pollers", "install_as_zmq", "proxy",
     "pyzmq_version", "pyzmq_version_info", "select", "zmq_version", "zmq_version_info",
 }
 

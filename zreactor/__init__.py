@@ -17,6 +17,10 @@ pyzmq's constant names (``zmq.PUB``, ``zmq.NOBLOCK``, ``zmq.EVENT_CONNECTED`` ..
 module level, with the values libzmq gives them. One name differs in meaning: ``Event`` is
 zreactor's event record (pyzmq's event-kind enum is :class:`EventKind` here).
 
+Third-party code that says ``import zmq`` runs on zreactor unchanged after
+:func:`install_as_zmq` (``zmq`` and every ``zmq.<sub>`` are zreactor's modules), or under
+``python -m zreactor.run program.py`` / ``ZREACTOR_AS_ZMQ=1`` for whole processes.
+
 Reactor layer (write your own protocol)::
 
     import zreactor
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 from .constants import CONSTANTS as _CONSTANTS
 from .constants import Errno, Flag, PollEvent, SocketOption, SocketType
+from .as_zmq import install_as_zmq
 from .context import Context
 from .errors import (
     Again,
@@ -221,6 +226,7 @@ __all__ = [
     "ZReactorError",
     "__version__",
     "available_pollers",
+    "install_as_zmq",
     "proxy",
     "pyzmq_version",
     "pyzmq_version_info",
