@@ -274,6 +274,35 @@ def test_peer_ping_is_answered_at_once_and_its_ttl_enforced(ctx, raw_sockets) ->
     log.wait(EventKind.DISCONNECTED)
 
 
+def test_peer_ping_ttl_is_enforced_while_the_socket_waits_in_recv(ctx, raw_sockets) -> None:
+    # The PING is read on the waiting socket's thread (caller I/O): the TTL timer it arms
+    # must reach the I/O loop asleep in select(), or a silent peer is never dropped.
+    srv, endpoint, log = bound_pair(ctx)
+    peer = Peer(dial(endpoint, raw_sockets))
+    peer.handshake()
+    outcome: list[object] = []
+    waiter = threading.Thread(target=lambda: outcome.append(_recv_or_error(srv)))
+    waiter.start()
+    try:
+        time.sleep(0.2)  # let the PAIR get its pipe and block in recv() with the fd lent
+        peer.conn.send_ping(ttl=0.3)
+        sent_at = time.monotonic()
+        peer.pump(lambda evs: any(isinstance(e, Pong) for e in evs), timeout=1)
+        closed_at = peer.wait_closed(timeout=3)  # then silence: the TTL runs out
+        assert closed_at - sent_at < 1.0
+        log.wait(EventKind.DISCONNECTED)
+    finally:
+        waiter.join(DEADLINE)
+    assert outcome and isinstance(outcome[0], zreactor.Again)
+
+
+def _recv_or_error(sock: zreactor.Socket) -> object:
+    try:
+        return sock.recv()
+    except zreactor.ZMQError as exc:
+        return exc
+
+
 def test_traffic_within_the_ttl_keeps_the_connection(ctx, raw_sockets) -> None:
     srv, endpoint, _ = bound_pair(ctx)
     peer = Peer(dial(endpoint, raw_sockets))

@@ -375,10 +375,7 @@ class ZmtpEngine(StreamEngine):
             self.bytes_received += len(data)
             self.data_received(data)
             if self.state is not EngineState.ATTACHED:
-                # ending may have armed a timer (a flush linger) that the sleeping loop has
-                # not seen: any command wakes it to recompute its wait
-                self.call_threadsafe(_nothing)
-                break
+                break  # (a timer that ending armed wakes the loop when the lease goes back)
             if len(data) < self.read_size:
                 break
         handle = self._handle
@@ -620,7 +617,4 @@ class ZmtpEngine(StreamEngine):
 #: most ``recv()`` calls one borrowed wait makes (see :meth:`ZmtpEngine.reclaim_fd`)
 CALLER_READ_CHUNKS = 8
 
-
-def _nothing() -> None:
-    """A command that only wakes an I/O thread (see :meth:`ZmtpEngine.reclaim_fd`)."""
 
