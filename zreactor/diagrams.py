@@ -46,6 +46,7 @@ def machines() -> dict[str, Diagram]:
     from .sockets.reqrep import REP_TRANSITIONS, REQ_TRANSITIONS
     from .sockets.session import SESSION_TRANSITIONS
     from .zmtp import state as zmtp_state
+    from .zmtp.engine import INPUT_FLOW, OUTPUT_FLOW
 
     return {
         "pipe": Diagram(
@@ -56,6 +57,14 @@ def machines() -> dict[str, Diagram]:
             "ZMTP connection", "zreactor/zmtp/state.py: TRANSITIONS",
             "The sans-I/O codec's handshake: greeting, then the mechanism's READY exchange, "
             "then traffic.", zmtp_state.TRANSITIONS),
+        "zmtp-input": Diagram(
+            "ZMTP engine: input flow", "zreactor/zmtp/engine.py: INPUT_FLOW",
+            "Blocked while the pipe to the socket is full; entering a state pauses or resumes "
+            "reading the socket.", INPUT_FLOW),
+        "zmtp-output": Diagram(
+            "ZMTP engine: output flow", "zreactor/zmtp/engine.py: OUTPUT_FLOW",
+            "Blocked while the write queue is above its high-water mark: nothing is pulled "
+            "from the pipe (the same table as the input flow).", OUTPUT_FLOW),
         "engine": Diagram(
             "Engine lifecycle", "zreactor/reactor/engine.py: ENGINE_TRANSITIONS",
             "Every engine: `attached -> (readable | writable | timer | call)* -> "
