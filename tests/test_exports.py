@@ -13,7 +13,7 @@ from zreactor.constants import CONSTANTS
 API = {
     "Again", "Codec", "Connecter", "ConnecterState", "Context", "ContextClosedError",
     "ContextOption", "ContextTerminated", "DeviceType", "Engine", "EngineState", "Errno",
-    "Event", "EventBus", "EventKind", "Flag", "Frame", "InterruptedSystemCall", "LineCodec",
+    "Event", "EventBus", "EventKind", "Flag", "Frame", "InterruptedSystemCall", "IOThreadPool", "LineCodec",
     "Listener", "ListenerState", "ListenerStats", "MessageOption", "NormMode", "NotDone",
     "PollEvent", "Poller", "ProtocolError", "ReactorEvent", "ReadState", "ReconnectStop",
     "RouterNotify", "SecurityMechanism", "ShedPolicy", "Socket", "SocketOption", "SocketType",

@@ -26,9 +26,11 @@ Reactor layer (write your own protocol)::
         def data_received(self, data):
             self.write(data)
 
-    with zreactor.Context(io_threads=2) as ctx:
-        listener = ctx.listen("tcp://127.0.0.1:0", Echo)
+    with zreactor.IOThreadPool(io_threads=2) as pool:
+        listener = pool.listen("tcp://127.0.0.1:0", Echo)
         print(listener.endpoint)
+
+(A messaging :class:`Context` composes such a pool; ``ctx.listen`` is the same call.)
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ from .reactor.engine import Engine, EngineState
 from .reactor.events import EventBus, EventKind, ReactorEvent
 from .reactor.listener import Listener, ListenerState, ListenerStats, ShedPolicy
 from .reactor.poller import available_pollers
+from .reactor.pool import IOThreadPool
 from .reactor.stream import ReadState, StreamEngine, WriteState
 from .sockets.poll import Poller, select
 from .sockets.socket import Frame, Socket
@@ -103,6 +106,7 @@ _API = [
     "EventKind",
     "Flag",
     "Frame",
+    "IOThreadPool",
     "InterruptedSystemCall",
     "LineCodec",
     "Listener",

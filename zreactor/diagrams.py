@@ -1,72 +1,137 @@
-"""State diagrams for the documentation, generated from the transition tables themselves.
+"""State diagrams for the documentation, generated from the machines themselves.
 
-Every state machine in zreactor is an ``enum.Enum`` plus a module-level table (h11's rule:
-the table *is* the machine). This module renders those tables as Mermaid
-``stateDiagram-v2`` text, and :func:`state_machines_doc` assembles ``docs/STATE_MACHINES.md``.
-``tests/test_docs.py`` regenerates the document and fails if the committed copy drifted, so
-a diagram can never disagree with the code.
+Every state machine in zreactor is a :class:`~zreactor.reactor.fsm.Machine`: two enums and
+one module-level table (h11's rule: the table *is* the machine). This module lists them all
+(:func:`machines`), draws each with the one renderer,
+:func:`~zreactor.reactor.fsm.render_mermaid`, assembles ``docs/STATE_MACHINES.md``
+(:func:`state_machines_doc`), and refreshes the diagrams other pages embed
+(:data:`EMBEDDED`: the n-th ```` ```mermaid ```` block of a page is the n-th machine listed
+for it). ``tests/test_docs.py`` regenerates all of it and fails if a committed copy drifted,
+so a diagram can never disagree with the code.
 
 Regenerate after changing a table::
 
-    python -m zreactor.diagrams > docs/STATE_MACHINES.md
+    python -m zreactor.diagrams --write      # docs/STATE_MACHINES.md and the embedded blocks
+    python -m zreactor.diagrams              # print docs/STATE_MACHINES.md
 """
 
 from __future__ import annotations
 
-from .reactor.fsm import render_mermaid
+import re
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
 
-__all__ = ["state_machines_doc"]
+from .reactor.fsm import Machine, render_mermaid
+
+__all__ = ["EMBEDDED", "Diagram", "machines", "refresh_embedded", "state_machines_doc"]
 
 
-def _block(title: str, text: str, where: str, body: str) -> list[str]:
-    return [f"## {title}", "", f"From `{where}`. {text}", "", "```mermaid", body.rstrip("\n"), "```", ""]
+class Diagram(NamedTuple):
+    """One machine as the docs show it."""
+
+    title: str
+    #: ``path: NAME`` of the table in the source tree
+    where: str
+    text: str
+    machine: Machine[Any, Any]
 
 
-def state_machines_doc() -> str:
-    """The full text of ``docs/STATE_MACHINES.md``."""
+def machines() -> dict[str, Diagram]:
+    """Every machine drawn in the docs, by a short key, in the order of STATE_MACHINES.md."""
     from .reactor.connecter import CONNECTER_TRANSITIONS
     from .reactor.engine import ENGINE_TRANSITIONS
     from .reactor.own import OWN_TRANSITIONS
     from .sockets.pipe import PIPE_TRANSITIONS
+    from .sockets.reqrep import REP_TRANSITIONS, REQ_TRANSITIONS
     from .zmtp import state as zmtp_state
 
+    return {
+        "pipe": Diagram(
+            "Pipe termination", "zreactor/sockets/pipe.py: PIPE_TRANSITIONS",
+            "libzmq's `pipe_t` handshake: a delimiter travels in-band after the queued "
+            "messages, `PIPE_TERM`/`PIPE_TERM_ACK` travel as commands.", PIPE_TRANSITIONS),
+        "zmtp": Diagram(
+            "ZMTP connection", "zreactor/zmtp/state.py: TRANSITIONS",
+            "The sans-I/O codec's handshake: greeting, then the mechanism's READY exchange, "
+            "then traffic.", zmtp_state.TRANSITIONS),
+        "engine": Diagram(
+            "Engine lifecycle", "zreactor/reactor/engine.py: ENGINE_TRANSITIONS",
+            "Every engine: `attached -> (readable | writable | timer | call)* -> "
+            "closed(reason)`.", ENGINE_TRANSITIONS),
+        "own": Diagram(
+            "Ownership handshake", "zreactor/reactor/own.py: OWN_TRANSITIONS",
+            "libzmq's `own_t`: `term_req / term / term_ack` down and up the tree.",
+            OWN_TRANSITIONS),
+        "connecter": Diagram(
+            "Connecter", "zreactor/reactor/connecter.py: CONNECTER_TRANSITIONS",
+            "Reconnection with libzmq's backoff.", CONNECTER_TRANSITIONS),
+        "req": Diagram(
+            "REQ", "zreactor/sockets/reqrep.py: REQ_TRANSITIONS",
+            "One request, then its reply; `EFSM` otherwise (see [reqrep.md](reqrep.md)).",
+            REQ_TRANSITIONS),
+        "rep": Diagram(
+            "REP", "zreactor/sockets/reqrep.py: REP_TRANSITIONS",
+            "Receive a request, send its reply; `EFSM` otherwise.", REP_TRANSITIONS),
+    }
+
+
+#: Pages that embed diagrams: the n-th mermaid block of the page draws the n-th key.
+EMBEDDED: dict[str, tuple[str, ...]] = {
+    "reqrep.md": ("req", "rep"),
+}
+
+_BLOCK = re.compile(r"```mermaid\n.*?```", re.S)
+
+
+def _block(diagram: Diagram) -> list[str]:
+    body = render_mermaid(diagram.machine).rstrip("\n")
+    return [f"## {diagram.title}", "", f"From `{diagram.where}`. {diagram.text}", "",
+            "```mermaid", body, "```", ""]
+
+
+def state_machines_doc() -> str:
+    """The full text of ``docs/STATE_MACHINES.md``."""
     parts = [
         "# State machines",
         "",
-        "Generated by `python -m zreactor.diagrams` from the transition tables in the code;",
-        "`tests/test_docs.py` fails if this file and the tables disagree. The listener's",
-        "accept-error machine is in [LISTENER.md](LISTENER.md), the session's in",
-        "[SESSION.md](SESSION.md), REQ/REP in [reqrep.md](reqrep.md).",
+        "Generated by `python -m zreactor.diagrams` from the machines in the code (each a",
+        "`zreactor.reactor.fsm.Machine`: `(state, event) -> target`; an edge reads",
+        "`event / action`, a note names a state's entry action); `tests/test_docs.py` fails",
+        "if this file and the tables disagree. The listener's accept-error machine is in",
+        "[LISTENER.md](LISTENER.md), the session's linger in [SESSION.md](SESSION.md),",
+        "REQ/REP's rules in [reqrep.md](reqrep.md).",
         "",
     ]
-    parts += _block(
-        "Pipe termination", "libzmq's `pipe_t` handshake: a delimiter travels in-band after "
-        "the queued messages, `PIPE_TERM`/`PIPE_TERM_ACK` travel as commands.",
-        "zreactor/sockets/pipe.py: PIPE_TRANSITIONS",
-        render_mermaid(PIPE_TRANSITIONS),
-    )
-    parts += _block(
-        "ZMTP connection", "The sans-I/O codec's handshake: greeting, then the mechanism's "
-        "READY exchange, then traffic.", "zreactor/zmtp/state.py: TRANSITIONS",
-        zmtp_state.render_mermaid(),
-    )
-    parts += _block(
-        "Engine lifecycle", "Every engine: `attached -> (readable | writable | timer | call)* "
-        "-> closed(reason)`.", "zreactor/reactor/engine.py: ENGINE_TRANSITIONS",
-        render_mermaid(ENGINE_TRANSITIONS),
-    )
-    parts += _block(
-        "Ownership handshake", "libzmq's `own_t`: `term_req / term / term_ack` down and up "
-        "the tree.", "zreactor/reactor/own.py: OWN_TRANSITIONS",
-        render_mermaid(OWN_TRANSITIONS),
-    )
-    parts += _block(
-        "Connecter", "Reconnection with libzmq's backoff.",
-        "zreactor/reactor/connecter.py: CONNECTER_TRANSITIONS",
-        render_mermaid(CONNECTER_TRANSITIONS),
-    )
+    for diagram in machines().values():
+        parts += _block(diagram)
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
+def refresh_embedded(text: str, keys: tuple[str, ...]) -> str:
+    """``text`` with its mermaid blocks redrawn from the machines ``keys`` names, in order.
+
+    Raises:
+        ValueError: the page has a different number of mermaid blocks than ``keys``.
+    """
+    found = _BLOCK.findall(text)
+    if len(found) != len(keys):
+        raise ValueError(f"{len(found)} mermaid blocks for {len(keys)} machines {keys}")
+    drawn = iter(keys)
+    every = machines()
+    return _BLOCK.sub(
+        lambda _: "```mermaid\n" + render_mermaid(every[next(drawn)].machine) + "```", text)
+
+
+def _write(docs: Path) -> None:
+    (docs / "STATE_MACHINES.md").write_text(state_machines_doc())
+    for page, keys in EMBEDDED.items():
+        path = docs / page
+        path.write_text(refresh_embedded(path.read_text(), keys))
+
+
 if __name__ == "__main__":
-    print(state_machines_doc(), end="")
+    if sys.argv[1:] == ["--write"]:
+        _write(Path(__file__).resolve().parent.parent / "docs")
+    else:
+        print(state_machines_doc(), end="")

@@ -157,7 +157,7 @@ class Connecter(Engine):
 
     def _start_connecting(self) -> None:
         CONNECTER_TRANSITIONS.fire(self, ConnecterEvent.ATTEMPT)
-        fds = self.context.fds if self.context is not None else None
+        fds = self.pool.fds if self.pool is not None else None
         try:
             if fds is not None:
                 with fds.opening():
@@ -218,8 +218,8 @@ class Connecter(Engine):
         if not engine.endpoint:
             engine.endpoint = self.endpoint
         self.connection = engine
-        if self.context is not None:
-            self.context._launching(self.thread)  # load until plugged, like any launch
+        if self.pool is not None:
+            self.pool.launching(self.thread)  # load until plugged, like any launch
         self.launch_child(engine, self.thread)
 
     def _failed(self, err: int) -> None:
@@ -234,8 +234,8 @@ class Connecter(Engine):
 
     def _close_sock(self) -> None:
         sock, self._sock = self._sock, None
-        if self.context is not None:
-            self.context.fds.close(sock)
+        if self.pool is not None:
+            self.pool.fds.close(sock)
         elif sock is not None:
             sock.close()
 

@@ -6,10 +6,11 @@ An :class:`Engine` is an object that lives on one I/O thread and reacts to what 
 there: its fds becoming ready, its timers firing, commands arriving. Listeners, connecters and
 stream connections are engines; so is anything a user writes on top of the reactor.
 
-An engine is created on any thread, then *launched* by its owner (the context, a listener, a
-connecter), which picks an I/O thread and sends it ``PLUG``. From then on every hook runs on
+An engine is created on any thread, then *launched* by its owner (the
+:class:`~zreactor.reactor.pool.IOThreadPool`'s root, a listener, a connecter), which picks an
+I/O thread and sends it ``PLUG``. From then on every hook runs on
 that thread and may touch the engine's state without locks. An engine ends either because it
-decides to (:meth:`Engine.close`) or because its owner terminates it (context ``term()``,
+decides to (:meth:`Engine.close`) or because its owner terminates it (pool ``term()``,
 listener closed); both paths end in exactly one ``closed(reason)`` call, after which the fds
 are gone and no other hook runs.
 
@@ -31,6 +32,7 @@ from .own import Own, OwnState
 
 if TYPE_CHECKING:
     from .io_thread import IOThread
+    from .pool import IOThreadPool
     from .poller import Poller, Timer, _FdHandle
 
 __all__ = ["ENGINE_TRANSITIONS", "Engine", "EngineEvent", "EngineState"]
@@ -139,9 +141,17 @@ class Engine(Own):
         return self.thread  # type: ignore[no-any-return]
 
     @property
-    def context(self) -> Any:
-        """The context that owns this engine's I/O thread."""
-        return self.thread.context
+    def pool(self) -> IOThreadPool | None:
+        """The pool of this engine's I/O thread: placement, load and fd accounting.
+
+        ``None`` for an engine on a bare :class:`IOThread` (a test's).
+        """
+        return self.thread.pool  # type: ignore[no-any-return]
+
+    @property
+    def context(self) -> IOThreadPool | None:
+        """Deprecated name of :attr:`pool` (what engines used from the context lives there)."""
+        return self.pool
 
     @property
     def poller(self) -> Poller:
@@ -229,8 +239,8 @@ class Engine(Own):
 
     def process_plug(self) -> None:
         """``PLUG`` command: the engine arrived on its thread."""
-        if self.thread.context is not None:
-            self.thread.context._plugged(self.thread)
+        if self.thread.pool is not None:
+            self.thread.pool.plugged(self.thread)
         if self.owner is not None and self.events.parent is None:
             self.events.parent = self.owner.event_bus
         if self.state is not EngineState.NEW:

@@ -10,7 +10,7 @@ Its mailbox's wake-up fd is registered with its poller like any other fd, so the
         run due timers; select() until an fd is ready or the next timer is due
         for each ready fd: call its handler (the mailbox's handler dispatches commands)
 
-Everything that lives on this thread (engines, listeners, the context's root) is touched only
+Everything that lives on this thread (engines, listeners, the pool's root) is touched only
 from this loop, so none of it needs a lock. (The one exception borrows the loop itself: a
 thread that takes the poller's loop lock while the loop sleeps in ``select()`` may act for it;
 see :mod:`~zreactor.reactor.poller` and *Caller I/O* in :mod:`zreactor.zmtp.engine`.)
@@ -23,11 +23,11 @@ selector in trouble), the thread logs it as critical, backs off (10 ms doubling 
 spinning) and carries on: a dead loop would silently hang every engine on it, and ``term()``.
 
 *Stopping* is a command (``STOP``), so it is ordered after every command sent before it.
-The context sends it only after the ownership tree has acknowledged termination, so nothing
-is left on the thread when it exits.
+The pool (:mod:`~zreactor.reactor.pool`) sends it only after the ownership tree has
+acknowledged termination, so nothing is left on the thread when it exits.
 
 *Manual mode.* With ``start=False`` the loop does not run on its own thread; tests (and
-:class:`zreactor.testing.ManualContext`) call :meth:`run_once` themselves, with a fake clock.
+``IOThreadPool(start=False)``, under :class:`zreactor.testing.ManualContext`) call :meth:`run_once` themselves, with a fake clock.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ from .poller import Poller
 if TYPE_CHECKING:
     import selectors
 
+    from .pool import IOThreadPool
+
 __all__ = ["IOThread"]
 
 log = logging.getLogger("zreactor")
@@ -52,8 +54,9 @@ class IOThread:
     """A reactor thread: poller + mailbox + loop.
 
     Args:
-        index: position in the context's list of I/O threads (used in the thread's name).
-        context: the owning context (engines reach it through ``thread.context``).
+        index: position in the pool's list of I/O threads (used in the thread's name).
+        pool: the owning :class:`~zreactor.reactor.pool.IOThreadPool`, if any (engines reach
+            it through ``thread.pool`` for placement, load and fd accounting).
         selector_factory: forwarded to :class:`Poller`.
         clock: forwarded to :class:`Poller`.
         name_prefix: thread name prefix; the thread is called ``f"{prefix}-{index}"``.
@@ -62,13 +65,13 @@ class IOThread:
     def __init__(
         self,
         index: int,
-        context: Any = None,
+        pool: IOThreadPool | None = None,
         selector_factory: Callable[[], selectors.BaseSelector] | None = None,
         clock: Callable[[], float] | None = None,
         name_prefix: str = "zreactor-io",
     ) -> None:
         self.index = index
-        self.context = context
+        self.pool = pool
         self.name = f"{name_prefix}-{index}"
         kwargs: dict[str, Any] = {"on_error": self.handle_error}
         if clock is not None:

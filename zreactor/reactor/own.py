@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-Every long-lived object of the reactor (the context's root, listeners, connecters, engines) is
+Every long-lived object of the reactor (the pool's root, listeners, connecters, engines) is
 an :class:`Own`: it lives on exactly one thread, is reached only through that thread's mailbox,
 and has exactly one owner. Owners outlive what they own: a listener owns the connections it
-accepted, the context's root owns the listeners.
+accepted, the pool's root owns the listeners.
 
 Shutting down is a conversation, never a flag:
 
@@ -38,8 +38,9 @@ Two races need care, and libzmq's answer to both is sequence numbers:
   that terminates before being plugged releases what it holds without ever attaching.
 
 Thread rules: every ``process_*`` method runs on the object's own thread. ``launch_child``
-and ``terminate`` run on the object's own thread too; the one exception is the context, which
-launches children of its root from application threads through the same commands.
+and ``terminate`` run on the object's own thread too; the one exception is the I/O thread
+pool, which launches children of its root from application threads through the same commands
+(under a lock, so the root's sequence counter keeps one writer at a time).
 """
 
 from __future__ import annotations

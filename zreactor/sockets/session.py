@@ -209,7 +209,7 @@ class Session(Engine):
             self._launch(self._new_engine(conn))
 
     def _launch(self, child: Engine) -> None:
-        self.context._launching(self.thread)  # counted as load until it is plugged
+        self.pool.launching(self.thread)  # counted as load until it is plugged
         self.launch_child(child, self.thread)
 
     def _new_engine(self, sock: _socket.socket) -> ZmtpEngine:
@@ -232,8 +232,8 @@ class Session(Engine):
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if self.thread is not None and self.context is not None:
-            self.context.fds.close(conn)
+        if self.thread is not None and self.pool is not None:
+            self.pool.fds.close(conn)
         else:
             conn.close()
 

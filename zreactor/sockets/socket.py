@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import errno
 import time
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -65,6 +66,11 @@ __all__ = ["Frame", "Socket"]  # Frame lives in .frame; re-exported for the pack
 
 DONTWAIT = int(Flag.DONTWAIT)
 SNDMORE = int(Flag.SNDMORE)
+
+#: sockets whose ``underlying`` address was handed out, for :meth:`Socket.shadow` (weak: a
+#: socket nobody holds any more is gone, and so is its address)
+_SHADOWABLE: weakref.WeakValueDictionary[int, Socket] = weakref.WeakValueDictionary()
+
 
 class Socket(Endpoints, Conveniences, Own):
     """Base class of every socket type; the pyzmq-compatible API lives here.
@@ -283,8 +289,28 @@ class Socket(Endpoints, Conveniences, Own):
 
     @property
     def underlying(self) -> int:
-        """An identifier of the socket object (pyzmq exposes the C pointer)."""
+        """An identifier of the socket object (pyzmq exposes the C pointer).
+
+        :meth:`shadow` turns it back into this socket while the socket is alive.
+        """
+        _SHADOWABLE[id(self)] = self
         return id(self)
+
+    @classmethod
+    def shadow(cls, address: int) -> Socket:
+        """The live socket whose :attr:`underlying` is ``address`` (pyzmq's ``Socket.shadow``).
+
+        pyzmq makes a second Python object over the same C socket; zreactor has no C socket,
+        so this is the socket object itself (awaitable sockets wrap it, see
+        :mod:`zreactor.asyncio`). Closing either closes the socket, as in pyzmq.
+
+        Raises:
+            ZMQError: ENOTSOCK if no live socket has that address.
+        """
+        sock = _SHADOWABLE.get(int(address))
+        if sock is None:
+            raise ZMQError(errno.ENOTSOCK, f"no live socket at {address:#x}")
+        return sock
 
     # -- sending ---------------------------------------------------------------------------------
 

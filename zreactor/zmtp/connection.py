@@ -253,7 +253,7 @@ class ZmtpConnection:
             self._on_frames(frames, events)
         except ProtocolError as exc:
             self._failure = str(exc)
-            self._transition(Trigger.VIOLATION)
+            TRANSITIONS.fire(self, Trigger.VIOLATION)
             raise
         return events
 
@@ -287,7 +287,7 @@ class ZmtpConnection:
             self._on_items(items, events)
         except ProtocolError as exc:
             self._failure = str(exc)
-            self._transition(Trigger.VIOLATION)
+            TRANSITIONS.fire(self, Trigger.VIOLATION)
             raise
         return events
 
@@ -403,19 +403,10 @@ class ZmtpConnection:
             ValueError: ``reason`` longer than 255 bytes in UTF-8.
         """
         body = commands.encode_error(reason)
-        self._transition(Trigger.LOCAL_ERROR)
+        TRANSITIONS.fire(self, Trigger.LOCAL_ERROR)
         append_command(self._outgoing, body)
 
     # -- internals -------------------------------------------------------------------------
-
-    def _transition(self, trigger: Trigger) -> None:
-        """Move to the state :data:`~.state.TRANSITIONS` lists for ``trigger``, or raise."""
-        try:
-            self._state = TRANSITIONS[self._state][trigger]
-        except KeyError:
-            raise LocalProtocolError(
-                f"ZMTP connection in state {self._state.name} cannot take "
-                f"{trigger.value!r}") from None
 
     def _require_traffic(self, what: str) -> None:
         if self._state is not State.TRAFFIC:
@@ -440,7 +431,7 @@ class ZmtpConnection:
         greeting = self._greeting.greeting
         check_mechanism(greeting.mechanism)
         self._version = greeting.effective_version
-        self._transition(Trigger.PEER_GREETING)
+        TRANSITIONS.fire(self, Trigger.PEER_GREETING)
         append_command(self._outgoing, self._ready_body)
 
     def _on_frames(self, frames: list[Frame], events: list[Event]) -> None:
@@ -504,7 +495,7 @@ class ZmtpConnection:
         name, data = commands.decode_command(body)
         outcome = self._mechanism.process_command(name, data)
         if isinstance(outcome, PeerError):
-            self._transition(Trigger.PEER_ERROR)
+            TRANSITIONS.fire(self, Trigger.PEER_ERROR)
             events.append(outcome)
             return
         assert self._version is not None
@@ -514,7 +505,7 @@ class ZmtpConnection:
             metadata=outcome.metadata,
             version=self._version,
         )
-        self._transition(Trigger.PEER_READY)
+        TRANSITIONS.fire(self, Trigger.PEER_READY)
         events.append(self._handshake)
 
     def _on_command(self, body: bytes, events: list[Event]) -> bool:
@@ -533,7 +524,7 @@ class ZmtpConnection:
                 events.append(Cancel(data))
         elif name == commands.ERROR:
             events.append(PeerError(commands.decode_error(data)))
-            self._transition(Trigger.PEER_ERROR)
+            TRANSITIONS.fire(self, Trigger.PEER_ERROR)
             return True
         return False
 
