@@ -47,6 +47,7 @@ __all__ = [
     "OptionSpec",
     "Options",
     "apply_to_socket",
+    "conflates",
     "check_type",
     "coerce",
     "lookup",
@@ -318,6 +319,15 @@ def coerce(option: int, spec: OptionSpec, value: Any) -> Any:
     if spec.maximum is not None and value > spec.maximum:
         raise ZMQError(errno.EINVAL, f"{name} must be <= {spec.maximum}, got {value}")
     return value
+
+
+#: the socket types whose pipes ``CONFLATE`` applies to (libzmq's list)
+CONFLATING_TYPES = frozenset({"PUB", "SUB", "PUSH", "PULL", "DEALER", "PAIR", "XPUB", "XSUB"})
+
+
+def conflates(options: Options) -> bool:
+    """True if pipes of a socket with ``options`` keep only the newest message."""
+    return options.conflate and options.type_name in CONFLATING_TYPES
 
 
 def apply_to_socket(sock: _socket.socket, options: Options) -> None:
