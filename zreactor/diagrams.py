@@ -44,7 +44,9 @@ def machines() -> dict[str, Diagram]:
     from .reactor.own import OWN_TRANSITIONS
     from .sockets.pipe import PIPE_TRANSITIONS
     from .sockets.reqrep import REP_TRANSITIONS, REQ_TRANSITIONS
+    from .sockets.session import SESSION_TRANSITIONS
     from .zmtp import state as zmtp_state
+    from .zmtp.engine import INPUT_FLOW, OUTPUT_FLOW
 
     return {
         "pipe": Diagram(
@@ -55,6 +57,14 @@ def machines() -> dict[str, Diagram]:
             "ZMTP connection", "zreactor/zmtp/state.py: TRANSITIONS",
             "The sans-I/O codec's handshake: greeting, then the mechanism's READY exchange, "
             "then traffic.", zmtp_state.TRANSITIONS),
+        "zmtp-input": Diagram(
+            "ZMTP engine: input flow", "zreactor/zmtp/engine.py: INPUT_FLOW",
+            "Blocked while the pipe to the socket is full; entering a state pauses or resumes "
+            "reading the socket.", INPUT_FLOW),
+        "zmtp-output": Diagram(
+            "ZMTP engine: output flow", "zreactor/zmtp/engine.py: OUTPUT_FLOW",
+            "Blocked while the write queue is above its high-water mark: nothing is pulled "
+            "from the pipe (the same table as the input flow).", OUTPUT_FLOW),
         "engine": Diagram(
             "Engine lifecycle", "zreactor/reactor/engine.py: ENGINE_TRANSITIONS",
             "Every engine: `attached -> (readable | writable | timer | call)* -> "
@@ -73,12 +83,17 @@ def machines() -> dict[str, Diagram]:
         "rep": Diagram(
             "REP", "zreactor/sockets/reqrep.py: REP_TRANSITIONS",
             "Receive a request, send its reply; `EFSM` otherwise.", REP_TRANSITIONS),
+        "session": Diagram(
+            "Session linger", "zreactor/sockets/session.py: SESSION_TRANSITIONS",
+            "Delivering what is queued after `close()` (see [SESSION.md](SESSION.md)).",
+            SESSION_TRANSITIONS),
     }
 
 
 #: Pages that embed diagrams: the n-th mermaid block of the page draws the n-th key.
 EMBEDDED: dict[str, tuple[str, ...]] = {
     "reqrep.md": ("req", "rep"),
+    "SESSION.md": ("session",),
 }
 
 _BLOCK = re.compile(r"```mermaid\n.*?```", re.S)

@@ -12,8 +12,9 @@ Its mailbox's wake-up fd is registered with its poller like any other fd, so the
 
 Everything that lives on this thread (engines, listeners, the pool's root) is touched only
 from this loop, so none of it needs a lock. (The one exception borrows the loop itself: a
-thread that takes the poller's loop lock while the loop sleeps in ``select()`` may act for it;
-see :mod:`~zreactor.reactor.poller` and *Caller I/O* in :mod:`zreactor.zmtp.engine`.)
+thread holding a :class:`~zreactor.reactor.lease.LoopLease` from :meth:`IOThread.try_lease`,
+granted only while the loop sleeps in ``select()``, may act for it; see
+:mod:`zreactor.reactor.lease`.)
 
 *Isolation.* A handler, timer or command handler that raises is reported to
 :meth:`IOThread.handle_error`. If the culprit is an engine, that one engine is aborted (its
@@ -37,6 +38,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from .lease import LoopLease
 from .mailbox import Cmd, Command, Mailbox, dispatch
 from .poller import Poller
 
@@ -86,6 +88,9 @@ class IOThread:
         self.pending = 0
         #: number of commands processed, for statistics and tests.
         self.commands_processed = 0
+        #: loop leases granted by :meth:`try_lease`, and the wake-ups their release cost
+        self.leases = 0
+        self.lease_wakeups = 0
 
     # -- load balancing -------------------------------------------------------------------
 
@@ -148,6 +153,35 @@ class IOThread:
         """Run one loop iteration (manual mode); see :meth:`Poller.run_once`."""
         self._running = True
         return self.poller.run_once(max_wait)
+
+    # -- lending the loop ---------------------------------------------------------------------
+
+    def try_lease(self) -> LoopLease | None:
+        """Borrow the loop while it sleeps, without ever waiting; None if it is busy.
+
+        Any thread; the loop's own handlers always get None. Release the lease promptly; see
+        :mod:`zreactor.reactor.lease` for what a holder may do and the wake-up on release.
+        """
+        if not self.poller.lock.acquire(blocking=False):
+            return None
+        self.leases += 1
+        return LoopLease(self.poller, self.mailbox.wake, self._lease_woke)
+
+    def wait_lease(self) -> LoopLease:
+        """Borrow the loop, waiting for the handlers it is running now: for giving back only.
+
+        What a lease lent out (a connection's fd, lent to a socket that waits on it) must
+        come home, and handing it over as a command would cost the very wake-up the lease
+        saved. This waits for the lock, which the loop holds only while it runs one
+        iteration's timers and handlers (never across ``select()``), and other holders only
+        briefly. Never call it from the loop's own handlers, or while holding a lease.
+        """
+        self.poller.lock.acquire()
+        self.leases += 1
+        return LoopLease(self.poller, self.mailbox.wake, self._lease_woke)
+
+    def _lease_woke(self) -> None:
+        self.lease_wakeups += 1
 
     # -- commands -------------------------------------------------------------------------
 

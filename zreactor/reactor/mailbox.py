@@ -200,6 +200,21 @@ class Mailbox:
             # number) between our check and our write
             self._signaler.signal()
 
+    def wake(self) -> None:
+        """Make the wake-up fd readable without queueing a command (any thread).
+
+        The reader wakes, drains nothing and goes round its loop once: how a
+        :class:`~zreactor.reactor.lease.LoopLease` makes a sleeping I/O loop recompute its
+        wait. Signalled as :meth:`send` is, only if not signalled already, so the reader's
+        "first clear, then swap" argument covers it unchanged.
+        """
+        with self._lock:
+            if self._closed or self._signalled:
+                return
+            self._signalled = True
+            self.signals += 1
+            self._signaler.signal()
+
     def drain(self) -> deque[Command]:
         """Take every pending command (possibly none). Reader thread only."""
         self._signaler.clear()  # first clear, then swap: see the module docstring

@@ -287,6 +287,15 @@ class Socket(Endpoints, Conveniences, Own):
         """True after :meth:`close`."""
         return self._closed
 
+    def fileno(self) -> int:
+        """The wake-up fd (the ``FD`` option), so event loops can watch the socket.
+
+        Readable while commands are queued for the socket; a message is announced only on
+        the edge from "found empty" to "has one", as libzmq's ``ZMQ_FD``: after it stirs,
+        read ``EVENTS`` (see :mod:`zreactor.asyncio`).
+        """
+        return self.mailbox.fd
+
     @property
     def underlying(self) -> int:
         """An identifier of the socket object (pyzmq exposes the C pointer).
@@ -297,7 +306,7 @@ class Socket(Endpoints, Conveniences, Own):
         return id(self)
 
     @classmethod
-    def shadow(cls, address: int) -> Socket:
+    def shadow(cls, address: int | Socket) -> Socket:
         """The live socket whose :attr:`underlying` is ``address`` (pyzmq's ``Socket.shadow``).
 
         pyzmq makes a second Python object over the same C socket; zreactor has no C socket,
@@ -307,6 +316,8 @@ class Socket(Endpoints, Conveniences, Own):
         Raises:
             ZMQError: ENOTSOCK if no live socket has that address.
         """
+        if isinstance(address, Socket):
+            return address
         sock = _SHADOWABLE.get(int(address))
         if sock is None:
             raise ZMQError(errno.ENOTSOCK, f"no live socket at {address:#x}")
