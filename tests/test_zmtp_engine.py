@@ -27,6 +27,7 @@ import pytest
 import zreactor
 from zreactor.constants import SocketType
 from zreactor.reactor.events import EventKind
+from zreactor.reactor.stream import ReadState
 from zreactor.testing import EventRecorder
 from zreactor.zmtp import (
     Cancel,
@@ -39,7 +40,9 @@ from zreactor.zmtp import (
     encode_greeting,
 )
 from zreactor.zmtp.commands import encode_ready
-from zreactor.zmtp.engine import PROTOCOL_ERROR_ZMTP_UNSPECIFIED, Flow, ZmtpEngine
+from zreactor.zmtp.engine import (
+    INPUT_FLOW, OUTPUT_FLOW, PROTOCOL_ERROR_ZMTP_UNSPECIFIED, Flow, ZmtpEngine,
+)
 from zreactor.zmtp.frames import encode_command_frame
 from zreactor.zmtp.shortcut import CallerShortcut
 
@@ -569,18 +572,39 @@ def test_one_write_per_batch_of_pulled_messages(engine_pair) -> None:
 def test_pipe_full_blocks_input_until_restart(engine_pair) -> None:
     engine, session, peer = engine_pair("PAIR", "PAIR")
     session.pipe.capacity = 5
-    peer.send(*[[b"m%d" % i] for i in range(20)])
-    deadline = time.monotonic() + DEADLINE
-    while engine.input is not Flow.BLOCKED and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert engine.input is Flow.BLOCKED
-    assert len(session.pipe.inbound) == 5
-    session.pipe.capacity = 100
-    engine.call_threadsafe(engine.restart_input)
-    while len(session.pipe.inbound) < 20 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    with INPUT_FLOW.record() as steps:
+        peer.send(*[[b"m%d" % i] for i in range(20)])
+        deadline = time.monotonic() + DEADLINE
+        while engine.input is not Flow.BLOCKED and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.input is Flow.BLOCKED
+        assert engine.read_state is ReadState.PAUSED  # BLOCKED's entry action: stop reading
+        assert len(session.pipe.inbound) == 5
+        session.pipe.capacity = 100
+        engine.call_threadsafe(engine.restart_input)
+        while len(session.pipe.inbound) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert list(session.pipe.inbound) == [[b"m%d" % i] for i in range(20)]
-    assert engine.input is Flow.RUNNING
+    assert engine.input is Flow.RUNNING and engine.read_state is ReadState.OPEN
+    assert [(step.source, step.event) for step in steps] == list(INPUT_FLOW)  # every row, once
+
+
+def test_write_queue_above_high_water_blocks_output_until_drained(engine_pair) -> None:
+    engine, session, peer = engine_pair("PAIR", "PAIR", high_water=4096)
+    body = b"x" * 10000
+    with OUTPUT_FLOW.record() as steps:
+        session.pipe.outbound.extend([[body] for _ in range(200)])  # 2 MB: more than the kernel takes
+        engine.call_threadsafe(engine.restart_output)
+        deadline = time.monotonic() + DEADLINE
+        while engine.output is not Flow.BLOCKED and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert engine.output is Flow.BLOCKED
+        peer.pump(lambda evs: sum(isinstance(e, Message) for e in evs) >= 200)
+        while engine.output is not Flow.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.005)
+    assert peer.messages() == [[body]] * 200
+    rows = {(step.source, step.event) for step in steps}
+    assert rows == set(OUTPUT_FLOW), rows
 
 
 def test_engine_reports_its_end_to_the_session(engine_pair, raw_sockets) -> None:
