@@ -28,11 +28,11 @@ then releases the socket; ``abort()`` drops it at once. An owner's ``TERM`` (poo
 had already started. Connection errors (reset, broken pipe) close the engine with the error
 as ``reason``.
 
-*One read path, one write path.* Every read goes through :meth:`StreamEngine._read_once`
+*One read path, one write path.* Every read goes through :meth:`StreamEngine.read_once`
 (one ``recv()``, dispatched to the hooks, EOF and errors handled) and every write through
-:meth:`StreamEngine._send_now` (try the kernel, queue the rest). ``readable()`` and
-``write()`` are thin wrappers; a subclass's fast path (the ZMTP engine's caller shortcut,
-:mod:`zreactor.zmtp.shortcut`) uses the same two hooks, plus :meth:`StreamEngine._watch_reads`
+:meth:`StreamEngine.send_now` (try the kernel, queue the rest). ``readable()`` and
+``write()`` are thin wrappers over these public hooks; a subclass's fast path (the ZMTP engine's caller shortcut,
+:mod:`zreactor.zmtp.shortcut`) uses the same two hooks, plus :meth:`StreamEngine.watch_reads`
 to stop and restart the loop polling the socket while another thread reads it.
 
 *Threads.* The engine's I/O thread runs it, or a thread holding that loop's
@@ -219,9 +219,9 @@ class StreamEngine(Engine):
         if self.state is not EngineState.ATTACHED or self.write_state is not WriteState.OPEN:
             raise RuntimeError(f"{self!r}: cannot write ({self.state.value}, {self.write_state.value})")
         if data:
-            self._send_now(data)
+            self.send_now(data)
 
-    def _send_now(self, data: bytes | bytearray | memoryview) -> None:
+    def send_now(self, data: bytes | bytearray | memoryview) -> None:
         """Hook (the one write path): send what the kernel takes now, queue the rest behind
         write interest; pause above the high-water mark. ``data`` is not empty; the engine
         is attached and its write half open."""
@@ -281,10 +281,10 @@ class StreamEngine(Engine):
         super().process_plug()
 
     def readable(self) -> None:
-        """The socket is readable: read once (:meth:`_read_once`)."""
-        self._read_once()
+        """The socket is readable: read once (:meth:`read_once`)."""
+        self.read_once()
 
-    def _read_once(self) -> int:
+    def read_once(self) -> int:
         """Hook (the one read path): one ``recv()``, handed to ``data_received`` (or decoded
         for ``message_received``); EOF and errors end the stream as they should.
 
@@ -318,7 +318,7 @@ class StreamEngine(Engine):
             self._lost(error)
         return len(data)
 
-    def _watch_reads(self, on: bool) -> None:
+    def watch_reads(self, on: bool) -> None:
         """Hook: start or stop the loop polling the socket for reads, leaving
         :attr:`read_state` alone (a thread holding a lease reads it meanwhile). Restarting
         is only for an ``OPEN`` read half: a paused or ended one stays unwatched."""
@@ -370,6 +370,12 @@ class StreamEngine(Engine):
             return
         if self.read_state is ReadState.EOF:
             self.close()
+
+    def drop(self, reason: BaseException) -> None:
+        """End the connection now, with ``reason`` for ``closed()``; queued output is
+        discarded. For subclasses that find the stream unusable (a protocol violation, a
+        timeout): what a reset connection does by itself."""
+        self._lost(reason)
 
     def _lost(self, exc: BaseException) -> None:
         """The connection failed: drop it now with ``exc`` as the reason."""

@@ -52,7 +52,7 @@ each wait for the other to read.
 :class:`~zreactor.zmtp.shortcut.CallerShortcut` (given by the session, served once the
 handshake completes): while the loop sleeps, that thread writes the engine's pipe to the
 kernel and reads the engine's socket itself, through the engine's one write path and one
-read path (the ``_send_now`` / ``_read_once`` hooks of
+read path (the ``send_now`` / ``read_once`` hooks of
 :class:`~zreactor.reactor.stream.StreamEngine`). The rules, and why message order holds, are
 in :mod:`zreactor.zmtp.shortcut`; the engine only answers the shortcut's questions (the
 ``_caller_*`` methods below).
@@ -362,15 +362,15 @@ class ZmtpEngine(StreamEngine):
     def _caller_lend(self) -> None:
         """The socket's thread polls our fd now: the loop stops (no wake-up for data that
         thread will read anyway, no fight for the interpreter lock)."""
-        self._watch_reads(False)
+        self.watch_reads(False)
 
     def _caller_read(self) -> int:
         """Read once on the socket's thread: the one read path. Returns the bytes read."""
-        return self._read_once()
+        return self.read_once()
 
     def _caller_give_back(self) -> None:
         """The socket stopped waiting: the loop polls our fd again (if reading is open)."""
-        self._watch_reads(True)
+        self.watch_reads(True)
 
     # -- StreamEngine hooks ---------------------------------------------------------------------
 
@@ -397,7 +397,7 @@ class ZmtpEngine(StreamEngine):
             # reject then sees ours and rejects the pairing itself, a protocol error that
             # stops its reconnecting, instead of a bare disconnection it would retry.
             self._send_pending()
-            self._lost(exc)
+            self.drop(exc)
             return
         session = self.session
         pipe = session.pipe if self.handshake is not None else None
@@ -443,7 +443,7 @@ class ZmtpEngine(StreamEngine):
 
     def eof_received(self) -> bool:
         """The peer closed the connection: drop it (a ZMTP peer never half-closes)."""
-        self._lost(EOFError("the peer closed the connection"))
+        self.drop(EOFError("the peer closed the connection"))
         return False
 
     def closed(self, reason: BaseException | None) -> None:
@@ -474,7 +474,7 @@ class ZmtpEngine(StreamEngine):
         elif kind is HandshakeComplete:
             self._on_handshake(event)
         elif kind is PeerError:
-            self._lost(PeerErrorReceived(event.reason))
+            self.drop(PeerErrorReceived(event.reason))
         # Pong: its arrival already counted as traffic; nothing else to do
 
     def _on_handshake(self, handshake: HandshakeComplete) -> None:
@@ -563,7 +563,7 @@ class ZmtpEngine(StreamEngine):
     def _handshake_expired(self) -> None:
         self._handshake_timer = None
         if self.handshake is None:
-            self._lost(TimeoutError(errno.ETIMEDOUT,
+            self.drop(TimeoutError(errno.ETIMEDOUT,
                                     f"no ZMTP handshake within {self.handshake_ivl:g} s"))
 
     def _heartbeat(self) -> None:
@@ -579,10 +579,10 @@ class ZmtpEngine(StreamEngine):
     def _timeout_expired(self) -> None:
         self._timeout_timer = None
         if self._reads == self._timeout_mark:
-            self._lost(TimeoutError(errno.ETIMEDOUT,
+            self.drop(TimeoutError(errno.ETIMEDOUT,
                                     f"no traffic within {self.heartbeat_timeout:g} s of our PING"))
 
     def _ttl_expired(self) -> None:
         self._ttl_timer = None
         if self._reads == self._ttl_mark:
-            self._lost(TimeoutError(errno.ETIMEDOUT, "no traffic within the TTL of the peer's PING"))
+            self.drop(TimeoutError(errno.ETIMEDOUT, "no traffic within the TTL of the peer's PING"))
