@@ -17,6 +17,7 @@ API = {
     "ReadState", "ShedPolicy", "Socket", "SocketOption", "SocketType", "StreamEngine", "WriteState",
     "ZMQError", "ZReactorError", "__version__", "available_pollers", "proxy",
     "pyzmq_version", "pyzmq_version_info", "select", "zmq_version", "zmq_version_info",
+    "SecurityMechanism", "curve_keypair", "curve_public",  # issue 11
 }
 
 

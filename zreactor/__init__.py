@@ -33,7 +33,7 @@ Reactor layer (write your own protocol)::
 from __future__ import annotations
 
 from .constants import CONSTANTS as _CONSTANTS
-from .constants import Errno, Flag, PollEvent, SocketOption, SocketType
+from .constants import Errno, Flag, PollEvent, SecurityMechanism, SocketOption, SocketType
 from .context import Context
 from .errors import (
     Again,
@@ -44,6 +44,7 @@ from .errors import (
     ZReactorError,
 )
 from .proxy import proxy
+from .zmtp.curve import curve_keypair, curve_public
 from .reactor.codec import Codec, LineCodec
 from .reactor.connecter import Connecter, ConnecterState
 from .reactor.engine import Engine, EngineState
@@ -102,6 +103,11 @@ __all__ = [
     "AFFINITY",
     "Again",
     "BACKLOG",
+    "CURVE",
+    "CURVE_PUBLICKEY",
+    "CURVE_SECRETKEY",
+    "CURVE_SERVER",
+    "CURVE_SERVERKEY",
     "Codec",
     "Connecter",
     "ConnecterState",
@@ -158,6 +164,7 @@ __all__ = [
     "FD",
     "Flag",
     "Frame",
+    "GSSAPI",
     "HANDSHAKE_IVL",
     "HEARTBEAT_IVL",
     "HEARTBEAT_TIMEOUT",
@@ -175,7 +182,12 @@ __all__ = [
     "MAXMSGSIZE",
     "MECHANISM",
     "NOBLOCK",
+    "NULL",
     "PAIR",
+    "PLAIN",
+    "PLAIN_PASSWORD",
+    "PLAIN_SERVER",
+    "PLAIN_USERNAME",
     "POLLERR",
     "POLLIN",
     "POLLOUT",
@@ -206,6 +218,7 @@ __all__ = [
     "SNDTIMEO",
     "SUB",
     "SUBSCRIBE",
+    "SecurityMechanism",
     "ShedPolicy",
     "Socket",
     "SocketOption",
@@ -217,10 +230,13 @@ __all__ = [
     "XPUB",
     "XPUB_VERBOSE",
     "XSUB",
+    "ZAP_DOMAIN",
     "ZMQError",
     "ZReactorError",
     "__version__",
     "available_pollers",
+    "curve_keypair",
+    "curve_public",
     "proxy",
     "pyzmq_version",
     "pyzmq_version_info",

@@ -17,6 +17,7 @@ __all__ = [
     "Errno",
     "Flag",
     "PollEvent",
+    "SecurityMechanism",
     "SocketOption",
     "SocketType",
 ]
@@ -82,6 +83,15 @@ class SocketOption(enum.IntEnum):
     XPUB_VERBOSE = 40
     IPV6 = 42
     MECHANISM = 43
+    # -- security (issue 11) --
+    PLAIN_SERVER = 44
+    PLAIN_USERNAME = 45
+    PLAIN_PASSWORD = 46
+    CURVE_SERVER = 47
+    CURVE_PUBLICKEY = 48
+    CURVE_SECRETKEY = 49
+    CURVE_SERVERKEY = 50
+    ZAP_DOMAIN = 55
     PROBE_ROUTER = 51
     REQ_CORRELATE = 52
     REQ_RELAXED = 53
@@ -89,6 +99,15 @@ class SocketOption(enum.IntEnum):
     HEARTBEAT_IVL = 75
     HEARTBEAT_TTL = 76
     HEARTBEAT_TIMEOUT = 77
+
+
+class SecurityMechanism(enum.IntEnum):
+    """Values of the ``MECHANISM`` option (pyzmq's ``zmq.NULL``, ``zmq.PLAIN``, ``zmq.CURVE``)."""
+
+    NULL = 0
+    PLAIN = 1
+    CURVE = 2
+    GSSAPI = 3
 
 
 class Errno(enum.IntEnum):
@@ -120,7 +139,8 @@ def _export(*enums: type[enum.Enum]) -> dict[str, int]:
 
 
 #: Every module-level constant name (socket types, flags, options, events, errnos).
-CONSTANTS: dict[str, int] = _export(SocketType, Flag, PollEvent, SocketOption, Errno)
+CONSTANTS: dict[str, int] = _export(SocketType, Flag, PollEvent, SocketOption, Errno,
+                                    SecurityMechanism)
 CONSTANTS.update(
     NOBLOCK=Flag.DONTWAIT,
     IDENTITY=SocketOption.ROUTING_ID,

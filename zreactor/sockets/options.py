@@ -21,7 +21,8 @@ from typing import Any
 from ..constants import SocketOption as O
 from ..errors import ZMQError
 
-__all__ = ["OPTION_SPECS", "Options", "OptionSpec"]
+__all__ = ["OPTION_SPECS", "SECURITY_OPTIONS", "Options", "OptionSpec", "get_security_option",
+           "security_of", "set_security_option"]
 
 
 @dataclass(slots=True)
@@ -54,6 +55,15 @@ class Options:
     heartbeat_ttl: int = 0
     heartbeat_timeout: int = -1
     last_endpoint: str = ""
+    # -- security (issue 11; see security_option below) --
+    mechanism: int = 0  # NULL 0, PLAIN 1, CURVE 2: the last security option set decides
+    as_server: bool = False
+    plain_username: bytes = b""
+    plain_password: bytes = b""
+    curve_publickey: bytes = b""  # raw 32 bytes
+    curve_secretkey: bytes = b""
+    curve_serverkey: bytes = b""
+    zap_domain: bytes = b""
     #: socket-type name as sent in the ZMTP READY command ("PUB", "SUB", ...)
     type_name: str = field(default="PAIR")
 
@@ -100,7 +110,102 @@ OPTION_SPECS: dict[int, OptionSpec] = {
     O.HEARTBEAT_TIMEOUT: OptionSpec("heartbeat_timeout", int, minimum=-1),
     O.TYPE: OptionSpec("type", int, writable=False),
     O.LAST_ENDPOINT: OptionSpec("last_endpoint", str, writable=False),
+    O.MECHANISM: OptionSpec("mechanism", int, writable=False),
+    O.ZAP_DOMAIN: OptionSpec("zap_domain", bytes),
 }
+
+# -- security options --------------------------------------------------------------------
+# libzmq's options.cpp: each of these also picks the mechanism and the role, so they are not
+# plain table rows. The last one set wins, as in libzmq.
+
+_MECHANISM_NAMES = {0: "NULL", 1: "PLAIN", 2: "CURVE"}
+_CURVE_KEYS = {O.CURVE_PUBLICKEY: "curve_publickey", O.CURVE_SECRETKEY: "curve_secretkey",
+               O.CURVE_SERVERKEY: "curve_serverkey"}
+SECURITY_OPTIONS = frozenset({O.PLAIN_SERVER, O.PLAIN_USERNAME, O.PLAIN_PASSWORD,
+                              O.CURVE_SERVER, *_CURVE_KEYS})
+
+
+def set_security_option(options: Options, option: int, value: Any) -> None:
+    """Set one of :data:`SECURITY_OPTIONS` the way libzmq does (mechanism and role too).
+
+    Raises:
+        ZMQError: EINVAL for a bad value (a CURVE key that is not 32 raw bytes or 40 Z85
+            characters); ``CurveUnavailable`` (an ``ENOTSUP`` ZMQError naming the extra) for a
+            CURVE option without PyNaCl.
+    """
+    if option in (O.PLAIN_SERVER, O.CURVE_SERVER):
+        on = coerce(option, OptionSpec("as_server", bool), value)
+        if option == O.CURVE_SERVER:
+            _require_curve()
+        options.as_server = on
+        options.mechanism = (1 if option == O.PLAIN_SERVER else 2) if on else 0
+        return
+    raw = coerce(option, OptionSpec("", bytes), value)
+    if option in (O.PLAIN_USERNAME, O.PLAIN_PASSWORD):
+        if len(raw) > 255:
+            raise ZMQError(errno.EINVAL, f"option {O(option).name} is at most 255 bytes")
+        setattr(options, "plain_username" if option == O.PLAIN_USERNAME else "plain_password",
+                raw)
+        options.as_server = False
+        options.mechanism = 1 if raw else 0
+        return
+    _require_curve()
+    if len(raw) == 40:
+        from ..utils import z85
+
+        try:
+            raw = z85.decode(raw)
+        except ValueError:
+            raise ZMQError(errno.EINVAL, f"option {O(option).name}: invalid Z85 key") from None
+    if len(raw) != 32:
+        raise ZMQError(errno.EINVAL,
+                       f"option {O(option).name} takes a 32-byte key or its 40-character Z85 form")
+    setattr(options, _CURVE_KEYS[option], raw)
+    if option == O.CURVE_SERVERKEY:
+        options.as_server = False
+    options.mechanism = 2
+
+
+def get_security_option(options: Options, option: int) -> Any:
+    """Read one of :data:`SECURITY_OPTIONS` (CURVE keys in their Z85 form, as pyzmq does)."""
+    if option == O.PLAIN_SERVER:
+        return int(options.as_server and options.mechanism == 1)
+    if option == O.CURVE_SERVER:
+        return int(options.as_server and options.mechanism == 2)
+    if option == O.PLAIN_USERNAME:
+        return options.plain_username
+    if option == O.PLAIN_PASSWORD:
+        return options.plain_password
+    key = getattr(options, _CURVE_KEYS[option])
+    if not key:
+        _require_curve()
+        return b""
+    from ..utils import z85
+
+    return z85.encode(key)
+
+
+def security_of(options: Options) -> Any:
+    """The frozen :class:`~zreactor.zmtp.security.Security` for a new connection."""
+    from ..zmtp.security import Security
+
+    return Security(
+        mechanism=_MECHANISM_NAMES[options.mechanism],
+        as_server=options.as_server,
+        username=options.plain_username,
+        password=options.plain_password,
+        public_key=options.curve_publickey,
+        secret_key=options.curve_secretkey,
+        server_key=options.curve_serverkey,
+        zap_domain=options.zap_domain,
+        routing_id=options.routing_id,
+    )
+
+
+def _require_curve() -> None:
+    from ..zmtp.curve import require_curve
+
+    require_curve()
 
 
 def coerce(option: int, spec: OptionSpec, value: Any) -> Any:

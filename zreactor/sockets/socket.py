@@ -46,7 +46,14 @@ from ..reactor.events import EventBus
 from ..reactor.mailbox import Mailbox, dispatch
 from ..reactor.own import Own
 from .frame import Frame, as_frame
-from .options import OPTION_SPECS, Options, coerce
+from .options import (
+    OPTION_SPECS,
+    SECURITY_OPTIONS,
+    Options,
+    coerce,
+    get_security_option,
+    set_security_option,
+)
 from .pipe import Pipe
 
 if TYPE_CHECKING:
@@ -263,6 +270,9 @@ class Socket(Own):
             return
         if self.xsetsockopt(option, value):
             return
+        if option in SECURITY_OPTIONS:
+            set_security_option(self.options, option, value)
+            return
         spec = OPTION_SPECS.get(option)
         if spec is None or not spec.writable:
             raise ZMQError(errno.EINVAL, f"option {option} cannot be set on {self.options.type_name}")
@@ -284,6 +294,8 @@ class Socket(Own):
             return self.mailbox.fd
         if option == SocketOption.HWM:
             return self.options.sndhwm
+        if option in SECURITY_OPTIONS:
+            return get_security_option(self.options, option)
         spec = OPTION_SPECS.get(option)
         if spec is None or not spec.readable:
             raise ZMQError(errno.EINVAL, f"option {option} cannot be read")
