@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 
 from zreactor import Connecter, ConnecterState, Context, Engine, EngineState, EventKind, StreamEngine
-from zreactor.reactor.connecter import next_reconnect_ivl
+from zreactor.reactor.connecter import CONNECTER_TRANSITIONS, ConnecterEvent, next_reconnect_ivl
 from zreactor.reactor.syscalls import Syscalls
 from zreactor.testing import FakeClock, ManualContext
 
@@ -167,6 +167,27 @@ def test_backoff_resets_after_a_success(manual) -> None:
         EventKind.CONNECTED,
         EventKind.DISCONNECTED,
     ]
+
+
+def test_every_connecter_row_is_taken(manual) -> None:
+    ctx, clock, events = manual
+    sc = ClockedSyscalls(clock, [REFUSED, 0])  # one failure, then a connection
+    with CONNECTER_TRANSITIONS.record() as steps:
+        c = ctx.connect("tcp://127.0.0.1:1", Holder, syscalls=sc, reconnect_ivl=0.1, rng=lambda: 0.0)
+        ctx.step(3)
+        run_for(ctx, 0.15)
+        assert c.connecter_state is ConnecterState.CONNECTED
+        Holder.instances[0].close()  # the connection ends
+        ctx.step(3)
+    assert [(s.source, s.event) for s in steps] == [
+        (ConnecterState.WAITING, ConnecterEvent.ATTEMPT),
+        (ConnecterState.CONNECTING, ConnecterEvent.FAILED),
+        (ConnecterState.WAITING, ConnecterEvent.ATTEMPT),
+        (ConnecterState.CONNECTING, ConnecterEvent.SUCCEEDED),
+        (ConnecterState.CONNECTED, ConnecterEvent.DISCONNECTED),
+    ]
+    assert {(s.source, s.event) for s in steps} == set(CONNECTER_TRANSITIONS)
+    assert c.connecter_state is ConnecterState.WAITING
 
 
 def test_delay_first_waits_one_interval(manual) -> None:

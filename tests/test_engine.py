@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from zreactor import Context, Engine, EngineState, EventKind
+from zreactor import Context, Engine, EngineState, EventKind, StreamEngine
+from zreactor.reactor.engine import ENGINE_TRANSITIONS, EngineEvent
+from zreactor.reactor.fsm import IllegalMove
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -327,5 +329,47 @@ def test_closing_an_unlaunched_engine_releases_it() -> None:
         assert e.state is EngineState.CLOSED
         assert e.hooks == ["closed"]
         assert e.sock.fileno() == -1
+    finally:
+        e.finish()
+
+
+def test_every_lifecycle_row_is_taken(ctx: Context) -> None:
+    """Each row of ENGINE_TRANSITIONS, seen through the table's own record seam."""
+
+    class Bulk(StreamEngine):
+        """Queues more than the socket takes, then closes: it must flush first (CLOSING)."""
+
+        def attached(self) -> None:
+            self.write(b"q" * (4 << 20))
+            self.close()
+
+    with ENGINE_TRANSITIONS.record() as steps:
+        unlaunched = Recorder()
+        unlaunched.close()  # NEW -> CLOSED
+        unlaunched.finish()
+        plain = ctx.launch(Recorder())  # NEW -> ATTACHED
+        assert plain.attached_event.wait(5)
+        plain.close_threadsafe()  # ATTACHED -> CLOSED
+        assert plain.closed_event.wait(5)
+        plain.finish()
+        mine, peer = socket.socketpair()
+        bulk = ctx.launch(Bulk(mine, high_water=8 << 20))  # ATTACHED -> CLOSING -> CLOSED
+        peer.settimeout(5)
+        received = 0
+        while chunk := peer.recv(1 << 20):
+            received += len(chunk)
+        peer.close()
+        assert received == 4 << 20
+        wait_for(lambda: bulk.state is EngineState.CLOSED)
+    seen = {(step.source, step.event) for step in steps}
+    assert seen == set(ENGINE_TRANSITIONS), set(ENGINE_TRANSITIONS) - seen
+
+
+def test_an_illegal_lifecycle_move_raises() -> None:
+    e = Recorder()
+    try:
+        e.close()
+        with pytest.raises(IllegalMove, match="illegal engine move CLOSED on PLUG"):
+            ENGINE_TRANSITIONS.fire(e, EngineEvent.PLUG)
     finally:
         e.finish()

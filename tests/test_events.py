@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from zreactor.reactor.events import Event, EventBus, EventKind
+from zreactor.reactor.events import EventBus, EventKind, ReactorEvent
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -14,13 +14,13 @@ pytestmark = pytest.mark.timeout(10)
 def test_mask_filters_and_parent_hears_everything() -> None:
     parent = EventBus()
     child = EventBus(parent)
-    connected: list[Event] = []
-    everything: list[Event] = []
+    connected: list[ReactorEvent] = []
+    everything: list[ReactorEvent] = []
     child.subscribe(connected.append, EventKind.CONNECTED | EventKind.DISCONNECTED)
     parent.subscribe(everything.append)
-    child.emit(Event(EventKind.CONNECTED, "tcp://x:1", 7))
-    child.emit(Event(EventKind.LISTENING))
-    parent.emit(Event(EventKind.DISCONNECTED))  # goes up, never down
+    child.emit(ReactorEvent(EventKind.CONNECTED, "tcp://x:1", 7))
+    child.emit(ReactorEvent(EventKind.LISTENING))
+    parent.emit(ReactorEvent(EventKind.DISCONNECTED))  # goes up, never down
     assert [e.kind for e in connected] == [EventKind.CONNECTED]
     assert [e.kind for e in everything] == [
         EventKind.CONNECTED,
@@ -32,12 +32,12 @@ def test_mask_filters_and_parent_hears_everything() -> None:
 
 def test_unsubscribe() -> None:
     bus = EventBus()
-    seen: list[Event] = []
+    seen: list[ReactorEvent] = []
     sub = bus.subscribe(seen.append)
-    bus.emit(Event(EventKind.CLOSED))
+    bus.emit(ReactorEvent(EventKind.CLOSED))
     bus.unsubscribe(sub)
     bus.unsubscribe(sub)  # harmless
-    bus.emit(Event(EventKind.CLOSED))
+    bus.emit(ReactorEvent(EventKind.CLOSED))
     assert len(seen) == 1
 
 
@@ -46,16 +46,16 @@ def test_a_raising_subscriber_is_logged_and_the_others_still_hear(
 ) -> None:
     parent = EventBus()
     bus = EventBus(parent)
-    seen: list[Event] = []
+    seen: list[ReactorEvent] = []
 
-    def broken(event: Event) -> None:
+    def broken(event: ReactorEvent) -> None:
         raise RuntimeError("observer bug")
 
     bus.subscribe(broken)
     bus.subscribe(seen.append)
     parent.subscribe(seen.append)
     with caplog.at_level(logging.ERROR, logger="zreactor"):
-        bus.emit(Event(EventKind.ACCEPTED))
+        bus.emit(ReactorEvent(EventKind.ACCEPTED))
     assert len(seen) == 2
     assert len([r for r in caplog.records if r.name == "zreactor"]) == 1
 

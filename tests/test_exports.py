@@ -12,12 +12,15 @@ from zreactor.constants import CONSTANTS
 #: The non-constant public names, pinned: adding or removing one is a deliberate API change.
 API = {
     "Again", "Codec", "Connecter", "ConnecterState", "Context", "ContextClosedError",
-    "ContextTerminated", "Engine", "EngineState", "Errno", "Event", "EventBus", "EventKind",
-    "Flag", "Frame", "LineCodec", "Listener", "ListenerState", "ListenerStats", "PollEvent", "Poller", "ProtocolError",
-    "ReadState", "ShedPolicy", "Socket", "SocketOption", "SocketType", "StreamEngine", "WriteState",
-    "ZMQError", "ZReactorError", "__version__", "available_pollers", "proxy",
-    "pyzmq_version", "pyzmq_version_info", "select", "zmq_version", "zmq_version_info",
-    "SecurityMechanism", "curve_keypair", "curve_public",  # issue 11
+    "ContextOption", "ContextTerminated", "DeviceType", "Engine", "EngineState", "Errno",
+    "Event", "EventBus", "EventKind", "Flag", "Frame", "InterruptedSystemCall", "IOThreadPool", "LineCodec",
+    "Listener", "ListenerState", "ListenerStats", "MessageOption", "NormMode", "NotDone",
+    "PollEvent", "Poller", "ProtocolError", "ReactorEvent", "ReadState", "ReconnectStop",
+    "RouterNotify", "SecurityMechanism", "ShedPolicy", "Socket", "SocketOption", "SocketType",
+    "StreamEngine", "WriteState", "ZMQBaseError", "ZMQBindError", "ZMQError",
+    "ZMQVersionError", "ZReactorError", "__version__", "available_pollers", "curve_keypair", "curve_public", "error", "has",
+    "proxy", "pyzmq_version", "pyzmq_version_info", "select", "strerror", "zmq_version",
+    "zmq_version_info",
 }
 
 
@@ -37,24 +40,103 @@ def test_all_is_exactly_the_api_plus_every_constant() -> None:
 
 @pytest.mark.parametrize("name", sorted(CONSTANTS))
 def test_constants_at_module_level_with_libzmq_values(name: str) -> None:
-    assert getattr(zreactor, name) == CONSTANTS[name]
+    assert getattr(zreactor, name) is CONSTANTS[name]
     assert isinstance(getattr(zreactor, name), int)
+
+
+#: zreactor's additions: the listener's event kinds and ENOENT
+OURS = {"ENOENT"} | {f"EVENT_{k.name}" for k in zreactor.EventKind if k > 0xFFFF}
 
 
 def test_constants_match_pyzmq() -> None:
     zmq = pytest.importorskip("zmq")
-    # zreactor's own event kinds and EVENT_ALL_V2 (every zreactor kind) have no pyzmq twin
-    ours = {"EVENT_ALL_V2", "ENOENT"} | {f"EVENT_{k.name}" for k in zreactor.EventKind if k > 0xFFFF}
     for name, value in CONSTANTS.items():
-        if name in ours:
+        if name in OURS:
             continue
         assert int(getattr(zmq, name)) == int(value), name
+
+
+def test_every_pyzmq_constant_and_enum_exists() -> None:
+    zmq = pytest.importorskip("zmq")
+    import zreactor.constants as ours
+
+    for name in zmq.constants.__all__:
+        if name in ("Enum", "IntEnum", "IntFlag"):  # the enum module's classes, re-exported
+            continue
+        assert hasattr(zreactor, name), name
+        assert hasattr(ours, name), name
+    for name in ("IPC_PATH_MAX_LEN", "COPY_THRESHOLD", "DRAFT_API", "PYZMQ_DRAFT_API"):
+        assert getattr(zreactor, name) == getattr(zmq, name), name
+
+
+def test_enum_members_match_pyzmq() -> None:
+    zmq = pytest.importorskip("zmq")
+    for family in zreactor.constants.ENUMS:
+        theirs = getattr(zmq, family.__name__)
+        mine = dict(family.__members__)
+        if family is zreactor.Errno:
+            mine.pop("ENOENT")
+        assert {k: int(v) for k, v in mine.items()} == {
+            k: int(v) for k, v in theirs.__members__.items()
+        }, family.__name__
+
+
+def test_constants_are_pyzmqs_enum_members() -> None:
+    assert zreactor.POLLIN is zreactor.PollEvent.POLLIN
+    assert zreactor.PUSH is zreactor.SocketType.PUSH
+    assert zreactor.constants.SUBSCRIBE is zreactor.SocketOption.SUBSCRIBE
+    assert zreactor.IDENTITY is zreactor.SocketOption.ROUTING_ID
+    assert zreactor.RECONNECT_STOP_AFTER_DISCONNECT is zreactor.ReconnectStop.AFTER_DISCONNECT
+    assert zreactor.EVENT_CONNECTED is zreactor.Event.CONNECTED
+    assert zreactor.IDENTITY._opt_type is zreactor.constants._OptType.bytes
+    assert zreactor.AFFINITY._opt_type is zreactor.constants._OptType.int64
+    assert zreactor.FD._opt_type is zreactor.constants._OptType.fd
+    assert "CONNECTED" in repr(zreactor.Event.CONNECTED)
+
+
+def test_error_module_is_pyzmqs_hierarchy() -> None:
+    from zreactor import error
+
+    assert issubclass(error.ZMQError, error.ZMQBaseError)
+    assert issubclass(error.Again, error.ZMQError)
+    assert issubclass(error.ContextTerminated, error.ZMQError)
+    assert issubclass(error.InterruptedSystemCall, InterruptedError)
+    assert issubclass(error.ZMQBindError, error.ZMQBaseError)
+    assert issubclass(error.NotDone, error.ZMQBaseError)
+    assert issubclass(error.ZMQVersionError, NotImplementedError)
+    assert issubclass(error.ZMQBaseError, zreactor.ZReactorError)
+    assert error.Again().errno == zreactor.EAGAIN
+    assert error.ContextTerminated().errno == zreactor.ETERM
+    assert repr(zreactor.ZMQError(zreactor.EINVAL)) == "ZMQError('Invalid argument')"
+    assert str(zreactor.ZMQError(zreactor.ETERM)) == zreactor.strerror(zreactor.ETERM)
+    assert "4.4" in str(error.ZMQVersionError("4.4", "Thing"))
+
+
+def test_strerror_matches_pyzmq() -> None:
+    zmq = pytest.importorskip("zmq")
+    for number in [*range(1, 10), zmq.EFSM, zmq.ETERM, zmq.ENOCOMPATPROTO, zmq.EMTHREAD]:
+        assert zreactor.strerror(number) == zmq.strerror(number)
+
+
+def test_has_answers_what_is_implemented() -> None:
+    from zreactor.capabilities import register_capability
+
+    assert zreactor.has("ipc") is True
+    for name in ("pgm", "tipc", "norm", "gssapi", "draft", "no-such-thing"):
+        assert zreactor.has(name) is False
+    register_capability("test-only", lambda: True)
+    try:
+        assert zreactor.has("test-only") is True
+    finally:
+        from zreactor.capabilities import CAPABILITIES
+
+        del CAPABILITIES["test-only"]
 
 
 def test_versions() -> None:
     assert zreactor.zmq_version() == "4.3.5"
     assert zreactor.zmq_version_info() == (4, 3, 5)
-    assert zreactor.pyzmq_version_info()[0] >= 17
+    assert zreactor.pyzmq_version_info() == (27, 3, 0)
     assert zreactor.pyzmq_version() == ".".join(map(str, zreactor.pyzmq_version_info()))
 
 

@@ -68,7 +68,7 @@ class Rig:
         options.setdefault("max_connections", 1000)
         self.sc = ScriptedSyscalls(**(scripted or {}))
         self.ctx = ManualContext()
-        self.events: list[zreactor.Event] = []
+        self.events: list[zreactor.ReactorEvent] = []
         self.peers: list[socket.socket] = []
         self.listener: Listener = self.ctx.listen(
             "tcp://127.0.0.1:0", StreamEngine, syscalls=self.sc, **options
@@ -112,7 +112,7 @@ class Rig:
         self._mark = len(self.events)
         self._history_mark = len(self.listener.history())
 
-    def new_events(self, mask: EventKind | None = None) -> list[zreactor.Event]:
+    def new_events(self, mask: EventKind | None = None) -> list[zreactor.ReactorEvent]:
         return [e for e in self.events[self._mark:] if mask is None or e.kind & mask]
 
     def new_moves(self) -> list[tuple[ListenerState, Trigger, ListenerState]]:
@@ -637,7 +637,7 @@ def test_grace_zero_sheds_at_the_next_iteration(make_rig):
 
 
 def test_reserve_that_cannot_be_retaken_ends_in_failed(make_rig):
-    called: list[zreactor.Event] = []
+    called: list[zreactor.ReactorEvent] = []
     rig = make_rig(recovery_tries=3, on_failed=called.append)
     port = int(rig.listener.endpoint.rsplit(":", 1)[1])
     to_suspended_capacity(rig)

@@ -143,6 +143,16 @@ def test_wait_returns_at_once_when_something_is_pending(mailbox: Mailbox) -> Non
     assert len(mailbox.recv(timeout=5.0)) == 1
 
 
+def test_maybe_pending_is_true_from_send_until_drain(mailbox: Mailbox) -> None:
+    assert mailbox.maybe_pending is False
+    mailbox.send(Command(Dest(), Cmd.PLUG))
+    assert mailbox.maybe_pending is True
+    mailbox.send(Command(Dest(), Cmd.PLUG))
+    assert mailbox.maybe_pending is True
+    assert len(mailbox.drain()) == 2
+    assert mailbox.maybe_pending is False
+
+
 @pytest.mark.parametrize("timeout", [None, 5.0])
 def test_wait_wakes_when_another_thread_sends(mailbox: Mailbox, timeout) -> None:
     d = Dest()

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 import zreactor as zmq
-from zreactor import Event, EventKind
+from zreactor import EventKind, ReactorEvent
 from zreactor.sockets.monitor import encode_event, start_monitor
 from zreactor.utils.monitor import parse_monitor_message, recv_monitor_message
 
@@ -100,7 +100,7 @@ def test_our_decoder_reads_libzmqs_own_monitor_messages() -> None:
 
 def emit(sock: zmq.Socket, kind: EventKind, value: int = 0, endpoint: str = "") -> None:
     """What a listener or session does on its I/O thread."""
-    sock.event_bus.emit(Event(kind, endpoint, value))
+    sock.event_bus.emit(ReactorEvent(kind, endpoint, value))
 
 
 def test_events_on_the_sockets_bus_arrive_in_order(ctx: zmq.Context) -> None:

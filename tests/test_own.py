@@ -15,7 +15,8 @@ import pytest
 from zreactor.reactor.engine import Engine, EngineState
 from zreactor.reactor.io_thread import IOThread
 from zreactor.reactor.mailbox import Cmd, Command, Mailbox
-from zreactor.reactor.own import Own, OwnState
+from zreactor.reactor.fsm import IllegalMove
+from zreactor.reactor.own import OWN_TRANSITIONS, Own, OwnState
 from zreactor.reactor.stream import StreamEngine
 
 pytestmark = pytest.mark.timeout(10)
@@ -314,5 +315,21 @@ def test_a_second_term_is_an_illegal_move() -> None:
     node = Node("n", [])
     node.process_term(None)
     assert node.own_state is OwnState.TERMINATED
-    with pytest.raises(AssertionError, match="illegal"):
+    with pytest.raises(IllegalMove, match="illegal ownership move TERMINATED on TERM"):
         node.process_term(None)
+
+
+def test_every_handshake_row_is_taken_and_terminated_acknowledges(threads, sink, log, root) -> None:
+    _, b = threads
+    child = Node("child", log)
+    root.launch_child(child, b)
+    settle(threads)
+    with OWN_TRANSITIONS.record() as steps:
+        root.send_command(root, Cmd.TERM, None)
+        settle(threads, sink)
+    assert {(s.source, s.event) for s in steps} == set(OWN_TRANSITIONS)
+    # the child acknowledged (entry into TERMINATED) before the root could terminate
+    assert [(s.obj, s.target) for s in steps if s.target is OwnState.TERMINATED] == [
+        (child, OwnState.TERMINATED), (root, OwnState.TERMINATED)]
+    assert index(log, "child", "destroyed") < index(log, "root", "term_ack")
+    assert sink.acks == 1

@@ -15,6 +15,7 @@ import pytest
 import zreactor
 from zreactor.constants import SocketType
 from zreactor.reactor.events import EventKind
+from zreactor.sockets.session import SESSION_TRANSITIONS
 from zreactor.testing import EventRecorder
 from zreactor.zmtp import encode_greeting
 from zreactor.zmtp.commands import encode_ready
@@ -256,10 +257,19 @@ def test_accepted_connection_ending_keeps_received_messages(ctx, address) -> Non
     assert [server.recv() for _ in range(3)] == [b"r%d" % i for i in range(3)]
 
 
-def test_the_documented_diagram_is_the_transition_table() -> None:
-    from pathlib import Path
-
-    from zreactor.sockets.session import render_mermaid
-
-    doc = Path(__file__).resolve().parent.parent / "docs" / "SESSION.md"
-    assert render_mermaid() in doc.read_text()
+def test_every_linger_row_is_taken(ctx, address) -> None:
+    server = pair(ctx)
+    server.bind(address)
+    with SESSION_TRANSITIONS.record() as steps:
+        client = pair(ctx, linger=MS)
+        client.connect(address)
+        client.send(b"last")
+        client.close()  # OPEN -> LINGERING on TERM, -> CLOSING once the delimiter is read
+        assert server.recv() == b"last"
+        lonely = pair(ctx, immediate=1, linger=MS)  # a late pipe: none before a handshake
+        lonely.connect("tcp://127.0.0.1:1")
+        lonely.close()  # OPEN -> CLOSING on TERM with no pipe
+        deadline = time.monotonic() + DEADLINE
+        while {(s.source, s.event) for s in steps} != set(SESSION_TRANSITIONS):
+            assert time.monotonic() < deadline, steps
+            time.sleep(0.005)

@@ -9,7 +9,7 @@ import pytest
 
 import zreactor
 from zreactor.constants import SocketType
-from zreactor.reactor.events import Event, EventBus, EventKind
+from zreactor.reactor.events import EventBus, EventKind, ReactorEvent
 from zreactor.testing import EventRecorder
 
 pytestmark = pytest.mark.timeout(10)
@@ -18,13 +18,13 @@ pytestmark = pytest.mark.timeout(10)
 def test_waits_for_the_nth_event_of_a_kind_emitted_on_another_thread() -> None:
     bus = EventBus()
     recorder = EventRecorder(bus)
-    bus.emit(Event(EventKind.CONNECTED, "a", 1))  # before anyone waits: kept, not missed
+    bus.emit(ReactorEvent(EventKind.CONNECTED, "a", 1))  # before anyone waits: kept, not missed
 
     def emitter() -> None:
         for value in (2, 3):
             time.sleep(0.02)
-            bus.emit(Event(EventKind.DISCONNECTED, "b", value))
-            bus.emit(Event(EventKind.CONNECTED, "c", value))
+            bus.emit(ReactorEvent(EventKind.DISCONNECTED, "b", value))
+            bus.emit(ReactorEvent(EventKind.CONNECTED, "c", value))
 
     thread = threading.Thread(target=emitter)
     thread.start()
@@ -45,7 +45,7 @@ def test_waits_for_the_nth_event_of_a_kind_emitted_on_another_thread() -> None:
 def test_a_missing_event_fails_after_the_bound_and_names_what_arrived() -> None:
     bus = EventBus()
     recorder = EventRecorder(bus, timeout=0.1)
-    bus.emit(Event(EventKind.CONNECTED))
+    bus.emit(ReactorEvent(EventKind.CONNECTED))
     started = time.monotonic()
     with pytest.raises(AssertionError, match=r"no DISCONNECTED .* got \['CONNECTED'\]"):
         recorder.wait(EventKind.DISCONNECTED)  # the constructor's bound
@@ -58,12 +58,12 @@ def test_events_is_a_snapshot_and_close_stops_recording() -> None:
     parent = EventBus()
     child = EventBus(parent)
     recorder = EventRecorder(parent)
-    child.emit(Event(EventKind.ACCEPTED))  # a parent bus hears its children
+    child.emit(ReactorEvent(EventKind.ACCEPTED))  # a parent bus hears its children
     snapshot = recorder.events
-    child.emit(Event(EventKind.CLOSED))
+    child.emit(ReactorEvent(EventKind.CLOSED))
     assert [e.kind for e in snapshot] == [EventKind.ACCEPTED]
     recorder.close()
-    child.emit(Event(EventKind.ACCEPTED))
+    child.emit(ReactorEvent(EventKind.ACCEPTED))
     assert [e.kind for e in recorder.events] == [EventKind.ACCEPTED, EventKind.CLOSED]
 
 

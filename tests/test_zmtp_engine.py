@@ -27,6 +27,7 @@ import pytest
 import zreactor
 from zreactor.constants import SocketType
 from zreactor.reactor.events import EventKind
+from zreactor.reactor.stream import ReadState
 from zreactor.testing import EventRecorder
 from zreactor.zmtp import (
     Cancel,
@@ -39,7 +40,9 @@ from zreactor.zmtp import (
     encode_greeting,
 )
 from zreactor.zmtp.commands import encode_ready
-from zreactor.zmtp.engine import PROTOCOL_ERROR_ZMTP_UNSPECIFIED, Flow, ZmtpEngine
+from zreactor.zmtp.engine import (
+    INPUT_FLOW, OUTPUT_FLOW, PROTOCOL_ERROR_ZMTP_UNSPECIFIED, Flow, ZmtpEngine,
+)
 from zreactor.zmtp.frames import encode_command_frame
 
 pytestmark = pytest.mark.timeout(20)
@@ -272,6 +275,35 @@ def test_peer_ping_is_answered_at_once_and_its_ttl_enforced(ctx, raw_sockets) ->
     closed_at = peer.wait_closed(timeout=3)  # then silence: the TTL runs out
     assert 0.25 <= closed_at - sent_at < 1.5
     log.wait(EventKind.DISCONNECTED)
+
+
+def test_peer_ping_ttl_is_enforced_while_the_socket_waits_in_recv(ctx, raw_sockets) -> None:
+    # The PING is read on the waiting socket's thread (caller I/O): the TTL timer it arms
+    # must reach the I/O loop asleep in select(), or a silent peer is never dropped.
+    srv, endpoint, log = bound_pair(ctx)
+    peer = Peer(dial(endpoint, raw_sockets))
+    peer.handshake()
+    outcome: list[object] = []
+    waiter = threading.Thread(target=lambda: outcome.append(_recv_or_error(srv)))
+    waiter.start()
+    try:
+        time.sleep(0.2)  # let the PAIR get its pipe and block in recv() with the fd lent
+        peer.conn.send_ping(ttl=0.3)
+        sent_at = time.monotonic()
+        peer.pump(lambda evs: any(isinstance(e, Pong) for e in evs), timeout=1)
+        closed_at = peer.wait_closed(timeout=3)  # then silence: the TTL runs out
+        assert closed_at - sent_at < 1.0
+        log.wait(EventKind.DISCONNECTED)
+    finally:
+        waiter.join(DEADLINE)
+    assert outcome and isinstance(outcome[0], zreactor.Again)
+
+
+def _recv_or_error(sock: zreactor.Socket) -> object:
+    try:
+        return sock.recv()
+    except zreactor.ZMQError as exc:
+        return exc
 
 
 def test_traffic_within_the_ttl_keeps_the_connection(ctx, raw_sockets) -> None:
@@ -539,18 +571,39 @@ def test_one_write_per_batch_of_pulled_messages(engine_pair) -> None:
 def test_pipe_full_blocks_input_until_restart(engine_pair) -> None:
     engine, session, peer = engine_pair("PAIR", "PAIR")
     session.pipe.capacity = 5
-    peer.send(*[[b"m%d" % i] for i in range(20)])
-    deadline = time.monotonic() + DEADLINE
-    while engine.input is not Flow.BLOCKED and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert engine.input is Flow.BLOCKED
-    assert len(session.pipe.inbound) == 5
-    session.pipe.capacity = 100
-    engine.call_threadsafe(engine.restart_input)
-    while len(session.pipe.inbound) < 20 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    with INPUT_FLOW.record() as steps:
+        peer.send(*[[b"m%d" % i] for i in range(20)])
+        deadline = time.monotonic() + DEADLINE
+        while engine.input is not Flow.BLOCKED and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.input is Flow.BLOCKED
+        assert engine.read_state is ReadState.PAUSED  # BLOCKED's entry action: stop reading
+        assert len(session.pipe.inbound) == 5
+        session.pipe.capacity = 100
+        engine.call_threadsafe(engine.restart_input)
+        while len(session.pipe.inbound) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert list(session.pipe.inbound) == [[b"m%d" % i] for i in range(20)]
-    assert engine.input is Flow.RUNNING
+    assert engine.input is Flow.RUNNING and engine.read_state is ReadState.OPEN
+    assert [(step.source, step.event) for step in steps] == list(INPUT_FLOW)  # every row, once
+
+
+def test_write_queue_above_high_water_blocks_output_until_drained(engine_pair) -> None:
+    engine, session, peer = engine_pair("PAIR", "PAIR", high_water=4096)
+    body = b"x" * 10000
+    with OUTPUT_FLOW.record() as steps:
+        session.pipe.outbound.extend([[body] for _ in range(200)])  # 2 MB: more than the kernel takes
+        engine.call_threadsafe(engine.restart_output)
+        deadline = time.monotonic() + DEADLINE
+        while engine.output is not Flow.BLOCKED and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert engine.output is Flow.BLOCKED
+        peer.pump(lambda evs: sum(isinstance(e, Message) for e in evs) >= 200)
+        while engine.output is not Flow.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.005)
+    assert peer.messages() == [[body]] * 200
+    rows = {(step.source, step.event) for step in steps}
+    assert rows == set(OUTPUT_FLOW), rows
 
 
 def test_engine_reports_its_end_to_the_session(engine_pair, raw_sockets) -> None:

@@ -13,9 +13,10 @@ Messaging (``import zreactor as zmq`` runs common pyzmq code)::
     sock.send(b"hello")
     print(sock.recv())
 
-pyzmq's constant names (``zmq.PUB``, ``zmq.NOBLOCK``, ``zmq.EVENT_CONNECTED`` ...) live at
-module level, with the values libzmq gives them. One name differs in meaning: ``Event`` is
-zreactor's event record (pyzmq's event-kind enum is :class:`EventKind` here).
+pyzmq's constants live at module level as pyzmq's enum members (``zmq.PUB is
+zmq.SocketType.PUB``, ``zmq.NOBLOCK``, ``zmq.EVENT_CONNECTED`` ...), with libzmq's values;
+``Event`` is pyzmq's monitor-event flag. The reactor's own event record is
+:class:`ReactorEvent`, and its kinds (libzmq's plus the listener's) are :class:`EventKind`.
 
 Reactor layer (write your own protocol)::
 
@@ -25,222 +26,128 @@ Reactor layer (write your own protocol)::
         def data_received(self, data):
             self.write(data)
 
-    with zreactor.Context(io_threads=2) as ctx:
-        listener = ctx.listen("tcp://127.0.0.1:0", Echo)
+    with zreactor.IOThreadPool(io_threads=2) as pool:
+        listener = pool.listen("tcp://127.0.0.1:0", Echo)
         print(listener.endpoint)
+
+(A messaging :class:`Context` composes such a pool; ``ctx.listen`` is the same call.)
 """
 
 from __future__ import annotations
 
+from . import error
+from .capabilities import has
 from .constants import CONSTANTS as _CONSTANTS
-from .constants import Errno, Flag, PollEvent, SecurityMechanism, SocketOption, SocketType
+from .constants import (
+    ContextOption,
+    DeviceType,
+    Errno,
+    Event,
+    Flag,
+    MessageOption,
+    NormMode,
+    PollEvent,
+    ReconnectStop,
+    RouterNotify,
+    SecurityMechanism,
+    SocketOption,
+    SocketType,
+)
 from .context import Context
 from .errors import (
     Again,
     ContextClosedError,
     ContextTerminated,
+    InterruptedSystemCall,
+    NotDone,
     ProtocolError,
+    ZMQBaseError,
+    ZMQBindError,
     ZMQError,
+    ZMQVersionError,
     ZReactorError,
+    strerror,
 )
 from .proxy import proxy
 from .zmtp.curve import curve_keypair, curve_public
 from .reactor.codec import Codec, LineCodec
 from .reactor.connecter import Connecter, ConnecterState
 from .reactor.engine import Engine, EngineState
-from .reactor.events import Event, EventBus, EventKind
+from .reactor.events import EventBus, EventKind, ReactorEvent
 from .reactor.listener import Listener, ListenerState, ListenerStats, ShedPolicy
 from .reactor.poller import available_pollers
+from .reactor.pool import IOThreadPool
 from .reactor.stream import ReadState, StreamEngine, WriteState
 from .sockets.poll import Poller, select
 from .sockets.socket import Frame, Socket
-
-__version__ = "0.1.0"
+from .version import VERSION as __version__
+from .version import pyzmq_version, pyzmq_version_info, zmq_version, zmq_version_info
 
 #: pyzmq's module-level constants (PAIR, NOBLOCK, LINGER, EVENT_* ...), libzmq's values.
-#: ``__all__`` below lists each by name, so a new constant is a deliberate change to the
-#: pinned surface.
+#: ``tests/test_exports.py`` pins them against pyzmq's.
 globals().update(_CONSTANTS)
 
-#: the libzmq version whose behaviour and wire protocol (ZMTP 3.1) zreactor follows
-_ZMQ_VERSION = (4, 3, 5)
-#: the pyzmq release whose API zreactor's subset is modelled on and tested against
-_PYZMQ_VERSION = (27, 0, 0)
-
-
-def zmq_version() -> str:
-    """The libzmq version zreactor emulates, as a string (``"4.3.5"``).
-
-    zreactor does not contain or load libzmq: it is a pure-Python implementation that
-    speaks ZMTP 3.1 and follows libzmq 4.3's documented socket behaviour, and interoperates
-    with libzmq 4.3 peers. This number is what version checks in pyzmq code
-    (``zmq.zmq_version_info() >= (4,)``) should compare against.
-    """
-    return ".".join(map(str, _ZMQ_VERSION))
-
-
-def zmq_version_info() -> tuple[int, int, int]:
-    """:func:`zmq_version` as a tuple (``(4, 3, 5)``)."""
-    return _ZMQ_VERSION
-
-
-def pyzmq_version() -> str:
-    """The pyzmq API version zreactor's subset follows (``"27.0.0"``); not pyzmq itself.
-
-    zreactor implements a subset of pyzmq's API (see the README); code that needs a pyzmq
-    feature outside it fails with ``AttributeError``, not silently. ``zreactor.__version__``
-    is zreactor's own version.
-    """
-    return ".".join(map(str, _PYZMQ_VERSION))
-
-
-def pyzmq_version_info() -> tuple[int, int, int]:
-    """:func:`pyzmq_version` as a tuple."""
-    return _PYZMQ_VERSION
-
-
-__all__ = [
-    "AFFINITY",
+#: The public names other than the constants. ``tests/test_exports.py`` pins this list, so
+#: a new name is a deliberate change to the surface.
+_API = [
     "Again",
-    "BACKLOG",
-    "CURVE",
-    "CURVE_PUBLICKEY",
-    "CURVE_SECRETKEY",
-    "CURVE_SERVER",
-    "CURVE_SERVERKEY",
     "Codec",
     "Connecter",
     "ConnecterState",
     "Context",
     "ContextClosedError",
+    "ContextOption",
     "ContextTerminated",
-    "DEALER",
-    "DONTWAIT",
-    "EADDRINUSE",
-    "EADDRNOTAVAIL",
-    "EAGAIN",
-    "ECONNREFUSED",
-    "EFSM",
-    "EHOSTUNREACH",
-    "EINVAL",
-    "EMSGSIZE",
-    "EMTHREAD",
-    "ENOCOMPATPROTO",
-    "ENOENT",
-    "ENOTSOCK",
-    "ENOTSUP",
-    "EPROTONOSUPPORT",
-    "ETERM",
-    "EVENTS",
-    "EVENT_ACCEPTED",
-    "EVENT_ACCEPT_FAILED",
-    "EVENT_ALL",
-    "EVENT_ALL_V2",
-    "EVENT_BIND_FAILED",
-    "EVENT_CLOSED",
-    "EVENT_CLOSE_FAILED",
-    "EVENT_CONNECTED",
-    "EVENT_CONNECT_DELAYED",
-    "EVENT_CONNECT_RETRIED",
-    "EVENT_DISCONNECTED",
-    "EVENT_ENGINE_FAILED",
-    "EVENT_FAILED",
-    "EVENT_HANDSHAKE_FAILED_AUTH",
-    "EVENT_HANDSHAKE_FAILED_NO_DETAIL",
-    "EVENT_HANDSHAKE_FAILED_PROTOCOL",
-    "EVENT_HANDSHAKE_SUCCEEDED",
-    "EVENT_LISTENING",
-    "EVENT_MONITOR_STOPPED",
-    "EVENT_REOPENED",
-    "EVENT_RESUMED",
-    "EVENT_SHED",
-    "EVENT_SUSPENDED",
+    "DeviceType",
     "Engine",
     "EngineState",
     "Errno",
     "Event",
     "EventBus",
     "EventKind",
-    "FD",
     "Flag",
     "Frame",
-    "GSSAPI",
-    "HANDSHAKE_IVL",
-    "HEARTBEAT_IVL",
-    "HEARTBEAT_TIMEOUT",
-    "HEARTBEAT_TTL",
-    "HWM",
-    "IDENTITY",
-    "IMMEDIATE",
-    "IPV6",
-    "LAST_ENDPOINT",
-    "LINGER",
+    "IOThreadPool",
+    "InterruptedSystemCall",
     "LineCodec",
     "Listener",
     "ListenerState",
     "ListenerStats",
-    "MAXMSGSIZE",
-    "MECHANISM",
-    "NOBLOCK",
-    "NULL",
-    "PAIR",
-    "PLAIN",
-    "PLAIN_PASSWORD",
-    "PLAIN_SERVER",
-    "PLAIN_USERNAME",
-    "POLLERR",
-    "POLLIN",
-    "POLLOUT",
-    "PROBE_ROUTER",
-    "PUB",
-    "PULL",
-    "PUSH",
+    "MessageOption",
+    "NormMode",
+    "NotDone",
     "PollEvent",
     "Poller",
     "ProtocolError",
-    "RCVBUF",
-    "RCVHWM",
-    "RCVMORE",
-    "RCVTIMEO",
-    "RECONNECT_IVL",
-    "RECONNECT_IVL_MAX",
-    "REP",
-    "REQ",
-    "REQ_CORRELATE",
-    "REQ_RELAXED",
-    "ROUTER",
-    "ROUTER_MANDATORY",
-    "ROUTING_ID",
+    "ReactorEvent",
     "ReadState",
-    "SNDBUF",
-    "SNDHWM",
-    "SNDMORE",
-    "SNDTIMEO",
-    "SUB",
-    "SUBSCRIBE",
+    "ReconnectStop",
+    "RouterNotify",
     "SecurityMechanism",
     "ShedPolicy",
     "Socket",
     "SocketOption",
     "SocketType",
     "StreamEngine",
-    "TYPE",
-    "UNSUBSCRIBE",
     "WriteState",
-    "XPUB",
-    "XPUB_VERBOSE",
-    "XSUB",
-    "ZAP_DOMAIN",
+    "ZMQBaseError",
+    "ZMQBindError",
     "ZMQError",
+    "ZMQVersionError",
     "ZReactorError",
     "__version__",
     "available_pollers",
     "curve_keypair",
     "curve_public",
+    "error",
+    "has",
     "proxy",
     "pyzmq_version",
     "pyzmq_version_info",
     "select",
+    "strerror",
     "zmq_version",
     "zmq_version_info",
 ]
+
+__all__ = sorted({*_API, *_CONSTANTS})

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from . import Context, EventKind, LineCodec, StreamEngine
-from .reactor.events import Event
+from .reactor.events import ReactorEvent
 
 _T0 = time.monotonic()
 
@@ -45,7 +45,7 @@ class DemoEcho(StreamEngine):
         _say(f"  engine for {self.endpoint} closed ({why})")
 
 
-def _print_event(event: Event) -> None:
+def _print_event(event: ReactorEvent) -> None:
     detail = f" {event.detail}" if event.detail else ""
     _say(f"event {event.kind.name:<16} {event.endpoint} value={event.value}{detail}")
 

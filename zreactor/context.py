@@ -1,23 +1,29 @@
-"""The context: owns the I/O threads, the root of the ownership tree, and shuts it all down.
+"""The messaging context: an I/O thread pool, plus the sockets, their reaper and inproc names.
 
 Theory of operation
 -------------------
-A :class:`Context` starts ``io_threads`` :class:`~zreactor.reactor.io_thread.IOThread`
-objects and plants the root of the ownership tree (:class:`_Root`) on the first of them.
-Everything the application starts through the context (listeners, connecters, engines) is
-launched as a child of the root, on the least-loaded I/O thread (ties go to the lowest index).
+A :class:`Context` composes a reactor-layer :class:`~zreactor.reactor.pool.IOThreadPool`
+(the threads, placement, load and fd accounting, the root of the ownership tree) and adds what
+messaging needs on top of it:
 
-``term()`` is libzmq's acknowledged shutdown: the context sends ``TERM(linger)`` to the root,
-the root forwards it down the tree, every engine finishes (flushing output for at most
-``linger`` seconds) and acknowledges, and the root's acknowledgement finally lands in the
-context's own mailbox, where ``term()`` is waiting. Only then are the I/O threads stopped
-(``STOP`` is a command too, so it is ordered after everything else) and joined, and their
-pollers and mailboxes closed. After ``term()`` returns, no thread and no fd created by the
-context remains.
+* the **sockets** created here, and the **reaper** that finishes the closed ones: a
+  :class:`_Reaper` engine on I/O thread 0, a child of the pool's root, that polls each closed
+  socket's mailbox and runs its commands until its pipes and children are gone;
+* the **inproc registry** (bound names, connections waiting for a bind);
+* **option defaults** for new sockets (``ctx.linger = 0``, pyzmq style).
 
-The context is thread-safe: any application thread may launch engines or terminate it.
-``term()`` must not be called from one of the context's own I/O threads (it would wait for
-itself); that raises.
+``listen``, ``connect``, ``launch`` and ``choose_io_thread`` are the pool's, checked against
+the context's own closed flag. Engines never see the context: they reach the pool through
+their thread.
+
+``term()`` is libzmq's order: wake every socket's blocking calls with ``ETERM``, wait until
+the application has closed them all, then terminate the pool (``TERM(linger)`` down the
+tree, every engine and reaped socket finishes and acknowledges, the threads stop and are
+joined). After ``term()`` returns, no thread and no fd created by the context remains.
+
+The context is thread-safe: any application thread may create sockets, launch engines or
+terminate it. ``term()`` must not be called from one of the context's own I/O threads (it
+would wait for itself); that raises.
 """
 
 from __future__ import annotations
@@ -29,14 +35,12 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from .constants import SocketOption
 from .errors import ContextClosedError, ContextTerminated, ZMQError, ZReactorError
 from .reactor.connecter import Connecter
-from .reactor.engine import Engine, EngineState
-from .reactor.events import EventBus
-from .reactor.fds import FdRegistry
+from .reactor.engine import Engine
 from .reactor.io_thread import IOThread
 from .reactor.listener import Listener
-from .reactor.mailbox import Cmd, Mailbox, dispatch
+from .reactor.mailbox import Cmd, dispatch
 from .reactor.own import Own
-from .reactor.poller import choose_selector
+from .reactor.pool import IOThreadPool
 from .sockets.commands import SocketCmd
 from .sockets.inproc import InprocRegistry
 
@@ -75,20 +79,16 @@ class _ReapedSocket:
         pass
 
 
-class _Root(Own):
-    """The root of the ownership tree and the sockets' reaper; lives on I/O thread 0.
+class _Reaper(Own):
+    """The sockets' reaper: a child of the pool's root on I/O thread 0, with no fd of its own.
 
-    Its owner is the context. Engines launched through the context are its children;
-    closed sockets are handed to it (``REAP``) and it runs their commands until their
-    termination completes, counting each as one acknowledgement it waits for.
+    Closed sockets are handed to it (``REAP``); it polls each one's mailbox and runs its
+    commands until its termination completes, counting each as one acknowledgement it waits
+    for, so the pool's ``term()`` cannot finish before every closed socket has.
     """
 
-    def __init__(self, context: Context, thread: IOThread) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.owner = context
-        self.thread = thread
-        self.mailbox = thread.mailbox
-        self.event_bus = context.events
         self._reaping: dict[Socket, _ReapedSocket] = {}
 
     def process_reap(self, socket: Socket) -> None:
@@ -112,7 +112,7 @@ class _Root(Own):
 
 
 class Context:
-    """Owns I/O threads and everything launched on them.
+    """Owns an I/O thread pool, the messaging sockets and everything launched on them.
 
     Args:
         io_threads: number of I/O threads (>= 1).
@@ -122,6 +122,11 @@ class Context:
             ``None`` waits for ever (libzmq's -1), ``0`` drops it at once. (Messaging
             sockets use their own ``linger`` option, in milliseconds, as in pyzmq.)
         clock: monotonic clock for every poller (tests pass a fake one).
+
+    Attributes:
+        pool: the :class:`~zreactor.reactor.pool.IOThreadPool` the context runs on.
+        io_threads: the pool's threads; ``fds``, ``events`` and ``poller_name`` are the
+            pool's too.
 
     Use it as a context manager, or call :meth:`term` when done::
 
@@ -143,39 +148,26 @@ class Context:
         term_linger: float | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        if not isinstance(io_threads, int) or isinstance(io_threads, bool) or io_threads < 1:
-            raise ValueError(f"io_threads must be a positive int, got {io_threads!r}")
         if term_linger is not None and term_linger < 0:
             term_linger = None  # libzmq's -1
-        selector_factory = choose_selector(poller)
         #: socket option defaults applied to every new socket (pyzmq's ``ctx.sockopts``)
         self.sockopts: dict[int, Any] = {}
         self.term_linger = term_linger
-        self.events = EventBus()
-        self.fds = FdRegistry()
+        self.pool = IOThreadPool(io_threads, poller=poller, clock=clock,
+                                 start=self._start_threads)
+        self.io_threads: list[IOThread] = self.pool.threads
+        self.events = self.pool.events
+        self.fds = self.pool.fds
+        self.poller_name = self.pool.poller_name
         self._lock = threading.Lock()
         self._closed = False
         self._terminated = threading.Event()
-        self._root_acked = False
-        self.mailbox = Mailbox("context")
-        self.io_threads: list[IOThread] = []
-        try:
-            for index in range(io_threads):
-                self.io_threads.append(IOThread(index, self, selector_factory, clock))
-        except BaseException:
-            for thread in self.io_threads:
-                thread.close()
-            self.mailbox.close()
-            raise
-        self.poller_name = self.io_threads[0].poller.name
-        self._root = _Root(self, self.io_threads[0])
         self._sockets: set[Socket] = set()
         self._sockets_cv = threading.Condition(self._lock)
         #: the inproc transport's names (bound sockets, connections waiting for a bind)
         self.inproc = InprocRegistry()
-        if self._start_threads:
-            for thread in self.io_threads:
-                thread.start()
+        self._reaper = _Reaper()
+        self.pool.adopt(self._reaper, self.io_threads[0])
 
     @classmethod
     def instance(cls, io_threads: int = 1) -> Context:
@@ -251,21 +243,10 @@ class Context:
     def choose_io_thread(self) -> IOThread:
         """Pick the least-loaded I/O thread (ties: lowest index) and count one engine on it.
 
-        Thread-safe. The count is released when the engine is plugged.
+        Thread-safe. The count is released when the engine is plugged. (The pool's
+        :meth:`~zreactor.reactor.pool.IOThreadPool.choose`.)
         """
-        with self._lock:
-            thread = min(self.io_threads, key=lambda t: t.load)
-            thread.pending += 1
-        return thread
-
-    def _launching(self, thread: IOThread) -> None:
-        """Count one engine on its way to ``thread`` (for owners that pick the thread)."""
-        with self._lock:
-            thread.pending += 1
-
-    def _plugged(self, thread: IOThread) -> None:
-        with self._lock:
-            thread.pending -= 1
+        return self.pool.choose()
 
     def launch(self, engine: E, io_thread: IOThread | None = None) -> E:
         """Start ``engine`` on ``io_thread`` (default: the least-loaded one); return it.
@@ -273,16 +254,8 @@ class Context:
         Raises:
             ContextClosedError: the context was terminated.
         """
-        if engine.state is not EngineState.NEW or engine.owner is not None:
-            raise ValueError(f"{engine!r} was already launched")
-        with self._lock:
-            self._check_open()
-            if io_thread is None:
-                io_thread = min(self.io_threads, key=lambda t: t.load)
-            io_thread.pending += 1
-            # under the lock: the root's sequence counter has one writer at a time
-            self._root.launch_child(engine, io_thread)
-        return engine
+        self._check_open()
+        return self.pool.launch(engine, io_thread)
 
     def listen(self, endpoint: str, factory: Callable[..., Engine], **options: Any) -> Listener:
         """Bind ``endpoint`` now and accept connections on an I/O thread.
@@ -297,14 +270,7 @@ class Context:
             OSError: bind/listen failed. ContextClosedError: the context was terminated.
         """
         self._check_open()
-        listener = Listener(endpoint, factory, **options)
-        with self.fds.opening():
-            listener.bind()
-        try:
-            return self.launch(listener)
-        except BaseException:
-            listener.close()
-            raise
+        return self.pool.listen(endpoint, factory, **options)
 
     def connect(self, endpoint: str, factory: Callable[..., Engine], **options: Any) -> Connecter:
         """Connect to ``endpoint`` from an I/O thread, reconnecting as configured.
@@ -312,7 +278,7 @@ class Context:
         ``options`` go to :class:`Connecter` (``reconnect_ivl``, ``reconnect_ivl_max``, ...).
         """
         self._check_open()
-        return self.launch(Connecter(endpoint, factory, **options))
+        return self.pool.connect(endpoint, factory, **options)
 
     # -- messaging sockets --------------------------------------------------------------------------
 
@@ -347,14 +313,16 @@ class Context:
 
     def _reap(self, sock: Socket) -> None:
         """A socket was closed: hand it to the reaper (any thread)."""
+        # REAP first: once the socket leaves the set, term() may send TERM down the tree,
+        # and the reaper must have adopted the socket before its own TERM arrives.
+        reaper = self._reaper
+        reaper.send_command(reaper, SocketCmd.REAP, sock)
         with self._lock:
             self._sockets.discard(sock)
             self._sockets_cv.notify_all()
-        root = self._root
-        root.send_command(root, SocketCmd.REAP, sock)
 
     def _reaped(self, sock: Socket) -> None:
-        self._root.reaped(sock)
+        self._reaper.reaped(sock)
 
     # -- termination ------------------------------------------------------------------------------
 
@@ -370,7 +338,7 @@ class Context:
         Raises:
             ZReactorError: called from one of this context's I/O threads.
         """
-        if any(t.is_current for t in self.io_threads):
+        if self.pool.is_current:
             raise ZReactorError("term() called from an I/O thread of the same context")
         if linger is ...:
             linger = self.term_linger
@@ -389,34 +357,14 @@ class Context:
 
     def _shutdown(self, linger: float | None) -> None:
         # 1. wake every socket's blocking calls with ETERM, 2. wait until the application has
-        # closed them all (libzmq's rule), 3. terminate the tree (the reaper finishes sockets).
+        # closed them all (libzmq's rule), 3. terminate the pool's tree (the reaper finishes
+        # the closed sockets before it acknowledges).
         for sock in self.sockets:
             sock.send_command(sock, Cmd.STOP)
         with self._lock:
             while self._sockets:
                 self._sockets_cv.wait()
-        root = self._root
-        root.send_command(root, Cmd.TERM, linger)
-        while not self._root_acked:
-            self._wait_commands()
-        for thread in self.io_threads:
-            thread.stop()
-        for thread in self.io_threads:
-            self._join(thread)
-        for thread in self.io_threads:
-            thread.close()
-        self.mailbox.close()
-
-    def _wait_commands(self) -> None:
-        for command in self.mailbox.recv(timeout=None):
-            dispatch(command)
-
-    def _join(self, thread: IOThread) -> None:
-        thread.join()
-
-    def process_term_ack(self) -> None:
-        """``TERM_ACK`` from the root (dispatched on the thread waiting in ``term()``)."""
-        self._root_acked = True
+        self.pool.term(linger)
 
     def close(self, linger: float | None = ...) -> None:  # type: ignore[assignment]
         """Alias of :meth:`term` (reads better in ``finally`` blocks)."""

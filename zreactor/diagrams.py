@@ -1,113 +1,152 @@
-"""State diagrams for the documentation, generated from the transition tables themselves.
+"""State diagrams for the documentation, generated from the machines themselves.
 
-Every state machine in zreactor is an ``enum.Enum`` plus a module-level table (h11's rule:
-the table *is* the machine). This module renders those tables as Mermaid
-``stateDiagram-v2`` text, and :func:`state_machines_doc` assembles ``docs/STATE_MACHINES.md``.
-``tests/test_docs.py`` regenerates the document and fails if the committed copy drifted, so
-a diagram can never disagree with the code.
+Every state machine in zreactor is a :class:`~zreactor.reactor.fsm.Machine`: two enums and
+one module-level table (h11's rule: the table *is* the machine). This module lists them all
+(:func:`machines`), draws each with the one renderer,
+:func:`~zreactor.reactor.fsm.render_mermaid`, assembles ``docs/STATE_MACHINES.md``
+(:func:`state_machines_doc`), and refreshes the diagrams other pages embed
+(:data:`EMBEDDED`: the n-th ```` ```mermaid ```` block of a page is the n-th machine listed
+for it). ``tests/test_docs.py`` regenerates all of it and fails if a committed copy drifted,
+so a diagram can never disagree with the code.
 
 Regenerate after changing a table::
 
-    python -m zreactor.diagrams > docs/STATE_MACHINES.md
+    python -m zreactor.diagrams --write      # docs/STATE_MACHINES.md and the embedded blocks
+    python -m zreactor.diagrams              # print docs/STATE_MACHINES.md
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping
-from typing import Any, Iterable
+import re
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
 
-__all__ = ["render_simple", "state_machines_doc"]
+from .reactor.fsm import Machine, render_mermaid
 
-
-def render_simple(
-    table: Mapping[enum.Enum, Iterable[enum.Enum]],
-    initial: enum.Enum,
-    labels: Mapping[tuple[enum.Enum, enum.Enum], str] | None = None,
-) -> str:
-    """Render a ``{state: allowed next states}`` table as Mermaid text.
-
-    Args:
-        table: the transition table.
-        initial: the state an object starts in.
-        labels: optional edge labels, keyed by ``(source, target)``.
-    """
-    labels = labels or {}
-    lines = ["stateDiagram-v2", f"    [*] --> {initial.name}"]
-    for source, targets in table.items():
-        targets = sorted(targets, key=lambda s: list(type(s)).index(s))
-        for target in targets:
-            label = labels.get((source, target))
-            suffix = f": {label}" if label else ""
-            lines.append(f"    {source.name} --> {target.name}{suffix}")
-        if not targets:
-            lines.append(f"    {source.name} --> [*]")
-    return "\n".join(lines) + "\n"
+__all__ = ["EMBEDDED", "Diagram", "machines", "refresh_embedded", "state_machines_doc"]
 
 
-def _block(title: str, text: str, where: str, body: str) -> list[str]:
-    return [f"## {title}", "", f"From `{where}`. {text}", "", "```mermaid", body.rstrip("\n"), "```", ""]
+class Diagram(NamedTuple):
+    """One machine as the docs show it."""
+
+    title: str
+    #: ``path: NAME`` of the table in the source tree
+    where: str
+    text: str
+    machine: Machine[Any, Any]
+
+
+def machines() -> dict[str, Diagram]:
+    """Every machine drawn in the docs, by a short key, in the order of STATE_MACHINES.md."""
+    from .reactor.connecter import CONNECTER_TRANSITIONS
+    from .reactor.engine import ENGINE_TRANSITIONS
+    from .reactor.own import OWN_TRANSITIONS
+    from .sockets.pipe import PIPE_TRANSITIONS
+    from .sockets.reqrep import REP_TRANSITIONS, REQ_TRANSITIONS
+    from .sockets.session import SESSION_TRANSITIONS
+    from .zmtp import state as zmtp_state
+    from .zmtp.engine import INPUT_FLOW, OUTPUT_FLOW
+
+    return {
+        "pipe": Diagram(
+            "Pipe termination", "zreactor/sockets/pipe.py: PIPE_TRANSITIONS",
+            "libzmq's `pipe_t` handshake: a delimiter travels in-band after the queued "
+            "messages, `PIPE_TERM`/`PIPE_TERM_ACK` travel as commands.", PIPE_TRANSITIONS),
+        "zmtp": Diagram(
+            "ZMTP connection", "zreactor/zmtp/state.py: TRANSITIONS",
+            "The sans-I/O codec's handshake: greeting, then the mechanism's READY exchange, "
+            "then traffic.", zmtp_state.TRANSITIONS),
+        "zmtp-input": Diagram(
+            "ZMTP engine: input flow", "zreactor/zmtp/engine.py: INPUT_FLOW",
+            "Blocked while the pipe to the socket is full; entering a state pauses or resumes "
+            "reading the socket.", INPUT_FLOW),
+        "zmtp-output": Diagram(
+            "ZMTP engine: output flow", "zreactor/zmtp/engine.py: OUTPUT_FLOW",
+            "Blocked while the write queue is above its high-water mark: nothing is pulled "
+            "from the pipe (the same table as the input flow).", OUTPUT_FLOW),
+        "engine": Diagram(
+            "Engine lifecycle", "zreactor/reactor/engine.py: ENGINE_TRANSITIONS",
+            "Every engine: `attached -> (readable | writable | timer | call)* -> "
+            "closed(reason)`.", ENGINE_TRANSITIONS),
+        "own": Diagram(
+            "Ownership handshake", "zreactor/reactor/own.py: OWN_TRANSITIONS",
+            "libzmq's `own_t`: `term_req / term / term_ack` down and up the tree.",
+            OWN_TRANSITIONS),
+        "connecter": Diagram(
+            "Connecter", "zreactor/reactor/connecter.py: CONNECTER_TRANSITIONS",
+            "Reconnection with libzmq's backoff.", CONNECTER_TRANSITIONS),
+        "req": Diagram(
+            "REQ", "zreactor/sockets/reqrep.py: REQ_TRANSITIONS",
+            "One request, then its reply; `EFSM` otherwise (see [reqrep.md](reqrep.md)).",
+            REQ_TRANSITIONS),
+        "rep": Diagram(
+            "REP", "zreactor/sockets/reqrep.py: REP_TRANSITIONS",
+            "Receive a request, send its reply; `EFSM` otherwise.", REP_TRANSITIONS),
+        "session": Diagram(
+            "Session linger", "zreactor/sockets/session.py: SESSION_TRANSITIONS",
+            "Delivering what is queued after `close()` (see [SESSION.md](SESSION.md)).",
+            SESSION_TRANSITIONS),
+    }
+
+
+#: Pages that embed diagrams: the n-th mermaid block of the page draws the n-th key.
+EMBEDDED: dict[str, tuple[str, ...]] = {
+    "reqrep.md": ("req", "rep"),
+    "SESSION.md": ("session",),
+}
+
+_BLOCK = re.compile(r"```mermaid\n.*?```", re.S)
+
+
+def _block(diagram: Diagram) -> list[str]:
+    body = render_mermaid(diagram.machine).rstrip("\n")
+    return [f"## {diagram.title}", "", f"From `{diagram.where}`. {diagram.text}", "",
+            "```mermaid", body, "```", ""]
 
 
 def state_machines_doc() -> str:
     """The full text of ``docs/STATE_MACHINES.md``."""
-    from .reactor.connecter import CONNECTER_TRANSITIONS, ConnecterState
-    from .reactor.engine import ENGINE_TRANSITIONS, EngineState
-    from .reactor.own import OWN_TRANSITIONS, OwnState
-    from .sockets.pipe import PIPE_TRANSITIONS, PipeState
-    from .zmtp import state as zmtp_state
-
-    p = PipeState
-    pipe_labels: dict[Any, str] = {
-        (p.ACTIVE, p.TERM_REQ_SENT1): "terminate()",
-        (p.ACTIVE, p.WAITING_FOR_DELIMITER): "PIPE_TERM, delay",
-        (p.ACTIVE, p.TERM_ACK_SENT): "PIPE_TERM, no delay",
-        (p.ACTIVE, p.DELIMITER_RECEIVED): "delimiter read first",
-        (p.DELIMITER_RECEIVED, p.TERM_ACK_SENT): "PIPE_TERM",
-        (p.DELIMITER_RECEIVED, p.TERM_REQ_SENT1): "terminate()",
-        (p.WAITING_FOR_DELIMITER, p.TERM_ACK_SENT): "delimiter read / terminate(no delay)",
-        (p.TERM_REQ_SENT1, p.TERM_REQ_SENT2): "PIPE_TERM crossed ours",
-        (p.TERM_REQ_SENT1, p.TERMINATED): "PIPE_TERM_ACK (ack back)",
-        (p.TERM_REQ_SENT2, p.TERMINATED): "PIPE_TERM_ACK",
-        (p.TERM_ACK_SENT, p.TERMINATED): "PIPE_TERM_ACK",
-    }
     parts = [
         "# State machines",
         "",
-        "Generated by `python -m zreactor.diagrams` from the transition tables in the code;",
-        "`tests/test_docs.py` fails if this file and the tables disagree. The listener's",
-        "accept-error machine is in [LISTENER.md](LISTENER.md), the session's in",
-        "[SESSION.md](SESSION.md), REQ/REP in [reqrep.md](reqrep.md).",
+        "Generated by `python -m zreactor.diagrams` from the machines in the code (each a",
+        "`zreactor.reactor.fsm.Machine`: `(state, event) -> target`; an edge reads",
+        "`event / action`, a note names a state's entry action); `tests/test_docs.py` fails",
+        "if this file and the tables disagree. The listener's accept-error machine is in",
+        "[LISTENER.md](LISTENER.md), the session's linger in [SESSION.md](SESSION.md),",
+        "REQ/REP's rules in [reqrep.md](reqrep.md).",
         "",
     ]
-    parts += _block(
-        "Pipe termination", "libzmq's `pipe_t` handshake: a delimiter travels in-band after "
-        "the queued messages, `PIPE_TERM`/`PIPE_TERM_ACK` travel as commands.",
-        "zreactor/sockets/pipe.py: PIPE_TRANSITIONS",
-        render_simple(PIPE_TRANSITIONS, p.ACTIVE, pipe_labels),
-    )
-    parts += _block(
-        "ZMTP connection", "The sans-I/O codec's handshake: greeting, then the mechanism's "
-        "READY exchange, then traffic.", "zreactor/zmtp/state.py: TRANSITIONS",
-        zmtp_state.render_mermaid(),
-    )
-    parts += _block(
-        "Engine lifecycle", "Every engine: `attached -> (readable | writable | timer | call)* "
-        "-> closed(reason)`.", "zreactor/reactor/engine.py: ENGINE_TRANSITIONS",
-        render_simple(ENGINE_TRANSITIONS, EngineState.NEW),
-    )
-    parts += _block(
-        "Ownership handshake", "libzmq's `own_t`: `term_req / term / term_ack` down and up "
-        "the tree.", "zreactor/reactor/own.py: OWN_TRANSITIONS",
-        render_simple(OWN_TRANSITIONS, OwnState.ACTIVE),
-    )
-    parts += _block(
-        "Connecter", "Reconnection with libzmq's backoff.",
-        "zreactor/reactor/connecter.py: CONNECTER_TRANSITIONS",
-        render_simple(CONNECTER_TRANSITIONS, ConnecterState.WAITING),
-    )
+    for diagram in machines().values():
+        parts += _block(diagram)
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
+def refresh_embedded(text: str, keys: tuple[str, ...]) -> str:
+    """``text`` with its mermaid blocks redrawn from the machines ``keys`` names, in order.
+
+    Raises:
+        ValueError: the page has a different number of mermaid blocks than ``keys``.
+    """
+    found = _BLOCK.findall(text)
+    if len(found) != len(keys):
+        raise ValueError(f"{len(found)} mermaid blocks for {len(keys)} machines {keys}")
+    drawn = iter(keys)
+    every = machines()
+    return _BLOCK.sub(
+        lambda _: "```mermaid\n" + render_mermaid(every[next(drawn)].machine) + "```", text)
+
+
+def _write(docs: Path) -> None:
+    (docs / "STATE_MACHINES.md").write_text(state_machines_doc())
+    for page, keys in EMBEDDED.items():
+        path = docs / page
+        path.write_text(refresh_embedded(path.read_text(), keys))
+
+
 if __name__ == "__main__":
-    print(state_machines_doc(), end="")
+    if sys.argv[1:] == ["--write"]:
+        _write(Path(__file__).resolve().parent.parent / "docs")
+    else:
+        print(state_machines_doc(), end="")

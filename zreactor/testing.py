@@ -6,8 +6,8 @@ State machines are tested best without threads, real time, or a kernel that must
 into failing. This module gives users the same seams zreactor's own tests use:
 
 * :class:`FakeClock`: a monotonic clock that moves only when told (``advance``).
-* :class:`ManualContext`: a :class:`~zreactor.Context` whose I/O threads never start; the
-  test calls :meth:`ManualContext.step` to run one iteration of every loop (never blocking),
+* :class:`ManualContext`: a :class:`~zreactor.Context` whose I/O thread pool is in manual
+  mode (its threads never start); the test calls :meth:`ManualContext.step` to run one iteration of every loop (never blocking),
   so timers fire exactly when the fake clock says and commands are processed in order.
 * :class:`ScriptedSyscalls`: a :class:`~zreactor.reactor.syscalls.Syscalls` whose
   ``accept()`` replays a script of sockets and ``OSError`` values (trio's ``FakeSocket``
@@ -32,7 +32,7 @@ from collections import deque
 from typing import Any, Callable, Iterable, Union
 
 from .context import Context
-from .reactor.events import Event, EventBus, EventKind
+from .reactor.events import EventBus, EventKind, ReactorEvent
 from .reactor.syscalls import Syscalls
 
 __all__ = [
@@ -82,11 +82,7 @@ class ManualContext(Context):
 
     def step(self, rounds: int = 1) -> int:
         """Run ``rounds`` non-blocking iterations of every I/O loop; return events handled."""
-        handled = 0
-        for _ in range(rounds):
-            for thread in self.io_threads:
-                handled += thread.run_once(max_wait=0)
-        return handled
+        return sum(self.pool.run_once() for _ in range(rounds))
 
     def advance(self, seconds: float, rounds: int = 3) -> None:
         """Move the fake clock forward and step the loops so due timers fire."""
@@ -105,14 +101,6 @@ class ManualContext(Context):
             self.step()
         if not predicate():
             raise AssertionError(f"condition still false after {max_rounds} rounds")
-
-    def _wait_commands(self) -> None:
-        self.step()
-        for command in self.mailbox.drain():
-            command.destination.process_term_ack()
-
-    def _join(self, thread: Any) -> None:
-        thread.run_once(max_wait=0)  # processes the STOP command
 
 
 class EventRecorder:
@@ -137,28 +125,28 @@ class EventRecorder:
     def __init__(self, bus: EventBus, *, timeout: float = 5.0) -> None:
         self.timeout = timeout
         self._bus = bus
-        self._events: list[Event] = []
+        self._events: list[ReactorEvent] = []
         self._cv = threading.Condition()
         self._subscription = bus.subscribe(self._record)
 
-    def _record(self, event: Event) -> None:
+    def _record(self, event: ReactorEvent) -> None:
         # Runs on the emitting I/O thread: append and wake the waiters, nothing that blocks.
         with self._cv:
             self._events.append(event)
             self._cv.notify_all()
 
     @property
-    def events(self) -> list[Event]:
+    def events(self) -> list[ReactorEvent]:
         """A copy of every event recorded so far, in the order they were emitted."""
         with self._cv:
             return list(self._events)
 
-    def of(self, kind: EventKind) -> list[Event]:
+    def of(self, kind: EventKind) -> list[ReactorEvent]:
         """The events of ``kind`` recorded so far, in order."""
         with self._cv:
             return [e for e in self._events if e.kind == kind]
 
-    def wait(self, kind: EventKind, count: int = 1, timeout: float | None = None) -> Event:
+    def wait(self, kind: EventKind, count: int = 1, timeout: float | None = None) -> ReactorEvent:
         """Wait for the ``count``-th event of ``kind`` and return it.
 
         Args:

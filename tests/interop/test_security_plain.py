@@ -110,7 +110,10 @@ def drain_events(monitor: Any, lib: str, seconds: float = 1.0) -> list[tuple[int
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if monitor.poll(50):
-            event = recv(monitor)
+            try:
+                event = recv(monitor)
+            except (zmq.Again, zreactor.Again):  # a poll can wake without a whole event
+                continue
             events.append((event["event"], event["value"]))
     return events
 

@@ -15,7 +15,8 @@ connection resets the interval. No wait is shorter than :data:`MIN_RECONNECT_WAI
 ``reconnect_ivl=0`` cannot become a busy loop. A ``reconnect_ivl`` of ``None`` (or negative, libzmq's -1)
 disables reconnection: one failure and the connecter closes itself.
 
-States (:class:`ConnecterState`) and their moves (:data:`CONNECTER_TRANSITIONS`)::
+States (:class:`ConnecterState`) and their moves (:data:`CONNECTER_TRANSITIONS`, fired with
+:class:`ConnecterEvent`)::
 
     WAITING --timer--> CONNECTING --ok--> CONNECTED --child ended--> WAITING
                        CONNECTING --error--> WAITING
@@ -35,11 +36,14 @@ from typing import Any, Callable
 from .address import Address, parse_endpoint
 from .engine import Engine
 from .events import EventKind
+from .fsm import Machine
 from .own import Own
 from .poller import _FdHandle
 from .syscalls import Syscalls
 
-__all__ = ["CONNECTER_TRANSITIONS", "Connecter", "ConnecterState", "next_reconnect_ivl"]
+__all__ = [
+    "CONNECTER_TRANSITIONS", "Connecter", "ConnecterEvent", "ConnecterState", "next_reconnect_ivl",
+]
 
 EngineFactory = Callable[[socket.socket], Engine]
 
@@ -55,11 +59,27 @@ class ConnecterState(enum.Enum):
     CONNECTED = "connected"  # a child engine owns the connection
 
 
-CONNECTER_TRANSITIONS: dict[ConnecterState, frozenset[ConnecterState]] = {
-    ConnecterState.WAITING: frozenset({ConnecterState.CONNECTING}),
-    ConnecterState.CONNECTING: frozenset({ConnecterState.CONNECTED, ConnecterState.WAITING}),
-    ConnecterState.CONNECTED: frozenset({ConnecterState.WAITING}),
-}
+class ConnecterEvent(enum.Enum):
+    """What moves a connecter."""
+
+    ATTEMPT = "timer: connect()"
+    SUCCEEDED = "connected"
+    FAILED = "connect failed"
+    #: the connection's engine ended (the peer went away)
+    DISCONNECTED = "connection ended"
+
+
+CONNECTER_TRANSITIONS: Machine[ConnecterState, ConnecterEvent] = Machine(
+    "connecter",
+    ConnecterState.WAITING,
+    {
+        (ConnecterState.WAITING, ConnecterEvent.ATTEMPT): ConnecterState.CONNECTING,
+        (ConnecterState.CONNECTING, ConnecterEvent.SUCCEEDED): ConnecterState.CONNECTED,
+        (ConnecterState.CONNECTING, ConnecterEvent.FAILED): ConnecterState.WAITING,
+        (ConnecterState.CONNECTED, ConnecterEvent.DISCONNECTED): ConnecterState.WAITING,
+    },
+    attr="connecter_state",
+)
 
 
 def next_reconnect_ivl(
@@ -128,11 +148,6 @@ class Connecter(Engine):
         #: successful connections so far.
         self.connections = 0
 
-    def _move(self, new: ConnecterState) -> None:
-        if new not in CONNECTER_TRANSITIONS[self.connecter_state]:
-            raise AssertionError(f"{self!r}: illegal move {self.connecter_state} -> {new}")
-        self.connecter_state = new
-
     def attached(self) -> None:
         """Start the first attempt (or its delay)."""
         if self.delay_first:
@@ -141,8 +156,8 @@ class Connecter(Engine):
             self._start_connecting()
 
     def _start_connecting(self) -> None:
-        self._move(ConnecterState.CONNECTING)
-        fds = self.context.fds if self.context is not None else None
+        CONNECTER_TRANSITIONS.fire(self, ConnecterEvent.ATTEMPT)
+        fds = self.pool.fds if self.pool is not None else None
         try:
             if fds is not None:
                 with fds.opening():
@@ -191,7 +206,7 @@ class Connecter(Engine):
         self._drop_handle()
         sock, self._sock = self._sock, None
         assert sock is not None
-        self._move(ConnecterState.CONNECTED)
+        CONNECTER_TRANSITIONS.fire(self, ConnecterEvent.SUCCEEDED)
         self._current_ivl = self.reconnect_ivl or 0.0
         self.connections += 1
         self.emit(EventKind.CONNECTED, sock.fileno())
@@ -203,15 +218,15 @@ class Connecter(Engine):
         if not engine.endpoint:
             engine.endpoint = self.endpoint
         self.connection = engine
-        if self.context is not None:
-            self.context._launching(self.thread)  # load until plugged, like any launch
+        if self.pool is not None:
+            self.pool.launching(self.thread)  # load until plugged, like any launch
         self.launch_child(engine, self.thread)
 
     def _failed(self, err: int) -> None:
         self._drop_handle()
         if self._sock is not None:
             self._close_sock()
-        self._move(ConnecterState.WAITING)
+        CONNECTER_TRANSITIONS.fire(self, ConnecterEvent.FAILED)
         if self.reconnect_ivl is None:
             self.close(OSError(err, f"connect to {self.endpoint} failed; reconnect disabled"))
             return
@@ -219,14 +234,12 @@ class Connecter(Engine):
 
     def _close_sock(self) -> None:
         sock, self._sock = self._sock, None
-        if self.context is not None:
-            self.context.fds.close(sock)
+        if self.pool is not None:
+            self.pool.fds.close(sock)
         elif sock is not None:
             sock.close()
 
     def _schedule_retry(self) -> None:
-        if self.connecter_state is not ConnecterState.WAITING:
-            self._move(ConnecterState.WAITING)
         wait, self._current_ivl = next_reconnect_ivl(
             self._current_ivl, self.reconnect_ivl or 0.0, self.reconnect_ivl_max, self.rng()
         )
@@ -243,6 +256,7 @@ class Connecter(Engine):
         if not was_current or self.terminating:
             return
         self.connection = None
+        CONNECTER_TRANSITIONS.fire(self, ConnecterEvent.DISCONNECTED)
         self.emit(EventKind.DISCONNECTED)
         if self.reconnect_ivl is None:
             self.close()

@@ -6,14 +6,16 @@ An :class:`Engine` is an object that lives on one I/O thread and reacts to what 
 there: its fds becoming ready, its timers firing, commands arriving. Listeners, connecters and
 stream connections are engines; so is anything a user writes on top of the reactor.
 
-An engine is created on any thread, then *launched* by its owner (the context, a listener, a
-connecter), which picks an I/O thread and sends it ``PLUG``. From then on every hook runs on
+An engine is created on any thread, then *launched* by its owner (the
+:class:`~zreactor.reactor.pool.IOThreadPool`'s root, a listener, a connecter), which picks an
+I/O thread and sends it ``PLUG``. From then on every hook runs on
 that thread and may touch the engine's state without locks. An engine ends either because it
-decides to (:meth:`Engine.close`) or because its owner terminates it (context ``term()``,
+decides to (:meth:`Engine.close`) or because its owner terminates it (pool ``term()``,
 listener closed); both paths end in exactly one ``closed(reason)`` call, after which the fds
 are gone and no other hook runs.
 
-The lifecycle is :class:`EngineState` with the moves in :data:`ENGINE_TRANSITIONS`; the
+The lifecycle is :class:`EngineState` with the moves in :data:`ENGINE_TRANSITIONS` (a
+:class:`~zreactor.reactor.fsm.Machine` fired with :class:`EngineEvent`); the
 termination handshake with the owner is inherited from :class:`~zreactor.reactor.own.Own`.
 """
 
@@ -23,15 +25,17 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any, Callable
 
-from .events import Event, EventBus, EventKind
+from .events import EventBus, EventKind, ReactorEvent
+from .fsm import Machine
 from .mailbox import Cmd
 from .own import Own, OwnState
 
 if TYPE_CHECKING:
     from .io_thread import IOThread
+    from .pool import IOThreadPool
     from .poller import Poller, Timer, _FdHandle
 
-__all__ = ["ENGINE_TRANSITIONS", "Engine", "EngineState"]
+__all__ = ["ENGINE_TRANSITIONS", "Engine", "EngineEvent", "EngineState"]
 
 log = logging.getLogger("zreactor")
 
@@ -49,13 +53,25 @@ class EngineState(enum.Enum):
     CLOSED = "closed"
 
 
+class EngineEvent(enum.Enum):
+    """What moves an engine through its lifecycle."""
+
+    #: ``PLUG`` arrived: the engine is on its thread.
+    PLUG = "PLUG"
+    #: ``close()`` or ``TERM`` found work to finish first (a stream's queued output).
+    FINISH = "finish (flush output)"
+    #: the fds and timers were dropped and ``closed(reason)`` is next.
+    RELEASE = "release"
+
+
 #: The only lifecycle moves an engine may make.
-ENGINE_TRANSITIONS: dict[EngineState, frozenset[EngineState]] = {
-    EngineState.NEW: frozenset({EngineState.ATTACHED, EngineState.CLOSED}),
-    EngineState.ATTACHED: frozenset({EngineState.CLOSING, EngineState.CLOSED}),
-    EngineState.CLOSING: frozenset({EngineState.CLOSED}),
-    EngineState.CLOSED: frozenset(),
-}
+ENGINE_TRANSITIONS: Machine[EngineState, EngineEvent] = Machine("engine", EngineState.NEW, {
+    (EngineState.NEW, EngineEvent.PLUG): EngineState.ATTACHED,
+    (EngineState.NEW, EngineEvent.RELEASE): EngineState.CLOSED,  # terminated before plugged
+    (EngineState.ATTACHED, EngineEvent.FINISH): EngineState.CLOSING,
+    (EngineState.ATTACHED, EngineEvent.RELEASE): EngineState.CLOSED,
+    (EngineState.CLOSING, EngineEvent.RELEASE): EngineState.CLOSED,
+})
 
 
 class Engine(Own):
@@ -125,9 +141,17 @@ class Engine(Own):
         return self.thread  # type: ignore[no-any-return]
 
     @property
-    def context(self) -> Any:
-        """The context that owns this engine's I/O thread."""
-        return self.thread.context
+    def pool(self) -> IOThreadPool | None:
+        """The pool of this engine's I/O thread: placement, load and fd accounting.
+
+        ``None`` for an engine on a bare :class:`IOThread` (a test's).
+        """
+        return self.thread.pool  # type: ignore[no-any-return]
+
+    @property
+    def context(self) -> IOThreadPool | None:
+        """Deprecated name of :attr:`pool` (what engines used from the context lives there)."""
+        return self.pool
 
     @property
     def poller(self) -> Poller:
@@ -209,24 +233,19 @@ class Engine(Own):
 
     def emit(self, kind: EventKind, value: int = 0, **detail: Any) -> None:
         """Emit an event about this engine on its bus (and up the chain)."""
-        self.events.emit(Event(kind, self.endpoint, value, detail))
+        self.events.emit(ReactorEvent(kind, self.endpoint, value, detail))
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def _transition(self, new: EngineState) -> None:
-        if new not in ENGINE_TRANSITIONS[self.state]:
-            raise AssertionError(f"{self!r}: illegal engine move {self.state} -> {new}")
-        self.state = new
-
     def process_plug(self) -> None:
         """``PLUG`` command: the engine arrived on its thread."""
-        if self.thread.context is not None:
-            self.thread.context._plugged(self.thread)
+        if self.thread.pool is not None:
+            self.thread.pool.plugged(self.thread)
         if self.owner is not None and self.events.parent is None:
             self.events.parent = self.owner.event_bus
         if self.state is not EngineState.NEW:
             return  # terminated before it was plugged (TERM overtook PLUG)
-        self._transition(EngineState.ATTACHED)
+        ENGINE_TRANSITIONS.fire(self, EngineEvent.PLUG)
         self.attached()
 
     def close(self, reason: BaseException | None = None) -> None:
@@ -279,7 +298,7 @@ class Engine(Own):
             for handle in list(self._handles):
                 self.poller.rm_fd(handle)
         self._handles.clear()
-        self._transition(EngineState.CLOSED)
+        ENGINE_TRANSITIONS.fire(self, EngineEvent.RELEASE)
         self.release_resources()
         try:
             self.closed(self._close_reason)

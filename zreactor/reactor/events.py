@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 Every engine move a user may care about (a listener bound, a connection accepted, a
-listener suspended for lack of descriptors, a handler that raised) becomes an :class:`Event`
+listener suspended for lack of descriptors, a handler that raised) becomes a :class:`ReactorEvent`
 emitted on an :class:`EventBus`. The kinds reuse libzmq's monitor event numbers where libzmq
 has one, so a monitor socket can forward them unchanged, and add the listener's new states
 above libzmq's range.
@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["Event", "EventBus", "EventKind", "Subscription"]
+__all__ = ["EventBus", "EventKind", "ReactorEvent", "Subscription"]
 
 log = logging.getLogger("zreactor")
 
@@ -75,8 +75,9 @@ class EventKind(enum.IntFlag):
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    """One thing that happened.
+class ReactorEvent:
+    """One thing that happened (``zreactor.ReactorEvent``; ``zreactor.Event`` is pyzmq's
+    monitor-event flag, whose numbers :class:`EventKind` shares).
 
     Attributes:
         kind: what happened.
@@ -93,7 +94,11 @@ class Event:
     time: float = field(default_factory=time.monotonic)
 
 
-Callback = Callable[[Event], object]
+#: The record's name before it was renamed to make room for pyzmq's ``zmq.Event`` flag;
+#: private to the package (``zreactor.Event`` is pyzmq's flag). Prefer ``ReactorEvent``.
+Event = ReactorEvent
+
+Callback = Callable[[ReactorEvent], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +136,7 @@ class EventBus:
         with self._lock:
             self._subs = tuple(s for s in self._subs if s is not sub)
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: ReactorEvent) -> None:
         """Deliver ``event`` to every matching subscriber here and up the chain."""
         bus: EventBus | None = self
         while bus is not None:

@@ -10,10 +10,11 @@ Its mailbox's wake-up fd is registered with its poller like any other fd, so the
         run due timers; select() until an fd is ready or the next timer is due
         for each ready fd: call its handler (the mailbox's handler dispatches commands)
 
-Everything that lives on this thread (engines, listeners, the context's root) is touched only
+Everything that lives on this thread (engines, listeners, the pool's root) is touched only
 from this loop, so none of it needs a lock. (The one exception borrows the loop itself: a
-thread that takes the poller's loop lock while the loop sleeps in ``select()`` may act for it;
-see :mod:`~zreactor.reactor.poller` and *Caller I/O* in :mod:`zreactor.zmtp.engine`.)
+thread holding a :class:`~zreactor.reactor.lease.LoopLease` from :meth:`IOThread.try_lease`,
+granted only while the loop sleeps in ``select()``, may act for it; see
+:mod:`zreactor.reactor.lease`.)
 
 *Isolation.* A handler, timer or command handler that raises is reported to
 :meth:`IOThread.handle_error`. If the culprit is an engine, that one engine is aborted (its
@@ -23,11 +24,11 @@ selector in trouble), the thread logs it as critical, backs off (10 ms doubling 
 spinning) and carries on: a dead loop would silently hang every engine on it, and ``term()``.
 
 *Stopping* is a command (``STOP``), so it is ordered after every command sent before it.
-The context sends it only after the ownership tree has acknowledged termination, so nothing
-is left on the thread when it exits.
+The pool (:mod:`~zreactor.reactor.pool`) sends it only after the ownership tree has
+acknowledged termination, so nothing is left on the thread when it exits.
 
 *Manual mode.* With ``start=False`` the loop does not run on its own thread; tests (and
-:class:`zreactor.testing.ManualContext`) call :meth:`run_once` themselves, with a fake clock.
+``IOThreadPool(start=False)``, under :class:`zreactor.testing.ManualContext`) call :meth:`run_once` themselves, with a fake clock.
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from .lease import LoopLease
 from .mailbox import Cmd, Command, Mailbox, dispatch
 from .poller import Poller
 
 if TYPE_CHECKING:
     import selectors
+
+    from .pool import IOThreadPool
 
 __all__ = ["IOThread"]
 
@@ -52,8 +56,9 @@ class IOThread:
     """A reactor thread: poller + mailbox + loop.
 
     Args:
-        index: position in the context's list of I/O threads (used in the thread's name).
-        context: the owning context (engines reach it through ``thread.context``).
+        index: position in the pool's list of I/O threads (used in the thread's name).
+        pool: the owning :class:`~zreactor.reactor.pool.IOThreadPool`, if any (engines reach
+            it through ``thread.pool`` for placement, load and fd accounting).
         selector_factory: forwarded to :class:`Poller`.
         clock: forwarded to :class:`Poller`.
         name_prefix: thread name prefix; the thread is called ``f"{prefix}-{index}"``.
@@ -62,13 +67,13 @@ class IOThread:
     def __init__(
         self,
         index: int,
-        context: Any = None,
+        pool: IOThreadPool | None = None,
         selector_factory: Callable[[], selectors.BaseSelector] | None = None,
         clock: Callable[[], float] | None = None,
         name_prefix: str = "zreactor-io",
     ) -> None:
         self.index = index
-        self.context = context
+        self.pool = pool
         self.name = f"{name_prefix}-{index}"
         kwargs: dict[str, Any] = {"on_error": self.handle_error}
         if clock is not None:
@@ -83,6 +88,9 @@ class IOThread:
         self.pending = 0
         #: number of commands processed, for statistics and tests.
         self.commands_processed = 0
+        #: loop leases granted by :meth:`try_lease`, and the wake-ups their release cost
+        self.leases = 0
+        self.lease_wakeups = 0
 
     # -- load balancing -------------------------------------------------------------------
 
@@ -145,6 +153,35 @@ class IOThread:
         """Run one loop iteration (manual mode); see :meth:`Poller.run_once`."""
         self._running = True
         return self.poller.run_once(max_wait)
+
+    # -- lending the loop ---------------------------------------------------------------------
+
+    def try_lease(self) -> LoopLease | None:
+        """Borrow the loop while it sleeps, without ever waiting; None if it is busy.
+
+        Any thread; the loop's own handlers always get None. Release the lease promptly; see
+        :mod:`zreactor.reactor.lease` for what a holder may do and the wake-up on release.
+        """
+        if not self.poller.lock.acquire(blocking=False):
+            return None
+        self.leases += 1
+        return LoopLease(self.poller, self.mailbox.wake, self._lease_woke)
+
+    def wait_lease(self) -> LoopLease:
+        """Borrow the loop, waiting for the handlers it is running now: for giving back only.
+
+        What a lease lent out (a connection's fd, lent to a socket that waits on it) must
+        come home, and handing it over as a command would cost the very wake-up the lease
+        saved. This waits for the lock, which the loop holds only while it runs one
+        iteration's timers and handlers (never across ``select()``), and other holders only
+        briefly. Never call it from the loop's own handlers, or while holding a lease.
+        """
+        self.poller.lock.acquire()
+        self.leases += 1
+        return LoopLease(self.poller, self.mailbox.wake, self._lease_woke)
+
+    def _lease_woke(self) -> None:
+        self.lease_wakeups += 1
 
     # -- commands -------------------------------------------------------------------------
 

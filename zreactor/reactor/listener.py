@@ -105,7 +105,7 @@ from .accept_states import (  # the one-letter state aliases keep the dispatch t
 )
 from .address import Address, format_endpoint, parse_endpoint
 from .engine import Engine
-from .events import Event, EventKind
+from .events import EventKind, ReactorEvent
 from .poller import Timer, _FdHandle
 from .syscalls import Syscalls
 
@@ -177,7 +177,7 @@ class Listener(Engine):
         accept_grace: float = DEFAULT_ACCEPT_GRACE,
         shed_policy: ShedPolicy | str = ShedPolicy.RESET,
         recovery_tries: int = DEFAULT_RECOVERY_TRIES,
-        on_failed: Callable[[Event], object] | None = None,
+        on_failed: Callable[[ReactorEvent], object] | None = None,
     ) -> None:
         super().__init__(endpoint)
         if backlog < 0:
@@ -240,7 +240,7 @@ class Listener(Engine):
         started = self.thread is not None
         return self._ledger.snapshot(
             self.clock() if started else None,
-            self.context.fds.open_count if started else 0,
+            self.pool.fds.open_count if started else 0,
             self.max_connections,
         )
 
@@ -306,10 +306,10 @@ class Listener(Engine):
     def attached(self) -> None:
         """Start polling the listening socket."""
         if self.sock is None:
-            with self.context.fds.opening():
+            with self.pool.fds.opening():
                 self.bind()
         assert self.sock is not None
-        self.context.fds.track(self.sock)
+        self.pool.fds.track(self.sock)
         self._handle = self.add_fd(self.sock.fileno())
         self._set_interest(True)
         self.emit(EventKind.LISTENING, self.sock.fileno())
@@ -339,7 +339,7 @@ class Listener(Engine):
             ``FATAL`` with the errno.
         """
         assert self.sock is not None
-        fds = self.context.fds
+        fds = self.pool.fds
         for _ in range(self.accept_batch):
             if fds.open_count >= self.max_connections:
                 return Trigger.BUDGET, 0
@@ -373,9 +373,9 @@ class Listener(Engine):
         try:
             engine = self.factory(conn)
         except Exception:
-            self.context.fds.close(conn)
+            self.pool.fds.close(conn)
             raise
-        self.launch_child(engine, self.context.choose_io_thread())
+        self.launch_child(engine, self.pool.choose())
 
     # -- the state machine ------------------------------------------------------------------
 
@@ -414,7 +414,7 @@ class Listener(Engine):
             self._arm_suspended()
         elif target is _R and trigger is Trigger.RETRY_LATER:
             self._arm_timer(self._recover)
-            self.context.fds.watch(self)  # a release is a slot to re-take the reserve in
+            self.pool.fds.watch(self)  # a release is a slot to re-take the reserve in
         elif target is _F and trigger is not Trigger.RESTART_FAILED:
             self._shut_down()
         if move.event is not None:
@@ -429,7 +429,7 @@ class Listener(Engine):
         """Emit the event of one move, and log it as :class:`EpisodeLog` allows."""
         detail: dict[str, Any] = {"from": source.name, "trigger": trigger.value}
         if kind is EventKind.SUSPENDED:
-            open_fds = self.context.fds.open_count
+            open_fds = self.pool.fds.open_count
             self.emit(kind, code, errno=errno_name(code), open_fds=open_fds,
                       max_connections=self.max_connections, **detail)
             if source is _A:
@@ -472,7 +472,7 @@ class Listener(Engine):
     def _arm_suspended(self) -> None:
         """Entered or stayed in SUSPENDED: never spin, but hear of every chance to retry."""
         assert self.sock is not None
-        self.context.fds.watch(self)
+        self.pool.fds.watch(self)
         if self.syscalls.backlog_pending(self.sock):
             if self._stall_since is None:
                 self._stall_since = self.clock()
@@ -527,7 +527,7 @@ class Listener(Engine):
 
     def _leave_waiting(self) -> None:
         """Back to ACTIVE (or on to FAILED): drop every arrangement of the waiting states."""
-        self.context.fds.unwatch(self)
+        self.pool.fds.unwatch(self)
         for timer in (self._retry_timer, self._grace_timer):
             if timer is not None:
                 timer.cancel()
@@ -561,7 +561,7 @@ class Listener(Engine):
         # Bounded, so a connect flood cannot keep us here; whoever is left waits for the
         # next grace period.
         limit = self.backlog + self.accept_batch
-        with self.context.fds.lock:  # no framework thread takes the freed number meanwhile
+        with self.pool.fds.lock:  # no framework thread takes the freed number meanwhile
             if self._reserve is not None:
                 self.syscalls.close_fd(self._reserve)
                 self._reserve = None
@@ -602,7 +602,7 @@ class Listener(Engine):
 
     def _reopen_socket(self) -> None:
         """Close the listening socket (the kernel resets its backlog) and bind again."""
-        with self.context.fds.lock:
+        with self.pool.fds.lock:
             self._drop_socket(notify=False)  # we take the number straight back
             code = self._bind_again()
         if code:
@@ -619,7 +619,7 @@ class Listener(Engine):
         if self._ledger.state is not _R:
             return
         code = 0
-        with self.context.fds.opening():
+        with self.pool.fds.opening():
             if self.sock is None:
                 code = self._bind_again()
             elif self._reserve is None and self.shed_policy is ShedPolicy.RESET:
@@ -635,7 +635,7 @@ class Listener(Engine):
         elif timed:
             self._recovery_failed(code)
         else:
-            self.context.fds.watch(self)  # the timer keeps its schedule
+            self.pool.fds.watch(self)  # the timer keeps its schedule
 
     def _reopened(self) -> None:
         assert self.sock is not None
@@ -655,7 +655,7 @@ class Listener(Engine):
 
     def _probe(self) -> None:
         """Shedding is done: one batch decides between ACTIVE and SUSPENDED."""
-        self.context.fds.unwatch(self)
+        self.pool.fds.unwatch(self)
         if self._retry_timer is not None:
             self._retry_timer.cancel()  # a recovery retry; SUSPENDED arms its own
             self._retry_timer = None
@@ -673,7 +673,7 @@ class Listener(Engine):
     def _restart(self) -> None:
         if self._ledger.state is not _F:
             return
-        with self.context.fds.opening():
+        with self.pool.fds.opening():
             code = self._bind_again()
             if not code and self.shed_policy is ShedPolicy.RESET:
                 try:
@@ -697,7 +697,7 @@ class Listener(Engine):
         except OSError as exc:
             return exc.errno or 0
         self.sock = sock
-        self.context.fds.track(sock)
+        self.pool.fds.track(sock)
         return 0
 
     def _drop_socket(self, *, notify: bool) -> None:
@@ -709,7 +709,7 @@ class Listener(Engine):
         if sock is None:
             return
         if self.thread is not None:
-            self.context.fds.close(sock, notify=notify)
+            self.pool.fds.close(sock, notify=notify)
         else:
             sock.close()
 
@@ -731,7 +731,7 @@ class Listener(Engine):
     def release_resources(self) -> None:
         """Close the listening socket, the reserve (and the ipc path); enter CLOSED."""
         if self.thread is not None:
-            self.context.fds.unwatch(self)
+            self.pool.fds.unwatch(self)
         self._handle = None  # the engine base class already removed it from the poller
         self._interest = False
         self._drop_socket(notify=True)

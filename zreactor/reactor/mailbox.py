@@ -163,6 +163,26 @@ class Mailbox:
         """The wake-up fd: readable while commands are pending."""
         return self._signaler.fd
 
+    @property
+    def maybe_pending(self) -> bool:
+        """True if commands may be waiting: a hint for the reader thread, read without the lock.
+
+        The reader's per-message paths (a socket's ``send``/``recv``) ask this before each
+        message to decide whether to :meth:`drain` first; taking the lock or polling the fd
+        there would cost a syscall or a lock round trip per message.
+
+        This looks racy, and it is, but only in the harmless direction. The flag is set by
+        :meth:`send` under the lock *after* the command is queued, and cleared only by the
+        reader in :meth:`drain`. So the reader can see a stale False only for a command that
+        is being sent right now, concurrently with this very call: ordering against such a
+        send was never promised, and the command is seen at the reader's next look (the fd
+        stays readable, so any blocking wait returns at once). It can never see False for a
+        command whose ``send`` returned before the reader asked (CPython's GIL makes the
+        attribute write visible to the next read by any thread). A stale True costs one empty
+        drain. Reader thread only.
+        """
+        return self._signalled
+
     def send(self, command: Command) -> None:
         """Queue ``command``; signal the reader only if it was not signalled already.
 
@@ -180,6 +200,21 @@ class Mailbox:
             # number) between our check and our write
             self._signaler.signal()
 
+    def wake(self) -> None:
+        """Make the wake-up fd readable without queueing a command (any thread).
+
+        The reader wakes, drains nothing and goes round its loop once: how a
+        :class:`~zreactor.reactor.lease.LoopLease` makes a sleeping I/O loop recompute its
+        wait. Signalled as :meth:`send` is, only if not signalled already, so the reader's
+        "first clear, then swap" argument covers it unchanged.
+        """
+        with self._lock:
+            if self._closed or self._signalled:
+                return
+            self._signalled = True
+            self.signals += 1
+            self._signaler.signal()
+
     def drain(self) -> deque[Command]:
         """Take every pending command (possibly none). Reader thread only."""
         self._signaler.clear()  # first clear, then swap: see the module docstring
@@ -195,7 +230,7 @@ class Mailbox:
         Returns:
             True if the wake-up fd became readable, False on timeout.
         """
-        if self._signalled:
+        if self._signalled:  # the hint of :attr:`maybe_pending`, from inside the class
             return True
         poll = self._poll
         if poll is None:

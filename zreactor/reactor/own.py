@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-Every long-lived object of the reactor (the context's root, listeners, connecters, engines) is
+Every long-lived object of the reactor (the pool's root, listeners, connecters, engines) is
 an :class:`Own`: it lives on exactly one thread, is reached only through that thread's mailbox,
 and has exactly one owner. Owners outlive what they own: a listener owns the connections it
-accepted, the context's root owns the listeners.
+accepted, the pool's root owns the listeners.
 
 Shutting down is a conversation, never a flag:
 
@@ -23,6 +23,10 @@ Shutting down is a conversation, never a flag:
 ``TERM_ACK``
     when the count reaches zero the object acknowledges to its owner and is destroyed.
 
+The handshake's states are :class:`OwnState`, its moves the rows of :data:`OWN_TRANSITIONS`
+(a :class:`~zreactor.reactor.fsm.Machine`): ``TERM`` and ``all acks in`` are its two events,
+and entering ``TERMINATED`` is what sends ``TERM_ACK`` and destroys the object.
+
 Two races need care, and libzmq's answer to both is sequence numbers:
 
 * ``OWN`` travels through the owner's mailbox, and a ``TERM`` for the owner may already be
@@ -34,8 +38,9 @@ Two races need care, and libzmq's answer to both is sequence numbers:
   that terminates before being plugged releases what it holds without ever attaching.
 
 Thread rules: every ``process_*`` method runs on the object's own thread. ``launch_child``
-and ``terminate`` run on the object's own thread too; the one exception is the context, which
-launches children of its root from application threads through the same commands.
+and ``terminate`` run on the object's own thread too; the one exception is the I/O thread
+pool, which launches children of its root from application threads through the same commands
+(under a lock, so the root's sequence counter keeps one writer at a time).
 """
 
 from __future__ import annotations
@@ -43,12 +48,13 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any
 
+from .fsm import Machine
 from .mailbox import Cmd, Command
 
 if TYPE_CHECKING:
     from .mailbox import Mailbox
 
-__all__ = ["Own", "OwnState"]
+__all__ = ["OWN_TRANSITIONS", "Own", "OwnEvent", "OwnState"]
 
 
 class OwnState(enum.Enum):
@@ -59,12 +65,33 @@ class OwnState(enum.Enum):
     TERMINATED = "terminated"
 
 
-#: The only moves the handshake allows.
-OWN_TRANSITIONS: dict[OwnState, frozenset[OwnState]] = {
-    OwnState.ACTIVE: frozenset({OwnState.TERMINATING}),
-    OwnState.TERMINATING: frozenset({OwnState.TERMINATED}),
-    OwnState.TERMINATED: frozenset(),
-}
+class OwnEvent(enum.Enum):
+    """What moves an object through the termination handshake."""
+
+    #: ``process_term``: the owner's ``TERM`` arrived (or a root terminated itself).
+    TERM = "TERM"
+    #: every awaited ``TERM_ACK`` is in and no ``OWN`` is still in flight.
+    ACKED = "all acks in"
+
+
+def _acknowledge(obj: Own) -> None:
+    """Entry action of ``TERMINATED``: tell the owner, then let the object go."""
+    if obj.owner is not None:
+        obj.send_command(obj.owner, Cmd.TERM_ACK)
+    obj.process_destroy()
+
+
+#: The only moves the handshake allows; entering ``TERMINATED`` acknowledges upwards.
+OWN_TRANSITIONS: Machine[OwnState, OwnEvent] = Machine(
+    "ownership",
+    OwnState.ACTIVE,
+    {
+        (OwnState.ACTIVE, OwnEvent.TERM): OwnState.TERMINATING,
+        (OwnState.TERMINATING, OwnEvent.ACKED): OwnState.TERMINATED,
+    },
+    attr="own_state",
+    entry={OwnState.TERMINATED: _acknowledge},
+)
 
 
 class Own:
@@ -102,11 +129,6 @@ class Own:
     def terminating(self) -> bool:
         """True once termination has started."""
         return self.own_state is not OwnState.ACTIVE
-
-    def _own_transition(self, new: OwnState) -> None:
-        if new not in OWN_TRANSITIONS[self.own_state]:
-            raise AssertionError(f"{self!r}: illegal ownership move {self.own_state} -> {new}")
-        self.own_state = new
 
     # -- the tree --------------------------------------------------------------------------
 
@@ -162,7 +184,7 @@ class Own:
             self.send_command(child, Cmd.TERM, linger)
         self._term_acks += len(self._owned)
         self._owned.clear()
-        self._own_transition(OwnState.TERMINATING)
+        OWN_TRANSITIONS.fire(self, OwnEvent.TERM)
         self._check_term_acks()
 
     def register_term_acks(self, count: int) -> None:
@@ -184,10 +206,7 @@ class Own:
             and self._term_acks == 0
             and self._processed_seqnum == self._sent_seqnum
         ):
-            self._own_transition(OwnState.TERMINATED)
-            if self.owner is not None:
-                self.send_command(self.owner, Cmd.TERM_ACK)
-            self.process_destroy()
+            OWN_TRANSITIONS.fire(self, OwnEvent.ACKED)  # entry: TERM_ACK up, then destroy
 
     def process_destroy(self) -> None:
         """The handshake is complete; nothing will reach this object again."""

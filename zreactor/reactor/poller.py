@@ -4,13 +4,11 @@ Theory of operation
 -------------------
 This is libzmq's ``poller_base_t`` in Python. An I/O thread owns exactly one poller and is the
 only thread that ever touches it, with one exception: :attr:`Poller.lock` is held while
-:meth:`~Poller.run_once` runs timers and handlers and released while it waits in ``select()``.
-Another thread that takes it (never blocking: ``acquire(blocking=False)``) finds the loop
-asleep and may act for it briefly; this is how a messaging socket writes a reply to the TCP
-socket itself instead of handing it to a sleeping I/O thread (``ZmtpEngine.pull_in_caller``).
-It must not arm timers then (the sleeping loop would not see them before its current wait
-ends); fd interest it changes takes effect at once, since epoll, kqueue and poll watch their
-fds from the kernel.
+:meth:`~Poller.run_once` runs timers and handlers and released while it waits in ``select()``,
+and a thread holding a :class:`~zreactor.reactor.lease.LoopLease` (that lock, taken without
+blocking while the loop sleeps) may act for the loop. The rules of that exception, and the
+wake-up that makes a lease's timers and interest changes visible to the sleeping loop
+(:meth:`Poller.missed_by_sleep`), are written in :mod:`zreactor.reactor.lease`.
 
 *File descriptors.* :meth:`Poller.add_fd` registers an fd together with a *handler*: any
 object with ``in_event()`` and ``out_event()`` methods (libzmq's ``i_poll_events``). Interest
@@ -201,8 +199,15 @@ class Poller:
         self._timers: list[tuple[float, int, Timer]] = []
         self._dead_timers = 0
         self._seq = itertools.count()
-        #: held by run_once() except while it waits in select() (see the module docstring)
+        #: held by run_once() except while it waits in select(); taken by others only as a
+        #: :class:`~zreactor.reactor.lease.LoopLease` (see the module docstring)
         self.lock = threading.Lock()
+        #: the clock value the current (or last) select() wakes up at by itself; None: never
+        self._sleeping_until: float | None = None
+        #: interest changed since the current select() began
+        self._interest_changed = False
+        #: epoll, kqueue and devpoll keep the fd set in the kernel: a change is seen at once
+        self._kernel_interest = self.name in ("epoll", "kqueue", "devpoll")
         #: fd readiness events dispatched so far, for statistics and tests
         self.dispatched = 0
 
@@ -250,6 +255,7 @@ class Poller:
         if events == handle.events or self._handles.get(handle.fd) is not handle:
             return
         handle.events = events
+        self._interest_changed = True
         if events == 0:
             self._selector.unregister(handle.fd)
             handle.registered = False
@@ -331,8 +337,12 @@ class Poller:
         lock = self.lock
         with lock:
             timeout = self.execute_timers()
-        if max_wait is not None and (timeout is None or timeout > max_wait):
-            timeout = max_wait
+            if max_wait is not None and (timeout is None or timeout > max_wait):
+                timeout = max_wait
+                self._sleeping_until = self.clock() + max_wait
+            else:  # the top of the heap (live: execute_timers just looked) sets the wake-up
+                self._sleeping_until = None if timeout is None else self._timers[0][0]
+            self._interest_changed = False
         if not self._selector.get_map():
             # select() with nothing registered raises on some platforms; just sleep.
             if timeout is None:
@@ -355,6 +365,22 @@ class Poller:
             self.dispatched += len(ready)
             self._dispatch(ready)
         return len(ready)
+
+    def missed_by_sleep(self) -> bool:
+        """True if the loop's current ``select()`` cannot see what was done since it began:
+        a timer due before the loop's planned wake-up, or (with a backend that hands the
+        kernel its fd set per call) an interest change. Loop lock held (the lease's check on
+        release; see :mod:`zreactor.reactor.lease`)."""
+        if self._interest_changed and not self._kernel_interest:
+            return True
+        timers = self._timers
+        while timers and not timers[0][2]._alive:  # dead entries at the top mean nothing
+            heapq.heappop(timers)
+            self._dead_timers -= 1
+        if not timers:
+            return False
+        until = self._sleeping_until
+        return until is None or timers[0][0] < until
 
     def _dispatch(self, ready: list[tuple[selectors.SelectorKey, int]]) -> None:
         for key, mask in ready:

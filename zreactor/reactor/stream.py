@@ -22,7 +22,7 @@ with its own source of output may throttle that source instead.
 * ``shutdown_write()`` flushes the queue, then sends our FIN (``SHUT_WR``) and keeps reading.
 
 *Closing.* ``close()`` flushes queued output first (for at most ``close_linger`` seconds),
-then releases the socket; ``abort()`` drops it at once. An owner's ``TERM`` (context
+then releases the socket; ``abort()`` drops it at once. An owner's ``TERM`` (pool
 ``term(linger)``) flushes for at most ``linger`` seconds, and caps a flush that ``close()``
 had already started. Connection errors (reset, broken pipe) close the engine with the error
 as ``reason``.
@@ -39,7 +39,7 @@ from typing import Any
 
 from ..errors import ProtocolError
 from .codec import Codec
-from .engine import Engine, EngineState
+from .engine import ENGINE_TRANSITIONS, Engine, EngineEvent, EngineState
 from .poller import _FdHandle
 
 __all__ = ["ReadState", "StreamEngine", "WriteState"]
@@ -210,8 +210,8 @@ class StreamEngine(Engine):
     def process_plug(self) -> None:
         """Make the socket non-blocking and start reading before ``attached()`` runs."""
         if self.state is EngineState.NEW:
-            if self.thread.context is not None:
-                self.thread.context.fds.track(self.sock)
+            if self.pool is not None:
+                self.pool.fds.track(self.sock)
             self.sock.setblocking(False)
             self._handle = self.add_fd(self.sock.fileno())
             self.set_pollin(self._handle)
@@ -310,17 +310,17 @@ class StreamEngine(Engine):
         if not self._wbuf or linger == 0 or self.write_state is WriteState.SHUT:
             self._release()
             return
-        self._transition(EngineState.CLOSING)
+        ENGINE_TRANSITIONS.fire(self, EngineEvent.FINISH)
         self._set_read_state(ReadState.PAUSED if self.read_state is ReadState.OPEN else self.read_state)
         if linger is not None:
             self.call_later(linger, self._release)
 
     def release_resources(self) -> None:
-        """Close the socket through the context's fd registry."""
+        """Close the socket through the pool's fd registry."""
         self._handle = None
-        context = self.context if self.thread is not None else None
-        if context is not None:
-            context.fds.close(self.sock)
+        pool = self.pool if self.thread is not None else None
+        if pool is not None:
+            pool.fds.close(self.sock)
         else:
             self.sock.close()
 

@@ -27,7 +27,7 @@ frame 2               the endpoint, UTF-8 bytes (``b""`` if none)
 zreactor's own kinds (listener states, above ``0xFFFF``) do not fit in 16 bits; they travel
 with an 8-byte first frame, ``struct.pack("=II", event, value)``. :func:`parse_monitor_message`
 accepts both. A monitor started with ``events=zmq.EVENT_ALL`` (``0xFFFF``) only ever sends
-6-byte frames, so pyzmq's own decoder can read it; ``-1`` (or ``EVENT_ALL_V2``) adds zreactor's.
+6-byte frames, so pyzmq's own decoder can read it; ``-1`` (or ``EventKind.all()``) adds zreactor's.
 
 *Stopping.* Monitoring stops when ``socket.monitor(None)`` (``disable_monitor()``) is called,
 when a new monitor replaces it, or when the monitored socket is destroyed (after ``close()``
@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Sequence, TypedDict
 
 from ..constants import Flag, SocketType
 from ..errors import ZMQError
-from ..reactor.events import Event, EventBus, EventKind, Subscription
+from ..reactor.events import EventBus, EventKind, ReactorEvent, Subscription
 
 if TYPE_CHECKING:
     from .socket import Socket
@@ -154,7 +154,7 @@ class Monitor:
         """True until :meth:`stop`."""
         return self._pair is not None
 
-    def _deliver(self, event: Event) -> None:
+    def _deliver(self, event: ReactorEvent) -> None:
         # runs on the emitting thread (usually an I/O thread): never block
         self.send(event.kind, event.value, event.endpoint)
 

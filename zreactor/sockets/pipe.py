@@ -46,7 +46,9 @@ messages and sends ``PIPE_TERM`` to the peer. A peer created with ``delay=True``
 delivering what is queued until it reads the delimiter (this is how linger delivers pending
 messages); with ``delay=False`` it drops them at once. Either way three commands complete the
 handshake (term, ack, ack) and each side's sink gets ``pipe_terminated`` exactly once. The
-states and their moves are :class:`PipeState` and :data:`PIPE_TRANSITIONS`.
+states and their moves are :class:`PipeState` and :data:`PIPE_TRANSITIONS` (a
+:class:`~zreactor.reactor.fsm.Machine` fired with :class:`PipeEvent`; its rows send the
+``PIPE_TERM``/``PIPE_TERM_ACK`` commands, and entering a state folds it into the flags).
 
 Sink interface: ``mailbox`` (for commands), ``read_activated(pipe)``,
 ``write_activated(pipe)``, ``pipe_terminated(pipe)``.
@@ -58,12 +60,14 @@ import enum
 from collections import deque
 from typing import Any, Callable
 
+from ..reactor.fsm import Machine, Row
 from ..reactor.mailbox import Command
 
 __all__ = [
     "PIPE_TRANSITIONS",
     "Pipe",
     "PipeCmd",
+    "PipeEvent",
     "PipeState",
     "compute_lwm",
     "pipepair",
@@ -107,30 +111,79 @@ class PipeState(enum.Enum):
     TERMINATED = "terminated"
 
 
-_S = PipeState
-#: Every move the handshake makes (event in the comment).
-PIPE_TRANSITIONS: dict[PipeState, frozenset[PipeState]] = {
-    _S.ACTIVE: frozenset({
-        _S.TERM_REQ_SENT1,  # terminate()
-        _S.WAITING_FOR_DELIMITER,  # PIPE_TERM, delay
-        _S.TERM_ACK_SENT,  # PIPE_TERM, no delay
-        _S.DELIMITER_RECEIVED,  # delimiter read before PIPE_TERM
-    }),
-    _S.DELIMITER_RECEIVED: frozenset({
-        _S.TERM_ACK_SENT,  # PIPE_TERM
-        _S.TERM_REQ_SENT1,  # terminate()
-    }),
-    _S.WAITING_FOR_DELIMITER: frozenset({
-        _S.TERM_ACK_SENT,  # delimiter read, or terminate(delay=False)
-    }),
-    _S.TERM_REQ_SENT1: frozenset({
-        _S.TERM_REQ_SENT2,  # PIPE_TERM crossed ours
-        _S.TERMINATED,  # PIPE_TERM_ACK (we ack back)
-    }),
-    _S.TERM_REQ_SENT2: frozenset({_S.TERMINATED}),  # PIPE_TERM_ACK
-    _S.TERM_ACK_SENT: frozenset({_S.TERMINATED}),  # PIPE_TERM_ACK
-    _S.TERMINATED: frozenset(),
-}
+class PipeEvent(enum.Enum):
+    """What moves a pipe end through the termination handshake."""
+
+    TERMINATE = "terminate()"
+    TERMINATE_NO_DELAY = "terminate(delay=False)"
+    #: the peer's ``PIPE_TERM`` arrived and this end delivers what is queued first
+    PEER_TERM_DELAY = "PIPE_TERM (delay)"
+    #: the peer's ``PIPE_TERM`` arrived and this end drops what is queued
+    PEER_TERM = "PIPE_TERM (no delay)"
+    DELIMITER = "delimiter read"
+    PEER_TERM_ACK = "PIPE_TERM_ACK"
+
+
+def _send_term(pipe: Pipe) -> None:
+    pipe._send_peer(PipeCmd.PIPE_TERM)
+
+
+def _ack_peer(pipe: Pipe) -> None:
+    pipe._out = None  # nothing more goes to the peer
+    pipe._send_peer(PipeCmd.PIPE_TERM_ACK)
+
+
+# The state folds into the two activity flags, so the per-message paths test one attribute
+# each: only ACTIVE writes, only ACTIVE and WAITING_FOR_DELIMITER read.
+def _stop_writing(pipe: Pipe) -> None:
+    pipe._out_active = False
+
+
+def _stop(pipe: Pipe) -> None:
+    pipe._out_active = pipe._in_active = False
+
+
+def _terminated(pipe: Pipe) -> None:
+    _stop(pipe)
+    pipe._in.items.clear()  # drop whatever the peer left for us
+    pipe.sink.pipe_terminated(pipe)
+
+
+_S, _E = PipeState, PipeEvent
+#: Every move the handshake makes (libzmq's ``pipe_t``, whose asserts are these rows).
+#: ``terminate()`` where no row lists it is a no-op: the end is already going, or (delay on)
+#: still delivering what the peer queued, and the peer's delimiter will finish it.
+PIPE_TRANSITIONS: Machine[PipeState, PipeEvent] = Machine(
+    "pipe",
+    _S.ACTIVE,
+    {
+        (_S.ACTIVE, _E.TERMINATE): Row(_S.TERM_REQ_SENT1, _send_term),
+        (_S.ACTIVE, _E.TERMINATE_NO_DELAY): Row(_S.TERM_REQ_SENT1, _send_term),
+        (_S.ACTIVE, _E.PEER_TERM_DELAY): _S.WAITING_FOR_DELIMITER,
+        (_S.ACTIVE, _E.PEER_TERM): Row(_S.TERM_ACK_SENT, _ack_peer),
+        (_S.ACTIVE, _E.DELIMITER): _S.DELIMITER_RECEIVED,  # read before the PIPE_TERM came
+        (_S.DELIMITER_RECEIVED, _E.PEER_TERM_DELAY): Row(_S.TERM_ACK_SENT, _ack_peer),
+        (_S.DELIMITER_RECEIVED, _E.PEER_TERM): Row(_S.TERM_ACK_SENT, _ack_peer),
+        (_S.DELIMITER_RECEIVED, _E.TERMINATE): Row(_S.TERM_REQ_SENT1, _send_term),
+        (_S.DELIMITER_RECEIVED, _E.TERMINATE_NO_DELAY): Row(_S.TERM_REQ_SENT1, _send_term),
+        (_S.WAITING_FOR_DELIMITER, _E.DELIMITER): Row(_S.TERM_ACK_SENT, _ack_peer),
+        (_S.WAITING_FOR_DELIMITER, _E.TERMINATE_NO_DELAY): Row(_S.TERM_ACK_SENT, _ack_peer),
+        # both ends asked at once: ack theirs, wait for ours
+        (_S.TERM_REQ_SENT1, _E.PEER_TERM_DELAY): Row(_S.TERM_REQ_SENT2, _ack_peer),
+        (_S.TERM_REQ_SENT1, _E.PEER_TERM): Row(_S.TERM_REQ_SENT2, _ack_peer),
+        (_S.TERM_REQ_SENT1, _E.PEER_TERM_ACK): Row(_S.TERMINATED, _ack_peer),  # ack back
+        (_S.TERM_REQ_SENT2, _E.PEER_TERM_ACK): _S.TERMINATED,
+        (_S.TERM_ACK_SENT, _E.PEER_TERM_ACK): _S.TERMINATED,
+    },
+    entry={
+        _S.DELIMITER_RECEIVED: _stop,
+        _S.WAITING_FOR_DELIMITER: _stop_writing,
+        _S.TERM_ACK_SENT: _stop,
+        _S.TERM_REQ_SENT1: _stop,
+        _S.TERM_REQ_SENT2: _stop,
+        _S.TERMINATED: _terminated,
+    },
+)
 
 #: The in-band end-of-stream marker written by :meth:`Pipe.terminate`.
 DELIMITER: Any = object()
@@ -197,17 +250,6 @@ class Pipe:
         peer = self.peer
         assert peer is not None
         peer.sink.mailbox.send(Command(peer, kind, args))
-
-    def _transition(self, new: PipeState) -> None:
-        if new not in PIPE_TRANSITIONS[self.state]:
-            raise AssertionError(f"illegal pipe move {self.state} -> {new}")
-        self.state = new
-        # Fold the state into the two activity flags, so the per-message paths test one
-        # attribute each: only ACTIVE writes, only ACTIVE and WAITING_FOR_DELIMITER read.
-        if new is not PipeState.ACTIVE:
-            self._out_active = False
-            if new is not PipeState.WAITING_FOR_DELIMITER:
-                self._in_active = False
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -288,12 +330,7 @@ class Pipe:
         return msgs
 
     def _process_delimiter(self) -> None:
-        if self.state is PipeState.ACTIVE:
-            self._transition(PipeState.DELIMITER_RECEIVED)
-        else:
-            self._out = None
-            self._send_peer(PipeCmd.PIPE_TERM_ACK)
-            self._transition(PipeState.TERM_ACK_SENT)
+        PIPE_TRANSITIONS.fire(self, PipeEvent.DELIMITER)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -425,20 +462,10 @@ class Pipe:
             delay: let the *peer* deliver what we already wrote before it closes.
         """
         self.delay = delay
-        state = self.state
-        if state in (PipeState.TERM_REQ_SENT1, PipeState.TERM_REQ_SENT2, PipeState.TERM_ACK_SENT,
-                     PipeState.TERMINATED):
-            return
-        if state is PipeState.ACTIVE or state is PipeState.DELIMITER_RECEIVED:
-            self._send_peer(PipeCmd.PIPE_TERM)
-            self._transition(PipeState.TERM_REQ_SENT1)
-        elif state is PipeState.WAITING_FOR_DELIMITER:
-            if delay:
-                return  # still delivering what the peer queued; its delimiter will finish us
-            self._out = None
-            self._send_peer(PipeCmd.PIPE_TERM_ACK)
-            self._transition(PipeState.TERM_ACK_SENT)
-        self._out_active = False
+        event = PipeEvent.TERMINATE if delay else PipeEvent.TERMINATE_NO_DELAY
+        if not PIPE_TRANSITIONS.allows(self, event):
+            return  # already going, or delivering the peer's queue (see PIPE_TRANSITIONS)
+        PIPE_TRANSITIONS.fire(self, event)
         out = self._out
         if out is not None:
             # Watermarks are not checked: the delimiter always fits.
@@ -447,33 +474,13 @@ class Pipe:
 
     def process_pipe_term(self) -> None:
         """The peer asked to terminate."""
-        state = self.state
-        if state is PipeState.ACTIVE:
-            if self.delay:
-                # keep delivering; the delimiter (already flushed after the PIPE_TERM, so an
-                # ACTIVATE_READ follows if we slept) ends the wait
-                self._transition(PipeState.WAITING_FOR_DELIMITER)
-                return
-            self._out = None
-            self._send_peer(PipeCmd.PIPE_TERM_ACK)
-            self._transition(PipeState.TERM_ACK_SENT)
-        elif state is PipeState.DELIMITER_RECEIVED:
-            self._out = None
-            self._send_peer(PipeCmd.PIPE_TERM_ACK)
-            self._transition(PipeState.TERM_ACK_SENT)
-        elif state is PipeState.TERM_REQ_SENT1:
-            self._out = None
-            self._send_peer(PipeCmd.PIPE_TERM_ACK)
-            self._transition(PipeState.TERM_REQ_SENT2)
+        # with delay, keep delivering; the delimiter (already flushed after the PIPE_TERM,
+        # so an ACTIVATE_READ follows if we slept) ends the wait
+        PIPE_TRANSITIONS.fire(self, PipeEvent.PEER_TERM_DELAY if self.delay else PipeEvent.PEER_TERM)
 
     def process_pipe_term_ack(self) -> None:
-        """The peer acknowledged: this end is finished."""
-        if self.state is PipeState.TERM_REQ_SENT1:
-            self._out = None
-            self._send_peer(PipeCmd.PIPE_TERM_ACK)
-        self._transition(PipeState.TERMINATED)
-        self._in.items.clear()  # drop whatever the peer left for us
-        self.sink.pipe_terminated(self)
+        """The peer acknowledged: this end is finished (the sink hears ``pipe_terminated``)."""
+        PIPE_TRANSITIONS.fire(self, PipeEvent.PEER_TERM_ACK)
 
     @property
     def terminated(self) -> bool:

@@ -63,6 +63,15 @@ def _fileno(obj: Any) -> int:
     return int(fileno())
 
 
+def _as_socket(obj: Any) -> Socket | None:
+    """The zreactor socket ``obj`` is, or wraps (an awaitable socket of
+    :mod:`zreactor.asyncio` keeps its blocking socket as ``_shadow_sock``); None for fds."""
+    if isinstance(obj, Socket):
+        return obj
+    shadow = getattr(obj, "_shadow_sock", None)
+    return shadow if isinstance(shadow, Socket) else None
+
+
 def _kernel_mask(flags: int) -> int:
     mask = 0
     if flags & POLLIN:
@@ -118,7 +127,7 @@ class Poller:
             if socket in self._map:
                 self.unregister(socket)
             return
-        if not isinstance(socket, Socket):
+        if _as_socket(socket) is None:
             _fileno(socket)  # fail now, not in poll(), on something that cannot be polled
         index = self._map.get(socket)
         if index is None:
@@ -176,10 +185,11 @@ def zmq_poll(items: Sequence[tuple[Any, int]], deadline: float | None,
     for index, (item, flags) in enumerate(items):
         if not flags:
             continue
-        if isinstance(item, Socket):
-            if item.closed:
+        sock = _as_socket(item)
+        if sock is not None:
+            if sock.closed:
                 raise ZMQError(errno.ENOTSOCK, f"cannot poll a closed socket: {item!r}")
-            sockets.append((index, item, int(flags)))
+            sockets.append((index, sock, int(flags)))
         else:
             fds.append((index, _fileno(item), int(flags)))
     blocker: Any = None

@@ -3,15 +3,16 @@
 Theory of operation
 -------------------
 Both types alternate strictly between two states; each is an :class:`enum.Enum`, each has
-one module-level table of legal moves (:data:`REQ_TRANSITIONS`, :data:`REP_TRANSITIONS`), and
-each socket moves only through its ``_transition(event)``, which raises ``EFSM`` for a move
-its table does not list. The docs' diagrams are generated from the same tables
-(:func:`render_mermaid`), so they cannot drift from the code.
+one module-level table of legal moves (:data:`REQ_TRANSITIONS`, :data:`REP_TRANSITIONS`, each a
+:class:`~zreactor.reactor.fsm.Machine`), and a socket moves only through its table's
+``fire(socket, event)``, which raises ``EFSM`` for a move the table does not list. The docs'
+diagrams are generated from the same tables (``zreactor.diagrams``), so they cannot drift
+from the code.
 
-``_transition`` *checks* a move and returns the state it leads to; the caller *commits* it
-(``self._state = ...``) once the operation has really happened. This matters because a send
-that finds every peer full does not happen yet: the socket base blocks and calls ``xsend``
-again, and the state must still be the one that allows it.
+An operation first *peeks* (``peek``: checks the move, raising ``EFSM``, and changes
+nothing), and *fires* once it has really happened. This matters because a send that finds
+every peer full does not happen yet: the socket base blocks and calls ``xsend`` again, and
+the state must still be the one that allows it.
 
 REQ (libzmq's ``req_t``, a DEALER underneath)
     ``send`` puts the empty delimiter frame in front of the request (and, with
@@ -43,10 +44,10 @@ from __future__ import annotations
 import enum
 import random
 import struct
-from typing import Mapping, TypeVar
 
 from ..constants import SocketType
 from ..errors import EFSM, ZMQError
+from ..reactor.fsm import Machine
 from .dealer_router import DealerSocket
 from .patterns import FairQueue
 from .pipe import Pipe
@@ -61,7 +62,6 @@ __all__ = [
     "ReqEvent",
     "ReqSocket",
     "ReqState",
-    "render_mermaid",
 ]
 
 
@@ -83,14 +83,18 @@ class ReqEvent(enum.Enum):
     RECV = "recv()"
 
 
+def _efsm(message: str) -> ZMQError:
+    return ZMQError(EFSM, message)
+
+
 #: Every legal REQ move: ``(state, event) -> next state``; anything else is EFSM.
-REQ_TRANSITIONS: dict[tuple[ReqState, ReqEvent], ReqState] = {
+REQ_TRANSITIONS: Machine[ReqState, ReqEvent] = Machine("REQ", ReqState.SEND_REQUEST, {
     (ReqState.SEND_REQUEST, ReqEvent.SEND): ReqState.RECV_REPLY,
     (ReqState.SEND_REQUEST, ReqEvent.SEND_RELAXED): ReqState.RECV_REPLY,
     # req_relaxed: a new request abandons the outstanding one
     (ReqState.RECV_REPLY, ReqEvent.SEND_RELAXED): ReqState.RECV_REPLY,
     (ReqState.RECV_REPLY, ReqEvent.RECV): ReqState.SEND_REQUEST,
-}
+}, attr="_state", error=_efsm)
 
 
 class RepState(enum.Enum):
@@ -110,30 +114,10 @@ class RepEvent(enum.Enum):
 
 
 #: Every legal REP move: ``(state, event) -> next state``; anything else is EFSM.
-REP_TRANSITIONS: dict[tuple[RepState, RepEvent], RepState] = {
+REP_TRANSITIONS: Machine[RepState, RepEvent] = Machine("REP", RepState.RECV_REQUEST, {
     (RepState.RECV_REQUEST, RepEvent.RECV): RepState.SEND_REPLY,
     (RepState.SEND_REPLY, RepEvent.SEND): RepState.RECV_REQUEST,
-}
-
-_S = TypeVar("_S", bound=enum.Enum)
-
-
-def render_mermaid(transitions: Mapping[tuple[_S, enum.Enum], _S], initial: _S) -> str:
-    """Render a transition table as a Mermaid ``stateDiagram-v2`` (for the docs).
-
-    Rows that share a source and a target become one edge, labelled with every event.
-    """
-    edges: dict[tuple[_S, _S], list[str]] = {}
-    for (source, event), target in transitions.items():
-        edges.setdefault((source, target), []).append(str(event.value))
-    lines = ["stateDiagram-v2", f"    [*] --> {initial.name}"]
-    for (source, target), events in edges.items():
-        lines.append(f"    {source.name} --> {target.name}: {' / '.join(events)}")
-    return "\n".join(lines) + "\n"
-
-
-def _efsm(kind: str, state: enum.Enum, event: enum.Enum) -> ZMQError:
-    return ZMQError(EFSM, f"{kind}: cannot {event.value} in state {state.name}")
+}, attr="_state", error=_efsm)
 
 
 class ReqSocket(DealerSocket):
@@ -151,17 +135,6 @@ class ReqSocket(DealerSocket):
         #: a reply taken by xhas_in (to check it really is one) for xrecv
         self._prefetched: list[bytes] | None = None
 
-    def _transition(self, event: ReqEvent) -> ReqState:
-        """The state ``event`` leads to; the caller commits it once the move has happened.
-
-        Raises:
-            ZMQError: EFSM if :data:`REQ_TRANSITIONS` has no such move.
-        """
-        target = REQ_TRANSITIONS.get((self._state, event))
-        if target is None:
-            raise _efsm("REQ", self._state, event)
-        return target
-
     def xsend(self, msg: list[bytes]) -> bool:
         """Send a request (envelope added here) to the next peer with room.
 
@@ -169,7 +142,8 @@ class ReqSocket(DealerSocket):
             ZMQError: EFSM while a reply is awaited (unless ``req_relaxed``).
         """
         options = self.options
-        target = self._transition(ReqEvent.SEND_RELAXED if options.req_relaxed else ReqEvent.SEND)
+        event = ReqEvent.SEND_RELAXED if options.req_relaxed else ReqEvent.SEND
+        REQ_TRANSITIONS.peek(self, event)
         # Replies still queued now answer earlier requests: drop them before this request
         # becomes visible, or a late one could pass for its reply.
         self._prefetched = None
@@ -190,7 +164,7 @@ class ReqSocket(DealerSocket):
         if options.req_correlate:
             self._request_id = request_id
         self._reply_pipe = pipe
-        self._state = target
+        REQ_TRANSITIONS.fire(self, event)
         return True
 
     def _next_reply(self) -> list[bytes] | None:
@@ -217,7 +191,7 @@ class ReqSocket(DealerSocket):
         Raises:
             ZMQError: EFSM if no request is outstanding.
         """
-        target = self._transition(ReqEvent.RECV)
+        REQ_TRANSITIONS.peek(self, ReqEvent.RECV)
         reply = self._prefetched
         if reply is None:
             reply = self._next_reply()
@@ -225,7 +199,7 @@ class ReqSocket(DealerSocket):
                 return None
         else:
             self._prefetched = None
-        self._state = target
+        REQ_TRANSITIONS.fire(self, ReqEvent.RECV)
         return reply
 
     def xhas_in(self) -> bool:
@@ -262,17 +236,6 @@ class RepSocket(Socket):
         self._envelope: list[bytes] = []
         self._reply_pipe: Pipe | None = None
 
-    def _transition(self, event: RepEvent) -> RepState:
-        """The state ``event`` leads to; the caller commits it once the move has happened.
-
-        Raises:
-            ZMQError: EFSM if :data:`REP_TRANSITIONS` has no such move.
-        """
-        target = REP_TRANSITIONS.get((self._state, event))
-        if target is None:
-            raise _efsm("REP", self._state, event)
-        return target
-
     def xattach_pipe(self, pipe: Pipe, subscribe_to_all: bool = False) -> None:
         """Add a peer."""
         self._fq.attach(pipe)
@@ -293,7 +256,7 @@ class RepSocket(Socket):
         Raises:
             ZMQError: EFSM while a reply is owed.
         """
-        target = self._transition(RepEvent.RECV)
+        REP_TRANSITIONS.peek(self, RepEvent.RECV)
         fq = self._fq
         while True:
             msg = fq.recv()
@@ -307,7 +270,7 @@ class RepSocket(Socket):
                 continue  # nothing after the delimiter: malformed, dropped
             self._envelope = msg[: bottom + 1]
             self._reply_pipe = fq.last_pipe
-            self._state = target
+            REP_TRANSITIONS.fire(self, RepEvent.RECV)
             return msg[bottom + 1:]
 
     def xsend(self, msg: list[bytes]) -> bool:
@@ -316,7 +279,7 @@ class RepSocket(Socket):
         Raises:
             ZMQError: EFSM if no request is waiting for a reply.
         """
-        self._state = self._transition(RepEvent.SEND)  # a reply never waits: commit now
+        REP_TRANSITIONS.fire(self, RepEvent.SEND)  # a reply never waits: commit now
         pipe = self._reply_pipe
         self._reply_pipe = None
         if pipe is not None and pipe.check_write():

@@ -33,9 +33,9 @@ ends the session in either role: libzmq does not reconnect after one, and neithe
 pipe terminated by the socket (``close``, ``disconnect``, a second PAIR peer refused) ends it
 too. The session then asks its owner to terminate it, as every engine does.
 
-*Linger* (:class:`SessionState`, moves in :data:`SESSION_TRANSITIONS`, drawn in
-``docs/SESSION.md`` by :func:`render_mermaid`). ``TERM(linger)`` moves an ``OPEN`` session to
-``LINGERING``: it terminates its pipe with delivery (``linger != 0``) and keeps feeding the
+*Linger* (:class:`SessionState`, moves in :data:`SESSION_TRANSITIONS`, a
+:class:`~zreactor.reactor.fsm.Machine` drawn in ``docs/SESSION.md``). ``TERM(linger)`` moves
+an ``OPEN`` session to ``LINGERING``: it terminates its pipe with delivery (``linger != 0``) and keeps feeding the
 engine (reconnecting if needed) until the engine has read the pipe's delimiter, or until the
 linger timer drops what is left. Only then does it move to ``CLOSING`` and forward ``TERM``
 down to its connecter and engine, with the linger time that remains, so the engine can still
@@ -59,6 +59,7 @@ from ..errors import ProtocolError
 from ..reactor.connecter import Connecter
 from ..reactor.engine import Engine
 from ..reactor.events import EventKind
+from ..reactor.fsm import Machine
 from ..reactor.own import Own
 from ..zmtp.engine import ZmtpEngine
 from ..zmtp.events import HandshakeComplete
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
     from .options import Options
     from .socket import Socket
 
-__all__ = ["Role", "SESSION_TRANSITIONS", "Session", "SessionEvent", "SessionState", "render_mermaid"]
+__all__ = ["Role", "SESSION_TRANSITIONS", "Session", "SessionEvent", "SessionState"]
 
 
 class Role(enum.Enum):
@@ -101,20 +102,11 @@ class SessionEvent(enum.Enum):
 
 
 #: Every legal move: ``(state, event) -> next state``.
-SESSION_TRANSITIONS: dict[tuple[SessionState, SessionEvent], SessionState] = {
+SESSION_TRANSITIONS: Machine[SessionState, SessionEvent] = Machine("session", SessionState.OPEN, {
     (SessionState.OPEN, SessionEvent.TERM): SessionState.LINGERING,
     (SessionState.OPEN, SessionEvent.TERM_NO_PIPE): SessionState.CLOSING,
     (SessionState.LINGERING, SessionEvent.PIPE_DONE): SessionState.CLOSING,
-}
-
-
-def render_mermaid() -> str:
-    """:data:`SESSION_TRANSITIONS` as a Mermaid ``stateDiagram-v2`` (``docs/SESSION.md``)."""
-    lines = ["stateDiagram-v2", f"    [*] --> {SessionState.OPEN.name}"]
-    for (source, event), target in SESSION_TRANSITIONS.items():
-        lines.append(f"    {source.name} --> {target.name}: {event.value}")
-    lines.append(f"    {SessionState.CLOSING.name} --> [*]")
-    return "\n".join(lines) + "\n"
+}, attr="session_state")
 
 
 class Session(Engine):
@@ -195,14 +187,6 @@ class Session(Engine):
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def _session_transition(self, event: SessionEvent) -> None:
-        # (not ``_transition``: Engine's own lifecycle already uses that name)
-        try:
-            self.session_state = SESSION_TRANSITIONS[self.session_state, event]
-        except KeyError:
-            raise AssertionError(
-                f"{self!r}: no session move on {event.name} in {self.session_state.name}") from None
-
     def attached(self) -> None:
         """Start dialling (``CONNECT``) or the engine of the accepted connection."""
         if self.role is Role.CONNECT:
@@ -214,7 +198,7 @@ class Session(Engine):
             self._launch(self._new_engine(conn))
 
     def _launch(self, child: Engine) -> None:
-        self.context._launching(self.thread)  # counted as load until it is plugged
+        self.pool.launching(self.thread)  # counted as load until it is plugged
         self.launch_child(child, self.thread)
 
     def _new_engine(self, sock: _socket.socket) -> ZmtpEngine:
@@ -238,8 +222,8 @@ class Session(Engine):
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if self.thread is not None and self.context is not None:
-            self.context.fds.close(conn)
+        if self.thread is not None and self.pool is not None:
+            self.pool.fds.close(conn)
         else:
             conn.close()
 
@@ -293,14 +277,12 @@ class Session(Engine):
         thread = self.thread
         if thread is None or self.engine is None:
             return False
-        lock = thread.poller.lock
-        if not lock.acquire(blocking=False):
+        lease = thread.try_lease()
+        if lease is None:
             return False  # the loop is busy: it will see the ACTIVATE_READ soon enough
-        try:
+        with lease:
             engine, pipe = self.engine, self.pipe
             return engine is not None and pipe is not None and engine.pull_in_caller(pipe)
-        finally:
-            lock.release()
 
     def read_fd(self) -> int | None:
         """A hint: the connection's fd if a waiting socket could read it itself now.
@@ -319,24 +301,22 @@ class Session(Engine):
         thread = self.thread
         if thread is None or self.engine is None:
             return None
-        lock = thread.poller.lock
-        if not lock.acquire(blocking=False):
+        lease = thread.try_lease()
+        if lease is None:
             return None  # the loop is awake: let it read, and wait for its command
-        try:
+        with lease:
             engine = self.engine
             return None if engine is None else engine.lend_fd()
-        finally:
-            lock.release()
 
     def reclaim_fd(self, readable: bool) -> None:
         """The socket stopped waiting: read what arrived (on its thread), give the fd back.
 
-        Blocks for the loop lock, which the I/O thread holds only while it runs handlers.
+        Under a give-back lease (``wait_lease``: waits for the loop's running handlers).
         """
         thread = self.thread
         if thread is None:
             return
-        with thread.poller.lock:
+        with thread.wait_lease():
             engine = self.engine
             if engine is not None:
                 engine.reclaim_fd(readable)
@@ -413,10 +393,10 @@ class Session(Engine):
             linger = self._option_linger
         self._linger_deadline = None if linger is None else self.clock() + linger
         if self.pipe is None and not self._dropping:
-            self._session_transition(SessionEvent.TERM_NO_PIPE)
+            SESSION_TRANSITIONS.fire(self, SessionEvent.TERM_NO_PIPE)
             self._close_down(linger)
             return
-        self._session_transition(SessionEvent.TERM)
+        SESSION_TRANSITIONS.fire(self, SessionEvent.TERM)
         pipe = self.pipe
         if pipe is not None:
             if linger is not None and linger > 0:
@@ -454,7 +434,7 @@ class Session(Engine):
             and not self._dropping
         ):
             deadline = self._linger_deadline
-            self._session_transition(SessionEvent.PIPE_DONE)
+            SESSION_TRANSITIONS.fire(self, SessionEvent.PIPE_DONE)
             self._close_down(None if deadline is None else max(0.0, deadline - self.clock()))
 
     def _close_down(self, linger: float | None) -> None:

@@ -25,26 +25,36 @@ reaper terminates the socket's pipes and children (listeners, sessions) with the
 can still read what was queued for them. ``Context.term()`` returns when every socket has
 been closed and reaped.
 
-*Transports.* ``inproc://`` pipes are made right here (the context keeps the registry of
-bound names); ``tcp://`` and ``ipc://`` go through :mod:`zreactor.sockets.transports`.
+*One concept per module.* This module is the core: pattern hooks, commands, send/recv,
+blocking and closing. The socket's other concepts live beside it and are mixed into
+:class:`Socket` (mixins with no state of their own, so the public names stay on the one
+class pyzmq users know): :mod:`~zreactor.sockets.endpoints` (bind/connect/unbind/disconnect
+and the transports), :mod:`~zreactor.sockets.conveniences` (pyzmq's typed, multipart and
+string helpers, and the option attributes such as ``sock.linger``), and
+:mod:`~zreactor.sockets.caller_wait` (what the socket does while it blocks: the caller-I/O
+wait), a plain function called by :meth:`Socket._wait`.
+
+*Pending commands.* The per-message paths ask :attr:`Mailbox.maybe_pending
+<zreactor.reactor.mailbox.Mailbox.maybe_pending>` before touching the pattern: a flag read,
+not a syscall. Why that racy read is safe is written on the property.
 """
 
 from __future__ import annotations
 
 import errno
-import json
-import pickle
-import random
-import select
 import time
+import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..constants import Flag, PollEvent, SocketOption, SocketType
 from ..errors import Again, ContextTerminated, ZMQError
 from ..reactor.events import EventBus
 from ..reactor.mailbox import Mailbox, dispatch
 from ..reactor.own import Own
+from . import caller_wait
+from .conveniences import Conveniences, install_option_attributes
+from .endpoints import Endpoints
 from .frame import Frame, as_frame
 from .options import (
     OPTION_SPECS,
@@ -64,16 +74,12 @@ __all__ = ["Frame", "Socket"]  # Frame lives in .frame; re-exported for the pack
 DONTWAIT = int(Flag.DONTWAIT)
 SNDMORE = int(Flag.SNDMORE)
 
-#: a socket with more connections than this waits on its mailbox alone (reading them on the
-#: application thread pays off for the few-peer REQ/DEALER case, not for a busy ROUTER)
-MAX_CALLER_READS = 4
-
-#: attribute names that map to options (``sock.linger = 0``), pyzmq style
-_OPTION_NAMES: dict[str, int] = {o.name.lower(): int(o) for o in SocketOption}
-_OPTION_NAMES["identity"] = int(SocketOption.ROUTING_ID)
+#: sockets whose ``underlying`` address was handed out, for :meth:`Socket.shadow` (weak: a
+#: socket nobody holds any more is gone, and so is its address)
+_SHADOWABLE: weakref.WeakValueDictionary[int, Socket] = weakref.WeakValueDictionary()
 
 
-class Socket(Own):
+class Socket(Endpoints, Conveniences, Own):
     """Base class of every socket type; the pyzmq-compatible API lives here.
 
     Create sockets with ``ctx.socket(zmq.PUSH)``; do not instantiate this class directly.
@@ -198,10 +204,8 @@ class Socket(Own):
     def _wait(self, deadline: float | None) -> bool:
         """Block until commands arrive or ``deadline``; run them. False on timeout.
 
-        While it waits, a socket with only a few tcp/ipc connections also watches them, and
-        when one becomes readable while its I/O thread sleeps, reads and decodes it on this
-        thread (*caller I/O*, the mirror of what ``send`` does): the reply then costs no
-        hand-off between threads. See :meth:`_wait_reading`.
+        While it waits, a socket with only a few tcp/ipc connections also reads them on this
+        thread (*caller I/O*): see :mod:`zreactor.sockets.caller_wait`.
         """
         if deadline is None:
             timeout = None
@@ -209,50 +213,9 @@ class Socket(Own):
             timeout = deadline - time.monotonic()
             if timeout <= 0:
                 return False
-        offers = self._read_offers()
-        if offers:
-            self._wait_reading(offers, timeout, deadline)
-        else:
-            self.mailbox.wait(timeout)
+        caller_wait.wait(self.mailbox, self._pipes, timeout)
         self._process_commands()
         return True
-
-    def _read_offers(self) -> list[tuple[int, Any]]:
-        """``(fd, session)`` for each connection this thread may read itself right now."""
-        pipes = self._pipes
-        if not pipes or len(pipes) > MAX_CALLER_READS:
-            return []
-        offers = []
-        for pipe in pipes:
-            reader = pipe.caller_read
-            if reader is not None:
-                fd = reader.read_fd()
-                if fd is not None:
-                    offers.append((fd, reader))
-        return offers
-
-    def _wait_reading(self, offers: list[tuple[int, Any]], timeout: float | None,
-                      deadline: float | None) -> None:
-        """Wait for a command or for one of our connections to be readable, with those
-        connections lent to this thread; read them here, then give them back."""
-        if self.mailbox._signalled:
-            return
-        lent = []
-        readable: set[int] = set()
-        for _, reader in offers:
-            fd = reader.lend_fd()
-            if fd is not None:
-                lent.append((fd, reader))
-        try:
-            poll = select.poll()
-            poll.register(self.mailbox.fd, select.POLLIN)
-            for fd, _ in lent:
-                poll.register(fd, select.POLLIN)
-            ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
-            readable.update(fd for fd, _ in poll.poll(ms))
-        finally:
-            for fd, reader in lent:
-                reader.reclaim_fd(fd in readable)
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -307,16 +270,6 @@ class Socket(Own):
     set = setsockopt
     get = getsockopt
 
-    def setsockopt_string(self, option: int, value: str, encoding: str = "utf-8") -> None:
-        """Set a bytes option from a str."""
-        self.setsockopt(option, value.encode(encoding))
-
-    def getsockopt_string(self, option: int, encoding: str = "utf-8") -> str:
-        """Read a bytes/str option as str."""
-        value = self.getsockopt(option)
-        return value.decode(encoding) if isinstance(value, bytes) else str(value)
-
-
     @property
     def type(self) -> int:  # type: ignore[override]
         """The socket type (``zmq.PUSH`` ...)."""
@@ -329,8 +282,28 @@ class Socket(Own):
 
     @property
     def underlying(self) -> int:
-        """An identifier of the socket object (pyzmq exposes the C pointer)."""
+        """An identifier of the socket object (pyzmq exposes the C pointer).
+
+        :meth:`shadow` turns it back into this socket while the socket is alive.
+        """
+        _SHADOWABLE[id(self)] = self
         return id(self)
+
+    @classmethod
+    def shadow(cls, address: int) -> Socket:
+        """The live socket whose :attr:`underlying` is ``address`` (pyzmq's ``Socket.shadow``).
+
+        pyzmq makes a second Python object over the same C socket; zreactor has no C socket,
+        so this is the socket object itself (awaitable sockets wrap it, see
+        :mod:`zreactor.asyncio`). Closing either closes the socket, as in pyzmq.
+
+        Raises:
+            ZMQError: ENOTSOCK if no live socket has that address.
+        """
+        sock = _SHADOWABLE.get(int(address))
+        if sock is None:
+            raise ZMQError(errno.ENOTSOCK, f"no live socket at {address:#x}")
+        return sock
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -356,7 +329,7 @@ class Socket(Own):
             # one frame, nothing queued: nothing to undo. Try the pattern at once unless
             # commands wait (they may change which pipes exist) or the caller set flags.
             msg = [frame]
-            if self.mailbox._signalled or not self.xsend(msg):
+            if self.mailbox.maybe_pending or not self.xsend(msg):
                 self._send_msg(msg, flags)
             return
         msg = self._out_frames
@@ -377,7 +350,7 @@ class Socket(Own):
         self._out_frames = []
 
     def _send_msg(self, msg: list[bytes], flags: int) -> None:
-        if self.mailbox._signalled:
+        if self.mailbox.maybe_pending:
             self._process_commands()
         if not self.xsend(msg):
             self._retry(lambda: self.xsend(msg), self.options.sndtimeo, flags)
@@ -398,39 +371,6 @@ class Socket(Own):
             if result:
                 return result
 
-    def send_multipart(self, msg_parts: Sequence[Any], flags: int = 0, copy: bool = True,
-                       track: bool = False, **kwargs: Any) -> None:
-        """Send a multipart message (a sequence of bytes-like frames).
-
-        Raises:
-            TypeError: a frame is not bytes-like (str must be encoded first).
-        """
-        self._check_usable()
-        frames = [as_frame(part) for part in msg_parts]
-        if not frames:
-            raise ZMQError(errno.EINVAL, "cannot send an empty multipart message")
-        msg = self._out_frames + frames
-        self._send_msg(msg, flags & ~SNDMORE)
-        self._out_frames = []
-
-    def send_string(self, u: str, flags: int = 0, copy: bool = True, encoding: str = "utf-8",
-                    **kwargs: Any) -> None:
-        """Send a str, encoded."""
-        if not isinstance(u, str):
-            raise TypeError("send_string needs a str")
-        self.send(u.encode(encoding), flags)
-
-    send_unicode = send_string
-
-    def send_json(self, obj: Any, flags: int = 0, **kwargs: Any) -> None:
-        """Send ``obj`` serialised as JSON."""
-        self.send(json.dumps(obj, **kwargs).encode("utf-8"), flags)
-
-    def send_pyobj(self, obj: Any, flags: int = 0, protocol: int = pickle.DEFAULT_PROTOCOL,
-                   **kwargs: Any) -> None:
-        """Send ``obj`` pickled (only between trusted peers)."""
-        self.send(pickle.dumps(obj, protocol), flags)
-
     # -- receiving -------------------------------------------------------------------------------
 
     def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
@@ -446,7 +386,7 @@ class Socket(Own):
             self._check_usable()
         frames = self._in_frames
         if not frames:
-            msg = None if self.mailbox._signalled else self.xrecv()
+            msg = None if self.mailbox.maybe_pending else self.xrecv()
             if msg is None:
                 msg = self._recv_msg(flags)
             if len(msg) == 1:  # the common case: no need to queue the frames
@@ -456,7 +396,7 @@ class Socket(Own):
         return frame if copy else Frame(frame, bool(frames))
 
     def _recv_msg(self, flags: int) -> list[bytes]:
-        if self.mailbox._signalled:
+        if self.mailbox.maybe_pending:
             self._process_commands()
         msg = self.xrecv()
         if msg is not None:
@@ -464,36 +404,10 @@ class Socket(Own):
         # a message always has at least one frame, so a received one is never falsy
         return self._retry(self.xrecv, self.options.rcvtimeo, flags)  # type: ignore[no-any-return]
 
-    def recv_multipart(self, flags: int = 0, copy: bool = True, track: bool = False) -> list[Any]:
-        """Receive all frames of the next message."""
-        self._check_usable()
-        if self._in_frames:
-            parts = list(self._in_frames)
-            self._in_frames.clear()
-        else:
-            parts = self._recv_msg(flags)
-        if copy:
-            return list(parts)
-        return [Frame(p, i < len(parts) - 1) for i, p in enumerate(parts)]
-
-    def recv_string(self, flags: int = 0, encoding: str = "utf-8") -> str:
-        """Receive a frame and decode it."""
-        return self.recv(flags).decode(encoding)
-
-    recv_unicode = recv_string
-
-    def recv_json(self, flags: int = 0, **kwargs: Any) -> Any:
-        """Receive a frame and parse it as JSON."""
-        return json.loads(self.recv(flags).decode("utf-8"), **kwargs)
-
-    def recv_pyobj(self, flags: int = 0) -> Any:
-        """Receive a frame and unpickle it (only from trusted peers)."""
-        return pickle.loads(self.recv(flags))
-
     # -- readiness -------------------------------------------------------------------------------
 
     def _events(self) -> int:
-        if self.mailbox._signalled:
+        if self.mailbox.maybe_pending:
             self._process_commands()
         mask = 0
         if self._in_frames or self.xhas_in():
@@ -514,153 +428,6 @@ class Socket(Own):
             )
         except Again:
             return 0
-
-    # -- subscriptions (SUB/XSUB override; everyone else refuses) ----------------------------------
-
-    def subscribe(self, topic: str | bytes) -> None:
-        """Subscribe to ``topic`` (SUB sockets)."""
-        if isinstance(topic, str):
-            topic = topic.encode("utf-8")
-        self.setsockopt(SocketOption.SUBSCRIBE, topic)
-
-    def unsubscribe(self, topic: str | bytes) -> None:
-        """Unsubscribe from ``topic`` (SUB sockets)."""
-        if isinstance(topic, str):
-            topic = topic.encode("utf-8")
-        self.setsockopt(SocketOption.UNSUBSCRIBE, topic)
-
-    # -- endpoints -------------------------------------------------------------------------------
-
-    def bind(self, addr: str) -> None:
-        """Bind to ``tcp://``, ``ipc://`` or ``inproc://`` address.
-
-        Raises:
-            ZMQError: EADDRINUSE, EINVAL (malformed), EPROTONOSUPPORT (unknown transport).
-        """
-        transport, rest = self._endpoint_prelude(addr)
-        if transport == "inproc":
-            self.context.inproc.bind(rest, self)
-            self._endpoints.setdefault(addr, [])
-            self.options.last_endpoint = addr
-            return
-        from . import transports
-
-        endpoint, listener = transports.bind(self, addr)
-        self._endpoints.setdefault(endpoint, []).append(listener)
-        self.options.last_endpoint = endpoint
-
-    def _endpoint_prelude(self, addr: str) -> tuple[str, str]:
-        """What bind and connect do first: check the socket, run pending commands, and split
-        ``addr`` into a supported transport and the rest.
-
-        Raises:
-            ZMQError: EINVAL (malformed), EPROTONOSUPPORT (unknown transport).
-        """
-        self._check_usable()
-        if self.mailbox._signalled:
-            self._process_commands()
-        transport, sep, rest = addr.partition("://")
-        if not sep or not rest:
-            raise ZMQError(errno.EINVAL, f"invalid endpoint {addr!r}")
-        if transport not in ("inproc", "tcp", "ipc"):
-            raise ZMQError(errno.EPROTONOSUPPORT, f"transport {transport!r} is not supported")
-        return transport, rest
-
-    def bind_to_random_port(self, addr: str, min_port: int = 49152, max_port: int = 65536,
-                            max_tries: int = 100) -> int:
-        """Bind ``addr`` (``tcp://HOST``) to a random port in ``[min_port, max_port)``.
-
-        Raises:
-            ZMQError: EADDRINUSE after ``max_tries`` failures.
-        """
-        if min_port == 49152 and max_port == 65536:
-            self.bind(f"{addr}:*")
-            return int(self.options.last_endpoint.rsplit(":", 1)[1])
-        for _ in range(max_tries):
-            port = random.randrange(min_port, max_port)
-            try:
-                self.bind(f"{addr}:{port}")
-            except ZMQError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    raise
-                continue
-            return port
-        raise ZMQError(errno.EADDRINUSE, "could not bind to a random port")
-
-    def connect(self, addr: str) -> None:
-        """Connect to ``tcp://``, ``ipc://`` or ``inproc://`` address (asynchronously).
-
-        Raises:
-            ZMQError: EINVAL (malformed), EPROTONOSUPPORT (unknown transport).
-        """
-        transport, rest = self._endpoint_prelude(addr)
-        if transport == "inproc":
-            pipe = self.context.inproc.connect(rest, self)
-            self._endpoints.setdefault(addr, []).append(pipe)
-            self.options.last_endpoint = addr
-            return
-        from . import transports
-
-        endpoint, session = transports.connect(self, addr)
-        objs = self._endpoints.setdefault(endpoint, [])
-        if session.socket_pipe is not None:
-            # listed first: disconnect() terminates our end before the session (as libzmq),
-            # so the session still delivers what we queued, within linger
-            objs.append(session.socket_pipe)
-        objs.append(session)
-        self.options.last_endpoint = endpoint
-
-    def unbind(self, addr: str) -> None:
-        """Stop listening on ``addr`` (as given to, or reported by, ``bind``).
-
-        Raises:
-            ZMQError: ENOENT if the socket is not bound there.
-        """
-        self._check_usable()
-        if addr.startswith("inproc://"):
-            if addr not in self._endpoints:
-                raise ZMQError(errno.ENOENT, f"not bound to {addr}")
-            self.context.inproc.unbind(addr[len("inproc://"):], self)
-            self._drop_endpoint(addr)
-            return
-        self._drop_endpoint(addr)
-
-    def disconnect(self, addr: str) -> None:
-        """Stop connecting to ``addr``; queued messages to it are dropped.
-
-        Raises:
-            ZMQError: ENOENT if the socket is not connected there.
-        """
-        self._check_usable()
-        self._drop_endpoint(addr)
-
-    def _drop_endpoint(self, addr: str) -> None:
-        # OWN commands from launch_child() may still be queued: run them, or term_child()
-        # would not know the child yet (libzmq's term_endpoint does the same)
-        self._process_commands()
-        objs = self._endpoints.pop(addr, None)
-        if objs is None and addr.startswith("tcp://"):
-            # another spelling of a tcp endpoint (tcp://localhost:N, tcp://*:N), as libzmq
-            from .transports import canonical_endpoint
-
-            key = canonical_endpoint(addr, self.options.ipv6)
-            objs = self._endpoints.pop(key, None) if key is not None else None
-        if objs is None:
-            raise ZMQError(errno.ENOENT, f"no such endpoint: {addr}")
-        for obj in objs:
-            if not isinstance(obj, Pipe):
-                self.term_child(obj)
-            elif obj.peer is None or obj.peer.sink is None:
-                self.context.inproc.cancel_pending(obj)
-                self._drop_unbound_pipe(obj)
-            else:
-                obj.terminate(False)
-
-    def _drop_unbound_pipe(self, pipe: Pipe) -> None:
-        """Forget a pipe whose other end was never attached (nobody to hand-shake with)."""
-        self.xpipe_terminated(pipe)
-        if pipe in self._pipes:
-            self._pipes.remove(pipe)
 
     # -- closing ---------------------------------------------------------------------------------
 
@@ -728,48 +495,4 @@ class Socket(Own):
         return f"<zreactor.{type(self).__name__} {self.options.type_name} {state}>"
 
 
-class _OptionAttribute:
-    """``sock.linger`` reads and ``sock.linger = 0`` writes the option, pyzmq style.
-
-    Installed on :class:`Socket` once per option name. A data descriptor rather than a
-    ``__setattr__`` override, so that ordinary attribute writes (a socket's own state on the
-    per-message path) cost nothing extra.
-    """
-
-    def __init__(self, option: int, name: str) -> None:
-        self.option = option
-        self.__doc__ = f"The ``{name.upper()}`` socket option (getsockopt/setsockopt)."
-
-    def __get__(self, obj: Socket | None, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return obj.getsockopt(self.option)
-
-    def __set__(self, obj: Socket, value: Any) -> None:
-        obj.setsockopt(self.option, value)
-
-
-class _MethodAndOption(_OptionAttribute):
-    """``sock.subscribe(topic)`` calls the method; ``sock.subscribe = topic`` sets the option."""
-
-    def __init__(self, option: int, name: str, method: Callable[..., Any]) -> None:
-        super().__init__(option, name)
-        self.method = method
-        self.__doc__ = method.__doc__
-
-    def __get__(self, obj: Socket | None, owner: type | None = None) -> Any:
-        return self.method if obj is None else self.method.__get__(obj, owner)
-
-
-def _install_option_attributes() -> None:
-    for name, option in _OPTION_NAMES.items():
-        existing = Socket.__dict__.get(name)
-        if existing is None:
-            setattr(Socket, name, _OptionAttribute(option, name))
-        elif callable(existing):
-            setattr(Socket, name, _MethodAndOption(option, name, existing))
-        # anything else (``type``, a property) keeps its own definition
-
-
-_install_option_attributes()
-
+install_option_attributes(Socket)

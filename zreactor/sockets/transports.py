@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ZMQError
 from ..reactor.address import format_endpoint, parse_endpoint
-from ..reactor.events import Event, EventKind
+from ..reactor.events import EventKind, ReactorEvent
 from ..reactor.listener import Listener
 from .session import Session
 
@@ -85,7 +85,7 @@ def bind(socket: Socket, addr: str) -> tuple[str, Listener]:
             endpoint = listener.bind()
     except OSError as exc:
         code = exc.errno or errno.EINVAL
-        socket.event_bus.emit(Event(EventKind.BIND_FAILED, addr, code))
+        socket.event_bus.emit(ReactorEvent(EventKind.BIND_FAILED, addr, code))
         raise ZMQError(code, f"cannot bind {addr}: {exc.strerror or exc}") from exc
     socket.launch_child(listener, context.choose_io_thread())
     return endpoint, listener

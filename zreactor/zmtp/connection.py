@@ -270,7 +270,7 @@ class ZmtpConnection:
             self._on_frames(frames, events)
         except ProtocolError as exc:
             self._failure = str(exc)
-            self._transition(Trigger.VIOLATION)
+            TRANSITIONS.fire(self, Trigger.VIOLATION)
             raise
         return events
 
@@ -304,7 +304,7 @@ class ZmtpConnection:
             self._on_items(items, events)
         except ProtocolError as exc:
             self._failure = str(exc)
-            self._transition(Trigger.VIOLATION)
+            TRANSITIONS.fire(self, Trigger.VIOLATION)
             raise
         return events
 
@@ -431,22 +431,13 @@ class ZmtpConnection:
         """
         body = commands.encode_error(reason)
         traffic = self._state is State.TRAFFIC
-        self._transition(Trigger.LOCAL_ERROR)
+        TRANSITIONS.fire(self, Trigger.LOCAL_ERROR)
         if self._boxed and traffic:
             self._box([body], COMMAND)
         else:
             append_command(self._outgoing, body)
 
     # -- internals -------------------------------------------------------------------------
-
-    def _transition(self, trigger: Trigger) -> None:
-        """Move to the state :data:`~.state.TRANSITIONS` lists for ``trigger``, or raise."""
-        try:
-            self._state = TRANSITIONS[self._state][trigger]
-        except KeyError:
-            raise LocalProtocolError(
-                f"ZMTP connection in state {self._state.name} cannot take "
-                f"{trigger.value!r}") from None
 
     def _require_traffic(self, what: str) -> None:
         if self._state is not State.TRAFFIC:
@@ -471,7 +462,7 @@ class ZmtpConnection:
         greeting = self._greeting.greeting
         check_mechanism(greeting.mechanism, self._mechanism.name)
         self._version = greeting.effective_version
-        self._transition(Trigger.PEER_GREETING)
+        TRANSITIONS.fire(self, Trigger.PEER_GREETING)
         self._mechanism.start()
         self._drain_mechanism([])
 
@@ -577,7 +568,7 @@ class ZmtpConnection:
             self._drain_mechanism(events)
         except ProtocolError as exc:
             self._failure = str(exc)
-            self._transition(Trigger.VIOLATION)
+            TRANSITIONS.fire(self, Trigger.VIOLATION)
             raise
         return events
 
@@ -590,10 +581,10 @@ class ZmtpConnection:
         if request is not None:
             events.append(ZapRequest(request))
         if mechanism.refused is not None:
-            self._transition(Trigger.LOCAL_ERROR)
+            TRANSITIONS.fire(self, Trigger.LOCAL_ERROR)
             events.append(AuthFailed(mechanism.refused, "refused by the ZAP handler"))
         elif mechanism.peer_error is not None:
-            self._transition(Trigger.PEER_ERROR)
+            TRANSITIONS.fire(self, Trigger.PEER_ERROR)
             events.append(mechanism.peer_error)
         elif mechanism.complete and self._state is State.HANDSHAKE:
             peer = mechanism.peer
@@ -604,7 +595,7 @@ class ZmtpConnection:
                 metadata=peer.metadata,
                 version=self._version,
             )
-            self._transition(Trigger.PEER_READY)
+            TRANSITIONS.fire(self, Trigger.PEER_READY)
             events.append(self._handshake)
 
     # -- encryption (CURVE): every frame in traffic is one boxed MESSAGE ----------------------
@@ -646,7 +637,7 @@ class ZmtpConnection:
                 events.append(Cancel(data))
         elif name == commands.ERROR:
             events.append(PeerError(commands.decode_error(data)))
-            self._transition(Trigger.PEER_ERROR)
+            TRANSITIONS.fire(self, Trigger.PEER_ERROR)
             return True
         return False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
+from ..capabilities import module_available, register_capability
 from ..errors import ZMQError
 
 __all__ = ["available", "curve_keypair", "curve_public", "require_curve"]
@@ -71,3 +72,6 @@ def curve_public(secret_key: bytes | str) -> bytes:
     if len(raw) != 32:
         raise ZMQError(errno.EINVAL, "a CURVE secret key is 32 bytes or 40 Z85 characters")
     return z85.encode(bindings.crypto_scalarmult_base(raw))
+
+
+register_capability("curve", lambda: module_available("nacl"))

@@ -99,6 +99,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from ..errors import ProtocolError
 from ..reactor.engine import EngineState
 from ..reactor.events import EventKind
+from ..reactor.fsm import Machine
 from ..reactor.stream import ReadState, StreamEngine, WriteState
 from .commands import PING_TTL_MAX
 from .connection import ZmtpConnection
@@ -122,8 +123,11 @@ if TYPE_CHECKING:
 __all__ = [
     "BATCH_BYTES",
     "FLOW_TRANSITIONS",
+    "INPUT_FLOW",
+    "OUTPUT_FLOW",
     "PROTOCOL_ERROR_ZMTP_UNSPECIFIED",
     "Flow",
+    "FlowEvent",
     "PeerErrorReceived",
     "ZmtpEngine",
     "ZmtpSession",
@@ -166,10 +170,37 @@ class Flow(enum.Enum):
     BLOCKED = "blocked"
 
 
-FLOW_TRANSITIONS: dict[Flow, frozenset[Flow]] = {
-    Flow.RUNNING: frozenset({Flow.BLOCKED}),
-    Flow.BLOCKED: frozenset({Flow.RUNNING}),
+class FlowEvent(enum.Enum):
+    """What moves a flow (input: the pipe filled up / has room again; output: the write
+    queue rose above its high-water mark / drained)."""
+
+    BLOCK = "block"
+    RESUME = "resume"
+
+
+FLOW_TRANSITIONS: dict[tuple[Flow, FlowEvent], Flow] = {
+    (Flow.RUNNING, FlowEvent.BLOCK): Flow.BLOCKED,
+    (Flow.BLOCKED, FlowEvent.RESUME): Flow.RUNNING,
 }
+
+
+def _stop_reading(engine: ZmtpEngine) -> None:
+    if engine.state is EngineState.ATTACHED and engine.read_state is ReadState.OPEN:
+        engine._set_read_state(ReadState.PAUSED)
+
+
+def _read_again(engine: ZmtpEngine) -> None:
+    if engine.state is EngineState.ATTACHED and engine.read_state is ReadState.PAUSED:
+        engine._set_read_state(ReadState.OPEN)
+
+
+#: The reading flow (``engine.input``): a blocked input stops reading the socket.
+INPUT_FLOW: Machine[Flow, FlowEvent] = Machine(
+    "input flow", Flow.RUNNING, FLOW_TRANSITIONS, attr="input",
+    entry={Flow.BLOCKED: _stop_reading, Flow.RUNNING: _read_again})
+#: The pulling flow (``engine.output``): a blocked output stops pulling from the pipe.
+OUTPUT_FLOW: Machine[Flow, FlowEvent] = Machine(
+    "output flow", Flow.RUNNING, FLOW_TRANSITIONS, attr="output")
 
 
 class ZmtpSession(Protocol):
@@ -264,31 +295,15 @@ class ZmtpEngine(StreamEngine):
 
     # -- flow control -------------------------------------------------------------------------
 
-    def _set_input(self, new: Flow) -> None:
-        if new not in FLOW_TRANSITIONS[self.input]:
-            raise AssertionError(f"{self!r}: illegal input move {self.input} -> {new}")
-        self.input = new
-        if self.state is not EngineState.ATTACHED:
-            return
-        if new is Flow.BLOCKED and self.read_state is ReadState.OPEN:
-            self._set_read_state(ReadState.PAUSED)
-        elif new is Flow.RUNNING and self.read_state is ReadState.PAUSED:
-            self._set_read_state(ReadState.OPEN)
-
-    def _set_output(self, new: Flow) -> None:
-        if new not in FLOW_TRANSITIONS[self.output]:
-            raise AssertionError(f"{self!r}: illegal output move {self.output} -> {new}")
-        self.output = new
-
     def pause_writing(self) -> None:
         """The write queue is above the high-water mark: stop pulling (keep reading)."""
         if self.output is Flow.RUNNING:
-            self._set_output(Flow.BLOCKED)
+            OUTPUT_FLOW.fire(self, FlowEvent.BLOCK)
 
     def resume_writing(self) -> None:
         """The write queue drained: pull from the pipe again."""
         if self.output is Flow.BLOCKED:
-            self._set_output(Flow.RUNNING)
+            OUTPUT_FLOW.fire(self, FlowEvent.RESUME)
             self._pull()
 
     # -- session calls -----------------------------------------------------------------------
@@ -316,7 +331,7 @@ class ZmtpEngine(StreamEngine):
             pipe.flush()
             if backlog:
                 return  # still full: the next write_activated brings us back
-        self._set_input(Flow.RUNNING)
+        INPUT_FLOW.fire(self, FlowEvent.RESUME)
 
     def pull_in_caller(self, pipe: Any) -> bool:
         """Pull ``pipe`` and write to the kernel on the *caller's* thread; True if done.
@@ -396,10 +411,7 @@ class ZmtpEngine(StreamEngine):
             self.bytes_received += len(data)
             self.data_received(data)
             if self.state is not EngineState.ATTACHED:
-                # ending may have armed a timer (a flush linger) that the sleeping loop has
-                # not seen: any command wakes it to recompute its wait
-                self.call_threadsafe(_nothing)
-                break
+                break  # (a timer that ending armed wakes the loop when the lease goes back)
             if len(data) < self.read_size:
                 break
         handle = self._handle
@@ -496,7 +508,7 @@ class ZmtpEngine(StreamEngine):
         if wrote:
             pipe.flush()  # type: ignore[union-attr]
         if backlog and self.input is Flow.RUNNING:
-            self._set_input(Flow.BLOCKED)
+            INPUT_FLOW.fire(self, FlowEvent.BLOCK)
         self._send_pending()
 
     def eof_received(self) -> bool:
@@ -714,8 +726,3 @@ def _peer_ip(sock: socket.socket) -> str:
         return str(sock.getpeername()[0])
     except OSError:
         return ""
-
-
-def _nothing() -> None:
-    """A command that only wakes an I/O thread (see :meth:`ZmtpEngine.reclaim_fd`)."""
-

@@ -22,8 +22,9 @@ The call grammar, which each mechanism's transition table enforces::
           -> complete | refused | peer_error
 
 Every mechanism keeps its phase in one ``enum`` and one module-level table
-``{phase: {Step: next_phase}}``; :meth:`Mechanism._move` is the only way a phase changes and
-raises :class:`HandshakeError` (``PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND``) for a move the
+``{(phase, MechanismEvent): next_phase}`` in a :class:`~zreactor.reactor.fsm.Machine` built by
+:func:`mechanism_machine`; :meth:`Mechanism._move` (``MACHINE.fire``) is the only way a phase
+changes and raises :class:`HandshakeError` (``PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND``) for a move the
 table does not list, so a peer that sends commands out of order is dropped, never obeyed.
 
 *Errors as data.* Whatever the peer does wrong becomes a :class:`HandshakeError` carrying the
@@ -53,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import ProtocolError
+from ..reactor.fsm import Machine
 from . import commands
 from .events import PeerError
 
@@ -64,8 +66,9 @@ __all__ = [
     "HandshakeError",
     "Mechanism",
     "PeerReady",
-    "Step",
+    "MechanismEvent",
     "failure_log",
+    "mechanism_machine",
 ]
 
 log = logging.getLogger("zreactor")
@@ -122,6 +125,16 @@ _ERROR_STATUSES = frozenset({400, 500})
 AUTH_ERROR_REASONS = {"300": 300, "400": 400, "500": 500}
 
 
+def _unexpected(message: str) -> HandshakeError:
+    return HandshakeError(message, PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND)
+
+
+def mechanism_machine(name: str, initial: Any, table: Mapping[Any, Any]) -> Machine[Any, Any]:
+    """A mechanism's phase machine: state in ``mechanism.phase``; an unlisted move is the
+    peer's fault, a :class:`HandshakeError` with ``UNEXPECTED_COMMAND``."""
+    return Machine(name, initial, table, attr="phase", error=_unexpected)
+
+
 class HandshakeError(ProtocolError):
     """The peer broke the mechanism's grammar or its cryptography.
 
@@ -155,8 +168,8 @@ class AuthenticationFailed(ProtocolError):
         self.status = status
 
 
-class Step(enum.Enum):
-    """What moves a mechanism between its phases (the triggers of every mechanism's table)."""
+class MechanismEvent(enum.Enum):
+    """What moves a mechanism between its phases (the events of every mechanism's table)."""
 
     START = "peer greeting accepted"
     SEND_HELLO = "HELLO sent"
@@ -213,8 +226,8 @@ class Mechanism:
     name: ClassVar[str] = ""
     #: libzmq's ``ZMQ_MECHANISM`` value (``NULL`` 0, ``PLAIN`` 1, ``CURVE`` 2)
     number: ClassVar[int] = 0
-    #: the transition table: ``{phase: {Step: next phase}}``
-    TRANSITIONS: ClassVar[Mapping[Any, Mapping[Step, Any]]] = {}
+    #: the phase machine (:func:`mechanism_machine`)
+    MACHINE: ClassVar[Machine[Any, MechanismEvent] | None] = None
     #: True if frames are boxed after the handshake (CURVE)
     encrypts: ClassVar[bool] = False
     #: the greeting's as-server byte
@@ -231,7 +244,7 @@ class Mechanism:
         self._zap = zap
         self._commands: list[bytes] = []
         self._zap_request: list[bytes] | None = None
-        self.phase: Any = next(iter(self.TRANSITIONS)) if self.TRANSITIONS else None
+        self.phase: Any = self.MACHINE.initial if self.MACHINE is not None else None
         self.complete = False
         self.peer: PeerReady | None = None
         self.refused: int | None = None
@@ -295,15 +308,10 @@ class Mechanism:
 
     # -- shared helpers ---------------------------------------------------------------------
 
-    def _move(self, step: Step) -> None:
-        """Take the table's move for ``step`` from the current phase, or reject the peer."""
-        try:
-            self.phase = self.TRANSITIONS[self.phase][step]
-        except KeyError:
-            phase = getattr(self.phase, "name", self.phase)
-            raise HandshakeError(
-                f"{self.name} handshake: {step.value} is not allowed in phase {phase}",
-                PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND) from None
+    def _move(self, event: MechanismEvent) -> None:
+        """Take the table's move for ``event`` from the current phase, or reject the peer."""
+        assert self.MACHINE is not None
+        self.MACHINE.fire(self, event)
 
     def properties(self) -> bytes:
         """Our basic properties, encoded (libzmq's ``add_basic_properties``)."""
@@ -349,14 +357,14 @@ class Mechanism:
             reason = commands.decode_error(data)
         except ProtocolError as exc:
             raise HandshakeError(str(exc), PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_ERROR) from None
-        self._move(Step.GOT_ERROR)
+        self._move(MechanismEvent.GOT_ERROR)
         self.peer_error = PeerError(reason)
 
     def _ask_zap(self, credentials: Sequence[bytes]) -> None:
         """Queue a ZAP request for the peer (``self._zap`` must be set)."""
         from .zap import encode_request  # zap imports this module
 
-        self._move(Step.ASK_ZAP)
+        self._move(MechanismEvent.ASK_ZAP)
         self._zap_request = encode_request(self._zap, self.name.encode(), credentials)
 
     def _zap_verdict(self, frames: Sequence[bytes]) -> int:
@@ -370,11 +378,11 @@ class Mechanism:
 
         reply = parse_reply(frames)
         if reply.status == 200:
-            self._move(Step.ZAP_OK)
+            self._move(MechanismEvent.ZAP_OK)
             self.user_id = reply.user_id
             self.zap_metadata = reply.metadata
             return 200
-        self._move(Step.ZAP_REFUSED)
+        self._move(MechanismEvent.ZAP_REFUSED)
         if reply.status in _ERROR_STATUSES:
             self._commands.append(commands.encode_error(str(reply.status)))
         self.refused = reply.status

@@ -50,8 +50,9 @@ from .handshake import (
     SOCKET_TYPES,
     HandshakeError,
     Mechanism,
+    MechanismEvent,
     PeerReady,
-    Step,
+    mechanism_machine,
 )
 
 __all__ = [
@@ -104,15 +105,15 @@ class NullPhase(enum.Enum):
 
 
 _N = NullPhase
-NULL_TRANSITIONS: dict[NullPhase, dict[Step, NullPhase]] = {
-    _N.START: {Step.SEND_READY: _N.READY_SENT, Step.ASK_ZAP: _N.ZAP_WAIT},
-    _N.ZAP_WAIT: {Step.ZAP_OK: _N.READY_SENT, Step.ZAP_REFUSED: _N.REFUSED,
-                  Step.GOT_ERROR: _N.ERROR},
-    _N.READY_SENT: {Step.GOT_READY: _N.DONE, Step.GOT_ERROR: _N.ERROR},
-    _N.DONE: {},
-    _N.REFUSED: {},
-    _N.ERROR: {},
-}
+NULL_TRANSITIONS = mechanism_machine("NULL mechanism", NullPhase.START, {
+    (_N.START, MechanismEvent.SEND_READY): _N.READY_SENT,
+    (_N.START, MechanismEvent.ASK_ZAP): _N.ZAP_WAIT,
+    (_N.ZAP_WAIT, MechanismEvent.ZAP_OK): _N.READY_SENT,
+    (_N.ZAP_WAIT, MechanismEvent.ZAP_REFUSED): _N.REFUSED,
+    (_N.ZAP_WAIT, MechanismEvent.GOT_ERROR): _N.ERROR,
+    (_N.READY_SENT, MechanismEvent.GOT_READY): _N.DONE,
+    (_N.READY_SENT, MechanismEvent.GOT_ERROR): _N.ERROR,
+})
 
 
 class NullMechanism(Mechanism):
@@ -123,7 +124,7 @@ class NullMechanism(Mechanism):
 
     name = "NULL"
     number = 0
-    TRANSITIONS = NULL_TRANSITIONS
+    MACHINE = NULL_TRANSITIONS
 
     def __init__(self, socket_type: str, identity: bytes = b"",
                  metadata: Mapping[str, bytes] | None = None, *, zap: Any = None) -> None:
@@ -157,7 +158,7 @@ class NullMechanism(Mechanism):
         if self.phase is NullPhase.ZAP_WAIT:
             self._early_ready = peer  # judged; completes once the ZAP handler agrees
         else:
-            self._move(Step.GOT_READY)
+            self._move(MechanismEvent.GOT_READY)
             self.peer = peer
             self.complete = self.phase is NullPhase.DONE
         return peer
@@ -171,15 +172,15 @@ class NullMechanism(Mechanism):
 
     def zap_unavailable(self) -> None:
         """No handler: go on without one, as libzmq does unless ZAP_ENFORCE_DOMAIN."""
-        self._move(Step.ZAP_OK)
+        self._move(MechanismEvent.ZAP_OK)
         self._send_ready()
 
     def _send_ready(self) -> None:
         if self.phase is NullPhase.START:
-            self._move(Step.SEND_READY)
+            self._move(MechanismEvent.SEND_READY)
         self._commands.append(self.ready_command())
         early, self._early_ready = self._early_ready, None
         if early is not None:
-            self._move(Step.GOT_READY)
+            self._move(MechanismEvent.GOT_READY)
             self.peer = early
             self.complete = True

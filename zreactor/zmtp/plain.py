@@ -40,7 +40,8 @@ from .handshake import (
     PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND,
     HandshakeError,
     Mechanism,
-    Step,
+    MechanismEvent,
+    mechanism_machine,
 )
 
 __all__ = [
@@ -114,21 +115,21 @@ class ServerPhase(enum.Enum):
 
 
 _C, _S = ClientPhase, ServerPhase
-CLIENT_TRANSITIONS: dict[ClientPhase, dict[Step, ClientPhase]] = {
-    _C.START: {Step.SEND_HELLO: _C.HELLO_SENT},
-    _C.HELLO_SENT: {Step.GOT_WELCOME: _C.INITIATE_SENT, Step.GOT_ERROR: _C.ERROR},
-    _C.INITIATE_SENT: {Step.GOT_READY: _C.DONE, Step.GOT_ERROR: _C.ERROR},
-    _C.DONE: {},
-    _C.ERROR: {},
-}
-SERVER_TRANSITIONS: dict[ServerPhase, dict[Step, ServerPhase]] = {
-    _S.WAIT_HELLO: {Step.ASK_ZAP: _S.ZAP_WAIT, Step.GOT_ERROR: _S.ERROR},
-    _S.ZAP_WAIT: {Step.ZAP_OK: _S.WELCOME_SENT, Step.ZAP_REFUSED: _S.REFUSED},
-    _S.WELCOME_SENT: {Step.GOT_INITIATE: _S.DONE, Step.GOT_ERROR: _S.ERROR},
-    _S.DONE: {},
-    _S.REFUSED: {},
-    _S.ERROR: {},
-}
+CLIENT_TRANSITIONS = mechanism_machine("PLAIN client", ClientPhase.START, {
+    (_C.START, MechanismEvent.SEND_HELLO): _C.HELLO_SENT,
+    (_C.HELLO_SENT, MechanismEvent.GOT_WELCOME): _C.INITIATE_SENT,
+    (_C.HELLO_SENT, MechanismEvent.GOT_ERROR): _C.ERROR,
+    (_C.INITIATE_SENT, MechanismEvent.GOT_READY): _C.DONE,
+    (_C.INITIATE_SENT, MechanismEvent.GOT_ERROR): _C.ERROR,
+})
+SERVER_TRANSITIONS = mechanism_machine("PLAIN server", ServerPhase.WAIT_HELLO, {
+    (_S.WAIT_HELLO, MechanismEvent.ASK_ZAP): _S.ZAP_WAIT,
+    (_S.WAIT_HELLO, MechanismEvent.GOT_ERROR): _S.ERROR,
+    (_S.ZAP_WAIT, MechanismEvent.ZAP_OK): _S.WELCOME_SENT,
+    (_S.ZAP_WAIT, MechanismEvent.ZAP_REFUSED): _S.REFUSED,
+    (_S.WELCOME_SENT, MechanismEvent.GOT_INITIATE): _S.DONE,
+    (_S.WELCOME_SENT, MechanismEvent.GOT_ERROR): _S.ERROR,
+})
 
 
 class PlainClient(Mechanism):
@@ -141,7 +142,7 @@ class PlainClient(Mechanism):
 
     name = "PLAIN"
     number = 1
-    TRANSITIONS = CLIENT_TRANSITIONS
+    MACHINE = CLIENT_TRANSITIONS
 
     def __init__(self, socket_type: str, identity: bytes = b"",
                  metadata: Mapping[str, bytes] | None = None, *, username: bytes = b"",
@@ -151,7 +152,7 @@ class PlainClient(Mechanism):
 
     def start(self) -> None:
         """Queue HELLO."""
-        self._move(Step.SEND_HELLO)
+        self._move(MechanismEvent.SEND_HELLO)
         self._commands.append(self._hello)
         self._hello = b""  # the credentials are not kept past their use
 
@@ -163,10 +164,10 @@ class PlainClient(Mechanism):
             if data:
                 raise HandshakeError("PLAIN WELCOME must be empty",
                                      PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_WELCOME)
-            self._move(Step.GOT_WELCOME)
+            self._move(MechanismEvent.GOT_WELCOME)
             self._commands.append(commands.encode_command(INITIATE, self.properties()))
         elif name == commands.READY:
-            self._move(Step.GOT_READY)
+            self._move(MechanismEvent.GOT_READY)
             self.peer = self._accept_properties(data, "READY")
             self.complete = True
         else:
@@ -182,7 +183,7 @@ class PlainServer(Mechanism):
 
     name = "PLAIN"
     number = 1
-    TRANSITIONS = SERVER_TRANSITIONS
+    MACHINE = SERVER_TRANSITIONS
     as_server = True
 
     def start(self) -> None:
@@ -197,7 +198,7 @@ class PlainServer(Mechanism):
             self._ask_zap((username, password))
         elif name == INITIATE:
             peer = self._accept_properties(data, "INITIATE")
-            self._move(Step.GOT_INITIATE)
+            self._move(MechanismEvent.GOT_INITIATE)
             self.peer = peer
             self._commands.append(commands.encode_command(commands.READY, self.properties()))
             self.complete = True

@@ -4,10 +4,12 @@ Theory of operation
 -------------------
 Everything that moves a :class:`~zreactor.zmtp.connection.ZmtpConnection` from one phase to
 the next is a :class:`Trigger`, and :data:`TRANSITIONS` lists every legal
-``(state, trigger) -> state`` move. The connection changes state only through its
-``_transition(trigger)`` method, which raises :class:`LocalProtocolError` for a move the table
-does not list; the documentation's diagram is generated from the same table by
-:func:`render_mermaid`, so the picture cannot drift from the code.
+``(state, trigger) -> state`` move. :data:`TRANSITIONS` is a
+:class:`~zreactor.reactor.fsm.Machine`: the connection changes state only through
+``TRANSITIONS.fire(connection, trigger)``, which raises :class:`LocalProtocolError` for a move
+the table does not list; the documentation's diagram is generated from the same table by
+:func:`render_mermaid` (the fsm helper's one renderer, re-exported here for users of the
+sans-I/O package), so the picture cannot drift from the code.
 
 The phases::
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 import enum
 
 from ..errors import ZReactorError
+from ..reactor.fsm import Machine, render_mermaid
 
 __all__ = [
     "TRANSITIONS",
@@ -72,35 +75,18 @@ class Trigger(enum.Enum):
     VIOLATION = "protocol violation"
 
 
-#: Every legal move: ``TRANSITIONS[state][trigger]`` is the next state.
-TRANSITIONS: dict[State, dict[Trigger, State]] = {
-    State.GREETING: {
-        Trigger.PEER_GREETING: State.HANDSHAKE,
-        Trigger.LOCAL_ERROR: State.CLOSED,
-        Trigger.VIOLATION: State.FAILED,
-    },
-    State.HANDSHAKE: {
-        Trigger.PEER_READY: State.TRAFFIC,
-        Trigger.PEER_ERROR: State.CLOSED,
-        Trigger.LOCAL_ERROR: State.CLOSED,
-        Trigger.VIOLATION: State.FAILED,
-    },
-    State.TRAFFIC: {
-        Trigger.PEER_ERROR: State.CLOSED,
-        Trigger.LOCAL_ERROR: State.CLOSED,
-        Trigger.VIOLATION: State.FAILED,
-    },
-    State.CLOSED: {},
-    State.FAILED: {},
-}
+_G, _H, _T = State.GREETING, State.HANDSHAKE, State.TRAFFIC
 
-
-def render_mermaid() -> str:
-    """Return :data:`TRANSITIONS` as a Mermaid ``stateDiagram-v2`` for the documentation."""
-    lines = ["stateDiagram-v2", f"    [*] --> {State.GREETING.name}"]
-    for source, moves in TRANSITIONS.items():
-        for trigger, target in moves.items():
-            lines.append(f"    {source.name} --> {target.name}: {trigger.value}")
-        if not moves:
-            lines.append(f"    {source.name} --> [*]")
-    return "\n".join(lines) + "\n"
+#: Every legal move: ``(state, trigger) -> next state``; CLOSED and FAILED are final.
+TRANSITIONS: Machine[State, Trigger] = Machine("ZMTP connection", State.GREETING, {
+    (_G, Trigger.PEER_GREETING): State.HANDSHAKE,
+    (_G, Trigger.LOCAL_ERROR): State.CLOSED,
+    (_G, Trigger.VIOLATION): State.FAILED,
+    (_H, Trigger.PEER_READY): State.TRAFFIC,
+    (_H, Trigger.PEER_ERROR): State.CLOSED,
+    (_H, Trigger.LOCAL_ERROR): State.CLOSED,
+    (_H, Trigger.VIOLATION): State.FAILED,
+    (_T, Trigger.PEER_ERROR): State.CLOSED,
+    (_T, Trigger.LOCAL_ERROR): State.CLOSED,
+    (_T, Trigger.VIOLATION): State.FAILED,
+}, attr="_state", error=LocalProtocolError)

@@ -1,0 +1,191 @@
+"""The state-machine helper: table validation, fire/peek, actions, errors, recording, drawing."""
+
+from __future__ import annotations
+
+import enum
+
+import pytest
+
+from zreactor.reactor.fsm import IllegalMove, Machine, Row, Step, render_mermaid
+
+
+class Light(enum.Enum):
+    OFF = "off"
+    ON = "on"
+    BROKEN = "broken"
+
+
+class Push(enum.Enum):
+    SWITCH = "switch"
+    SURGE = "power surge"
+
+
+class Lamp:
+    def __init__(self) -> None:
+        self.state = Light.OFF
+        self.log: list[tuple[str, Light]] = []
+
+    def __repr__(self) -> str:
+        return "<Lamp>"
+
+
+def _row_action(lamp: Lamp) -> None:
+    lamp.log.append(("row", lamp.state))
+
+
+def _entered_on(lamp: Lamp) -> None:
+    lamp.log.append(("entry", lamp.state))
+
+
+LAMP = Machine(
+    "lamp",
+    Light.OFF,
+    {
+        (Light.OFF, Push.SWITCH): Row(Light.ON, _row_action, data="lit"),
+        (Light.ON, Push.SWITCH): Light.OFF,
+        (Light.ON, Push.SURGE): Light.BROKEN,
+    },
+    entry={Light.ON: _entered_on},
+)
+
+
+def test_fire_commits_and_returns_the_row() -> None:
+    lamp = Lamp()
+    row = LAMP.fire(lamp, Push.SWITCH)
+    assert lamp.state is Light.ON
+    assert row == Row(Light.ON, _row_action, "lit")
+    assert LAMP.fire(lamp, Push.SWITCH).target is Light.OFF
+    assert lamp.state is Light.OFF
+
+
+def test_actions_run_after_the_commit_row_first_then_entry() -> None:
+    lamp = Lamp()
+    LAMP.fire(lamp, Push.SWITCH)
+    assert lamp.log == [("row", Light.ON), ("entry", Light.ON)]
+
+
+def test_peek_checks_without_moving() -> None:
+    lamp = Lamp()
+    assert LAMP.peek(lamp, Push.SWITCH).target is Light.ON
+    assert lamp.state is Light.OFF and lamp.log == []
+    with pytest.raises(IllegalMove):
+        LAMP.peek(lamp, Push.SURGE)
+    assert lamp.state is Light.OFF
+
+
+def test_allows_answers_without_moving_or_raising() -> None:
+    lamp = Lamp()
+    assert LAMP.allows(lamp, Push.SWITCH)
+    assert not LAMP.allows(lamp, Push.SURGE)
+    assert lamp.state is Light.OFF and lamp.log == []
+
+
+def test_an_unlisted_move_raises_a_clear_error_and_changes_nothing() -> None:
+    lamp = Lamp()
+    with pytest.raises(IllegalMove) as info:
+        LAMP.fire(lamp, Push.SURGE)
+    assert str(info.value) == ("illegal lamp move OFF on SURGE "
+                               "(from OFF the table lists: SWITCH) [<Lamp>]")
+    assert isinstance(info.value, AssertionError)
+    assert lamp.state is Light.OFF and lamp.log == []
+    lamp.state = Light.BROKEN
+    with pytest.raises(IllegalMove, match=r"lists: nothing \(a final state\)"):
+        LAMP.fire(lamp, Push.SWITCH)
+
+
+def test_a_machine_may_raise_its_own_error() -> None:
+    class Refused(Exception):
+        pass
+
+    strict = Machine("strict", Light.OFF, {(Light.OFF, Push.SWITCH): Light.ON}, error=Refused)
+    with pytest.raises(Refused, match="illegal strict move ON on SWITCH"):
+        lamp = Lamp()
+        lamp.state = Light.ON
+        strict.fire(lamp, Push.SWITCH)
+
+
+def test_the_state_attribute_is_named_by_the_machine() -> None:
+    class TwoLamps:
+        __slots__ = ("left", "right")
+
+        def __init__(self) -> None:
+            self.left = self.right = Light.OFF
+
+    left = Machine("left", Light.OFF, {(Light.OFF, Push.SWITCH): Light.ON}, attr="left")
+    right = Machine("right", Light.OFF, {(Light.OFF, Push.SWITCH): Light.ON}, attr="right")
+    pair = TwoLamps()
+    left.fire(pair, Push.SWITCH)
+    assert (pair.left, pair.right) == (Light.ON, Light.OFF)
+    right.fire(pair, Push.SWITCH)
+    assert pair.right is Light.ON
+
+
+def test_the_machine_is_the_mapping_of_its_rows() -> None:
+    assert len(LAMP) == 3
+    assert list(LAMP) == [(Light.OFF, Push.SWITCH), (Light.ON, Push.SWITCH), (Light.ON, Push.SURGE)]
+    assert LAMP[Light.ON, Push.SURGE] == Row(Light.BROKEN)
+    assert LAMP.moves_from(Light.ON) == {Push.SWITCH: Row(Light.OFF), Push.SURGE: Row(Light.BROKEN)}
+    assert LAMP.final_states() == [Light.BROKEN]
+    assert LAMP.entry_action(Light.ON) is _entered_on
+    assert LAMP.entry_action(Light.OFF) is None
+    assert LAMP.states is Light and LAMP.events is Push
+
+
+@pytest.mark.parametrize("table", [
+    {(Light.OFF, Light.ON): Light.ON},  # the event is a state: events would be mixed
+    {(Light.OFF, Push.SWITCH): Push.SURGE},  # the target is an event
+    {(Push.SWITCH, Push.SWITCH): Light.ON},  # the source is an event
+    {(Light.OFF, Push.SWITCH): Light.ON, (Light.ON, Light.OFF): Light.OFF},
+])
+def test_a_malformed_table_fails_at_construction(table) -> None:
+    with pytest.raises(TypeError):
+        Machine("bad", Light.OFF, table)
+
+
+def test_an_entry_action_for_a_foreign_state_fails_at_construction() -> None:
+    with pytest.raises(TypeError):
+        Machine("bad", Light.OFF, {(Light.OFF, Push.SWITCH): Light.ON}, entry={Push.SWITCH: print})
+
+
+def test_record_sees_every_move_in_the_block_only() -> None:
+    lamp = Lamp()
+    with LAMP.record() as steps:
+        LAMP.fire(lamp, Push.SWITCH)
+        with LAMP.record() as inner:
+            LAMP.fire(lamp, Push.SURGE)
+    LAMP.fire(Lamp(), Push.SWITCH)  # after the block: not recorded
+    assert steps == [Step(lamp, Light.OFF, Push.SWITCH, Light.ON),
+                     Step(lamp, Light.ON, Push.SURGE, Light.BROKEN)]
+    assert inner == [Step(lamp, Light.ON, Push.SURGE, Light.BROKEN)]
+
+
+def test_an_illegal_move_is_not_recorded() -> None:
+    with LAMP.record() as steps, pytest.raises(IllegalMove):
+        LAMP.fire(Lamp(), Push.SURGE)
+    assert steps == []
+
+
+def test_render_mermaid_groups_events_per_edge_and_marks_actions_final_states_and_entries() -> None:
+    machine = Machine("m", Light.OFF, {
+        (Light.OFF, Push.SWITCH): Light.ON,
+        (Light.OFF, Push.SURGE): Light.ON,
+        (Light.ON, Push.SWITCH): Row(Light.BROKEN, _row_action),
+        (Light.ON, Push.SURGE): Light.BROKEN,
+    }, entry={Light.ON: _entered_on})
+    assert render_mermaid(machine).splitlines() == [
+        "stateDiagram-v2",
+        "    [*] --> OFF",
+        "    OFF --> ON: switch or power surge",
+        "    ON --> BROKEN: switch / row_action",
+        "    ON --> BROKEN: power surge",
+        "    BROKEN --> [*]",
+        "    note right of ON: entry / entered_on",
+    ]
+
+
+def test_render_mermaid_labels_non_string_events_by_name() -> None:
+    class Num(enum.Enum):
+        ONE = 1
+
+    machine = Machine("n", Light.OFF, {(Light.OFF, Num.ONE): Light.OFF})
+    assert "    OFF --> OFF: ONE" in render_mermaid(machine).splitlines()

@@ -1,0 +1,286 @@
+"""One state-machine helper for every machine in zreactor: a table, ``fire`` and ``peek``.
+
+Theory of operation
+-------------------
+h11 writes its protocol as one table of *event-triggered* moves, ``(state, event) -> state``,
+and generates its documentation's diagrams from that same table. Every machine in zreactor
+(the ownership handshake, an engine's lifecycle, the connecter, pipe termination, REQ and
+REP, the session's linger, the ZMTP handshake, the ZMTP engine's flow control, the
+listener's accept path, the security mechanisms' handshakes) is written the same way, with
+this module:
+
+* the states are one :class:`enum.Enum`, the events another;
+* :class:`Machine` holds the table: ``{(state, event): target}``, where a target is a state
+  or a :class:`Row` (a state plus an *action* run on that move and a *data* value the caller
+  may read, such as the event the listener announces);
+* :meth:`Machine.fire` is the only way an object changes state. It looks the move up,
+  commits it, runs the actions, and returns the row; a move the table does not list raises
+  before anything changes;
+* :meth:`Machine.peek` only checks: it returns the row ``fire`` would take, and raises what
+  ``fire`` would raise, changing nothing. REQ uses it: a ``send()`` that finds every peer
+  full has not happened yet, so the socket checks first and fires once the request is out;
+* :func:`render_mermaid` draws any machine; ``zreactor.diagrams`` uses it for every diagram
+  in the docs, and ``tests/test_docs.py`` fails if a committed diagram drifted from its table.
+
+Rules the helper keeps
+----------------------
+1. *The state lives on the object*, in one attribute the machine names (``attr``): the
+   object reads ``self.state is X`` as before, without an extra object per instance, and an
+   object may carry several machines (an engine is also an :class:`~.own.Own`; a ZMTP engine
+   has two flow machines over one table). Only :meth:`Machine.fire` writes that attribute.
+2. *Order of a move*: the state is committed first, then the row's action runs, then the
+   target state's entry action (UML's order: transition, then entry). Both see the new state,
+   so an action that fires a further event starts from there. A self-loop (a row whose
+   target is its source) runs the entry action again: it is a move like any other.
+3. *What an illegal move raises*: by default :class:`IllegalMove`, an ``AssertionError``,
+   because most machines only hear events from our own code and an unlisted move is a broken
+   invariant. A machine whose events come from the user (REQ's ``recv()`` before ``send()``)
+   or from the local side of a protocol passes ``error=``, a callable building its own
+   exception (``ZMQError(EFSM)``, ``LocalProtocolError``) from the same message.
+4. *Nothing here touches a socket, a thread or a lock.* ``fire`` runs on whatever thread
+   owns the object; the machine itself is immutable after construction, so one instance is
+   shared by every object of a class, across threads. The one mutable part is the test seam
+   :meth:`Machine.record`, which tests use to see which rows a scenario took (instead of
+   overriding a private method); it costs ``fire`` one attribute test while nobody records.
+
+The table is validated when the module defining it is imported: every key is a
+``(state, event)`` pair of the machine's two enums and every target a state, so a typo fails
+at import time, not on the first rare move.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from collections.abc import Iterator, Mapping
+from typing import Any, Callable, Generic, NamedTuple, TypeVar
+
+__all__ = ["IllegalMove", "Machine", "Row", "Step", "render_mermaid"]
+
+S = TypeVar("S", bound=enum.Enum)
+E = TypeVar("E", bound=enum.Enum)
+
+#: An action: called with the object that moved, after the state was committed.
+Action = Callable[[Any], object]
+
+
+class IllegalMove(AssertionError):
+    """A move the machine's table does not list (see rule 3 in the module docstring)."""
+
+
+class Row(NamedTuple):
+    """What one table row does: the state to enter, and optionally more.
+
+    Attributes:
+        target: the state the move enters.
+        action: called with the object after the state was committed, before the target's
+            entry action; ``None``: nothing to do.
+        data: any value the caller reads from the row ``fire`` returns (the listener's table
+            keeps the event it announces here); the machine never looks at it.
+    """
+
+    target: Any
+    action: Action | None = None
+    data: Any = None
+
+
+class Step(NamedTuple):
+    """One move seen by :meth:`Machine.record`."""
+
+    obj: Any
+    source: Any
+    event: Any
+    target: Any
+
+
+class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
+    """An event-triggered state machine: ``(state, event) -> Row(target, ...)``.
+
+    The machine is also the read-only mapping of its rows, in table order, so tests and
+    renderers iterate it like the table it is (``for (source, event), row in m.items()``).
+
+    Args:
+        name: what the machine is, for error messages and diagrams ("pipe", "REQ").
+        initial: the state every object starts in (``[*] -->`` in the diagram).
+        table: ``{(state, event): target}``; a target is a state or a :class:`Row`.
+        attr: the attribute of the object that holds its state (default ``"state"``).
+        entry: ``{state: action}``: run on every move into that state (after the row's).
+        error: builds the exception for an illegal move from its message
+            (default :class:`IllegalMove`).
+
+    Raises:
+        TypeError: a key or target is not a member of the machine's state/event enums, or
+            the events are states (a machine is event-triggered, not target-triggered).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        initial: S,
+        table: Mapping[tuple[S, E], S | Row],
+        *,
+        attr: str = "state",
+        entry: Mapping[S, Action] | None = None,
+        error: Callable[[str], BaseException] = IllegalMove,
+    ) -> None:
+        states = type(initial)
+        events: type[enum.Enum] | None = None
+        rows: dict[tuple[S, E], Row] = {}
+        for key, value in table.items():
+            source, event = key
+            events = events or type(event)
+            if events is states:
+                raise TypeError(f"{name}: row {key!r} is triggered by a state; events are their own enum")
+            row = value if isinstance(value, Row) else Row(value)
+            for what, member, kind in (("source", source, states), ("event", event, events),
+                                       ("target", row.target, states)):
+                if not isinstance(member, kind):
+                    raise TypeError(f"{name}: {what} {member!r} of row {key!r} is not a {kind.__name__}")
+            rows[key] = row
+        for state in entry or {}:
+            if not isinstance(state, states):
+                raise TypeError(f"{name}: entry action for {state!r}, not a {states.__name__}")
+        self.name = name
+        self.initial = initial
+        self.attr = attr
+        #: the states' enum class
+        self.states: type[S] = states
+        #: the events' enum class (``None`` for a machine with no rows)
+        self.events = events
+        self._rows = rows
+        self._entry: dict[S, Action] = dict(entry or {})
+        self._error = error
+        self._recorders: tuple[list[Step], ...] = ()
+
+    # -- the mapping of rows ------------------------------------------------------------------
+
+    def __getitem__(self, key: tuple[S, E]) -> Row:
+        return self._rows[key]
+
+    def __iter__(self) -> Iterator[tuple[S, E]]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def moves_from(self, state: S) -> dict[E, Row]:
+        """The rows that leave ``state``, by event, in table order."""
+        return {event: row for (source, event), row in self._rows.items() if source is state}
+
+    def final_states(self) -> list[S]:
+        """States no row leaves, in enum order."""
+        sources = {source for source, _ in self._rows}
+        return [state for state in self.states if state not in sources]
+
+    def entry_action(self, state: S) -> Action | None:
+        """The action run on every move into ``state``, if any."""
+        return self._entry.get(state)
+
+    # -- moving ----------------------------------------------------------------------------------
+
+    def peek(self, obj: object, event: E) -> Row:
+        """The row :meth:`fire` would take for ``event``; changes nothing.
+
+        Raises:
+            the machine's error (:class:`IllegalMove` by default): no row for
+            ``(obj's state, event)``.
+        """
+        state = getattr(obj, self.attr)
+        row = self._rows.get((state, event))
+        if row is None:
+            raise self._illegal(obj, state, event)
+        return row
+
+    def allows(self, obj: object, event: E) -> bool:
+        """True if the table lists a move for ``(obj's state, event)``; changes nothing.
+
+        For an operation that is a no-op where the table has no row (a second
+        ``terminate()`` while the first is under way): say so at the call site.
+        """
+        return (getattr(obj, self.attr), event) in self._rows
+
+    def fire(self, obj: object, event: E) -> Row:
+        """Make the move the table lists for ``(obj's state, event)``; return its row.
+
+        Commits the target into ``obj``'s state attribute, then runs the row's action and
+        the target's entry action (module docstring, rule 2). On the object's own thread.
+
+        Raises:
+            the machine's error (:class:`IllegalMove` by default), before anything changed:
+            the table has no such row.
+        """
+        attr = self.attr
+        state = getattr(obj, attr)
+        row = self._rows.get((state, event))
+        if row is None:
+            raise self._illegal(obj, state, event)
+        target = row.target
+        setattr(obj, attr, target)
+        if self._recorders:
+            step = Step(obj, state, event, target)
+            for steps in self._recorders:
+                steps.append(step)
+        if row.action is not None:
+            row.action(obj)
+        entry = self._entry.get(target)
+        if entry is not None:
+            entry(obj)
+        return row
+
+    def _illegal(self, obj: object, state: S, event: E) -> BaseException:
+        legal = ", ".join(e.name for e in self.moves_from(state)) or "nothing (a final state)"
+        return self._error(
+            f"illegal {self.name} move {state.name} on {event.name} "
+            f"(from {state.name} the table lists: {legal}) [{obj!r}]")
+
+    # -- test seam -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def record(self) -> Iterator[list[Step]]:
+        """Collect every move of this machine (any object, any thread) while in the block.
+
+        For tests: ``with PIPE.record() as steps: ...`` then look for the rows a scenario
+        was meant to take.
+        """
+        steps: list[Step] = []
+        self._recorders = (*self._recorders, steps)
+        try:
+            yield steps
+        finally:
+            self._recorders = tuple(r for r in self._recorders if r is not steps)
+
+    def __repr__(self) -> str:
+        return f"<Machine {self.name}: {len(self._rows)} rows over {self.states.__name__}>"
+
+
+def _label(member: enum.Enum) -> str:
+    return member.value if isinstance(member.value, str) else member.name
+
+
+def _action_name(action: Action) -> str:
+    return getattr(action, "__name__", repr(action)).lstrip("_")
+
+
+def render_mermaid(machine: Machine[Any, Any]) -> str:
+    """Draw ``machine`` as a Mermaid ``stateDiagram-v2``, the one renderer of the docs.
+
+    UML's notation: an edge is labelled ``event / action``. Rows that share a source, a
+    target and an action become one edge, in table order, their events joined by `` or ``
+    (an event's label is its value when that is a string, else its name). ``[*] -->`` marks
+    the initial state, ``--> [*]`` every final state, and a note names each state's entry
+    action.
+    """
+    edges: dict[tuple[enum.Enum, enum.Enum, Action | None], list[str]] = {}
+    for (source, event), row in machine.items():
+        edges.setdefault((source, row.target, row.action), []).append(_label(event))
+    lines = ["stateDiagram-v2", f"    [*] --> {machine.initial.name}"]
+    for (source, target, action), events in edges.items():
+        effect = f" / {_action_name(action)}" if action is not None else ""
+        lines.append(f"    {source.name} --> {target.name}: {' or '.join(events)}{effect}")
+    for state in machine.final_states():
+        lines.append(f"    {state.name} --> [*]")
+    for state in machine.states:
+        entry = machine.entry_action(state)
+        if entry is not None:
+            lines.append(f"    note right of {state.name}: entry / {_action_name(entry)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,130 @@
+"""The loop lease: an I/O thread's loop, lent to another thread while it sleeps.
+
+Theory of operation
+-------------------
+Everything that lives on an I/O thread is touched only by that thread's loop, so none of it
+needs a lock (:mod:`~zreactor.reactor.io_thread`). That rule has one exception, and this
+module is its only door. While the loop sleeps in ``select()`` it is doing nothing; another
+thread that has something small to do for an object on that loop (a messaging socket with a
+reply to write, or a connection to read while it waits) may do it itself instead of sending
+a command and waking the loop: a command, a wake-up and a thread switch are most of a
+request/reply round trip. To do so it takes a :class:`LoopLease`, with
+:meth:`IOThread.try_lease <zreactor.reactor.io_thread.IOThread.try_lease>`.
+
+*What a lease is.* The poller holds its loop lock (:attr:`Poller.lock
+<zreactor.reactor.poller.Poller.lock>`) while it runs timers and handlers, and releases it
+only around ``select()``. A lease is that lock, taken **without blocking**: ``try_lease()``
+returns a lease only if the loop is asleep at that moment (or about to sleep, or just woken
+and not yet dispatching), and ``None`` otherwise. It never waits for the loop, so a lease can
+never make the caller wait for a busy I/O thread, and the loop never runs alongside the
+lease holder. While the lease is held, the holder may do what the loop's own handlers may do
+for the objects it was lent for: read and write their fds, change their interest, arm and
+cancel their timers, write to their pipes. It must be brief and must not block.
+
+One thing may wait: giving back. What a lease lent out (a connection's fd, lent to a socket
+that then polls it) must come home, so :meth:`IOThread.wait_lease
+<zreactor.reactor.io_thread.IOThread.wait_lease>` takes the lock blocking. It waits at most
+for the handlers of one loop iteration (the loop never holds the lock across ``select()``)
+or another holder's brief lease; a give-back refused and sent as a command instead would
+cost the wake-up the lease was taken to save.
+
+Code running in the loop's own handlers gets ``None`` (the lock is held and not re-entrant; a
+loop lending itself to itself would make no sense): it simply takes the ordinary path.
+
+*The one wake-up.* A sleeping loop computed its ``select()`` timeout from the timer heap
+before it went to sleep, and some backends (``poll``, ``select``) hand the kernel their set of
+fds at each call. So two things done under a lease are invisible to the current sleep:
+
+* a timer armed earlier than the loop's planned wake-up (a peer's heartbeat TTL decoded by a
+  socket's thread: the bug this module was written to fix), and
+* an interest change, with a backend whose fd set is not kept by the kernel (epoll, kqueue
+  and devpoll keep theirs; a change there takes effect at once).
+
+When the lease is given back, :meth:`LoopLease.release` asks the poller whether either
+happened (:meth:`Poller.missed_by_sleep <zreactor.reactor.poller.Poller.missed_by_sleep>`)
+and, if so, wakes the loop once through its mailbox's wake-up fd (:meth:`Mailbox.wake
+<zreactor.reactor.mailbox.Mailbox.wake>`: the fd, no command). The loop then goes round once
+and computes its wait again. The check is made while the lock is still held, the wake-up
+after it is released; no wake-up is lost in between, because the loop cannot pass
+``select()`` into its dispatch without the lock, and the fd stays readable until it drains
+it. A lease that did nothing the sleep would miss costs no syscall at all.
+
+*Checks.* A lease is released once, by the thread that took it (:class:`LeaseError`
+otherwise). :attr:`IOThread.leases
+<zreactor.reactor.io_thread.IOThread.leases>` and :attr:`IOThread.lease_wakeups` count the
+leases granted and the wake-ups they cost, for tests and benchmarks.
+
+*Who takes leases.* The ZMTP engine's caller shortcut (:mod:`zreactor.zmtp.shortcut`) is the
+only user in the library: it writes a reply, or lends a connection's fd to a waiting socket
+and reads it back, under a lease.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Callable
+
+from ..errors import ZReactorError
+
+if TYPE_CHECKING:
+    from .poller import Poller
+
+__all__ = ["LeaseError", "LoopLease"]
+
+
+class LeaseError(ZReactorError):
+    """A lease was released twice, or by a thread that did not take it (a bug)."""
+
+
+class LoopLease:
+    """A sleeping I/O loop, lent to the thread that took it; see the module docstring.
+
+    Obtain one with ``io_thread.try_lease()``; give it back with :meth:`release` or by
+    leaving a ``with`` block. Not for construction by users.
+
+    Args:
+        poller: the poller whose loop lock the caller has just acquired.
+        wake: wakes the loop (the I/O thread's ``mailbox.wake``).
+        on_wake: called once per wake-up this lease caused (the I/O thread's statistics).
+    """
+
+    __slots__ = ("poller", "_wake", "_on_wake", "_owner")
+
+    def __init__(self, poller: Poller, wake: Callable[[], None],
+                 on_wake: Callable[[], None] | None = None) -> None:
+        self.poller = poller
+        self._wake = wake
+        self._on_wake = on_wake
+        self._owner: int | None = threading.get_ident()
+
+    @property
+    def held(self) -> bool:
+        """True until :meth:`release`."""
+        return self._owner is not None
+
+    def release(self) -> None:
+        """Give the loop back; wake it once if the lease did something its sleep cannot see.
+
+        Raises:
+            LeaseError: already released, or called by another thread than the holder's.
+        """
+        owner = self._owner
+        if owner != threading.get_ident():
+            raise LeaseError("lease released twice" if owner is None
+                             else "lease released by a thread that did not take it")
+        self._owner = None
+        late = self.poller.missed_by_sleep()
+        if late and self._on_wake is not None:
+            self._on_wake()  # still under the lock: statistics need no lock of their own
+        self.poller.lock.release()
+        if late:
+            self._wake()
+
+    def __enter__(self) -> LoopLease:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<LoopLease {'held' if self.held else 'released'}>"

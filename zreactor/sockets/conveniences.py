@@ -1,0 +1,197 @@
+"""pyzmq's conveniences on a socket: typed send/recv, multipart, string options, attributes.
+
+Theory of operation
+-------------------
+pyzmq gives its ``Socket`` a layer of helpers over the core ``send``/``recv``/``setsockopt``:
+``send_string``/``recv_string``, ``send_json``, ``send_pyobj``, ``send_multipart``/
+``recv_multipart``, ``setsockopt_string``, ``subscribe``, and option *attributes*
+(``sock.linger = 0``, ``sock.rcvmore``). None of them is part of the messaging core: each
+is a short function of the core calls. They live here, in a mixin of
+:class:`~zreactor.sockets.socket.Socket` (:class:`Conveniences`, no state of its own), so
+that ``socket.py`` reads as the core alone.
+
+*Multipart.* ``send_multipart`` hands the whole message to the core's ``_send_msg`` at once
+(after any frames queued with ``SNDMORE``): it is all or nothing, as in libzmq.
+``recv_multipart`` takes what a partial ``recv`` left queued, else one whole message.
+
+*Option attributes.* :func:`install_option_attributes` puts one data descriptor per option
+name on the socket class, once, at import. A data descriptor rather than a ``__setattr__``
+override, so that the socket's own attribute writes on the per-message path cost nothing
+extra. A name that is already a method of the class (``subscribe``) becomes both: calling it
+calls the method, assigning to it sets the option. A name that is anything else (``type``, a
+property) keeps its own definition.
+
+Everything here runs on the socket's thread.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import pickle
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from ..constants import Flag, SocketOption
+from ..errors import ZMQError
+from .frame import Frame, as_frame
+
+if TYPE_CHECKING:
+    from .socket import Socket
+
+__all__ = ["Conveniences", "OPTION_NAMES", "install_option_attributes"]
+
+SNDMORE = int(Flag.SNDMORE)
+
+#: attribute names that map to options (``sock.linger = 0``), pyzmq style
+OPTION_NAMES: dict[str, int] = {o.name.lower(): int(o) for o in SocketOption}
+OPTION_NAMES["identity"] = int(SocketOption.ROUTING_ID)
+
+
+class Conveniences:
+    """pyzmq's helper methods (a mixin of :class:`~zreactor.sockets.socket.Socket`)."""
+
+    if TYPE_CHECKING:  # provided by Socket
+        _out_frames: list[bytes]
+        _in_frames: deque[bytes]
+
+        def _check_usable(self) -> None: ...
+        def _send_msg(self, msg: list[bytes], flags: int) -> None: ...
+        def _recv_msg(self, flags: int) -> list[bytes]: ...
+        def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,
+                 routing_id: int | None = None, group: str | None = None) -> None: ...
+        def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any: ...
+        def setsockopt(self, option: int, value: Any) -> None: ...
+        def getsockopt(self, option: int) -> Any: ...
+
+    # -- options as strings ----------------------------------------------------------------
+
+    def setsockopt_string(self, option: int, value: str, encoding: str = "utf-8") -> None:
+        """Set a bytes option from a str."""
+        self.setsockopt(option, value.encode(encoding))
+
+    def getsockopt_string(self, option: int, encoding: str = "utf-8") -> str:
+        """Read a bytes/str option as str."""
+        value = self.getsockopt(option)
+        return value.decode(encoding) if isinstance(value, bytes) else str(value)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send_multipart(self, msg_parts: Sequence[Any], flags: int = 0, copy: bool = True,
+                       track: bool = False, **kwargs: Any) -> None:
+        """Send a multipart message (a sequence of bytes-like frames).
+
+        Raises:
+            TypeError: a frame is not bytes-like (str must be encoded first).
+        """
+        self._check_usable()
+        frames = [as_frame(part) for part in msg_parts]
+        if not frames:
+            raise ZMQError(errno.EINVAL, "cannot send an empty multipart message")
+        msg = self._out_frames + frames
+        self._send_msg(msg, flags & ~SNDMORE)
+        self._out_frames = []
+
+    def send_string(self, u: str, flags: int = 0, copy: bool = True, encoding: str = "utf-8",
+                    **kwargs: Any) -> None:
+        """Send a str, encoded."""
+        if not isinstance(u, str):
+            raise TypeError("send_string needs a str")
+        self.send(u.encode(encoding), flags)
+
+    send_unicode = send_string
+
+    def send_json(self, obj: Any, flags: int = 0, **kwargs: Any) -> None:
+        """Send ``obj`` serialised as JSON."""
+        self.send(json.dumps(obj, **kwargs).encode("utf-8"), flags)
+
+    def send_pyobj(self, obj: Any, flags: int = 0, protocol: int = pickle.DEFAULT_PROTOCOL,
+                   **kwargs: Any) -> None:
+        """Send ``obj`` pickled (only between trusted peers)."""
+        self.send(pickle.dumps(obj, protocol), flags)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def recv_multipart(self, flags: int = 0, copy: bool = True, track: bool = False) -> list[Any]:
+        """Receive all frames of the next message."""
+        self._check_usable()
+        if self._in_frames:
+            parts = list(self._in_frames)
+            self._in_frames.clear()
+        else:
+            parts = self._recv_msg(flags)
+        if copy:
+            return list(parts)
+        return [Frame(p, i < len(parts) - 1) for i, p in enumerate(parts)]
+
+    def recv_string(self, flags: int = 0, encoding: str = "utf-8") -> str:
+        """Receive a frame and decode it."""
+        return self.recv(flags).decode(encoding)
+
+    recv_unicode = recv_string
+
+    def recv_json(self, flags: int = 0, **kwargs: Any) -> Any:
+        """Receive a frame and parse it as JSON."""
+        return json.loads(self.recv(flags).decode("utf-8"), **kwargs)
+
+    def recv_pyobj(self, flags: int = 0) -> Any:
+        """Receive a frame and unpickle it (only from trusted peers)."""
+        return pickle.loads(self.recv(flags))
+
+    # -- subscriptions (SUB/XSUB override; everyone else refuses) -------------------------------
+
+    def subscribe(self, topic: str | bytes) -> None:
+        """Subscribe to ``topic`` (SUB sockets)."""
+        if isinstance(topic, str):
+            topic = topic.encode("utf-8")
+        self.setsockopt(SocketOption.SUBSCRIBE, topic)
+
+    def unsubscribe(self, topic: str | bytes) -> None:
+        """Unsubscribe from ``topic`` (SUB sockets)."""
+        if isinstance(topic, str):
+            topic = topic.encode("utf-8")
+        self.setsockopt(SocketOption.UNSUBSCRIBE, topic)
+
+
+class _OptionAttribute:
+    """``sock.linger`` reads and ``sock.linger = 0`` writes the option, pyzmq style.
+
+    Installed on :class:`~zreactor.sockets.socket.Socket` once per option name (see
+    :func:`install_option_attributes`).
+    """
+
+    def __init__(self, option: int, name: str) -> None:
+        self.option = option
+        self.__doc__ = f"The ``{name.upper()}`` socket option (getsockopt/setsockopt)."
+
+    def __get__(self, obj: Socket | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj.getsockopt(self.option)
+
+    def __set__(self, obj: Socket, value: Any) -> None:
+        obj.setsockopt(self.option, value)
+
+
+class _MethodAndOption(_OptionAttribute):
+    """``sock.subscribe(topic)`` calls the method; ``sock.subscribe = topic`` sets the option."""
+
+    def __init__(self, option: int, name: str, method: Callable[..., Any]) -> None:
+        super().__init__(option, name)
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    def __get__(self, obj: Socket | None, owner: type | None = None) -> Any:
+        return self.method if obj is None else self.method.__get__(obj, owner)
+
+
+def install_option_attributes(cls: type) -> None:
+    """Give ``cls`` (the socket base class) one attribute per option name; see the module
+    docstring for what happens to names the class (or a mixin of it) already defines."""
+    for name, option in OPTION_NAMES.items():
+        existing = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
+        if existing is None:
+            setattr(cls, name, _OptionAttribute(option, name))
+        elif callable(existing):
+            setattr(cls, name, _MethodAndOption(option, name, existing))
+        # anything else (``type``, a property) keeps its own definition
