@@ -60,12 +60,13 @@ from functools import partial
 from typing import Any, Callable, NamedTuple
 
 from .constants import Flag, PollEvent, SocketOption
+from .context import Context as _SyncContext
 from .errors import Again, ContextTerminated, ZMQError
 from .sockets.poll import Poller, zmq_poll
-from .sockets.poll import _as_socket as _sync_socket
+from .sockets.poll import as_socket as _sync_socket
 from .sockets.socket import Socket as _SyncSocket
 
-__all__ = ["_AsyncPoller", "_AsyncSocket", "_FutureEvent"]
+__all__ = ["_AsyncContext", "_AsyncPoller", "_AsyncSocket", "_FutureEvent"]
 
 POLLIN = int(PollEvent.POLLIN)
 POLLOUT = int(PollEvent.POLLOUT)
@@ -141,7 +142,10 @@ def _chain(inner: Any, outer: Any, transform: Callable[[Any], Any], *,
         if outer.cancelled() and not inner.done():
             _cancel(inner)
 
-    inner.add_done_callback(forward)
+    if inner.done():
+        forward(inner)  # at once, so ``poll(0)`` returns a done future as in pyzmq
+    else:
+        inner.add_done_callback(forward)
     outer.add_done_callback(backward)
 
 
@@ -210,10 +214,8 @@ class _AsyncSocket(_Async):
         if _from_socket is None:
             if context is None:
                 raise TypeError("an awaitable socket needs a context or a socket to shadow")
-            from .context import Context
-
             # the synchronous factory: an awaitable context's socket() would wrap it again
-            _from_socket = Context.socket(context, socket_type, **kwargs)
+            _from_socket = _SyncContext.socket(context, socket_type, **kwargs)
         self._shadow_sock = _from_socket
         self._recv_futures: deque[_FutureEvent] = deque()
         self._send_futures: deque[_FutureEvent] = deque()
@@ -716,3 +718,43 @@ class _AsyncPoller(_Async, Poller):
             future.add_done_callback(lambda _: timer.cancel())
 
         return future
+
+
+class _AsyncContext(_SyncContext):
+    """A context whose ``socket()`` makes awaitable sockets (``_socket_class``).
+
+    Everything else is :class:`zreactor.Context`: blocking and awaitable sockets can come
+    from one context (``zreactor.Context.socket(ctx, zmq.PUSH)`` or
+    ``ctx.socket(zmq.PUSH, socket_class=zreactor.Socket)`` gives a blocking one, and
+    ``Socket(blocking)`` an awaitable view of it). ``instance()`` is separate per class.
+    """
+
+    _socket_class: type = _AsyncSocket
+    _instance = None
+    _instance_pid = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._awaitables: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def socket(self, socket_type: int, socket_class: type | None = None,  # type: ignore[override]
+               **kwargs: Any) -> Any:
+        """Create an awaitable socket (``socket_class``: another awaitable class, or
+        :class:`zreactor.Socket` for a blocking one)."""
+        sync = _SyncContext.socket(self, socket_type, **kwargs)
+        cls = socket_class or self._socket_class
+        if not issubclass(cls, _AsyncSocket):
+            return sync  # a blocking socket, asked for explicitly
+        return cls.from_socket(sync)
+
+    def _adopt(self, wrapper: Any) -> None:
+        """An awaitable socket over one of our sockets was made (for :meth:`destroy`)."""
+        self._awaitables.add(wrapper)
+
+    def destroy(self, linger: int | None = None) -> None:
+        """Close every socket (awaitable ones first, so that their futures are cancelled and
+        their fds unwatched before the fds go away), then terminate."""
+        for wrapper in list(self._awaitables):
+            if not wrapper.closed:
+                wrapper.close(linger=linger)
+        super().destroy(linger)

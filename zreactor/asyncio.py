@@ -76,11 +76,9 @@ from __future__ import annotations
 import asyncio
 import selectors
 import warnings
-import weakref
 from typing import Any, Callable
 
 from . import _future
-from .context import Context as _SyncContext
 
 __all__ = ["Context", "Poller", "Socket"]
 
@@ -133,44 +131,13 @@ class Socket(_AsyncIO, _future._AsyncSocket):
 Poller._socket_class = Socket
 
 
-class Context(_SyncContext):
-    """A context whose ``socket()`` makes awaitable sockets (:class:`Socket`).
+class Context(_future._AsyncContext):
+    """A context whose ``socket()`` makes awaitable asyncio sockets (:class:`Socket`); in
+    everything else a :class:`zreactor.Context`."""
 
-    Everything else is :class:`zreactor.Context`: blocking and awaitable sockets can be
-    made from one context (``zreactor.Context.socket(ctx, zmq.PUSH)`` gives a blocking one,
-    and ``Socket(blocking)`` an awaitable view of it). ``Context.instance()`` is a separate
-    instance from ``zreactor.Context.instance()``.
-    """
-
-    _socket_class: type = Socket
+    _socket_class = Socket
     _instance = None
     _instance_pid = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._awaitables: weakref.WeakSet[Any] = weakref.WeakSet()
-
-    def socket(self, socket_type: int, socket_class: type | None = None,  # type: ignore[override]
-               **kwargs: Any) -> Any:
-        """Create an awaitable socket (``socket_class``: another wrapper, or
-        :class:`zreactor.Socket` for a blocking one)."""
-        sync = _SyncContext.socket(self, socket_type, **kwargs)
-        cls = socket_class or self._socket_class
-        if cls is None or not issubclass(cls, _future._AsyncSocket):
-            return sync  # a blocking socket asked for explicitly
-        return cls.from_socket(sync)
-
-    def _adopt(self, wrapper: Any) -> None:
-        """An awaitable socket over one of our sockets was made (for :meth:`destroy`)."""
-        self._awaitables.add(wrapper)
-
-    def destroy(self, linger: int | None = None) -> None:
-        """Close every socket (awaitable ones first, so their futures are cancelled and their
-        fds unwatched), then terminate."""
-        for wrapper in list(self._awaitables):
-            if not wrapper.closed:
-                wrapper.close(linger=linger)
-        super().destroy(linger)
 
 
 def install() -> None:

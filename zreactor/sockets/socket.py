@@ -19,8 +19,8 @@ class owns everything else: options, endpoints, blocking and timeouts, multipart
 (a message is sent only when its last frame is), and closing.
 
 *Closing and linger.* :meth:`Socket.close` returns at once; the socket is handed to the
-context's reaper (the root object on I/O thread 0), which from then on runs its commands. The
-reaper terminates the socket's pipes and children (listeners, sessions) with the socket's
+context's reaper (:mod:`~zreactor.sockets.reaper`, on I/O thread 0), which from then on
+runs its commands. The reaper terminates the socket's pipes and children (listeners, sessions) with the socket's
 ``linger``: sessions keep delivering queued messages for up to ``linger`` ms, inproc peers
 can still read what was queued for them. ``Context.term()`` returns when every socket has
 been closed and reaped.
@@ -57,11 +57,13 @@ from .conveniences import Conveniences, install_option_attributes
 from .endpoints import Endpoints
 from .frame import Frame, as_frame
 from .options import (
-    OPTION_SPECS,
     SECURITY_OPTIONS,
     Options,
+    check_type,
     coerce,
     get_security_option,
+    lookup,
+    option_name,
     set_security_option,
 )
 from .pipe import Pipe
@@ -91,6 +93,16 @@ class Socket(Endpoints, Conveniences, Own):
     _monitor: Any = None
     #: True for sockets the library closes itself (a monitor's PAIR): ``Context.destroy`` skips them
     _internal = False
+
+    # The public attributes, declared so that strict attribute setting (see
+    # ``conveniences.py``) lets exactly these through. A subclass declares its own the same way.
+    context: Context
+    options: Options
+    mailbox: Mailbox
+    event_bus: EventBus
+    thread: Any
+    owner: Any
+    own_state: Any
 
     def __init__(self, context: Context, socket_type: int | None = None) -> None:
         Own.__init__(self)
@@ -223,29 +235,38 @@ class Socket(Endpoints, Conveniences, Own):
         """Set a socket option (libzmq units: ms, bytes, messages).
 
         Raises:
-            ZMQError: EINVAL for an unknown option or a bad value.
+            TypeError: ``value`` has the wrong type for the option (pyzmq's check).
+            ZMQError: ENOTSUP for a libzmq option zreactor does not implement; EINVAL for an
+                unknown option, a read-only one, one that does not apply to this socket
+                type, or a value out of range. Messages name the option.
         """
         self._check_usable()
         option = int(option)
+        check_type(option, value)
         if option == SocketOption.HWM:
             self.setsockopt(SocketOption.SNDHWM, value)
             self.setsockopt(SocketOption.RCVHWM, value)
             return
+        if option == SocketOption.IPV4ONLY:  # libzmq's deprecated inverse of IPV6
+            self.options.ipv6 = not value
+            return
         if self.xsetsockopt(option, value):
             return
-        if option in SECURITY_OPTIONS:
+        if option in (SocketOption.SUBSCRIBE, SocketOption.UNSUBSCRIBE):
+            raise ZMQError(errno.EINVAL, f"{option_name(option)} applies to SUB/XSUB sockets, "
+                                         f"not {self.options.type_name}")
+        if option in SECURITY_OPTIONS:  # they also pick the mechanism (options.py)
             set_security_option(self.options, option, value)
             return
-        spec = OPTION_SPECS.get(option)
-        if spec is None or not spec.writable:
-            raise ZMQError(errno.EINVAL, f"option {option} cannot be set on {self.options.type_name}")
+        spec = lookup(option, self.options.type_name, write=True)
         setattr(self.options, spec.attr, coerce(option, spec, value))
 
     def getsockopt(self, option: int) -> Any:
         """Read a socket option.
 
         Raises:
-            ZMQError: EINVAL for an unknown or write-only option.
+            ZMQError: ENOTSUP for a libzmq option zreactor does not implement; EINVAL for an
+                unknown or write-only option.
         """
         self._check_usable()
         option = int(option)
@@ -257,11 +278,11 @@ class Socket(Endpoints, Conveniences, Own):
             return self.mailbox.fd
         if option == SocketOption.HWM:
             return self.options.sndhwm
+        if option == SocketOption.IPV4ONLY:
+            return int(not self.options.ipv6)
         if option in SECURITY_OPTIONS:
             return get_security_option(self.options, option)
-        spec = OPTION_SPECS.get(option)
-        if spec is None or not spec.readable:
-            raise ZMQError(errno.EINVAL, f"option {option} cannot be read")
+        spec = lookup(option, self.options.type_name, write=False)
         value = getattr(self.options, spec.attr)
         if spec.kind is str:  # pyzmq returns bytes (``sock.last_endpoint == b"tcp://..."``)
             return value.encode("utf-8")
@@ -280,6 +301,15 @@ class Socket(Endpoints, Conveniences, Own):
         """True after :meth:`close`."""
         return self._closed
 
+    def fileno(self) -> int:
+        """The wake-up fd (the ``FD`` option), so event loops can watch the socket.
+
+        Readable while commands are queued for the socket; a message is announced only on
+        the edge from "found empty" to "has one", as libzmq's ``ZMQ_FD``: after it stirs,
+        read ``EVENTS`` (see :mod:`zreactor.asyncio`).
+        """
+        return self.mailbox.fd
+
     @property
     def underlying(self) -> int:
         """An identifier of the socket object (pyzmq exposes the C pointer).
@@ -290,7 +320,7 @@ class Socket(Endpoints, Conveniences, Own):
         return id(self)
 
     @classmethod
-    def shadow(cls, address: int) -> Socket:
+    def shadow(cls, address: int | Socket) -> Socket:
         """The live socket whose :attr:`underlying` is ``address`` (pyzmq's ``Socket.shadow``).
 
         pyzmq makes a second Python object over the same C socket; zreactor has no C socket,
@@ -300,6 +330,8 @@ class Socket(Endpoints, Conveniences, Own):
         Raises:
             ZMQError: ENOTSOCK if no live socket has that address.
         """
+        if isinstance(address, Socket):
+            return address
         sock = _SHADOWABLE.get(int(address))
         if sock is None:
             raise ZMQError(errno.ENOTSOCK, f"no live socket at {address:#x}")
@@ -442,7 +474,7 @@ class Socket(Endpoints, Conveniences, Own):
             self.options.linger = int(linger)
         self._closed = True
         self._unusable = True
-        self.context._reap(self)
+        self.context.reaper.reap(self)
 
     def _reap_term(self) -> None:
         """On the reaper thread: start terminating (pipes, children, inproc names)."""
@@ -462,7 +494,7 @@ class Socket(Endpoints, Conveniences, Own):
             from .monitor import stop_monitor
 
             stop_monitor(self)
-        self.context._reaped(self)
+        self.context.reaper.reaped(self)
 
     def monitor(self, addr: str | None, events: int = -1) -> None:
         """Publish this socket's events on a PAIR bound at ``addr`` (inproc).
