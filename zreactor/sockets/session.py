@@ -63,7 +63,9 @@ from ..reactor.fsm import Machine
 from ..reactor.own import Own
 from ..zmtp.engine import ZmtpEngine
 from ..zmtp.events import HandshakeComplete
+from .options import apply_to_socket, conflates, security_of
 from .pipe import Pipe, pipepair
+from .zap import ZapClient
 
 if TYPE_CHECKING:
     from ..reactor.poller import Timer
@@ -136,6 +138,9 @@ class Session(Engine):
         #: pipes we terminated ourselves (connection lost): finished before we acknowledge TERM
         self._dropping: set[Pipe] = set()
         self._conn: _socket.socket | None = None
+        #: the pipe to the ZAP handler, for server mechanisms (zreactor.sockets.zap)
+        self.zap = ZapClient(self)
+        self._security = security_of(options)
         self._linger_timer: Timer | None = None
         self._linger_deadline: float | None = None
         linger = options.linger
@@ -163,9 +168,13 @@ class Session(Engine):
             # libzmq reconnects only with a positive interval (0 and -1 both mean "never")
             reconnect_ivl=ivl / 1000 if ivl > 0 else None,
             reconnect_ivl_max=options.reconnect_ivl_max / 1000,
+            connect_timeout=options.connect_timeout / 1000,
+            reconnect_stop=options.reconnect_stop,
+            ipv6=options.ipv6,
         )
         if not session.late_pipe:
-            sock_end, own_end = pipepair((zsocket, session), (options.sndhwm, options.rcvhwm))
+            sock_end, own_end = pipepair((zsocket, session), (options.sndhwm, options.rcvhwm),
+                                         conflate=conflates(options))
             sock_end.endpoint = own_end.endpoint = endpoint
             sock_end.caller_io = session.pull_in_caller
             sock_end.caller_read = session
@@ -198,6 +207,7 @@ class Session(Engine):
 
     def _new_engine(self, sock: _socket.socket) -> ZmtpEngine:
         o = self.options
+        apply_to_socket(sock, o)  # SNDBUF/RCVBUF, TCP_KEEPALIVE*, TCP_MAXRT, TOS
         return ZmtpEngine(
             sock,
             self,
@@ -209,6 +219,7 @@ class Session(Engine):
             heartbeat_ttl=o.heartbeat_ttl / 1000,
             heartbeat_timeout=None if o.heartbeat_timeout < 0 else o.heartbeat_timeout / 1000,
             endpoint=self.endpoint,
+            security=self._security,
         )
 
     def release_resources(self) -> None:
@@ -232,8 +243,15 @@ class Session(Engine):
         if self.pipe is None and self.session_state is SessionState.OPEN and self.late_pipe:
             self._open_pipe(handshake.peer_identity)
 
+    def zap_request(self, engine: ZmtpEngine, frames: list[bytes]) -> bool:
+        """Carry a ZAP request to the handler; False if none is bound."""
+        return self.zap.request(engine, frames)
+
     def engine_closed(self, engine: ZmtpEngine, reason: BaseException | None) -> None:
         """The connection ended; decide between reconnecting and ending (module docstring)."""
+        dropped = self.zap.engine_gone(engine)
+        if dropped is not None:
+            self._dropping.add(dropped)
         if engine is not self.engine:
             return
         self.engine = None
@@ -311,8 +329,10 @@ class Session(Engine):
     # -- pipe sink interface ----------------------------------------------------------------------
 
     def read_activated(self, pipe: Pipe) -> None:
-        """The socket wrote to a pipe we had read dry."""
+        """The socket wrote to a pipe we had read dry (or the ZAP handler answered)."""
         if pipe is not self.pipe:
+            if pipe is self.zap.pipe:
+                self.zap.read_replies()
             return
         if self.engine is not None and self.engine.handshake is not None:
             self.engine.restart_output()
@@ -326,6 +346,8 @@ class Session(Engine):
 
     def pipe_terminated(self, pipe: Pipe) -> None:
         """A pipe finished terminating."""
+        if pipe is self.zap.pipe:  # the ZAP handler's socket closed
+            self.zap.pipe = None
         if pipe in self._dropping:
             self._dropping.discard(pipe)
         elif pipe is self.pipe:
@@ -338,7 +360,8 @@ class Session(Engine):
 
     def _open_pipe(self, identity: bytes) -> None:
         o = self.options
-        sock_end, own_end = pipepair((self.zsocket, self), (o.sndhwm, o.rcvhwm))
+        sock_end, own_end = pipepair((self.zsocket, self), (o.sndhwm, o.rcvhwm),
+                                     conflate=conflates(o))
         sock_end.routing_id = identity or None
         sock_end.endpoint = own_end.endpoint = self.endpoint
         sock_end.caller_io = self.pull_in_caller
@@ -369,6 +392,9 @@ class Session(Engine):
         """``TERM`` from the owner: linger on the pipe, then terminate the children."""
         if self.session_state is not SessionState.OPEN:
             return
+        zap_pipe = self.zap.close()
+        if zap_pipe is not None:
+            self._dropping.add(zap_pipe)
         if linger is None:
             linger = self._option_linger
         self._linger_deadline = None if linger is None else self.clock() + linger
