@@ -264,10 +264,12 @@ def test_sheds_after_the_grace_period_with_a_reset(servers):
     served, waiting = fill(servers, server, extra=5)
     suspended = server.wait_event("SUSPENDED")
     shed = server.wait_event("SHED")
-    assert shed["value"] == 5 and shed["detail"]["reserve"] == "held"
+    assert shed["value"] >= 1 and shed["detail"]["reserve"] == "held"
     assert shed["t"] - suspended["t"] >= 0.3
-    for client in waiting:
+    for client in waiting:  # each after its own grace (Linux reads the accept-queue length)
         assert reset_seen(client), "a waiting client was left hanging"
+    while sum(e["value"] for e in server.events if e["event"] == "SHED") < 5:
+        server._next(lambda m: m.get("event") == "SHED", 3)
     for client in served:  # established connections never noticed
         assert ping(client)
     # a client arriving later, while still full, gets its own grace period and a reset

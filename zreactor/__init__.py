@@ -18,6 +18,10 @@ zmq.SocketType.PUB``, ``zmq.NOBLOCK``, ``zmq.EVENT_CONNECTED`` ...), with libzmq
 ``Event`` is pyzmq's monitor-event flag. The reactor's own event record is
 :class:`ReactorEvent`, and its kinds (libzmq's plus the listener's) are :class:`EventKind`.
 
+Third-party code that says ``import zmq`` runs on zreactor unchanged after
+:func:`install_as_zmq` (``zmq`` and every ``zmq.<sub>`` are zreactor's modules), or under
+``python -m zreactor.run program.py`` / ``ZREACTOR_AS_ZMQ=1`` for whole processes.
+
 Reactor layer (write your own protocol)::
 
     import zreactor
@@ -53,6 +57,7 @@ from .constants import (
     SocketOption,
     SocketType,
 )
+from .as_zmq import install_as_zmq
 from .context import Context
 from .errors import (
     Again,
@@ -136,6 +141,7 @@ _API = [
     "ZReactorError",
     "__version__",
     "available_pollers",
+    "install_as_zmq",
     "error",
     "has",
     "proxy",

@@ -63,7 +63,7 @@ from .constants import Flag, PollEvent, SocketOption
 from .context import Context as _SyncContext
 from .errors import Again, ContextTerminated, ZMQError
 from .sockets.poll import Poller, zmq_poll
-from .sockets.poll import _as_socket as _sync_socket
+from .sockets.poll import as_socket as _sync_socket
 from .sockets.socket import Socket as _SyncSocket
 
 __all__ = ["_AsyncContext", "_AsyncPoller", "_AsyncSocket", "_FutureEvent"]

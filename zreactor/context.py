@@ -7,8 +7,9 @@ A :class:`Context` composes a reactor-layer :class:`~zreactor.reactor.pool.IOThr
 messaging needs on top of it:
 
 * the **sockets** created here, and the **reaper** that finishes the closed ones: a
-  :class:`_Reaper` engine on I/O thread 0, a child of the pool's root, that polls each closed
-  socket's mailbox and runs its commands until its pipes and children are gone;
+  :class:`~zreactor.sockets.reaper.Reaper` on I/O thread 0, a child of the pool's root, that
+  polls each closed socket's mailbox and runs its commands until its pipes and children are
+  gone;
 * the **inproc registry** (bound names, connections waiting for a bind);
 * **option defaults** for new sockets (``ctx.linger = 0``, pyzmq style).
 
@@ -38,11 +39,10 @@ from .reactor.connecter import Connecter
 from .reactor.engine import Engine
 from .reactor.io_thread import IOThread
 from .reactor.listener import Listener
-from .reactor.mailbox import Cmd, dispatch
-from .reactor.own import Own
+from .reactor.mailbox import Cmd
 from .reactor.pool import IOThreadPool
-from .sockets.commands import SocketCmd
 from .sockets.inproc import InprocRegistry
+from .sockets.reaper import Reaper
 
 if TYPE_CHECKING:
     from .sockets.socket import Socket
@@ -60,55 +60,6 @@ _SOCKOPT_NAMES: dict[str, int] = {
                  SocketOption.TYPE, SocketOption.LAST_ENDPOINT)
 }
 _SOCKOPT_NAMES["identity"] = int(SocketOption.ROUTING_ID)
-
-
-class _ReapedSocket:
-    """Poll handler that runs a closed socket's commands on the reaper thread."""
-
-    __slots__ = ("socket", "handle")
-
-    def __init__(self, socket: Socket) -> None:
-        self.socket = socket
-        self.handle: Any = None
-
-    def in_event(self) -> None:
-        for command in self.socket.mailbox.drain():
-            dispatch(command)
-
-    def out_event(self) -> None:  # pragma: no cover - never armed
-        pass
-
-
-class _Reaper(Own):
-    """The sockets' reaper: a child of the pool's root on I/O thread 0, with no fd of its own.
-
-    Closed sockets are handed to it (``REAP``); it polls each one's mailbox and runs its
-    commands until its termination completes, counting each as one acknowledgement it waits
-    for, so the pool's ``term()`` cannot finish before every closed socket has.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._reaping: dict[Socket, _ReapedSocket] = {}
-
-    def process_reap(self, socket: Socket) -> None:
-        """Adopt a closed socket: poll its mailbox here and start its termination."""
-        handler = _ReapedSocket(socket)
-        handler.handle = self.thread.poller.add_fd(socket.mailbox.fd, handler)
-        self.thread.poller.set_pollin(handler.handle)
-        self._reaping[socket] = handler
-        socket.owner = self
-        socket.thread = self.thread
-        self.register_term_acks(1)  # released by the socket's TERM_ACK
-        handler.in_event()  # commands that arrived before the hand-over
-        socket._reap_term()
-
-    def reaped(self, socket: Socket) -> None:
-        """The socket finished terminating: stop polling its mailbox and close it."""
-        handler = self._reaping.pop(socket, None)
-        if handler is not None:
-            self.thread.poller.rm_fd(handler.handle)
-        socket.mailbox.close()
 
 
 class Context:
@@ -162,12 +113,11 @@ class Context:
         self._lock = threading.Lock()
         self._closed = False
         self._terminated = threading.Event()
-        self._sockets: set[Socket] = set()
-        self._sockets_cv = threading.Condition(self._lock)
         #: the inproc transport's names (bound sockets, connections waiting for a bind)
         self.inproc = InprocRegistry()
-        self._reaper = _Reaper()
-        self.pool.adopt(self._reaper, self.io_threads[0])
+        #: keeps the live sockets and finishes the closed ones (a child of the pool's root)
+        self.reaper = Reaper()
+        self.pool.adopt(self.reaper, self.io_threads[0])
 
     @classmethod
     def instance(cls, io_threads: int = 1) -> Context:
@@ -295,7 +245,7 @@ class Context:
             if self._closed:
                 raise ContextTerminated()
             sock = cls(self)
-            self._sockets.add(sock)
+            self.reaper.add(sock)  # under the lock: term() cannot miss it
         for option, value in list(self.sockopts.items()):
             try:
                 sock.setsockopt(option, value)
@@ -308,21 +258,7 @@ class Context:
     @property
     def sockets(self) -> frozenset[Socket]:
         """The sockets created here and not closed yet."""
-        with self._lock:
-            return frozenset(self._sockets)
-
-    def _reap(self, sock: Socket) -> None:
-        """A socket was closed: hand it to the reaper (any thread)."""
-        # REAP first: once the socket leaves the set, term() may send TERM down the tree,
-        # and the reaper must have adopted the socket before its own TERM arrives.
-        reaper = self._reaper
-        reaper.send_command(reaper, SocketCmd.REAP, sock)
-        with self._lock:
-            self._sockets.discard(sock)
-            self._sockets_cv.notify_all()
-
-    def _reaped(self, sock: Socket) -> None:
-        self._reaper.reaped(sock)
+        return self.reaper.sockets
 
     # -- termination ------------------------------------------------------------------------------
 
@@ -361,9 +297,7 @@ class Context:
         # the closed sockets before it acknowledges).
         for sock in self.sockets:
             sock.send_command(sock, Cmd.STOP)
-        with self._lock:
-            while self._sockets:
-                self._sockets_cv.wait()
+        self.reaper.wait_closed()
         self.pool.term(linger)
 
     def close(self, linger: float | None = ...) -> None:  # type: ignore[assignment]
@@ -376,9 +310,7 @@ class Context:
         Like pyzmq's, this closes sockets that other threads may be using: call it only
         when they are done with them.
         """
-        for sock in self.sockets:
-            if not sock._internal:  # a monitor's PAIR is closed by its monitor
-                sock.close(linger=linger)
+        self.reaper.close_all(linger)
         self.term(... if linger is None else (None if linger < 0 else linger / 1000))
 
     def __enter__(self) -> Context:

@@ -208,6 +208,10 @@ class ScriptedSyscalls(Syscalls):
             Call :meth:`release_fds` when a test closes something the model should count.
         capacity_errno: the errno of an exhausted model (default EMFILE; ENFILE also makes
             sense).
+        report_queue: model a platform that reports the accept-queue length (Linux TCP):
+            ``accept_queue_length()`` answers the number of sockets in the accept script.
+            Default ``False``: the length is unknown (``None``), as for ipc. Setting the
+            attribute ``queue_length`` to a number scripts the answer outright.
 
     Attributes:
         calls: a log of ``(name, detail)`` tuples for every scripted call, in order:
@@ -228,6 +232,7 @@ class ScriptedSyscalls(Syscalls):
         pending: bool | None = None,
         free_fds: int | None = None,
         capacity_errno: int = errno.EMFILE,
+        report_queue: bool = False,
     ) -> None:
         self.accepts: deque[ScriptItem] = deque(accepts)
         self.connects: deque[int] | None = deque(connects) if connects is not None else None
@@ -239,6 +244,8 @@ class ScriptedSyscalls(Syscalls):
         self.pending = pending
         self.free_fds = free_fds
         self.capacity_errno = capacity_errno
+        self.report_queue = report_queue
+        self.queue_length: int | None = None
         self.calls: list[tuple[str, Any]] = []
 
     def push(self, *items: ScriptItem) -> None:
@@ -311,6 +318,14 @@ class ScriptedSyscalls(Syscalls):
     def backlog_pending(self, listener: socket.socket) -> bool:
         """The scripted answer, or whether the accept script still holds anything."""
         return bool(self.accepts) if self.pending is None else self.pending
+
+    def accept_queue_length(self, listener: socket.socket) -> int | None:
+        """The scripted ``queue_length``, the sockets in the script, or ``None``."""
+        if self.queue_length is not None:
+            return self.queue_length
+        if not self.report_queue:
+            return None
+        return sum(1 for item in self.accepts if isinstance(item, socket.socket))
 
     def abort_connection(self, sock: socket.socket) -> None:
         """Record the reset, then close with ``SO_LINGER {1, 0}`` as the real one does."""

@@ -6,10 +6,10 @@ A listener lives on one I/O thread, but its users read it from others: a health 
 the counters, a supervisor waits for ``FAILED``. This module keeps that boundary in one place.
 
 :class:`Ledger`
-    The accept state, the counters and the last moves, behind one lock. The I/O thread is
-    the only writer; any thread may take a :meth:`Ledger.snapshot` (an immutable
-    :class:`ListenerStats`, so nothing a reader holds changes under it) or block in
-    :meth:`Ledger.wait_for` until the state is one it wants.
+    The counters and the last moves, behind one lock. The I/O thread is the only writer;
+    any thread may take a :meth:`Ledger.snapshot` (an immutable :class:`ListenerStats`, so
+    nothing a reader holds changes under it) or block in :meth:`Ledger.wait_for` until the
+    accept state (kept on the listener by its machine) is one it wants.
 :class:`EpisodeLog`
     The rule for log lines: one line when the listener stops accepting, one when it starts
     again, at most one per kind of note in between, whatever the number of retries; and an
@@ -28,12 +28,13 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .accept_errors import errno_name
 from .accept_states import LOG_QUIET_PERIOD, ListenerState, Trigger
+from .events import EventKind
 
-__all__ = ["EpisodeLog", "Ledger", "ListenerStats", "MoveRecord"]
+__all__ = ["EpisodeLog", "Ledger", "ListenerStats", "MoveRecord", "announce"]
 
 _A, _S, _R, _F = (
     ListenerState.ACTIVE,
@@ -96,25 +97,21 @@ COUNTERS = ("accepted", "shed", "skipped", "accept_errors", "episodes", "retries
 
 
 class Ledger:
-    """State, counters and history of one listener. Written by its I/O thread only.
+    """Counters and history of one listener. Written by its I/O thread only.
 
     Args:
+        state: reads the accept state (the attribute the listener's machine writes).
         history: how many recent moves to keep.
     """
 
-    def __init__(self, history: int = 64) -> None:
+    def __init__(self, state: Callable[[], ListenerState], history: int = 64) -> None:
         self._cond = threading.Condition(threading.Lock())
-        self._state = ListenerState.ACTIVE
+        self._state = state
         self._counts = dict.fromkeys(COUNTERS, 0)
         self._suspended_total = 0.0
         self._episode_start: float | None = None
         self._last_errno = 0
         self._history: deque[MoveRecord] = deque(maxlen=history)
-
-    @property
-    def state(self) -> ListenerState:
-        """The accept state (one attribute read: safe from any thread)."""
-        return self._state
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to counter ``name`` (I/O thread)."""
@@ -142,7 +139,6 @@ class Ledger:
                 self._episode_start = None
             if target is _F and source is not _F:
                 self._counts["failures"] += 1
-            self._state = target
             self._history.append(MoveRecord(now, source, trigger, target, code))
         return episode_ms
 
@@ -155,7 +151,7 @@ class Ledger:
         """Block until the state is in ``states``; False on timeout (any thread)."""
         wanted = frozenset(states)
         with self._cond:
-            return self._cond.wait_for(lambda: self._state in wanted, timeout)
+            return self._cond.wait_for(lambda: self._state() in wanted, timeout)
 
     def history(self) -> tuple[MoveRecord, ...]:
         """The most recent moves, oldest first (any thread)."""
@@ -169,7 +165,7 @@ class Ledger:
             if self._episode_start is not None and now is not None:
                 suspended += max(0.0, now - self._episode_start)
             return ListenerStats(
-                state=self._state,
+                state=self._state(),
                 suspended_seconds=suspended,
                 open_fds=open_fds,
                 max_connections=max_connections,
@@ -227,3 +223,34 @@ class EpisodeLog:
         """Always ERROR (the listener failed: someone has to act); ends the episode."""
         self.logger.error("%s: " + message, self.prefix, *args)
         self._reported = False
+
+
+def announce(
+    listener: Any, episodes: EpisodeLog, kind: EventKind, source: ListenerState,
+    trigger: Trigger, code: int, episode_ms: int,
+) -> None:
+    """Emit the event announcing one move of ``listener``, and log it as ``episodes``
+    allows (I/O thread; after the move's actions ran)."""
+    detail: dict[str, Any] = {"from": source.name, "trigger": trigger.value}
+    if kind is EventKind.SUSPENDED:
+        open_fds = listener.pool.fds.open_count
+        budget = listener.max_connections
+        listener.emit(kind, code, errno=errno_name(code), open_fds=open_fds,
+                      max_connections=budget, **detail)
+        if source is _A:
+            why = (errno_name(code) if trigger is Trigger.CAPACITY
+                   else f"fd budget reached ({open_fds}/{budget})")
+            episodes.begin(listener.clock(), "not accepting: %s; shedding after %.3g s (%s)",
+                           why, listener.accept_grace, listener.shed_policy.value)
+    elif kind is EventKind.RESUMED:
+        listener.emit(kind, episode_ms, **detail)
+        episodes.end("accepting again after %d ms", episode_ms)
+    elif kind is EventKind.FAILED:
+        listener.emit(kind, code, errno=errno_name(code), **detail)
+        episodes.alarm("listener FAILED (%s, %s); refusing connections until restart()",
+                       trigger.value, errno_name(code))
+    elif kind is EventKind.LISTENING:
+        listener.emit(kind, listener.sock.fileno(), **detail)
+        episodes.logger.info("%s: listening again after restart()", listener.endpoint)
+    else:
+        listener.emit(kind, 0, **detail)

@@ -3,11 +3,17 @@
 Theory of operation
 -------------------
 Rule one: everything that decides *where* a :class:`~zreactor.reactor.listener.Listener`'s
-accept path may go lives here, as data. The listener engine does the I/O and calls
-``Listener._move(trigger)``, which looks the move up in :data:`TRANSITIONS` and raises on
-anything the table does not list; it never sets a state by hand. The same table draws the
-diagram in ``docs/LISTENER.md`` (:func:`render_mermaid`), and the tests walk every row, so
-the code, the picture and the tests cannot drift apart.
+accept path may go, and *what happens on the way in*, lives here, as data: one
+:class:`~zreactor.reactor.fsm.Machine`, :data:`ACCEPT`, whose rows name the action each move
+runs and the event that announces it, and whose entry actions say what entering SUSPENDED
+and FAILED always does. The listener engine does the I/O and calls ``Listener._fire(trigger)``,
+which hands the trigger to the machine; it never sets a state, and never decides on
+``(state, trigger)`` pairs, by hand. The same machine draws the diagram in
+``docs/LISTENER.md`` (:func:`render_mermaid`, the one renderer of :mod:`~.fsm`), and the
+tests walk every row, so the code, the picture and the tests cannot drift apart.
+
+The actions are named here and implemented by the listener (and, for REOPENING, by
+:mod:`~zreactor.reactor.reopening`): a table of data cannot import the engine it drives.
 
 What each state means, and why each move exists, is told in the listener module's docstring.
 This module also holds the knobs' defaults, with the reasoning behind them.
@@ -18,9 +24,11 @@ Nothing here touches a socket or a thread.
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
+from typing import Any, Callable
 
 from .events import EventKind
+from .fsm import Machine, Row
+from .fsm import render_mermaid as _render
 
 __all__ = [
     "BACKOFF_MAX",
@@ -28,8 +36,8 @@ __all__ = [
     "DEFAULT_ACCEPT_GRACE",
     "DEFAULT_RECOVERY_TRIES",
     "LOG_QUIET_PERIOD",
+    "ACCEPT",
     "ListenerState",
-    "Move",
     "ShedPolicy",
     "TRANSITIONS",
     "Trigger",
@@ -73,13 +81,26 @@ class Trigger(enum.Enum):
     CLOSE = "close"
 
 
-class Move(NamedTuple):
-    """One row's outcome: the state to enter and the event that announces it."""
+def _action(name: str) -> Callable[[Any], object]:
+    """An action of the table: calls the listener's method ``name`` (named in the diagram)."""
 
-    target: ListenerState
-    #: ``None``: a move that changes nothing the user can see (a retry that failed).
-    event: EventKind | None
+    def action(listener: Any) -> object:
+        return getattr(listener, name)()
 
+    action.__name__ = action.__qualname__ = name.lstrip("_")
+    return action
+
+
+#: Leaving the waiting states: drop their timers and watches, read interest back on.
+_resume = _action("_resume")
+#: SUSPENDED's entry action: never spin, but hear of every chance to retry.
+_wait_for_room = _action("_wait_for_room")
+#: GRACE_EXPIRED's action: shed the connections whose grace ran out (``reopening``).
+_shed = _action("_shed")
+#: RETRY_LATER's action: arm the backoff timer (and a release watch) for another attempt.
+_retry_later = _action("_retry_later")
+#: FAILED's entry action: stop polling, cancel every timer, close the socket and reserve.
+_shut_down = _action("_shut_down")
 
 _A, _S, _R, _F, _C = (
     ListenerState.ACTIVE,
@@ -89,48 +110,50 @@ _A, _S, _R, _F, _C = (
     ListenerState.CLOSED,
 )
 
-#: Every move the accept path may make: ``(state, trigger) -> Move(target, event)``.
-#: The docs' state diagram is generated from this table (:func:`render_mermaid`).
-TRANSITIONS: dict[tuple[ListenerState, Trigger], Move] = {
-    (_A, Trigger.ROOM): Move(_A, None),  # a batch ended normally
-    (_A, Trigger.CAPACITY): Move(_S, EventKind.SUSPENDED),
-    (_A, Trigger.BUDGET): Move(_S, EventKind.SUSPENDED),
-    (_A, Trigger.FATAL): Move(_F, EventKind.FAILED),
-    (_A, Trigger.CLOSE): Move(_C, EventKind.CLOSED),
-    (_S, Trigger.ROOM): Move(_A, EventKind.RESUMED),
-    (_S, Trigger.CAPACITY): Move(_S, None),  # a retry failed: still suspended
-    (_S, Trigger.BUDGET): Move(_S, None),
-    # The shedding policy announces itself once it has run: SHED (with the count) for
-    # "reset", REOPENED for "reopen". Its outcome is only known then.
-    (_S, Trigger.GRACE_EXPIRED): Move(_R, None),
-    (_S, Trigger.FATAL): Move(_F, EventKind.FAILED),
-    (_S, Trigger.CLOSE): Move(_C, EventKind.CLOSED),
-    (_R, Trigger.ROOM): Move(_A, EventKind.RESUMED),
-    (_R, Trigger.CAPACITY): Move(_S, EventKind.SUSPENDED),
-    (_R, Trigger.BUDGET): Move(_S, EventKind.SUSPENDED),
-    (_R, Trigger.RETRY_LATER): Move(_R, None),
-    (_R, Trigger.GAVE_UP): Move(_F, EventKind.FAILED),
-    (_R, Trigger.FATAL): Move(_F, EventKind.FAILED),
-    (_R, Trigger.CLOSE): Move(_C, EventKind.CLOSED),
-    (_F, Trigger.RESTART): Move(_A, EventKind.LISTENING),
-    (_F, Trigger.RESTART_FAILED): Move(_F, EventKind.FAILED),
-    (_F, Trigger.CLOSE): Move(_C, EventKind.CLOSED),
-}
+#: Every move the accept path may make: ``(state, trigger) -> Row(target, action, event)``.
+#: A row's ``data`` is the event that announces the move once its actions ran (``None``: a
+#: move nothing outside sees, such as a retry that failed). Entering SUSPENDED always runs
+#: ``wait_for_room``, entering FAILED always ``shut_down``; the rest is per row.
+#: The docs' state diagram is generated from this machine (:func:`render_mermaid`).
+ACCEPT: Machine[ListenerState, Trigger] = Machine(
+    "listener",
+    _A,
+    {
+        (_A, Trigger.ROOM): Row(_A),  # a batch ended normally: the hot path does nothing
+        (_A, Trigger.CAPACITY): Row(_S, data=EventKind.SUSPENDED),
+        (_A, Trigger.BUDGET): Row(_S, data=EventKind.SUSPENDED),
+        (_A, Trigger.FATAL): Row(_F, data=EventKind.FAILED),
+        (_A, Trigger.CLOSE): Row(_C, data=EventKind.CLOSED),
+        (_S, Trigger.ROOM): Row(_A, _resume, EventKind.RESUMED),
+        (_S, Trigger.CAPACITY): Row(_S),  # a retry failed: still suspended
+        (_S, Trigger.BUDGET): Row(_S),
+        # The shedding announces itself once it has run: SHED (with the count) for
+        # "reset", REOPENED for "reopen". Its outcome is only known then.
+        (_S, Trigger.GRACE_EXPIRED): Row(_R, _shed),
+        (_S, Trigger.FATAL): Row(_F, data=EventKind.FAILED),
+        (_S, Trigger.CLOSE): Row(_C, data=EventKind.CLOSED),
+        (_R, Trigger.ROOM): Row(_A, _resume, EventKind.RESUMED),
+        (_R, Trigger.CAPACITY): Row(_S, data=EventKind.SUSPENDED),
+        (_R, Trigger.BUDGET): Row(_S, data=EventKind.SUSPENDED),
+        (_R, Trigger.RETRY_LATER): Row(_R, _retry_later),
+        (_R, Trigger.GAVE_UP): Row(_F, data=EventKind.FAILED),
+        (_R, Trigger.FATAL): Row(_F, data=EventKind.FAILED),
+        (_R, Trigger.CLOSE): Row(_C, data=EventKind.CLOSED),
+        (_F, Trigger.RESTART): Row(_A, _resume, EventKind.LISTENING),
+        (_F, Trigger.RESTART_FAILED): Row(_F, data=EventKind.FAILED),
+        (_F, Trigger.CLOSE): Row(_C, data=EventKind.CLOSED),
+    },
+    attr="listener_state",
+    entry={_S: _wait_for_room, _F: _shut_down},
+)
+
+#: The same machine under its old name: ``TRANSITIONS[(state, trigger)].target``.
+TRANSITIONS = ACCEPT
 
 
-def render_mermaid(transitions: dict[tuple[ListenerState, Trigger], Move] = TRANSITIONS) -> str:
-    """Render the transition table as a Mermaid ``stateDiagram-v2`` (for the docs).
-
-    Rows that share a source and a target become one edge, labelled with every trigger.
-    """
-    edges: dict[tuple[ListenerState, ListenerState], list[str]] = {}
-    for (source, trigger), move in transitions.items():
-        edges.setdefault((source, move.target), []).append(trigger.value)
-    lines = ["stateDiagram-v2", f"    [*] --> {ListenerState.ACTIVE.name}"]
-    for (source, target), triggers in edges.items():
-        lines.append(f"    {source.name} --> {target.name}: {' / '.join(triggers)}")
-    lines.append(f"    {ListenerState.CLOSED.name} --> [*]")
-    return "\n".join(lines)
+def render_mermaid(machine: Machine[ListenerState, Trigger] = ACCEPT) -> str:
+    """The accept machine as a Mermaid ``stateDiagram-v2``, by the one renderer (``fsm``)."""
+    return _render(machine)
 
 
 class ShedPolicy(enum.Enum):

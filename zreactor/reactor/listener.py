@@ -3,10 +3,11 @@
 Theory of operation
 -------------------
 A :class:`Listener` owns one listening socket. The socket (and the reserve descriptor, see
-below) is created and bound on the thread that asks for it, so ``bind`` errors surface to the
-caller and ``endpoint`` knows the real port at once; the listener is then launched onto an
-I/O thread, which polls it. Each accepted socket goes to the user's engine factory, and the
-engine is launched, as the listener's own child, on the least-loaded I/O thread.
+:mod:`~zreactor.reactor.reopening`) is created and bound on the thread that asks for it, so
+``bind`` errors surface to the caller and ``endpoint`` knows the real port at once; the
+listener is then launched onto an I/O thread, which polls it. Each accepted socket goes to
+the user's engine factory, and the engine is launched, as the listener's own child, on the
+least-loaded I/O thread.
 
 The problem
 ~~~~~~~~~~~
@@ -17,56 +18,38 @@ never comes. Every decision below exists to avoid one of those two outcomes.
 
 The state machine
 ~~~~~~~~~~~~~~~~~
-The listener's accept path is one :class:`ListenerState` and the moves in
-:data:`TRANSITIONS`; :meth:`Listener._move` refuses any move the table does not list,
-and ``docs/LISTENER.md`` draws the table with :func:`render_mermaid`.
+The accept path is one :class:`ListenerState` and the machine
+:data:`~zreactor.reactor.accept_states.ACCEPT`: :meth:`Listener._fire` hands it a trigger,
+and the machine's row says where to go, which action to run and which event announces the
+move; entering SUSPENDED and FAILED always runs that state's entry action. Nothing here
+branches on ``(state, trigger)`` pairs. ``docs/LISTENER.md`` draws the machine.
 
 ``ACTIVE``
-    Read interest on. Each readiness accepts a bounded batch (:meth:`_accept_batch`). What
-    ``accept()`` errors mean is data, in :mod:`~zreactor.reactor.accept_errors`: per-connection
-    errors are skipped and counted, capacity errors suspend, fatal (and unknown) errors fail.
+    Read interest on; each readiness runs the one accept loop (:meth:`_accept_loop`) for a
+    bounded batch. Errors are classified as data (:mod:`~zreactor.reactor.accept_errors`).
     Before each ``accept()`` the *fd budget* is checked: if the framework already holds
     ``max_connections`` descriptors the listener suspends without trying.
 ``SUSPENDED``
-    Read interest off while a connection waits, so nothing can spin. Three things retry at
-    once: *any* framework descriptor being closed anywhere in the context (``FD_RELEASED``,
-    see :mod:`~zreactor.reactor.fds`), a backoff timer (5 ms doubling to 1 s, for descriptors
-    freed outside the framework), and the arrival of a connection while the backlog was empty
-    (read interest is kept on *only* while nothing waits, as a one-shot arrival detector, so
-    the grace clock starts when a client arrives, not at the next timer tick). A retry that
-    finds room goes back to ``ACTIVE``; one that fails stays. When a connection has waited
-    ``accept_grace`` seconds with no accept succeeding, the listener moves to ``REOPENING``.
+    Read interest off while a connection waits, so nothing can spin. A retry comes at once
+    when *any* framework descriptor is closed in the context (``FD_RELEASED``, see
+    :mod:`~zreactor.reactor.fds`), on a backoff timer (5 ms doubling to 1 s), and when a
+    connection arrives while the backlog was empty (read interest stays on *only* while
+    nothing waits: a one-shot arrival detector). Each look reads the accept-queue length
+    into the waiting connections' arrival times (:class:`~.reopening.Arrivals`); when the
+    head has waited ``accept_grace``, the listener moves to ``REOPENING``.
 ``REOPENING``
-    Tell the waiting clients, by ``shed_policy``: ``reset`` closes the reserve descriptor,
-    accepts and resets (``SO_LINGER {1, 0}``) every waiting connection until ``EAGAIN``, then
-    takes the reserve back, all under the context's fd lock; ``reopen`` closes the listening
-    socket (the kernel resets its backlog) and binds the same address again. A reserve that
-    cannot be re-taken, or an address that cannot be bound, is retried on the backoff timer;
-    after ``recovery_tries`` failures the listener goes ``FAILED``. Otherwise a probe batch
-    decides between ``ACTIVE`` and ``SUSPENDED``. (``shed_policy="none"`` never sheds.)
+    :mod:`~zreactor.reactor.reopening`: shed whom the grace ran out for, retry what shedding
+    could not take back, then a probe batch decides between ``ACTIVE`` and ``SUSPENDED``.
 ``FAILED``
-    Nothing polled, no timers, and the listening socket is *closed*, so new clients are
-    refused at once instead of hanging in a backlog nobody reads. The application learns it
-    from the ``FAILED`` event, :attr:`Listener.listener_state`, :meth:`Listener.wait_failed`
-    or an ``on_failed`` callback, and calls :meth:`Listener.restart` when it wants to retry.
+    Nothing polled, no timers, and the listening socket *closed*: new clients are refused
+    at once instead of hanging in a backlog nobody reads. :meth:`Listener.restart` retries.
 ``CLOSED``
     Terminal; reached from any state when the listener is closed.
 
-Every move emits an event (see :data:`TRANSITIONS`), is counted in the ledger read by
-:meth:`Listener.stats`, and is logged on the ``zreactor`` logger at most once per episode,
-with a quiet period so that a flapping listener cannot flood the log (see
+Every move that changes what a user sees emits an event (the row's ``data``), is counted in
+the ledger read by :meth:`Listener.stats`, and is logged on the ``zreactor`` logger at most
+once per episode, with a quiet period so that a flapping listener cannot flood the log (see
 :mod:`~zreactor.reactor.accept_report`).
-
-The reserve descriptor
-~~~~~~~~~~~~~~~~~~~~~~
-libuv and Twisted hold one spare descriptor to make room for ``accept()`` when the process is
-out; both admit the race this opens: another thread can take the freed number between
-``close(reserve)`` and ``accept()``. We shrink it in two ways: the dance holds
-:attr:`FdRegistry.lock <zreactor.reactor.fds.FdRegistry.lock>`, which every framework path
-that opens a descriptor also takes, and nothing inside the window calls user code (events and
-log lines are emitted after the reserve is back: a log handler may open a file, as Twisted
-learned). Descriptors opened by code outside zreactor, or by other processes under
-``ENFILE``, can still win the race; then the reserve is retried as described above.
 
 Threads
 ~~~~~~~
@@ -81,23 +64,23 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any, Callable
+from typing import Callable, NamedTuple
 
 from .accept_errors import ErrnoClass, classify, errno_name
-from .accept_report import EpisodeLog, Ledger, ListenerStats, MoveRecord
-from .accept_states import (  # the one-letter state aliases keep the dispatch tables legible
+from .accept_report import EpisodeLog, Ledger, ListenerStats, MoveRecord, announce
+from .accept_states import (  # the one-letter state aliases keep the code legible
     _A,
     _C,
     _F,
     _R,
     _S,
+    ACCEPT,
     BACKOFF_MAX,
     BACKOFF_MIN,
     DEFAULT_ACCEPT_GRACE,
     DEFAULT_RECOVERY_TRIES,
     TRANSITIONS,
     ListenerState,
-    Move,
     ShedPolicy,
     Trigger,
     default_fd_budget,
@@ -107,7 +90,8 @@ from .address import Address, format_endpoint, parse_endpoint
 from .engine import Engine
 from .events import EventKind, ReactorEvent
 from .poller import Timer, _FdHandle
-from .syscalls import Syscalls
+from .reopening import Arrivals, Reopening
+from .syscalls import Syscalls, check_listening, unlink_ipc_path
 
 # The state machine's vocabulary is re-exported: users meet it through the listener.
 __all__ = [
@@ -124,6 +108,18 @@ log = logging.getLogger("zreactor")
 
 EngineFactory = Callable[[socket.socket], Engine]
 
+
+class AcceptRun(NamedTuple):
+    """How one run of the accept loop ended (see :meth:`Listener._accept_loop`)."""
+
+    #: ``ROOM`` (backlog empty or limit reached), ``BUDGET``, ``CAPACITY`` or ``FATAL``
+    trigger: Trigger
+    #: the errno of a CAPACITY or FATAL ending, else 0
+    code: int
+    #: connections taken (handed off, or reset by the shedding)
+    taken: int
+    #: errnos of the per-connection errors skipped on the way
+    skipped: tuple[int, ...]
 
 
 class Listener(Engine):
@@ -202,28 +198,26 @@ class Listener(Engine):
         self.shed_policy = ShedPolicy(shed_policy)
         self.recovery_tries = recovery_tries
         self.sock: socket.socket | None = None
+        #: the accept state; written only by :data:`~.accept_states.ACCEPT` (thread-safe read)
+        self.listener_state = ListenerState.ACTIVE
         self._bound = False  # bind() succeeded once: the ipc path is ours to unlink
         self._handle: _FdHandle | None = None
         self._interest = False  # read interest is on
-        self._reserve: int | None = None
-        self._ledger = Ledger()
+        self._ledger = Ledger(lambda: self.listener_state)
         self._log = EpisodeLog(log, endpoint)
+        self._reopening = Reopening(self)  # owns the reserve descriptor
         # SUSPENDED / REOPENING bookkeeping (I/O thread only).
+        self._arrivals = Arrivals()  # arrival times of the waiting connections
         self._backoff = BACKOFF_MIN
         self._retry_timer: Timer | None = None
         self._grace_timer: Timer | None = None
-        self._stall_since: float | None = None  # a connection has waited since then
         self._progress = False  # an accept succeeded since the timers were last armed
-        self._recovery_failures = 0
+        self._move_code = 0  # the errno of the move being made, for its announcement
         if on_failed is not None:
             self.events.subscribe(on_failed, EventKind.FAILED)
 
-    # -- reading and steering from any thread -------------------------------------------------
 
-    @property
-    def listener_state(self) -> ListenerState:
-        """The accept state (thread-safe)."""
-        return self._ledger.state
+    # -- reading and steering from any thread -------------------------------------------------
 
     @property
     def accepted(self) -> int:
@@ -265,7 +259,7 @@ class Listener(Engine):
         Asynchronous: wait with :meth:`wait_state` for ``ACTIVE``. A restart that cannot
         bind (or take the reserve) emits ``FAILED`` again, with the errno.
         """
-        self.call_threadsafe(self._restart)
+        self.call_threadsafe(self._reopening.restart)
 
     # -- binding (caller's thread) ------------------------------------------------------------
 
@@ -286,14 +280,12 @@ class Listener(Engine):
         if sock is None:
             sock = self.syscalls.listen_socket(self.address, self.backlog)
         else:
-            _check_listening(sock)
+            check_listening(sock)
             sock.setblocking(False)
-        try:
-            if self.shed_policy is ShedPolicy.RESET and self._reserve is None:
-                self._reserve = self.syscalls.open_reserve()
-        except BaseException:
+        code = self._reopening.take()
+        if code:
             sock.close()
-            raise
+            raise OSError(code, os.strerror(code))
         self.sock = sock
         self._bound = True
         self.endpoint = self._log.prefix = format_endpoint(self.address.family, sock.getsockname())
@@ -310,65 +302,89 @@ class Listener(Engine):
                 self.bind()
         assert self.sock is not None
         self.pool.fds.track(self.sock)
-        self._handle = self.add_fd(self.sock.fileno())
+        self._poll_socket()
         self._set_interest(True)
         self.emit(EventKind.LISTENING, self.sock.fileno())
 
     def readable(self) -> None:
         """The listening socket is readable: accept a batch (or, suspended, retry once)."""
-        state = self._ledger.state
+        state = self.listener_state
         if state is _A:
-            self._settle(*self._accept_batch())
+            self._batch()
         elif state is _S:
             self._retry()  # the arrival detector fired
 
     def process_fd_released(self) -> None:
         """``FD_RELEASED``: a framework descriptor was closed somewhere; retry at once."""
-        state = self._ledger.state
+        state = self.listener_state
         if state is _S:
             self._retry()
         elif state is _R:
-            self._recover(timed=False)
+            self._reopening.recover(timed=False)
 
-    def _accept_batch(self) -> tuple[Trigger, int]:
-        """Accept up to ``accept_batch`` connections; say how the batch ended.
+    def _batch(self) -> None:
+        """Accept up to ``accept_batch`` connections, and move on how the batch ended."""
+        run = self._accept_loop(self.accept_batch, self._hand_off, budget=True)
+        self._report_skipped(run.skipped)
+        self._fire(run.trigger, run.code)
 
-        Returns:
-            ``(trigger, errno)``: ``ROOM`` (the backlog is empty, or the batch is full),
-            ``BUDGET`` (the fd budget is reached; nothing was tried), ``CAPACITY`` or
-            ``FATAL`` with the errno.
+    def _accept_loop(
+        self, limit: int, take: Callable[[socket.socket], object], *, budget: bool
+    ) -> AcceptRun:
+        """The one accept loop: accept until the backlog is empty or ``limit`` entries left it.
+
+        Args:
+            limit: most backlog entries to consume (accepted, or skipped as per-connection
+                errors).
+            take: called with each accepted socket: the hand-off to an engine (a batch), or
+                the reset of the shedding dance.
+            budget: check the fd budget before each ``accept()`` and count the new socket
+                (a batch); the dance closes each connection at once, inside the fd lock.
+
+        Calls no user code itself (``take`` may): the dance runs it inside its fd window.
         """
         assert self.sock is not None
         fds = self.pool.fds
-        for _ in range(self.accept_batch):
-            if fds.open_count >= self.max_connections:
-                return Trigger.BUDGET, 0
+        taken = 0
+        skipped: list[int] = []
+        while taken + len(skipped) < limit:
+            if budget and fds.open_count >= self.max_connections:
+                return AcceptRun(Trigger.BUDGET, 0, taken, tuple(skipped))
             try:
                 with fds.opening():
                     conn, _peer = self.syscalls.accept(self.sock)
-                    fds.track(conn)
+                    if budget:
+                        fds.track(conn)
             except BlockingIOError:
-                return Trigger.ROOM, 0
+                break
             except OSError as exc:
                 code = exc.errno or 0
                 kind = classify(code)
                 self._ledger.count("accept_errors")
                 if kind is ErrnoClass.PER_CONNECTION:
-                    self._ledger.count("skipped")
-                    self.emit(EventKind.ACCEPT_FAILED, code, errno=errno_name(code))
+                    skipped.append(code)
                     continue
-                return (Trigger.CAPACITY if kind is ErrnoClass.CAPACITY else Trigger.FATAL), code
-            self._hand_off(conn)
-            if self._ledger.state is _C:
+                trigger = Trigger.CAPACITY if kind is ErrnoClass.CAPACITY else Trigger.FATAL
+                return AcceptRun(trigger, code, taken, tuple(skipped))
+            taken += 1
+            take(conn)
+            if self.listener_state is _C:
                 break  # the factory closed us
-        return Trigger.ROOM, 0
+        return AcceptRun(Trigger.ROOM, 0, taken, tuple(skipped))
+
+    def _report_skipped(self, codes: tuple[int, ...]) -> None:
+        """Count and announce the per-connection errors a loop skipped (outside any window)."""
+        if codes:
+            self._ledger.count("skipped", len(codes))
+        for code in codes:
+            self.emit(EventKind.ACCEPT_FAILED, code, errno=errno_name(code))
 
     def _hand_off(self, conn: socket.socket) -> None:
         """Build the connection's engine and launch it on the least-loaded thread."""
         self._ledger.count("accepted")
         self._progress = True
         self._backoff = BACKOFF_MIN  # "reset after a successful accept"
-        self._stall_since = None
+        self._arrivals.accepted()
         self.emit(EventKind.ACCEPTED, conn.fileno())
         try:
             engine = self.factory(conn)
@@ -379,77 +395,135 @@ class Listener(Engine):
 
     # -- the state machine ------------------------------------------------------------------
 
-    def _move(self, trigger: Trigger, code: int = 0) -> tuple[Move, ListenerState, int]:
-        """Make the move :data:`TRANSITIONS` lists for ``(state, trigger)`` and record it.
+    def _fire(self, trigger: Trigger, code: int = 0) -> None:
+        """Move the accept machine on ``trigger``; record the move; announce it.
 
-        Returns:
-            the move, the state it left, and the episode's length in ms if it just ended.
+        The machine runs the row's action and the target's entry action first, then the
+        move is announced (event, log line, waking :meth:`wait_state`), so that whoever hears
+        "FAILED" finds the socket already closed, and whoever hears "SUSPENDED" finds the
+        read interest already off.
 
         Raises:
-            AssertionError: the table lists no such move (a bug in this module).
+            IllegalMove: the table lists no such move (a bug in this module).
         """
-        source = self._ledger.state
-        move = TRANSITIONS.get((source, trigger))
-        if move is None:
-            raise AssertionError(f"{self!r}: illegal listener move {source.name} on {trigger.name}")
-        now = self.clock() if self.thread is not None else 0.0
-        return move, source, self._ledger.moved(source, trigger, move.target, code, now)
-
-    def _settle(self, trigger: Trigger, code: int = 0) -> None:
-        """Make a move, arrange what the new state needs, then announce it.
-
-        The announcement (event, log line, waking :meth:`wait_state`) comes after the
-        arrangements, so that whoever hears "FAILED" finds the socket already closed, and
-        whoever hears "SUSPENDED" finds the read interest already off.
-        """
-        if self._ledger.state is _C:
+        source = self.listener_state
+        if source is _C:
             return
-        move, source, episode_ms = self._move(trigger, code)
-        target = move.target
-        if target is _A:
-            if source is not _A:  # (ACTIVE -> ACTIVE is every ordinary batch: keep it cheap)
-                self._leave_waiting()
-                self._set_interest(True)
-        elif target is _S:
-            self._arm_suspended()
-        elif target is _R and trigger is Trigger.RETRY_LATER:
-            self._arm_timer(self._recover)
-            self.pool.fds.watch(self)  # a release is a slot to re-take the reserve in
-        elif target is _F and trigger is not Trigger.RESTART_FAILED:
-            self._shut_down()
-        if move.event is not None:
-            self._announce(move.event, source, trigger, code, episode_ms)
+        row = ACCEPT.peek(self, trigger)
+        now = self.clock() if self.thread is not None else 0.0
+        episode_ms = self._ledger.moved(source, trigger, row.target, code, now)
+        self._move_code = code
+        ACCEPT.fire(self, trigger)
+        if row.data is not None:
+            announce(self, self._log, row.data, source, trigger, code, episode_ms)
         self._ledger.notify()
-        if target is _R and trigger is Trigger.GRACE_EXPIRED:
-            self._shed_backlog()  # announces itself (SHED / REOPENED), then moves on
 
-    def _announce(
-        self, kind: EventKind, source: ListenerState, trigger: Trigger, code: int, episode_ms: int
-    ) -> None:
-        """Emit the event of one move, and log it as :class:`EpisodeLog` allows."""
-        detail: dict[str, Any] = {"from": source.name, "trigger": trigger.value}
-        if kind is EventKind.SUSPENDED:
-            open_fds = self.pool.fds.open_count
-            self.emit(kind, code, errno=errno_name(code), open_fds=open_fds,
-                      max_connections=self.max_connections, **detail)
-            if source is _A:
-                why = (errno_name(code) if trigger is Trigger.CAPACITY
-                       else f"fd budget reached ({open_fds}/{self.max_connections})")
-                self._log.begin(self.clock(), "not accepting: %s; shedding after %.3g s (%s)",
-                                why, self.accept_grace, self.shed_policy.value)
-        elif kind is EventKind.RESUMED:
-            self.emit(kind, episode_ms, **detail)
-            self._log.end("accepting again after %d ms", episode_ms)
-        elif kind is EventKind.FAILED:
-            self.emit(kind, code, errno=errno_name(code), **detail)
-            self._log.alarm("listener FAILED (%s, %s); refusing connections until restart()",
-                            trigger.value, errno_name(code))
-        elif kind is EventKind.LISTENING:
-            assert self.sock is not None
-            self.emit(kind, self.sock.fileno(), **detail)
-            log.info("%s: listening again after restart()", self.endpoint)
+    # -- the table's actions (run by ACCEPT.fire) -------------------------------------------
+
+    def _resume(self) -> None:
+        """Back to ACTIVE from a waiting state (or a restart): read interest on."""
+        self._stop_waiting()
+        self._arrivals.clear()
+        self._backoff = BACKOFF_MIN
+        self._reopening.failures = 0
+        self._set_interest(True)
+
+    def _wait_for_room(self) -> None:
+        """SUSPENDED's entry action: never spin, but hear of every chance to retry."""
+        assert self.sock is not None
+        self.pool.fds.watch(self)
+        if self._look_at_queue():
+            self._set_interest(False)  # a waiting connection would keep the fd readable
         else:
-            self.emit(kind, 0, **detail)
+            self._set_interest(True)  # arrival detector: nothing waits, nothing to spin on
+        if self._progress and self._retry_timer is not None:
+            self._retry_timer.cancel()  # an accept succeeded: start the backoff again
+        self._progress = False
+        if self._retry_timer is None or not self._retry_timer.active:
+            self._arm_timer(self._on_retry_timer)
+        self._arm_grace_timer()
+
+    def _shed(self) -> None:
+        """GRACE_EXPIRED's action: the reopening module sheds whom the grace ran out for."""
+        self._reopening.shed()
+
+    def _retry_later(self) -> None:
+        """RETRY_LATER's action: another recovery attempt on the timer and at a release."""
+        self._arm_timer(self._on_recovery_timer)
+        self.pool.fds.watch(self)  # a release is a slot to re-take the reserve in
+
+    def _shut_down(self) -> None:
+        """FAILED's entry action: stop everything, close the socket: refuse, do not hang."""
+        self._stop_waiting()
+        self._arrivals.clear()
+        self._drop_socket(notify=True)
+        self._reopening.drop()
+
+    # -- SUSPENDED ----------------------------------------------------------------------------
+
+    def _look_at_queue(self) -> bool:
+        """Read the accept queue into the arrival FIFO; True if a connection waits."""
+        assert self.sock is not None
+        now = self.clock()
+        length = self.syscalls.accept_queue_length(self.sock)
+        if length is None:  # no length on this platform: the one stall clock
+            pending = self.syscalls.backlog_pending(self.sock)
+            self._arrivals.observe_pending(pending, now)
+            return pending
+        self._arrivals.observe(length, now)
+        return length > 0
+
+    def _retry(self) -> None:
+        """One retry while suspended (timer, release, arrival, grace deadline)."""
+        self._ledger.count("retries")
+        self._batch()
+        if self.listener_state is not _S or self.shed_policy is ShedPolicy.NONE:
+            return
+        if self._arrivals.due(self.clock(), self.accept_grace):
+            self._fire(Trigger.GRACE_EXPIRED)
+
+    def _arm_timer(self, callback: Callable[[], None]) -> None:
+        """Arm the one backoff timer (5 ms doubling to 1 s) for ``callback``."""
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+        self._retry_timer = self.call_later(self._backoff, callback)
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+
+    def _on_retry_timer(self) -> None:
+        if self.listener_state is _S:
+            self._retry()
+
+    def _on_recovery_timer(self) -> None:
+        if self.listener_state is _R:
+            self._reopening.recover()
+
+    def _arm_grace_timer(self) -> None:
+        """Arm the grace timer for the head connection's deadline (none: cancel it)."""
+        timer = self._grace_timer
+        deadline = self._arrivals.next_deadline(self.accept_grace)
+        if self.shed_policy is ShedPolicy.NONE or deadline is None:
+            if timer is not None:
+                timer.cancel()
+                self._grace_timer = None
+            return
+        if timer is not None and timer.active and abs(timer.deadline - deadline) < 1e-6:
+            return  # already set for this head
+        if timer is not None:
+            timer.cancel()
+        self._grace_timer = self.call_later(max(0.0, deadline - self.clock()), self._on_grace_timer)
+
+    def _on_grace_timer(self) -> None:
+        self._grace_timer = None
+        if self.listener_state is _S:
+            self._retry()
+
+    def _stop_waiting(self) -> None:
+        """Drop the waiting states' arrangements: the release watch and both timers."""
+        self.pool.fds.unwatch(self)
+        for timer in (self._retry_timer, self._grace_timer):
+            if timer is not None:
+                timer.cancel()
+        self._retry_timer = self._grace_timer = None
 
     def _set_interest(self, on: bool) -> None:
         if self._handle is None or on == self._interest:
@@ -460,198 +534,7 @@ class Listener(Engine):
         else:
             self.reset_pollin(self._handle)
 
-    # -- SUSPENDED ----------------------------------------------------------------------------
-
-    def _retry(self) -> None:
-        """One retry while suspended (timer, release, arrival, grace deadline)."""
-        self._ledger.count("retries")
-        self._settle(*self._accept_batch())
-        if self._ledger.state is _S and self._grace_expired():
-            self._settle(Trigger.GRACE_EXPIRED)
-
-    def _arm_suspended(self) -> None:
-        """Entered or stayed in SUSPENDED: never spin, but hear of every chance to retry."""
-        assert self.sock is not None
-        self.pool.fds.watch(self)
-        if self.syscalls.backlog_pending(self.sock):
-            if self._stall_since is None:
-                self._stall_since = self.clock()
-            self._set_interest(False)  # a waiting connection would keep the fd readable
-        else:
-            self._stall_since = None
-            self._set_interest(True)  # arrival detector: nothing waits, nothing to spin on
-        if self._progress and self._retry_timer is not None:
-            self._retry_timer.cancel()  # an accept succeeded: start the backoff again
-        self._progress = False
-        if self._retry_timer is None or not self._retry_timer.active:
-            self._arm_timer(self._on_retry_timer)
-        self._arm_grace_timer()
-
-    def _arm_timer(self, callback: Callable[[], None]) -> None:
-        """Arm the one backoff timer (5 ms doubling to 1 s) for ``callback``."""
-        if self._retry_timer is not None:
-            self._retry_timer.cancel()
-        self._retry_timer = self.call_later(self._backoff, callback)
-        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
-
-    def _on_retry_timer(self) -> None:
-        if self._ledger.state is _S:
-            self._retry()
-
-    def _arm_grace_timer(self) -> None:
-        timer = self._grace_timer
-        if self.shed_policy is ShedPolicy.NONE or self._stall_since is None:
-            if timer is not None:
-                timer.cancel()
-                self._grace_timer = None
-            return
-        deadline = self._stall_since + self.accept_grace
-        if timer is not None and timer.active and abs(timer.deadline - deadline) < 1e-6:
-            return  # already set for this stall
-        if timer is not None:
-            timer.cancel()
-        self._grace_timer = self.call_later(max(0.0, deadline - self.clock()), self._on_grace_timer)
-
-    def _on_grace_timer(self) -> None:
-        self._grace_timer = None
-        if self._ledger.state is _S:
-            self._retry()
-
-    def _grace_expired(self) -> bool:
-        # 1 ns of slack: the timer's deadline is computed as now + (deadline - now).
-        return (
-            self.shed_policy is not ShedPolicy.NONE
-            and self._stall_since is not None
-            and self.clock() + 1e-9 >= self._stall_since + self.accept_grace
-        )
-
-    def _leave_waiting(self) -> None:
-        """Back to ACTIVE (or on to FAILED): drop every arrangement of the waiting states."""
-        self.pool.fds.unwatch(self)
-        for timer in (self._retry_timer, self._grace_timer):
-            if timer is not None:
-                timer.cancel()
-        self._retry_timer = self._grace_timer = None
-        self._stall_since = None
-        self._backoff = BACKOFF_MIN
-        self._recovery_failures = 0
-
-    # -- REOPENING ----------------------------------------------------------------------------
-
-    def _shed_backlog(self) -> None:
-        """Entered REOPENING: tell the waiting clients, by the shedding policy."""
-        self._set_interest(False)
-        if self._grace_timer is not None:
-            self._grace_timer.cancel()
-            self._grace_timer = None
-        self._backoff = BACKOFF_MIN
-        self._recovery_failures = 0
-        if self.shed_policy is ShedPolicy.RESET:
-            self._reset_backlog()
-        else:
-            self._reopen_socket()
-
-    def _reset_backlog(self) -> None:
-        """The reserve-fd dance: close it, accept and reset until EAGAIN, take it back."""
-        assert self.sock is not None
-        shed = skipped = 0
-        stop_code = 0  # a CAPACITY or FATAL errno that ended the dance early
-        fatal = False
-        reserve_code = 0
-        # Bounded, so a connect flood cannot keep us here; whoever is left waits for the
-        # next grace period.
-        limit = self.backlog + self.accept_batch
-        with self.pool.fds.lock:  # no framework thread takes the freed number meanwhile
-            if self._reserve is not None:
-                self.syscalls.close_fd(self._reserve)
-                self._reserve = None
-            for _ in range(limit):
-                try:
-                    conn, _peer = self.syscalls.accept(self.sock)
-                except BlockingIOError:
-                    break
-                except OSError as exc:
-                    kind = classify(exc.errno)
-                    if kind is ErrnoClass.PER_CONNECTION:
-                        skipped += 1
-                        continue
-                    stop_code = exc.errno or 0
-                    fatal = kind is not ErrnoClass.CAPACITY
-                    break
-                self.syscalls.abort_connection(conn)
-                shed += 1
-            try:
-                self._reserve = self.syscalls.open_reserve()
-            except OSError as exc:
-                reserve_code = exc.errno or 0
-        # Out of the window: user code (subscribers, log handlers) may open files again.
-        self._ledger.count("shed", shed)
-        self._ledger.count("skipped", skipped)
-        self._ledger.count("accept_errors", skipped + (1 if stop_code else 0))
-        held = self._reserve is not None
-        self.emit(EventKind.SHED, shed, policy=self.shed_policy.value,
-                  reserve="held" if held else "lost", errno=errno_name(stop_code or reserve_code))
-        self._log.note("shed", "reset %d waiting connection(s)%s", shed,
-                       "" if held else f"; reserve descriptor lost ({errno_name(reserve_code)})")
-        if fatal:
-            self._settle(Trigger.FATAL, stop_code)
-        elif not held:
-            self._recovery_failed(reserve_code or stop_code)
-        else:
-            self._probe()
-
-    def _reopen_socket(self) -> None:
-        """Close the listening socket (the kernel resets its backlog) and bind again."""
-        with self.pool.fds.lock:
-            self._drop_socket(notify=False)  # we take the number straight back
-            code = self._bind_again()
-        if code:
-            self._recovery_failed(code)
-        else:
-            self._reopened()
-
-    def _recover(self, timed: bool = True) -> None:
-        """REOPENING: try the missing piece (reserve or socket) again.
-
-        Only timed attempts count towards ``recovery_tries``: a burst of descriptor
-        releases must not use up the budget of tries in a millisecond.
-        """
-        if self._ledger.state is not _R:
-            return
-        code = 0
-        with self.pool.fds.opening():
-            if self.sock is None:
-                code = self._bind_again()
-            elif self._reserve is None and self.shed_policy is ShedPolicy.RESET:
-                try:
-                    self._reserve = self.syscalls.open_reserve()
-                except OSError as exc:
-                    code = exc.errno or 0
-        if not code:
-            if self._handle is None:
-                self._reopened()
-            else:
-                self._probe()
-        elif timed:
-            self._recovery_failed(code)
-        else:
-            self.pool.fds.watch(self)  # the timer keeps its schedule
-
-    def _reopened(self) -> None:
-        assert self.sock is not None
-        self._handle = self.add_fd(self.sock.fileno())
-        self._interest = False
-        self._ledger.count("reopens")
-        self.emit(EventKind.REOPENED, self.sock.fileno(), policy=self.shed_policy.value)
-        self._log.note("reopen", "closed and bound the listening socket again (backlog dropped)")
-        self._probe()
-
-    def _recovery_failed(self, code: int) -> None:
-        self._recovery_failures += 1
-        if self._recovery_failures >= self.recovery_tries:
-            self._settle(Trigger.GAVE_UP, code)
-        else:
-            self._settle(Trigger.RETRY_LATER, code)
+    # -- REOPENING (see reopening.py), FAILED, restart, close --------------------------------
 
     def _probe(self) -> None:
         """Shedding is done: one batch decides between ACTIVE and SUSPENDED."""
@@ -660,45 +543,13 @@ class Listener(Engine):
             self._retry_timer.cancel()  # a recovery retry; SUSPENDED arms its own
             self._retry_timer = None
         self._backoff = BACKOFF_MIN
-        self._settle(*self._accept_batch())
+        self._batch()
 
-    # -- FAILED, restart, close ---------------------------------------------------------------
-
-    def _shut_down(self) -> None:
-        """Entered FAILED: stop everything, and close the socket: refuse, do not hang."""
-        self._leave_waiting()
-        self._drop_socket(notify=True)
-        self._drop_reserve()
-
-    def _restart(self) -> None:
-        if self._ledger.state is not _F:
-            return
-        with self.pool.fds.opening():
-            code = self._bind_again()
-            if not code and self.shed_policy is ShedPolicy.RESET:
-                try:
-                    self._reserve = self.syscalls.open_reserve()
-                except OSError as exc:
-                    code = exc.errno or 0
-                    self._drop_socket(notify=False)
-        if code:
-            self._settle(Trigger.RESTART_FAILED, code)
-            return
+    def _poll_socket(self) -> None:
+        """Register the (new) listening socket with the poller, read interest off."""
         assert self.sock is not None
         self._handle = self.add_fd(self.sock.fileno())
         self._interest = False
-        self._settle(Trigger.RESTART)
-
-    def _bind_again(self) -> int:
-        """Bind ``self.address`` again (caller holds the fd lock); return 0 or the errno."""
-        self._unlink_ipc_path()
-        try:
-            sock = self.syscalls.listen_socket(self.address, self.backlog)
-        except OSError as exc:
-            return exc.errno or 0
-        self.sock = sock
-        self.pool.fds.track(sock)
-        return 0
 
     def _drop_socket(self, *, notify: bool) -> None:
         if self._handle is not None:
@@ -713,21 +564,6 @@ class Listener(Engine):
         else:
             sock.close()
 
-    def _drop_reserve(self) -> None:
-        if self._reserve is not None:
-            reserve, self._reserve = self._reserve, None
-            self.syscalls.close_fd(reserve)
-
-    def _unlink_ipc_path(self) -> None:
-        path = self.address.sockaddr
-        if self.address.family != socket.AF_UNIX or not isinstance(path, str):
-            return
-        if path and not path.startswith("\0"):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-
     def release_resources(self) -> None:
         """Close the listening socket, the reserve (and the ipc path); enter CLOSED."""
         if self.thread is not None:
@@ -735,23 +571,7 @@ class Listener(Engine):
         self._handle = None  # the engine base class already removed it from the poller
         self._interest = False
         self._drop_socket(notify=True)
-        self._drop_reserve()
+        self._reopening.drop()
         if self._bound:
-            self._unlink_ipc_path()
-        if self._ledger.state is not _C:
-            move, source, episode_ms = self._move(Trigger.CLOSE)
-            assert move.event is not None
-            self._announce(move.event, source, Trigger.CLOSE, 0, episode_ms)
-            self._ledger.notify()
-
-
-def _check_listening(sock: socket.socket) -> None:
-    """Refuse a socket that is not a listening stream socket (see accept_errors: EOPNOTSUPP)."""
-    if sock.type != socket.SOCK_STREAM:
-        raise ValueError(f"a listener needs a SOCK_STREAM socket, got {sock.type!r}")
-    try:
-        listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
-    except (OSError, AttributeError):  # pragma: no cover - no SO_ACCEPTCONN (macOS)
-        return
-    if not listening:
-        raise ValueError("a listener needs a socket that is already listening")
+            unlink_ipc_path(self.address)
+        self._fire(Trigger.CLOSE)

@@ -44,7 +44,7 @@ from ..constants import PollEvent
 from ..errors import ZMQError
 from .socket import Socket
 
-__all__ = ["Poller", "select"]
+__all__ = ["Poller", "as_socket", "select"]
 
 POLLIN = int(PollEvent.POLLIN)
 POLLOUT = int(PollEvent.POLLOUT)
@@ -63,7 +63,7 @@ def _fileno(obj: Any) -> int:
     return int(fileno())
 
 
-def _as_socket(obj: Any) -> Socket | None:
+def as_socket(obj: Any) -> Socket | None:
     """The zreactor socket ``obj`` is, or wraps (an awaitable socket of
     :mod:`zreactor.asyncio` keeps its blocking socket as ``_shadow_sock``); None for fds."""
     if isinstance(obj, Socket):
@@ -127,7 +127,7 @@ class Poller:
             if socket in self._map:
                 self.unregister(socket)
             return
-        if _as_socket(socket) is None:
+        if as_socket(socket) is None:
             _fileno(socket)  # fail now, not in poll(), on something that cannot be polled
         index = self._map.get(socket)
         if index is None:
@@ -185,7 +185,7 @@ def zmq_poll(items: Sequence[tuple[Any, int]], deadline: float | None,
     for index, (item, flags) in enumerate(items):
         if not flags:
             continue
-        sock = _as_socket(item)
+        sock = as_socket(item)
         if sock is not None:
             if sock.closed:
                 raise ZMQError(errno.ENOTSOCK, f"cannot poll a closed socket: {item!r}")

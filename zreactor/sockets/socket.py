@@ -19,8 +19,8 @@ class owns everything else: options, endpoints, blocking and timeouts, multipart
 (a message is sent only when its last frame is), and closing.
 
 *Closing and linger.* :meth:`Socket.close` returns at once; the socket is handed to the
-context's reaper (the root object on I/O thread 0), which from then on runs its commands. The
-reaper terminates the socket's pipes and children (listeners, sessions) with the socket's
+context's reaper (:mod:`~zreactor.sockets.reaper`, on I/O thread 0), which from then on
+runs its commands. The reaper terminates the socket's pipes and children (listeners, sessions) with the socket's
 ``linger``: sessions keep delivering queued messages for up to ``linger`` ms, inproc peers
 can still read what was queued for them. ``Context.term()`` returns when every socket has
 been closed and reaped.
@@ -441,7 +441,7 @@ class Socket(Endpoints, Conveniences, Own):
             self.options.linger = int(linger)
         self._closed = True
         self._unusable = True
-        self.context._reap(self)
+        self.context.reaper.reap(self)
 
     def _reap_term(self) -> None:
         """On the reaper thread: start terminating (pipes, children, inproc names)."""
@@ -461,7 +461,7 @@ class Socket(Endpoints, Conveniences, Own):
             from .monitor import stop_monitor
 
             stop_monitor(self)
-        self.context._reaped(self)
+        self.context.reaper.reaped(self)
 
     def monitor(self, addr: str | None, events: int = -1) -> None:
         """Publish this socket's events on a PAIR bound at ``addr`` (inproc).
