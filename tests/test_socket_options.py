@@ -30,10 +30,97 @@ def test_attributes_read_and_write_options(sub) -> None:
 
 
 def test_bad_option_values_fail_loudly(sub) -> None:
-    with pytest.raises(zmq.ZMQError):
+    with pytest.raises(TypeError, match="LINGER"):
         sub.linger = "soon"
-    with pytest.raises(AttributeError):
+    with pytest.raises(TypeError, match="LINGER"):
+        sub.linger = 1.5
+    with pytest.raises(zmq.ZMQError, match="LINGER must be >= -1") as info:
+        sub.linger = -2
+    assert info.value.errno == zmq.EINVAL
+    with pytest.raises(AttributeError, match="Socket has no such option: NO_SUCH_OPTION"):
         sub.no_such_option  # noqa: B018
+
+
+def test_a_typo_is_an_attribute_error_not_a_new_attribute(sub) -> None:
+    with pytest.raises(AttributeError, match="Socket has no such option: LINGR"):
+        sub.lingr = 0
+    assert "lingr" not in vars(sub)
+    with pytest.raises(AttributeError, match="LINGR"):
+        sub.lingr  # noqa: B018
+
+
+def test_security_options_are_never_silently_ignored(sub) -> None:
+    # PLAIN/CURVE are not implemented here: asking for them must fail, not run unsecured
+    for name in ("plain_server", "curve_server"):
+        with pytest.raises(zmq.ZMQError, match=name.upper()) as info:
+            setattr(sub, name, True)
+        assert info.value.errno == zmq.ENOTSUP
+        assert name not in vars(sub)
+
+
+def test_upper_case_option_attributes(sub) -> None:
+    sub.LINGER = 3
+    assert sub.LINGER == 3 == sub.linger
+
+
+def test_dir_lists_the_options(sub) -> None:
+    names = dir(sub)
+    assert "LINGER" in names and "CONFLATE" in names and "send" in names
+
+
+def test_subclass_declares_its_own_attributes() -> None:
+    class Tagged(zmq.Socket):
+        tag: str = ""
+
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.PAIR)
+        sock.__class__ = type("TaggedPair", (type(sock), Tagged), {})
+        sock.tag = "mine"
+        assert sock.tag == "mine"
+        with pytest.raises(AttributeError):
+            sock.undeclared = 1
+        sock.close()
+    finally:
+        ctx.term()
+
+
+def test_unimplemented_and_unknown_options_name_themselves(sub) -> None:
+    with pytest.raises(zmq.ZMQError, match="RATE.*multicast") as info:
+        sub.setsockopt(zmq.RATE, 100)
+    assert info.value.errno == zmq.ENOTSUP
+    with pytest.raises(zmq.ZMQError, match="RATE"):
+        sub.getsockopt(zmq.RATE)
+    with pytest.raises(zmq.ZMQError, match="unknown socket option 9999") as info:
+        sub.setsockopt(9999, 1)
+    assert info.value.errno == zmq.EINVAL
+    with pytest.raises(zmq.ZMQError, match="ROUTER_MANDATORY is write-only"):
+        sub.getsockopt(zmq.ROUTER_MANDATORY)
+    with pytest.raises(zmq.ZMQError, match="TYPE is read-only"):
+        sub.setsockopt(zmq.TYPE, 1)
+    with pytest.raises(zmq.ZMQError, match="XPUB_WELCOME_MSG applies to PUB/XPUB sockets, not SUB"):
+        sub.setsockopt(zmq.XPUB_WELCOME_MSG, b"hi")
+
+
+def test_option_types_are_checked_like_pyzmq(sub) -> None:
+    with pytest.raises(TypeError, match="SUBSCRIBE takes bytes, got int 5"):
+        sub.setsockopt(zmq.SUBSCRIBE, 5)  # not bytes(5): five NUL bytes
+    with pytest.raises(TypeError, match="unicode not allowed"):
+        sub.setsockopt(zmq.SUBSCRIBE, "topic")
+    with pytest.raises(TypeError, match=r"ROUTING_ID takes bytes, got int 7 \(pass bytes, e.g. b'7'\)"):
+        sub.setsockopt(zmq.ROUTING_ID, 7)
+    with pytest.raises(TypeError, match="SNDHWM takes an int"):
+        sub.setsockopt(zmq.SNDHWM, b"10")
+    sub.setsockopt(zmq.IMMEDIATE, True)  # bool is an int, as in pyzmq
+    sub.setsockopt(zmq.SUBSCRIBE, bytearray(b"ok"))
+
+
+def test_ipv4only_is_the_inverse_of_ipv6(sub) -> None:
+    assert sub.getsockopt(zmq.IPV4ONLY) == 1
+    sub.setsockopt(zmq.IPV4ONLY, 0)
+    assert sub.getsockopt(zmq.IPV6) == 1
+    assert sub.getsockopt(zmq.MECHANISM) == zmq.NULL
+    assert sub.getsockopt(zmq.THREAD_SAFE) == 0
 
 
 def test_subscribe_is_a_method_and_an_option(sub) -> None:
@@ -43,7 +130,5 @@ def test_subscribe_is_a_method_and_an_option(sub) -> None:
     assert "subscribe" not in vars(sub)
 
 
-def test_plain_attributes_are_plain() -> None:
-    # no __setattr__ override: the socket's own state costs a normal attribute write
-    assert Socket.__setattr__ is object.__setattr__
+def test_option_attributes_are_descriptors() -> None:
     assert "LINGER" in Socket.linger.__doc__

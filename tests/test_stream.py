@@ -20,6 +20,7 @@ from zreactor import (
     StreamEngine,
     WriteState,
 )
+from zreactor.reactor.stream import READ_TRANSITIONS, WRITE_TRANSITIONS, ReadEvent, WriteEvent
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -115,7 +116,32 @@ def test_echo_over_loopback(ctx: Context, tcp) -> None:
     assert e.reasons == [None] and e.eofs == 1
 
 
-def test_write_backpressure_pauses_and_resumes_reading(ctx: Context, tcp) -> None:
+#: The rows of the two half-stream tables, and the test that takes each (checked below).
+HALF_ROWS = {
+    (ReadState.OPEN, ReadEvent.PAUSE): "test_write_backpressure_pauses_and_resumes_reading",
+    (ReadState.PAUSED, ReadEvent.RESUME): "test_write_backpressure_pauses_and_resumes_reading",
+    (ReadState.OPEN, ReadEvent.EOF): "test_half_close_shutdown_write",
+    (WriteState.OPEN, WriteEvent.SHUTDOWN): "test_half_close_shutdown_write",
+    (WriteState.SHUTTING, WriteEvent.FIN): "test_half_close_shutdown_write",
+}
+
+
+@pytest.fixture
+def half_rows():
+    """The half-stream rows taken during the test, per engine: ``rows(engine)``."""
+    with READ_TRANSITIONS.record() as reads, WRITE_TRANSITIONS.record() as writes:
+        yield lambda engine: {(s.source, s.event) for s in reads + writes if s.obj is engine}
+
+
+def _rows_of(test_name: str) -> set:
+    return {row for row, name in HALF_ROWS.items() if name == test_name}
+
+
+def test_every_half_stream_row_has_a_test() -> None:
+    assert set(HALF_ROWS) == set(READ_TRANSITIONS) | set(WRITE_TRANSITIONS)
+
+
+def test_write_backpressure_pauses_and_resumes_reading(ctx: Context, tcp, half_rows) -> None:
     server, client = tcp
     client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
     e = ctx.launch(Echo(server, high_water=64 * 1024, low_water=16 * 1024))
@@ -160,9 +186,10 @@ def test_write_backpressure_pauses_and_resumes_reading(ctx: Context, tcp) -> Non
     wait_for(lambda: e.read_state is ReadState.OPEN)
     assert e.bytes_received == sent_bytes
     assert e.write_buffer_size == 0
+    assert half_rows(e) == _rows_of("test_write_backpressure_pauses_and_resumes_reading")
 
 
-def test_half_close_shutdown_write(ctx: Context, tcp) -> None:
+def test_half_close_shutdown_write(ctx: Context, tcp, half_rows) -> None:
     server, client = tcp
     errors: list[BaseException] = []
 
@@ -188,6 +215,7 @@ def test_half_close_shutdown_write(ctx: Context, tcp) -> None:
     client.shutdown(socket.SHUT_WR)  # both halves done: the engine closes
     assert e.closed_event.wait(5)
     assert e.reasons == [None]
+    assert half_rows(e) == _rows_of("test_half_close_shutdown_write")
 
 
 def test_eof_received_true_keeps_writing(ctx: Context, tcp) -> None:

@@ -126,7 +126,8 @@ def test_ipc_path_and_abstract_name(ctx, ipc_dir) -> None:
     ("bind", "tcp://no-such-host.invalid:5555", errno.ENODEV),
     ("connect", "tcp://*:5555", errno.EINVAL),
     ("connect", "tcp://127.0.0.1", errno.EINVAL),
-    ("connect", "tcp://no-such-host.invalid:5555", errno.EINVAL),
+    ("connect", "ipc:///tmp/" + "x" * 200, errno.ENAMETOOLONG),
+    ("bind", "ipc:///tmp/" + "x" * 200, errno.ENAMETOOLONG),
     ("connect", "ipc://*", errno.EINVAL),
 ])
 def test_malformed_endpoints(ctx, method, addr, code) -> None:

@@ -29,6 +29,7 @@ import errno as _errno
 import socket as _socket
 from typing import Any
 
+from .reactor.address import IPC_PATH_MAX_LEN as _IPC_PATH_MAX_LEN
 from .reactor.events import EventKind
 
 _HAUSNUMERO = 156384712
@@ -405,7 +406,7 @@ CONSTANTS.update(
 )
 CONSTANTS.update(
     #: the longest ``ipc://`` path libzmq accepts (``sizeof(sun_path) - 1``)
-    IPC_PATH_MAX_LEN=107 if hasattr(_socket, "AF_UNIX") else 0,
+    IPC_PATH_MAX_LEN=_IPC_PATH_MAX_LEN if hasattr(_socket, "AF_UNIX") else 0,
     #: pyzmq copies frames smaller than this even with ``copy=False``; zreactor always copies
     COPY_THRESHOLD=65536,
     #: zreactor implements none of libzmq's draft API (draft socket types, options, events)

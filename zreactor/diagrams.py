@@ -42,6 +42,7 @@ def machines() -> dict[str, Diagram]:
     from .reactor.connecter import CONNECTER_TRANSITIONS
     from .reactor.engine import ENGINE_TRANSITIONS
     from .reactor.own import OWN_TRANSITIONS
+    from .reactor.stream import READ_TRANSITIONS, WRITE_TRANSITIONS
     from .sockets.pipe import PIPE_TRANSITIONS
     from .sockets.reqrep import REP_TRANSITIONS, REQ_TRANSITIONS
     from .sockets.session import SESSION_TRANSITIONS
@@ -69,6 +70,13 @@ def machines() -> dict[str, Diagram]:
             "Engine lifecycle", "zreactor/reactor/engine.py: ENGINE_TRANSITIONS",
             "Every engine: `attached -> (readable | writable | timer | call)* -> "
             "closed(reason)`.", ENGINE_TRANSITIONS),
+        "stream-read": Diagram(
+            "Stream engine: reading half", "zreactor/reactor/stream.py: READ_TRANSITIONS",
+            "Entering a state sets the poller's read interest to match.", READ_TRANSITIONS),
+        "stream-write": Diagram(
+            "Stream engine: writing half", "zreactor/reactor/stream.py: WRITE_TRANSITIONS",
+            "`shutdown_write()`: the FIN goes out once the queue is flushed.",
+            WRITE_TRANSITIONS),
         "own": Diagram(
             "Ownership handshake", "zreactor/reactor/own.py: OWN_TRANSITIONS",
             "libzmq's `own_t`: `term_req / term / term_ack` down and up the tree.",

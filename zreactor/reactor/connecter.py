@@ -23,6 +23,18 @@ States (:class:`ConnecterState`) and their moves (:data:`CONNECTER_TRANSITIONS`,
 
 Every attempt and outcome is an event: ``CONNECT_DELAYED``, ``CONNECTED``,
 ``CONNECT_RETRIED`` (value: the wait in ms), ``DISCONNECTED``, ``CLOSED``.
+
+*Host names* are resolved at each attempt, on the I/O thread, as libzmq's ``tcp_connecter``
+does: the constructor checks the endpoint's syntax only, so a name that does not resolve
+*yet* (a container still starting) is a failed attempt, reported as ``CONNECT_RETRIED`` and
+retried with the backoff, and a name whose address changes is followed. The lookup blocks
+the I/O thread for as long as the resolver takes (``/etc/hosts`` and literals: microseconds);
+libzmq accepts the same cost.
+
+*Limits on retrying* (libzmq's options): ``connect_timeout`` fails an attempt still pending
+after that long (``ETIMEDOUT``); ``reconnect_stop`` bits (:class:`~zreactor.ReconnectStop`)
+stop for good after a refused connection (``CONN_REFUSED``) or once a connection that
+existed ends (``AFTER_DISCONNECT``).
 """
 
 from __future__ import annotations
@@ -46,6 +58,10 @@ __all__ = [
 ]
 
 EngineFactory = Callable[[socket.socket], Engine]
+
+#: libzmq's ``ZMQ_RECONNECT_STOP_*`` bits (the reactor layer does not import the constants)
+RECONNECT_STOP_CONN_REFUSED = 0x1
+RECONNECT_STOP_AFTER_DISCONNECT = 0x4
 
 #: the shortest wait between two attempts, whatever ``reconnect_ivl`` says (seconds)
 MIN_RECONNECT_WAIT = 0.01
@@ -114,6 +130,13 @@ class Connecter(Engine):
         delay_first: wait one interval before the first attempt (libzmq's delayed start).
         syscalls: the syscall shim (tests inject a scripted one).
         rng: ``random()``-like callable for the jitter (tests pass a constant).
+        connect_timeout: seconds an attempt may stay pending; ``0``: the kernel's limit.
+        reconnect_stop: libzmq's ``RECONNECT_STOP`` bits (``1``: after ``ECONNREFUSED``,
+            ``4``: after a connection ended).
+        ipv6: resolve host names to IPv6 addresses when there are some.
+
+    Raises:
+        ValueError: ``endpoint`` is malformed. OSError: ``ENAMETOOLONG`` for an ipc path.
     """
 
     def __init__(
@@ -126,13 +149,22 @@ class Connecter(Engine):
         delay_first: bool = False,
         syscalls: Syscalls | None = None,
         rng: Callable[[], float] = _random.random,
+        connect_timeout: float = 0.0,
+        reconnect_stop: int = 0,
+        ipv6: bool = False,
     ) -> None:
         super().__init__(endpoint)
         if reconnect_ivl is not None and reconnect_ivl < 0:
             reconnect_ivl = None
         if reconnect_ivl_max < 0:
             raise ValueError(f"reconnect_ivl_max must be >= 0, got {reconnect_ivl_max!r}")
-        self.address: Address = parse_endpoint(endpoint)
+        #: the endpoint parsed; a host name stays unresolved (``AF_UNSPEC``) until an attempt
+        self.address: Address = parse_endpoint(endpoint, ipv6=ipv6, resolve=False)
+        self.ipv6 = ipv6
+        self._resolve_each_attempt = self.address.family == socket.AF_UNSPEC
+        self.connect_timeout = connect_timeout
+        self.reconnect_stop = reconnect_stop
+        self._timeout_timer: Any = None
         self.factory = factory
         self.reconnect_ivl = reconnect_ivl
         self.reconnect_ivl_max = reconnect_ivl_max
@@ -157,6 +189,12 @@ class Connecter(Engine):
 
     def _start_connecting(self) -> None:
         CONNECTER_TRANSITIONS.fire(self, ConnecterEvent.ATTEMPT)
+        if self._resolve_each_attempt:
+            try:  # a host name: resolve it now, at each attempt (module docstring)
+                self.address = parse_endpoint(self.endpoint, ipv6=self.ipv6)
+            except (OSError, ValueError) as exc:
+                self._failed(getattr(exc, "errno", None) or errno.EHOSTUNREACH)
+                return
         fds = self.pool.fds if self.pool is not None else None
         try:
             if fds is not None:
@@ -183,6 +221,8 @@ class Connecter(Engine):
             self._handle = self.add_fd(sock.fileno())
             self.set_pollout(self._handle)
             self.emit(EventKind.CONNECT_DELAYED, err)
+            if self.connect_timeout > 0:
+                self._timeout_timer = self.call_later(self.connect_timeout, self._timed_out)
         else:
             self._failed(err)
 
@@ -197,7 +237,15 @@ class Connecter(Engine):
 
     readable = writable  # some platforms report a failed connect as readable
 
+    def _timed_out(self) -> None:
+        self._timeout_timer = None
+        if self._sock is not None:
+            self._failed(errno.ETIMEDOUT)
+
     def _drop_handle(self) -> None:
+        if self._timeout_timer is not None:
+            self._timeout_timer.cancel()
+            self._timeout_timer = None
         if self._handle is not None:
             self.rm_fd(self._handle)
             self._handle = None
@@ -230,6 +278,9 @@ class Connecter(Engine):
         if self.reconnect_ivl is None:
             self.close(OSError(err, f"connect to {self.endpoint} failed; reconnect disabled"))
             return
+        if err == errno.ECONNREFUSED and self.reconnect_stop & RECONNECT_STOP_CONN_REFUSED:
+            self.close(OSError(err, f"connect to {self.endpoint} refused; RECONNECT_STOP"))
+            return
         self._schedule_retry()
 
     def _close_sock(self) -> None:
@@ -258,7 +309,7 @@ class Connecter(Engine):
         self.connection = None
         CONNECTER_TRANSITIONS.fire(self, ConnecterEvent.DISCONNECTED)
         self.emit(EventKind.DISCONNECTED)
-        if self.reconnect_ivl is None:
+        if self.reconnect_ivl is None or self.reconnect_stop & RECONNECT_STOP_AFTER_DISCONNECT:
             self.close()
         else:
             self._schedule_retry()

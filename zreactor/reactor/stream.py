@@ -14,8 +14,9 @@ the peer's own sends block once the kernel buffers fill. Crossing the marks call
 ``pause_writing()`` / ``resume_writing()`` hooks, whose defaults do exactly that; a subclass
 with its own source of output may throttle that source instead.
 
-*Two half-streams.* Reading and writing end separately, each with its own small state
-(:class:`ReadState`, :class:`WriteState`):
+*Two half-streams.* Reading and writing end separately, each with its own small machine
+(:data:`READ_TRANSITIONS` over :class:`ReadState`, :data:`WRITE_TRANSITIONS` over
+:class:`WriteState`; entering a read state sets the poller's read interest to match):
 
 * the peer's EOF moves reading to ``EOF`` and calls ``eof_received()``; if that returns a
   true value the engine keeps writing (half-close), otherwise it closes after flushing;
@@ -40,9 +41,13 @@ from typing import Any
 from ..errors import ProtocolError
 from .codec import Codec
 from .engine import ENGINE_TRANSITIONS, Engine, EngineEvent, EngineState
+from .fsm import Machine
 from .poller import _FdHandle
 
-__all__ = ["ReadState", "StreamEngine", "WriteState"]
+__all__ = [
+    "READ_TRANSITIONS", "WRITE_TRANSITIONS", "ReadEvent", "ReadState", "StreamEngine", "WriteEvent",
+    "WriteState",
+]
 
 #: ``recv()``/``send()`` errors that mean the connection is gone. "Try again" errors
 #: (``BlockingIOError``, ``InterruptedError``) are caught before this, everywhere it is used;
@@ -65,6 +70,50 @@ class WriteState(enum.Enum):
     OPEN = "open"
     SHUTTING = "shutting"  # shutdown_write() called: FIN goes out once the queue is empty
     SHUT = "shut"  # FIN sent
+
+
+class ReadEvent(enum.Enum):
+    """What moves the receiving half."""
+
+    #: stop reading: the write queue rose above the high mark, a close began flushing, or
+    #: (ZMTP) the pipe to the socket is full
+    PAUSE = "pause"
+    RESUME = "resume"
+    #: ``recv()`` returned no bytes: the peer's FIN
+    EOF = "peer's FIN"
+
+
+class WriteEvent(enum.Enum):
+    """What moves the sending half."""
+
+    SHUTDOWN = "shutdown_write()"
+    #: the queue is empty and our FIN went out
+    FIN = "queue flushed: FIN"
+
+
+def _poll_in(engine: StreamEngine) -> None:
+    if engine._handle is not None and engine.state is not EngineState.CLOSED:
+        engine.set_pollin(engine._handle)
+
+
+def _no_poll_in(engine: StreamEngine) -> None:
+    if engine._handle is not None and engine.state is not EngineState.CLOSED:
+        engine.reset_pollin(engine._handle)
+
+
+#: The receiving half: entering a state sets the poller's read interest to match.
+READ_TRANSITIONS: Machine[ReadState, ReadEvent] = Machine("stream read", ReadState.OPEN, {
+    (ReadState.OPEN, ReadEvent.PAUSE): ReadState.PAUSED,
+    (ReadState.PAUSED, ReadEvent.RESUME): ReadState.OPEN,
+    (ReadState.OPEN, ReadEvent.EOF): ReadState.EOF,  # a paused half does not read: no FIN
+}, attr="read_state", entry={
+    ReadState.OPEN: _poll_in, ReadState.PAUSED: _no_poll_in, ReadState.EOF: _no_poll_in})
+
+#: The sending half: a FIN goes out only once the queue is flushed.
+WRITE_TRANSITIONS: Machine[WriteState, WriteEvent] = Machine("stream write", WriteState.OPEN, {
+    (WriteState.OPEN, WriteEvent.SHUTDOWN): WriteState.SHUTTING,
+    (WriteState.SHUTTING, WriteEvent.FIN): WriteState.SHUT,
+}, attr="write_state")
 
 
 class StreamEngine(Engine):
@@ -138,12 +187,12 @@ class StreamEngine(Engine):
         this and :meth:`resume_writing`. asyncio's protocols have hooks of the same names.
         """
         if self.read_state is ReadState.OPEN:
-            self._set_read_state(ReadState.PAUSED)
+            READ_TRANSITIONS.fire(self, ReadEvent.PAUSE)
 
     def resume_writing(self) -> None:
         """The write queue is at or below ``low_water`` (called on every such flush)."""
         if self.read_state is ReadState.PAUSED:
-            self._set_read_state(ReadState.OPEN)
+            READ_TRANSITIONS.fire(self, ReadEvent.RESUME)
 
     # -- public operations ------------------------------------------------------------------
 
@@ -198,7 +247,7 @@ class StreamEngine(Engine):
         """Send FIN once the queued output is flushed; keep reading (half-close)."""
         if self.state is not EngineState.ATTACHED or self.write_state is not WriteState.OPEN:
             return
-        self.write_state = WriteState.SHUTTING
+        WRITE_TRANSITIONS.fire(self, WriteEvent.SHUTDOWN)
         if not self._wbuf:
             self._send_fin()
 
@@ -268,17 +317,8 @@ class StreamEngine(Engine):
         if self.state is EngineState.CLOSING:
             self._release()
 
-    def _set_read_state(self, new: ReadState) -> None:
-        self.read_state = new
-        if self._handle is None or self.state is EngineState.CLOSED:
-            return
-        if new is ReadState.OPEN:
-            self.set_pollin(self._handle)
-        else:
-            self.reset_pollin(self._handle)
-
     def _eof(self) -> None:
-        self._set_read_state(ReadState.EOF)
+        READ_TRANSITIONS.fire(self, ReadEvent.EOF)
         keep_open = self.eof_received()
         if self.state is not EngineState.ATTACHED:
             return
@@ -286,7 +326,7 @@ class StreamEngine(Engine):
             self.close()
 
     def _send_fin(self) -> None:
-        self.write_state = WriteState.SHUT
+        WRITE_TRANSITIONS.fire(self, WriteEvent.FIN)
         try:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError as exc:
@@ -311,7 +351,8 @@ class StreamEngine(Engine):
             self._release()
             return
         ENGINE_TRANSITIONS.fire(self, EngineEvent.FINISH)
-        self._set_read_state(ReadState.PAUSED if self.read_state is ReadState.OPEN else self.read_state)
+        if self.read_state is ReadState.OPEN:
+            READ_TRANSITIONS.fire(self, ReadEvent.PAUSE)
         if linger is not None:
             self.call_later(linger, self._release)
 

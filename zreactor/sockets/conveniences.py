@@ -15,11 +15,19 @@ that ``socket.py`` reads as the core alone.
 ``recv_multipart`` takes what a partial ``recv`` left queued, else one whole message.
 
 *Option attributes.* :func:`install_option_attributes` puts one data descriptor per option
-name on the socket class, once, at import. A data descriptor rather than a ``__setattr__``
-override, so that the socket's own attribute writes on the per-message path cost nothing
-extra. A name that is already a method of the class (``subscribe``) becomes both: calling it
-calls the method, assigning to it sets the option. A name that is anything else (``type``, a
+name on the socket class, once, at import, so ``sock.linger`` costs one descriptor call. A
+name that is already a method of the class (``subscribe``) becomes both: calling it calls
+the method, assigning to it sets the option. A name that is anything else (``type``, a
 property) keeps its own definition.
+
+*Strict attributes* (pyzmq's rule). ``sock.lingr = 0`` must not quietly create an attribute
+while the socket keeps lingering: :meth:`Conveniences.__setattr__` lets through a name the
+instance already has, a private name (``_x``: the library's own state), or one the class
+declares (a method, a descriptor, an annotation); it sends an upper-case option name
+(``sock.LINGER = 0``) to ``setsockopt``; anything else is ``AttributeError: Socket has no
+such option: LINGR``. Reads of an unknown name fail the same way (``__getattr__`` runs only
+when normal lookup failed, so it costs nothing on the hot path). A subclass declares its own
+public attributes at class level, as with pyzmq. ``dir(sock)`` lists the option names.
 
 Everything here runs on the socket's thread.
 """
@@ -48,8 +56,47 @@ OPTION_NAMES: dict[str, int] = {o.name.lower(): int(o) for o in SocketOption}
 OPTION_NAMES["identity"] = int(SocketOption.ROUTING_ID)
 
 
+def _declared_names(cls: type) -> frozenset[str]:
+    """Every attribute name ``cls`` or a base declares (in ``__dict__`` or annotations)."""
+    cached = cls.__dict__.get("_declared_cache")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        names.update(klass.__dict__)
+        names.update(klass.__dict__.get("__annotations__", {}))
+    frozen = frozenset(names)
+    type.__setattr__(cls, "_declared_cache", frozen)
+    return frozen
+
+
+def _no_such_option(name: str) -> AttributeError:
+    return AttributeError(f"Socket has no such option: {name.upper()}")
+
+
 class Conveniences:
     """pyzmq's helper methods (a mixin of :class:`~zreactor.sockets.socket.Socket`)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name[0] == "_" or name in self.__dict__ or name in _declared_names(type(self)):
+            object.__setattr__(self, name, value)
+            return
+        option = getattr(SocketOption, name.upper(), None) if name.isupper() else None
+        if option is None:
+            raise _no_such_option(name)
+        self.setsockopt(option, value)
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when ordinary lookup failed: an upper-case option name, or a typo
+        if name[0] == "_":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        option = getattr(SocketOption, name, None) if name.isupper() else None
+        if option is None:
+            raise _no_such_option(name)
+        return self.getsockopt(option)
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *SocketOption.__members__})
 
     if TYPE_CHECKING:  # provided by Socket
         _out_frames: list[bytes]

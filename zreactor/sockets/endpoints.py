@@ -21,6 +21,11 @@ libzmq's ``term_endpoint``), then terminate children through the ownership tree 
 through their termination handshake. The socket's pipe end is listed before the session, so
 it is terminated first and the session still delivers what was queued, within linger.
 
+*What ``bind``/``connect`` return* is pyzmq's :class:`SocketContext`: ignore it, or use it
+in a ``with`` block that unbinds (disconnects) on exit. Addresses may be ``str`` or UTF-8
+``bytes``; anything else is a ``TypeError``, and every failure names the endpoint, from the
+call itself (an ipc path too long is ``ENAMETOOLONG`` here, not an I/O thread's traceback).
+
 *Transports.* ``inproc://`` pipes are made by the context's registry; ``tcp://`` and
 ``ipc://`` go through :mod:`zreactor.sockets.transports` (imported when first used, since it
 imports the listener and session machinery the inproc-only user never needs).
@@ -40,7 +45,48 @@ if TYPE_CHECKING:
     from ..reactor.mailbox import Mailbox
     from .options import Options
 
-__all__ = ["Endpoints"]
+__all__ = ["Endpoints", "SocketContext", "endpoint_str"]
+
+
+def endpoint_str(addr: Any) -> str:
+    """``addr`` as a str: str as is, bytes decoded from UTF-8 (pyzmq accepts both).
+
+    Raises:
+        TypeError: anything else (pyzmq's message).
+    """
+    if isinstance(addr, str):
+        return addr
+    if isinstance(addr, (bytes, bytearray)):
+        return bytes(addr).decode("utf-8")
+    raise TypeError(f"Expected addr to be str, got addr={addr!r}")
+
+
+class SocketContext:
+    """What ``bind``/``connect`` return: a context manager that unbinds/disconnects on exit.
+
+    Attributes:
+        socket: the socket. kind: ``"bind"`` or ``"connect"``. addr: the endpoint (for a bind,
+        the resolved one, so ``tcp://127.0.0.1:0`` unbinds the port it got).
+    """
+
+    def __init__(self, socket: Any, kind: str, addr: str) -> None:
+        self.socket = socket
+        self.kind = kind
+        self.addr = addr
+
+    def __enter__(self) -> Any:
+        return self.socket
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.socket.closed:
+            return
+        if self.kind == "bind":
+            self.socket.unbind(self.addr)
+        else:
+            self.socket.disconnect(self.addr)
+
+    def __repr__(self) -> str:
+        return f"<SocketContext({self.kind}={self.addr!r})>"
 
 
 class Endpoints:
@@ -58,23 +104,30 @@ class Endpoints:
         def xpipe_terminated(self, pipe: Pipe) -> None: ...
         def term_child(self, child: Any) -> None: ...
 
-    def bind(self, addr: str) -> None:
+    def bind(self, addr: str | bytes) -> SocketContext:
         """Bind to ``tcp://``, ``ipc://`` or ``inproc://`` address.
 
+        Returns:
+            a :class:`SocketContext` (``with sock.bind(addr): ...`` unbinds on exit).
+
         Raises:
-            ZMQError: EADDRINUSE, EINVAL (malformed), EPROTONOSUPPORT (unknown transport).
+            TypeError: ``addr`` is not str or bytes.
+            ZMQError: EADDRINUSE, EINVAL (malformed), EPROTONOSUPPORT (unknown transport),
+                ENAMETOOLONG (ipc path).
         """
+        addr = endpoint_str(addr)
         transport, rest = self._endpoint_prelude(addr)
         if transport == "inproc":
             self.context.inproc.bind(rest, self)
             self._endpoints.setdefault(addr, [])
             self.options.last_endpoint = addr
-            return
+            return SocketContext(self, "bind", addr)
         from . import transports
 
         endpoint, listener = transports.bind(self, addr)
         self._endpoints.setdefault(endpoint, []).append(listener)
         self.options.last_endpoint = endpoint
+        return SocketContext(self, "bind", endpoint)
 
     def _endpoint_prelude(self, addr: str) -> tuple[str, str]:
         """What bind and connect do first: check the socket, run pending commands, and split
@@ -114,18 +167,28 @@ class Endpoints:
             return port
         raise ZMQError(errno.EADDRINUSE, "could not bind to a random port")
 
-    def connect(self, addr: str) -> None:
+    def connect(self, addr: str | bytes) -> SocketContext:
         """Connect to ``tcp://``, ``ipc://`` or ``inproc://`` address (asynchronously).
 
+        A host name is resolved when connecting, and again at each reconnection: one that
+        does not resolve yet is retried with the reconnect backoff (``CONNECT_RETRIED`` on
+        the monitor), as libzmq does.
+
+        Returns:
+            a :class:`SocketContext` (``with sock.connect(addr): ...`` disconnects on exit).
+
         Raises:
-            ZMQError: EINVAL (malformed), EPROTONOSUPPORT (unknown transport).
+            TypeError: ``addr`` is not str or bytes.
+            ZMQError: EINVAL (malformed), EPROTONOSUPPORT (unknown transport), ENAMETOOLONG
+                (ipc path).
         """
+        addr = endpoint_str(addr)
         transport, rest = self._endpoint_prelude(addr)
         if transport == "inproc":
             pipe = self.context.inproc.connect(rest, self)
             self._endpoints.setdefault(addr, []).append(pipe)
             self.options.last_endpoint = addr
-            return
+            return SocketContext(self, "connect", addr)
         from . import transports
 
         endpoint, session = transports.connect(self, addr)
@@ -136,13 +199,15 @@ class Endpoints:
             objs.append(session.socket_pipe)
         objs.append(session)
         self.options.last_endpoint = endpoint
+        return SocketContext(self, "connect", endpoint)
 
-    def unbind(self, addr: str) -> None:
+    def unbind(self, addr: str | bytes) -> None:
         """Stop listening on ``addr`` (as given to, or reported by, ``bind``).
 
         Raises:
             ZMQError: ENOENT if the socket is not bound there.
         """
+        addr = endpoint_str(addr)
         self._check_usable()
         if addr.startswith("inproc://"):
             if addr not in self._endpoints:
@@ -152,12 +217,13 @@ class Endpoints:
             return
         self._drop_endpoint(addr)
 
-    def disconnect(self, addr: str) -> None:
+    def disconnect(self, addr: str | bytes) -> None:
         """Stop connecting to ``addr``; queued messages to it are dropped.
 
         Raises:
             ZMQError: ENOENT if the socket is not connected there.
         """
+        addr = endpoint_str(addr)
         self._check_usable()
         self._drop_endpoint(addr)
 

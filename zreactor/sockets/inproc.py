@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ZMQError
 from .commands import SocketCmd
+from .options import conflates
 from .pipe import Pipe, pipepair
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ def make_inproc_pipes(binder: Socket, connecter: Socket) -> tuple[Pipe, Pipe]:
     b, c = binder.options, connecter.options
     sndhwm = c.sndhwm + b.rcvhwm if c.sndhwm and b.rcvhwm else 0
     rcvhwm = c.rcvhwm + b.sndhwm if c.rcvhwm and b.sndhwm else 0
-    c_end, b_end = pipepair((connecter, binder), (sndhwm, rcvhwm))
+    c_end, b_end = pipepair((connecter, binder), (sndhwm, rcvhwm),
+                            conflate=conflates(b) or conflates(c))
     b_end.routing_id = c.routing_id or None
     c_end.routing_id = b.routing_id or None
     return b_end, c_end
@@ -84,7 +86,8 @@ class InprocRegistry:
             binder = self._bound.get(name)
             if binder is None:
                 opts = sock.options
-                c_end, b_end = pipepair((sock, None), (opts.sndhwm, opts.rcvhwm))
+                c_end, b_end = pipepair((sock, None), (opts.sndhwm, opts.rcvhwm),
+                                        conflate=conflates(opts))
                 self._pending.setdefault(name, []).append((sock, c_end, b_end))
             else:
                 b_end, c_end = make_inproc_pipes(binder, sock)

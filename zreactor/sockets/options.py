@@ -1,4 +1,4 @@
-"""Socket options: their defaults, types and validation, in libzmq's units (milliseconds).
+"""Socket options: which exist, which zreactor implements, their types, defaults and checks.
 
 Theory of operation
 -------------------
@@ -7,24 +7,56 @@ created (libzmq does the same), so changing an option affects later connections 
 I/O thread never reads an object the application thread is writing.
 
 :data:`OPTION_SPECS` is the table that drives ``setsockopt``/``getsockopt``: for each option
-its attribute name, its kind (int, bool, bytes, str) and whether it can be written. An option
-that is not in the table fails with ``EINVAL``, never silently.
+zreactor implements, the :class:`Options` attribute it lives in, its kind (int, bool, bytes,
+str), whether it can be written and read, its range, and the socket types it applies to.
+:func:`lookup` answers every other number in one of two loud ways, never silently:
+
+* a libzmq option zreactor does not implement (``RATE``, ``GSSAPI_SERVER``, ...): ``ZMQError``
+  ``ENOTSUP`` naming the option and, where known, why (:data:`NOT_IMPLEMENTED`);
+* a number libzmq does not know: ``ZMQError`` ``EINVAL``, as libzmq answers.
+
+Values are checked in two steps, as pyzmq and libzmq split the work: :func:`check_type` raises
+``TypeError`` for a value of the wrong Python type (pyzmq's check, from the option's C type in
+``SocketOption._opt_type``), then :func:`coerce` raises ``ZMQError`` ``EINVAL`` for a value out
+of range (libzmq's). Every message names the option, not its number.
+
+*Extending the table.* Another module that implements an option adds its row with
+:func:`register_option` at import (the security mechanisms add ``PLAIN_*``/``CURVE_*``, the
+listener its accept options); the :class:`Options` field it names must exist, either here or
+added with a default by that module's row (``default=``).
+
+What the per-connection options do to the OS socket (buffers, keepalive, ``TCP_MAXRT``,
+``TOS``) is :func:`apply_to_socket`, called once per tcp connection on its I/O thread.
 """
 
 from __future__ import annotations
 
 import copy
 import errno
+import socket as _socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..constants import SocketOption as O
+from ..constants import _OptType
 from ..errors import ZMQError
 
-__all__ = ["OPTION_SPECS", "Options", "OptionSpec"]
+__all__ = [
+    "NOT_IMPLEMENTED",
+    "OPTION_SPECS",
+    "OptionSpec",
+    "Options",
+    "apply_to_socket",
+    "conflates",
+    "check_type",
+    "coerce",
+    "lookup",
+    "option_name",
+    "register_option",
+]
 
 
-@dataclass(slots=True)
+@dataclass(slots=False)
 class Options:
     """Every option a socket carries; units are libzmq's (ms, bytes, messages)."""
 
@@ -43,8 +75,15 @@ class Options:
     rcvtimeo: int = -1
     sndtimeo: int = -1
     router_mandatory: bool = False
+    router_handover: bool = False
     immediate: bool = False
     xpub_verbose: bool = False
+    xpub_verboser: bool = False
+    xpub_nodrop: bool = False
+    xpub_manual: bool = False
+    xpub_welcome_msg: bytes = b""
+    invert_matching: bool = False
+    conflate: bool = False
     ipv6: bool = False
     probe_router: bool = False
     req_correlate: bool = False
@@ -53,6 +92,17 @@ class Options:
     heartbeat_ivl: int = 0
     heartbeat_ttl: int = 0
     heartbeat_timeout: int = -1
+    tcp_keepalive: int = -1
+    tcp_keepalive_cnt: int = -1
+    tcp_keepalive_idle: int = -1
+    tcp_keepalive_intvl: int = -1
+    tcp_maxrt: int = 0
+    tos: int = 0
+    connect_timeout: int = 0
+    reconnect_stop: int = 0
+    #: the security mechanism (``SecurityMechanism``); NULL until a mechanism module sets it
+    mechanism: int = 0
+    thread_safe: bool = False
     last_endpoint: str = ""
     #: socket-type name as sent in the ZMTP READY command ("PUB", "SUB", ...)
     type_name: str = field(default="PAIR")
@@ -64,14 +114,28 @@ class Options:
 
 @dataclass(frozen=True, slots=True)
 class OptionSpec:
-    """How one option is read and written."""
+    """How one option is read and written.
 
-    attr: str  # attribute of Options (or a socket method for the special ones)
-    kind: type  # int, bool, bytes or str
+    Attributes:
+        attr: the :class:`Options` attribute holding it.
+        kind: ``int``, ``bool``, ``bytes`` or ``str`` (``str`` options read back as bytes).
+        writable / readable: what libzmq allows (a write-only option reads as ``EINVAL``).
+        minimum / maximum: the accepted range of an int option (inclusive).
+        types: the socket type names it applies to (``None``: every type).
+    """
+
+    attr: str
+    kind: type
     writable: bool = True
     readable: bool = True
     minimum: int | None = None
+    maximum: int | None = None
+    types: frozenset[str] | None = None
 
+
+_XPUB = frozenset({"XPUB", "PUB"})  # libzmq's pub_t is an xpub_t
+_ROUTER = frozenset({"ROUTER"})
+_REQ = frozenset({"REQ"})
 
 OPTION_SPECS: dict[int, OptionSpec] = {
     O.SNDHWM: OptionSpec("sndhwm", int, minimum=0),
@@ -88,43 +152,220 @@ OPTION_SPECS: dict[int, OptionSpec] = {
     O.RCVTIMEO: OptionSpec("rcvtimeo", int, minimum=-1),
     O.SNDTIMEO: OptionSpec("sndtimeo", int, minimum=-1),
     O.ROUTER_MANDATORY: OptionSpec("router_mandatory", bool, readable=False),
+    O.ROUTER_HANDOVER: OptionSpec("router_handover", bool, readable=False, types=_ROUTER),
     O.IMMEDIATE: OptionSpec("immediate", bool),
     O.XPUB_VERBOSE: OptionSpec("xpub_verbose", bool, readable=False),
+    O.XPUB_VERBOSER: OptionSpec("xpub_verboser", bool, readable=False, types=_XPUB),
+    O.XPUB_NODROP: OptionSpec("xpub_nodrop", bool, readable=False, types=_XPUB),
+    O.XPUB_MANUAL: OptionSpec("xpub_manual", bool, readable=False, types=frozenset({"XPUB"})),
+    O.XPUB_WELCOME_MSG: OptionSpec("xpub_welcome_msg", bytes, readable=False, types=_XPUB),
+    O.INVERT_MATCHING: OptionSpec("invert_matching", bool),
+    O.CONFLATE: OptionSpec("conflate", bool),
     O.IPV6: OptionSpec("ipv6", bool),
     O.PROBE_ROUTER: OptionSpec("probe_router", bool, readable=False),
     O.REQ_CORRELATE: OptionSpec("req_correlate", bool, readable=False),
     O.REQ_RELAXED: OptionSpec("req_relaxed", bool, readable=False),
     O.HANDSHAKE_IVL: OptionSpec("handshake_ivl", int, minimum=0),
     O.HEARTBEAT_IVL: OptionSpec("heartbeat_ivl", int, minimum=0),
-    O.HEARTBEAT_TTL: OptionSpec("heartbeat_ttl", int, minimum=0),
+    O.HEARTBEAT_TTL: OptionSpec("heartbeat_ttl", int, minimum=0, maximum=6553599),
     O.HEARTBEAT_TIMEOUT: OptionSpec("heartbeat_timeout", int, minimum=-1),
+    O.TCP_KEEPALIVE: OptionSpec("tcp_keepalive", int, minimum=-1, maximum=1),
+    O.TCP_KEEPALIVE_CNT: OptionSpec("tcp_keepalive_cnt", int, minimum=-1),
+    O.TCP_KEEPALIVE_IDLE: OptionSpec("tcp_keepalive_idle", int, minimum=-1),
+    O.TCP_KEEPALIVE_INTVL: OptionSpec("tcp_keepalive_intvl", int, minimum=-1),
+    O.TCP_MAXRT: OptionSpec("tcp_maxrt", int, minimum=0),
+    O.TOS: OptionSpec("tos", int, minimum=0, maximum=255),
+    O.CONNECT_TIMEOUT: OptionSpec("connect_timeout", int, minimum=0),
+    O.RECONNECT_STOP: OptionSpec("reconnect_stop", int, minimum=0, maximum=7),
+    O.MECHANISM: OptionSpec("mechanism", int, writable=False),
+    O.THREAD_SAFE: OptionSpec("thread_safe", bool, writable=False),
     O.TYPE: OptionSpec("type", int, writable=False),
     O.LAST_ENDPOINT: OptionSpec("last_endpoint", str, writable=False),
 }
 
+#: options the socket answers itself (not stored in :class:`Options`); see ``Socket.getsockopt``
+SOCKET_LEVEL = frozenset({O.HWM, O.RCVMORE, O.EVENTS, O.FD, O.SUBSCRIBE, O.UNSUBSCRIBE,
+                          O.IPV4ONLY})
 
-def coerce(option: int, spec: OptionSpec, value: Any) -> Any:
-    """Validate ``value`` for ``option`` and convert it to the stored type.
+_MULTICAST = "the pgm/epgm/norm multicast transports are not implemented"
+#: why zreactor does not implement a libzmq option (the rest: "not implemented")
+NOT_IMPLEMENTED: dict[int, str] = {
+    O.RATE: _MULTICAST,
+    O.RECOVERY_IVL: _MULTICAST,
+    O.MULTICAST_HOPS: _MULTICAST,
+    O.MULTICAST_MAXTPDU: _MULTICAST,
+    O.MULTICAST_LOOP: _MULTICAST,
+    O.ROUTER_RAW: "use a STREAM socket (ROUTER_RAW is deprecated in libzmq)",
+    O.GSSAPI_SERVER: "the GSSAPI mechanism is not implemented",
+    O.GSSAPI_PRINCIPAL: "the GSSAPI mechanism is not implemented",
+    O.GSSAPI_SERVICE_PRINCIPAL: "the GSSAPI mechanism is not implemented",
+    O.GSSAPI_PLAINTEXT: "the GSSAPI mechanism is not implemented",
+    O.GSSAPI_PRINCIPAL_NAMETYPE: "the GSSAPI mechanism is not implemented",
+    O.GSSAPI_SERVICE_PRINCIPAL_NAMETYPE: "the GSSAPI mechanism is not implemented",
+    O.SOCKS_PROXY: "SOCKS proxies are not implemented",
+    O.SOCKS_USERNAME: "SOCKS proxies are not implemented",
+    O.SOCKS_PASSWORD: "SOCKS proxies are not implemented",
+    O.VMCI_BUFFER_SIZE: "the vmci transport is not implemented",
+    O.VMCI_BUFFER_MIN_SIZE: "the vmci transport is not implemented",
+    O.VMCI_BUFFER_MAX_SIZE: "the vmci transport is not implemented",
+    O.VMCI_CONNECT_TIMEOUT: "the vmci transport is not implemented",
+    O.USE_FD: "adopting a pre-made listening fd is not implemented",
+    O.BINDTODEVICE: "SO_BINDTODEVICE is not implemented",
+    O.TCP_ACCEPT_FILTER: "deprecated in libzmq; use ZAP",
+    O.IPC_FILTER_PID: "deprecated in libzmq; use ZAP",
+    O.IPC_FILTER_UID: "deprecated in libzmq; use ZAP",
+    O.IPC_FILTER_GID: "deprecated in libzmq; use ZAP",
+    O.BLOCKY: "a context option in libzmq; use Context.set",
+    O.PLAIN_SERVER: "the PLAIN mechanism is not implemented yet",
+    O.PLAIN_USERNAME: "the PLAIN mechanism is not implemented yet",
+    O.PLAIN_PASSWORD: "the PLAIN mechanism is not implemented yet",
+    O.CURVE_SERVER: "the CURVE mechanism is not implemented yet",
+    O.CURVE_PUBLICKEY: "the CURVE mechanism is not implemented yet",
+    O.CURVE_SECRETKEY: "the CURVE mechanism is not implemented yet",
+    O.CURVE_SERVERKEY: "the CURVE mechanism is not implemented yet",
+    O.ZAP_DOMAIN: "ZAP is not implemented yet",
+    O.ZAP_ENFORCE_DOMAIN: "ZAP is not implemented yet",
+}
+
+
+def option_name(option: int) -> str:
+    """``"LINGER"`` for 17; ``"option 9999"`` for a number libzmq does not name."""
+    try:
+        return O(option).name
+    except ValueError:
+        return f"option {option}"
+
+
+def register_option(option: int, spec: OptionSpec, default: Any = None) -> None:
+    """Add (or replace) the row of an option another module implements.
+
+    Args:
+        option: the libzmq number (``zmq.CURVE_SERVER``).
+        spec: its row; ``spec.attr`` names the :class:`Options` attribute.
+        default: the attribute's default, when the attribute is new (set on the class).
+    """
+    if default is not None or not hasattr(Options, spec.attr):
+        setattr(Options, spec.attr, default)
+    OPTION_SPECS[int(option)] = spec
+    NOT_IMPLEMENTED.pop(int(option), None)
+
+
+def lookup(option: int, type_name: str, *, write: bool) -> OptionSpec:
+    """The row of ``option`` for a ``type_name`` socket, or the error that explains why not.
 
     Raises:
-        ZMQError: EINVAL for a wrong type or an out-of-range value.
+        ZMQError: ENOTSUP for a libzmq option zreactor does not implement; EINVAL for an
+            unknown number, a read of a write-only option (or the reverse), or an option that
+            does not apply to this socket type.
     """
+    spec = OPTION_SPECS.get(option)
+    name = option_name(option)
+    if spec is None:
+        if name.startswith("option "):
+            raise ZMQError(errno.EINVAL, f"unknown socket option {option}")
+        reason = NOT_IMPLEMENTED.get(option, "not implemented")
+        raise ZMQError(errno.ENOTSUP, f"zreactor does not implement socket option {name}: {reason}")
+    if spec.types is not None and type_name not in spec.types:
+        kinds = "/".join(sorted(spec.types))
+        raise ZMQError(errno.EINVAL, f"{name} applies to {kinds} sockets, not {type_name}")
+    if write and not spec.writable:
+        raise ZMQError(errno.EINVAL, f"{name} is read-only")
+    if not write and not spec.readable:
+        raise ZMQError(errno.EINVAL, f"{name} is write-only")
+    return spec
+
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+def check_type(option: int, value: Any) -> None:
+    """pyzmq's check: a value of the wrong Python type for ``option`` is a ``TypeError``.
+
+    Bytes options take bytes (``bytearray``/``memoryview`` too); everything else takes an
+    int (``bool`` included). A ``str`` is refused with pyzmq's advice.
+    """
+    try:
+        opt_type = O(option)._opt_type
+    except ValueError:
+        opt_type = _OptType.int
+    if isinstance(value, str):
+        raise TypeError(f"{option_name(option)}: unicode not allowed, use setsockopt_string")
+    if opt_type is _OptType.bytes:
+        if not isinstance(value, _BYTES_LIKE):
+            hint = f" (pass bytes, e.g. {str(value).encode()!r})" if isinstance(value, int) else ""
+            raise TypeError(
+                f"{option_name(option)} takes bytes, got {type(value).__name__} {value!r}{hint}")
+    elif not isinstance(value, int):
+        raise TypeError(f"{option_name(option)} takes an int, got {type(value).__name__} {value!r}")
+
+
+def coerce(option: int, spec: OptionSpec, value: Any) -> Any:
+    """Range-check ``value`` (already type-checked) and convert it to the stored type.
+
+    Raises:
+        ZMQError: EINVAL for an out-of-range value.
+    """
+    name = option_name(option)
     if spec.kind is bytes:
-        if isinstance(value, str):
-            raise ZMQError(errno.EINVAL, f"option {O(option).name} takes bytes, not str")
-        try:
-            value = bytes(value)
-        except TypeError:
-            raise ZMQError(errno.EINVAL, f"option {O(option).name} takes bytes") from None
+        value = bytes(value)
         if option == O.ROUTING_ID and (not value or len(value) > 255 or value[0] == 0):
-            raise ZMQError(errno.EINVAL, "routing_id must be 1-255 bytes, not starting with 0")
+            raise ZMQError(errno.EINVAL, "ROUTING_ID must be 1-255 bytes, not starting with 0")
         return value
     if spec.kind is bool:
-        if not isinstance(value, (bool, int)):
-            raise ZMQError(errno.EINVAL, f"option {O(option).name} takes an int/bool")
         return bool(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ZMQError(errno.EINVAL, f"option {O(option).name} takes an int, got {value!r}")
+    value = int(value)
     if spec.minimum is not None and value < spec.minimum:
-        raise ZMQError(errno.EINVAL, f"option {O(option).name} must be >= {spec.minimum}")
+        raise ZMQError(errno.EINVAL, f"{name} must be >= {spec.minimum}, got {value}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise ZMQError(errno.EINVAL, f"{name} must be <= {spec.maximum}, got {value}")
     return value
+
+
+#: the socket types whose pipes ``CONFLATE`` applies to (libzmq's list)
+CONFLATING_TYPES = frozenset({"PUB", "SUB", "PUSH", "PULL", "DEALER", "PAIR", "XPUB", "XSUB"})
+
+
+def conflates(options: Options) -> bool:
+    """True if pipes of a socket with ``options`` keep only the newest message."""
+    return options.conflate and options.type_name in CONFLATING_TYPES
+
+
+def apply_to_socket(sock: _socket.socket, options: Options) -> None:
+    """Set the OS-level options of one new tcp connection (libzmq's ``tune_tcp_*``).
+
+    ``SNDBUF``/``RCVBUF`` (when not -1), ``TCP_KEEPALIVE`` and its ``_CNT``/``_IDLE``/
+    ``_INTVL`` (when not -1; ``_IDLE`` is Linux's ``TCP_KEEPIDLE``), ``TCP_MAXRT``
+    (``TCP_USER_TIMEOUT``, ms) and ``TOS``. Runs on the connection's I/O thread; an option the
+    platform lacks is skipped, as libzmq does.
+    """
+    settings: list[tuple[int, str, int]] = []
+    if options.sndbuf >= 0:
+        settings.append((_socket.SOL_SOCKET, "SO_SNDBUF", options.sndbuf))
+    if options.rcvbuf >= 0:
+        settings.append((_socket.SOL_SOCKET, "SO_RCVBUF", options.rcvbuf))
+    if sock.family in (_socket.AF_INET, _socket.AF_INET6):  # the rest is tcp's
+        settings.extend(_tcp_settings(sock.family, options))
+    for level, attr, value in settings:
+        number = getattr(_socket, attr, None)
+        if number is not None:
+            sock.setsockopt(level, number, value)
+
+
+def _tcp_settings(family: int, options: Options) -> list[tuple[int, str, int]]:
+    settings: list[tuple[int, str, int]] = []
+    if options.tcp_keepalive >= 0:
+        settings.append((_socket.SOL_SOCKET, "SO_KEEPALIVE", options.tcp_keepalive))
+    if options.tcp_keepalive == 1:
+        for attr, value in (("TCP_KEEPCNT", options.tcp_keepalive_cnt),
+                            ("TCP_KEEPIDLE", options.tcp_keepalive_idle),
+                            ("TCP_KEEPINTVL", options.tcp_keepalive_intvl)):
+            if value >= 0:
+                settings.append((_socket.IPPROTO_TCP, attr, value))
+    if options.tcp_maxrt > 0:
+        settings.append((_socket.IPPROTO_TCP, "TCP_USER_TIMEOUT", options.tcp_maxrt))
+    if options.tos > 0:
+        if family == _socket.AF_INET6:
+            settings.append((_socket.IPPROTO_IPV6, "IPV6_TCLASS", options.tos))
+        else:
+            settings.append((_socket.IPPROTO_IP, "IP_TOS", options.tos))
+    return settings

@@ -50,6 +50,14 @@ states and their moves are :class:`PipeState` and :data:`PIPE_TRANSITIONS` (a
 :class:`~zreactor.reactor.fsm.Machine` fired with :class:`PipeEvent`; its rows send the
 ``PIPE_TERM``/``PIPE_TERM_ACK`` commands, and entering a state folds it into the flags).
 
+*Conflation* (the ``CONFLATE`` option, libzmq's ``ypipe_conflate``): a :class:`ConflatePipe`
+keeps at most the newest message in each direction. Its writer empties the queue before it
+appends, so the reader finds only the latest; ``popleft`` and ``clear`` are each atomic, so
+the reader gets either the old message or the new one, never a torn state. Such a pipe is
+unbounded (hwm 0): its queue never holds more than one message, and messages that were
+replaced are never read, so counting reads against writes would wrongly fill it. Only the
+writer end appends the delimiter, after its last write, so a clear never drops it.
+
 Sink interface: ``mailbox`` (for commands), ``read_activated(pipe)``,
 ``write_activated(pipe)``, ``pipe_terminated(pipe)``.
 """
@@ -70,6 +78,7 @@ __all__ = [
     "PipeEvent",
     "PipeState",
     "compute_lwm",
+    "ConflatePipe",
     "pipepair",
 ]
 
@@ -492,7 +501,8 @@ class Pipe:
 
 
 def pipepair(
-    sinks: tuple[Any, Any], hwms: tuple[int, int], delays: tuple[bool, bool] = (True, True)
+    sinks: tuple[Any, Any], hwms: tuple[int, int], delays: tuple[bool, bool] = (True, True),
+    conflate: bool = False,
 ) -> tuple[Pipe, Pipe]:
     """Create two connected pipe ends.
 
@@ -501,10 +511,40 @@ def pipepair(
         hwms: ``hwms[i]`` bounds the messages end ``i`` may have queued towards the other
             (libzmq: ``(sndhwm, rcvhwm)`` from the socket's point of view; 0: unbounded).
         delays: whether each end, when its peer terminates, still delivers queued messages.
+        conflate: keep only the newest message each way (:class:`ConflatePipe`; the hwms
+            are then ignored, as libzmq ignores them).
     """
     a_to_b, b_to_a = _Queue(), _Queue()
-    a = Pipe(b_to_a, a_to_b, hwms[1], hwms[0], delays[0])
-    b = Pipe(a_to_b, b_to_a, hwms[0], hwms[1], delays[1])
+    cls = ConflatePipe if conflate else Pipe
+    if conflate:
+        hwms = (0, 0)
+    a = cls(b_to_a, a_to_b, hwms[1], hwms[0], delays[0])
+    b = cls(a_to_b, b_to_a, hwms[0], hwms[1], delays[1])
     a.peer, b.peer = b, a
     a.sink, b.sink = sinks
     return a, b
+
+
+class ConflatePipe(Pipe):
+    """A pipe end whose writes replace what the reader has not taken yet (``CONFLATE``;
+    see the module docstring)."""
+
+    __slots__ = ()
+
+    def write(self, msg: Message) -> bool:
+        """Replace the queued message, if any, with ``msg``."""
+        if self._out_active and self._out is not None:
+            self._out.items.clear()
+        return super().write(msg)
+
+    def write_batch(self, msgs: list[Message]) -> int:
+        """Keep only the last of ``msgs``; all of them count as written."""
+        if not msgs or not self.write(msgs[-1]):
+            return 0
+        return len(msgs)
+
+    def send(self, msg: Message) -> bool:
+        """Replace the queued message with ``msg`` and wake the reader."""
+        if self._out_active and self._out is not None:
+            self._out.items.clear()
+        return super().send(msg)

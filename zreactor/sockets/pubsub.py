@@ -266,13 +266,7 @@ class SubSocket(XSubSocket):
             lead = b"\x00"
         else:
             return False
-        if isinstance(value, str):
-            raise TypeError("unicode not allowed, use setsockopt_string")
-        try:
-            topic = bytes(value)
-        except TypeError:
-            raise ZMQError(errno.EINVAL, f"a topic must be bytes, not {type(value).__name__}") from None
-        XSubSocket.xsend(self, [lead + topic])
+        XSubSocket.xsend(self, [lead + bytes(value)])  # the type was checked by setsockopt
         return True
 
     def xsend(self, msg: list[bytes]) -> bool:

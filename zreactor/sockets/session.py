@@ -63,6 +63,7 @@ from ..reactor.fsm import Machine
 from ..reactor.own import Own
 from ..zmtp.engine import ZmtpEngine
 from ..zmtp.events import HandshakeComplete
+from .options import apply_to_socket, conflates
 from .pipe import Pipe, pipepair
 
 if TYPE_CHECKING:
@@ -163,9 +164,13 @@ class Session(Engine):
             # libzmq reconnects only with a positive interval (0 and -1 both mean "never")
             reconnect_ivl=ivl / 1000 if ivl > 0 else None,
             reconnect_ivl_max=options.reconnect_ivl_max / 1000,
+            connect_timeout=options.connect_timeout / 1000,
+            reconnect_stop=options.reconnect_stop,
+            ipv6=options.ipv6,
         )
         if not session.late_pipe:
-            sock_end, own_end = pipepair((zsocket, session), (options.sndhwm, options.rcvhwm))
+            sock_end, own_end = pipepair((zsocket, session), (options.sndhwm, options.rcvhwm),
+                                         conflate=conflates(options))
             sock_end.endpoint = own_end.endpoint = endpoint
             sock_end.caller_io = session.pull_in_caller
             sock_end.caller_read = session
@@ -198,6 +203,7 @@ class Session(Engine):
 
     def _new_engine(self, sock: _socket.socket) -> ZmtpEngine:
         o = self.options
+        apply_to_socket(sock, o)  # SNDBUF/RCVBUF, TCP_KEEPALIVE*, TCP_MAXRT, TOS
         return ZmtpEngine(
             sock,
             self,
@@ -338,7 +344,8 @@ class Session(Engine):
 
     def _open_pipe(self, identity: bytes) -> None:
         o = self.options
-        sock_end, own_end = pipepair((self.zsocket, self), (o.sndhwm, o.rcvhwm))
+        sock_end, own_end = pipepair((self.zsocket, self), (o.sndhwm, o.rcvhwm),
+                                     conflate=conflates(o))
         sock_end.routing_id = identity or None
         sock_end.endpoint = own_end.endpoint = self.endpoint
         sock_end.caller_io = self.pull_in_caller

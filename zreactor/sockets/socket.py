@@ -56,7 +56,7 @@ from . import caller_wait
 from .conveniences import Conveniences, install_option_attributes
 from .endpoints import Endpoints
 from .frame import Frame, as_frame
-from .options import OPTION_SPECS, Options, coerce
+from .options import Options, check_type, coerce, lookup, option_name
 from .pipe import Pipe
 
 if TYPE_CHECKING:
@@ -84,6 +84,16 @@ class Socket(Endpoints, Conveniences, Own):
     _monitor: Any = None
     #: True for sockets the library closes itself (a monitor's PAIR): ``Context.destroy`` skips them
     _internal = False
+
+    # The public attributes, declared so that strict attribute setting (see
+    # ``conveniences.py``) lets exactly these through. A subclass declares its own the same way.
+    context: Context
+    options: Options
+    mailbox: Mailbox
+    event_bus: EventBus
+    thread: Any
+    owner: Any
+    own_state: Any
 
     def __init__(self, context: Context, socket_type: int | None = None) -> None:
         Own.__init__(self)
@@ -216,26 +226,35 @@ class Socket(Endpoints, Conveniences, Own):
         """Set a socket option (libzmq units: ms, bytes, messages).
 
         Raises:
-            ZMQError: EINVAL for an unknown option or a bad value.
+            TypeError: ``value`` has the wrong type for the option (pyzmq's check).
+            ZMQError: ENOTSUP for a libzmq option zreactor does not implement; EINVAL for an
+                unknown option, a read-only one, one that does not apply to this socket
+                type, or a value out of range. Messages name the option.
         """
         self._check_usable()
         option = int(option)
+        check_type(option, value)
         if option == SocketOption.HWM:
             self.setsockopt(SocketOption.SNDHWM, value)
             self.setsockopt(SocketOption.RCVHWM, value)
             return
+        if option == SocketOption.IPV4ONLY:  # libzmq's deprecated inverse of IPV6
+            self.options.ipv6 = not value
+            return
         if self.xsetsockopt(option, value):
             return
-        spec = OPTION_SPECS.get(option)
-        if spec is None or not spec.writable:
-            raise ZMQError(errno.EINVAL, f"option {option} cannot be set on {self.options.type_name}")
+        if option in (SocketOption.SUBSCRIBE, SocketOption.UNSUBSCRIBE):
+            raise ZMQError(errno.EINVAL, f"{option_name(option)} applies to SUB/XSUB sockets, "
+                                         f"not {self.options.type_name}")
+        spec = lookup(option, self.options.type_name, write=True)
         setattr(self.options, spec.attr, coerce(option, spec, value))
 
     def getsockopt(self, option: int) -> Any:
         """Read a socket option.
 
         Raises:
-            ZMQError: EINVAL for an unknown or write-only option.
+            ZMQError: ENOTSUP for a libzmq option zreactor does not implement; EINVAL for an
+                unknown or write-only option.
         """
         self._check_usable()
         option = int(option)
@@ -247,9 +266,9 @@ class Socket(Endpoints, Conveniences, Own):
             return self.mailbox.fd
         if option == SocketOption.HWM:
             return self.options.sndhwm
-        spec = OPTION_SPECS.get(option)
-        if spec is None or not spec.readable:
-            raise ZMQError(errno.EINVAL, f"option {option} cannot be read")
+        if option == SocketOption.IPV4ONLY:
+            return int(not self.options.ipv6)
+        spec = lookup(option, self.options.type_name, write=False)
         value = getattr(self.options, spec.attr)
         if spec.kind is str:  # pyzmq returns bytes (``sock.last_endpoint == b"tcp://..."``)
             return value.encode("utf-8")

@@ -13,8 +13,8 @@ is pipes only, handled by the socket and the context):
     ``ACCEPTED`` :class:`~zreactor.sockets.session.Session`, which hands the socket a pipe once
     the ZMTP handshake is done.
 :func:`connect`
-    makes a ``CONNECT`` session (which resolves the address now and dials it from its I/O
-    thread, reconnecting as configured), launches it as the socket's child, and attaches the
+    makes a ``CONNECT`` session (which checks the address's syntax now, then resolves and
+    dials it from its I/O thread, reconnecting as configured), launches it as the socket's child, and attaches the
     socket's end of its pipe at once unless the pipe is made per connection (``immediate``,
     ROUTER).
 
@@ -33,7 +33,9 @@ binding a path that a live listener holds fails with ``EADDRINUSE``, as a TCP po
 listener removes its path when it closes.
 
 Errors: a malformed endpoint is ``EINVAL``; a host that does not resolve is ``ENODEV`` for
-bind (libzmq's "no such interface") and ``EINVAL`` for connect; bind's own failures keep their
+bind (libzmq's "no such interface"), while connect accepts it and its connecter keeps
+resolving it at each attempt (libzmq's behaviour); an ipc path longer than
+``IPC_PATH_MAX_LEN`` is ``ENAMETOOLONG`` for both; bind's own failures keep their
 errno (``EADDRINUSE``, ``EACCES``, ``EADDRNOTAVAIL``, ``ENOENT`` for an ipc directory that does
 not exist, ...) and are reported as a ``BIND_FAILED`` event too.
 """
@@ -76,8 +78,9 @@ def bind(socket: Socket, addr: str) -> tuple[str, Listener]:
         listener = Listener(addr, new_session, backlog=options.backlog, ipv6=options.ipv6)
     except ValueError as exc:
         raise ZMQError(errno.EINVAL, str(exc)) from exc
-    except OSError as exc:
-        raise ZMQError(errno.ENODEV, str(exc)) from exc
+    except OSError as exc:  # a name that does not resolve; ENAMETOOLONG keeps its errno
+        code = errno.ENAMETOOLONG if exc.errno == errno.ENAMETOOLONG else errno.ENODEV
+        raise ZMQError(code, str(exc)) from exc
     try:
         if listener.address.family == _socket.AF_UNIX:
             _claim_ipc_path(listener.address.sockaddr)
@@ -100,8 +103,10 @@ def connect(socket: Socket, addr: str) -> tuple[str, Session]:
     options = socket.options.copy()
     try:
         session = Session.connecting(socket, options, addr)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         raise ZMQError(errno.EINVAL, str(exc)) from exc
+    except OSError as exc:  # ENAMETOOLONG: names are resolved later, by the connecter
+        raise ZMQError(exc.errno or errno.EINVAL, str(exc)) from exc
     socket.launch_child(session, socket.context.choose_io_thread())
     # after the launch: the pipe's commands to the session need its mailbox
     if session.socket_pipe is not None:

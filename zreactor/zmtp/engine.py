@@ -100,7 +100,7 @@ from ..errors import ProtocolError
 from ..reactor.engine import EngineState
 from ..reactor.events import EventKind
 from ..reactor.fsm import Machine
-from ..reactor.stream import ReadState, StreamEngine, WriteState
+from ..reactor.stream import READ_TRANSITIONS, ReadEvent, ReadState, StreamEngine, WriteState
 from .commands import PING_TTL_MAX
 from .connection import ZmtpConnection
 from .events import Cancel, HandshakeComplete, Message, MessageBatch, PeerError, Ping, Subscribe
@@ -174,12 +174,12 @@ FLOW_TRANSITIONS: dict[tuple[Flow, FlowEvent], Flow] = {
 
 def _stop_reading(engine: ZmtpEngine) -> None:
     if engine.state is EngineState.ATTACHED and engine.read_state is ReadState.OPEN:
-        engine._set_read_state(ReadState.PAUSED)
+        READ_TRANSITIONS.fire(engine, ReadEvent.PAUSE)
 
 
 def _read_again(engine: ZmtpEngine) -> None:
     if engine.state is EngineState.ATTACHED and engine.read_state is ReadState.PAUSED:
-        engine._set_read_state(ReadState.OPEN)
+        READ_TRANSITIONS.fire(engine, ReadEvent.RESUME)
 
 
 #: The reading flow (``engine.input``): a blocked input stops reading the socket.
