@@ -93,6 +93,17 @@ def test_an_unlisted_move_raises_a_clear_error_and_changes_nothing() -> None:
         LAMP.fire(lamp, Push.SWITCH)
 
 
+def test_an_event_of_another_enum_never_matches_even_by_name() -> None:
+    class Lookalike(enum.Enum):
+        SWITCH = "switch"
+
+    lamp = Lamp()
+    assert not LAMP.allows(lamp, Lookalike.SWITCH)
+    with pytest.raises(IllegalMove):
+        LAMP.fire(lamp, Lookalike.SWITCH)
+    assert lamp.state is Light.OFF
+
+
 def test_a_machine_may_raise_its_own_error() -> None:
     class Refused(Exception):
         pass
