@@ -422,10 +422,42 @@ CONSTANTS.update(
     PYZMQ_DRAFT_API=False,
 )
 
+
+
+class ListenerOption(enum.IntEnum):
+    """zreactor's own socket options, for the listener a ``bind()`` makes (not libzmq's).
+
+    Numbered from ``0x7A520000`` ("zR"), far from libzmq's range, so they can never meet a
+    libzmq option. Like ``BACKLOG``, they apply to binds made after they are set.
+    """
+
+    #: milliseconds each waiting connection may wait, when the process is out of
+    #: descriptors, before it is shed (default 1000)
+    ACCEPT_GRACE = 0x7A520001
+    #: how waiting clients are told no: ``SHED_RESET`` (default), ``SHED_REOPEN``, ``SHED_NONE``
+    SHED_POLICY = 0x7A520002
+    #: the fd budget: framework descriptors beyond which the listener stops accepting
+    #: (default -1: the soft RLIMIT_NOFILE minus headroom)
+    MAX_CONNECTIONS = 0x7A520003
+
+
+class ShedPolicyCode(enum.IntEnum):
+    """Values of ``SHED_POLICY`` (the listener's ``ShedPolicy``, as pyzmq-style ints)."""
+
+    SHED_RESET = 0
+    SHED_REOPEN = 1
+    SHED_NONE = 2
+
+
+# zreactor's listener options and their values (not in pyzmq: see ``ListenerOption``)
+CONSTANTS.update(ListenerOption.__members__)
+CONSTANTS.update(ShedPolicyCode.__members__)
+
 globals().update(CONSTANTS)
 
 __all__ = [
     "CONSTANTS", "ENUMS", "ContextOption", "DeviceType", "Errno", "Event", "Flag",
     "MessageOption", "NormMode", "PollEvent", "ReconnectStop", "RouterNotify",
-    "SecurityMechanism", "SocketOption", "SocketType", *CONSTANTS,
+    "SecurityMechanism", "SocketOption", "SocketType", "ListenerOption", "ShedPolicyCode",
+    *CONSTANTS,
 ]
