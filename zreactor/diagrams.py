@@ -47,6 +47,7 @@ def machines() -> dict[str, Diagram]:
     from .sockets.pipe import PIPE_TRANSITIONS
     from .sockets.reqrep import REP_TRANSITIONS, REQ_TRANSITIONS
     from .sockets.session import SESSION_TRANSITIONS
+    from .sockets.socket import SOCKET_TRANSITIONS
     from .zmtp import state as zmtp_state
     from .zmtp import plain
     from .zmtp.engine import INPUT_FLOW, OUTPUT_FLOW
@@ -103,6 +104,10 @@ def machines() -> dict[str, Diagram]:
             "Listener: the accept path", "zreactor/reactor/accept_states.py: ACCEPT",
             "What a listener does when accept() fails (see [LISTENER.md](LISTENER.md)).",
             ACCEPT),
+        "socket": Diagram(
+            "Socket life", "zreactor/sockets/socket.py: SOCKET_TRANSITIONS",
+            "`Context.term()` stops every socket (blocking calls fail with ETERM); the "
+            "application closes it.", SOCKET_TRANSITIONS),
         "req": Diagram(
             "REQ", "zreactor/sockets/reqrep.py: REQ_TRANSITIONS",
             "One request, then its reply; `EFSM` otherwise (see [reqrep.md](reqrep.md)).",
