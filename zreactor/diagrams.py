@@ -150,6 +150,19 @@ def state_machines_doc() -> str:
         "states mean is told in [LISTENER.md](LISTENER.md), [SESSION.md](SESSION.md) and",
         "[reqrep.md](reqrep.md), which embed the same diagrams.",
         "",
+        "A machine of your own (an engine's protocol, say) is written the same way:",
+        "",
+        "```python",
+        "DOOR = Machine(\"door\", Door.SHUT, {",
+        "    (Door.SHUT, Push.OPEN): Row(Door.AJAR, _creak),  # a row may carry an action",
+        "    (Door.AJAR, Push.CLOSE): Door.SHUT,",
+        "}, attr=\"door\", entry={Door.SHUT: _lock})        # and a state an entry action",
+        "",
+        "DOOR.peek(obj, Push.OPEN)   # the row it would take, or raise; changes nothing",
+        "DOOR.fire(obj, Push.OPEN)   # commit obj.door, run _creak; IllegalMove if unlisted",
+        "with DOOR.record() as steps: ...  # tests: which rows a scenario took",
+        "```",
+        "",
     ]
     for diagram in machines().values():
         parts += _block(diagram)
