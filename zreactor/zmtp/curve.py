@@ -185,9 +185,13 @@ class _CookieKeys:
     def all(self) -> tuple[bytes, ...]:
         """The keys that may open a cookie, newest first."""
         with self._lock:
-            if self._clock() - self._since >= COOKIE_KEY_LIFETIME:
-                self._keys = (os.urandom(32), self._keys[0])
-                self._since = self._clock()
+            now = self._clock()
+            elapsed = now - self._since
+            if elapsed >= COOKIE_KEY_LIFETIME:
+                # idle for two lifetimes: the current key is past its grace period too
+                previous = self._keys[0] if elapsed < 2 * COOKIE_KEY_LIFETIME else None
+                self._keys = (os.urandom(32), previous)
+                self._since = now
             return tuple(k for k in self._keys if k is not None)
 
 
