@@ -253,7 +253,7 @@ class ZmtpConnection:
                 used = self._greeting.feed(data)
                 if not self._greeting.complete:
                     return events
-                self._on_greeting()
+                self._on_greeting(events)
                 data = memoryview(data)[used:]
             try:
                 frames = self._decoder.feed(data)
@@ -456,13 +456,13 @@ class ZmtpConnection:
         else:
             self._queue_command(commands.encode_command(name, bytes(topic)))
 
-    def _on_greeting(self) -> None:
+    def _on_greeting(self, events: list[Event]) -> None:
         greeting = self._greeting.greeting
         check_mechanism(greeting.mechanism, self._mechanism.name)
         self._version = greeting.effective_version
         TRANSITIONS.fire(self, Trigger.PEER_GREETING)
         self._mechanism.start()
-        self._drain_mechanism([])
+        self._drain_mechanism(events)
 
     def _on_frames(self, frames: list[Frame], events: list[Event]) -> None:
         index = 0
