@@ -74,12 +74,12 @@ class Client:
     """One connection: the line it sends, what came back, and when.
 
     Attributes a benchmark reads: ``state``; ``opened_at``; ``first_echo_at`` (None until the
-    first echo); ``rtts`` (seconds, one per echo); ``error`` (errno name of the failure, if
+    first echo); ``ended_at`` (when it was reset, closed or failed); ``rtts`` (seconds, one per echo); ``error`` (errno name of the failure, if
     any); ``served`` (an echo came back at least once, whatever happened afterwards).
     """
 
     __slots__ = ("name", "sock", "state", "line", "opened_at", "sent_at", "first_echo_at",
-                 "rtts", "error", "_outbox", "_inbox")
+                 "ended_at", "rtts", "error", "_outbox", "_inbox")
 
     def __init__(self, name: str, sock: socket.socket, line: bytes, now: float) -> None:
         self.name = name
@@ -89,6 +89,7 @@ class Client:
         self.opened_at = now
         self.sent_at = now
         self.first_echo_at: float | None = None
+        self.ended_at: float | None = None  # when it was reset, closed or failed
         self.rtts: list[float] = []
         self.error: str | None = None
         self._outbox = bytearray(line)
@@ -228,4 +229,5 @@ class Driver:
             except KeyError:
                 pass  # connect_ex failed before the socket was ever registered
         client._transition(event)
+        client.ended_at = self._clock()
         client.sock.close()

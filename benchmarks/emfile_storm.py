@@ -1,7 +1,8 @@
 """EMFILE storm: what echo servers do when accept() runs out of file descriptors.
 
 Run:  python benchmarks/emfile_storm.py [--hold 3] [--limit 64] [--extra 40] [--only NAME]
-                                        [--repeat N] [--scenario storm|spike|all] [--json PATH]
+                                        [--repeat N] [--scenario storm|spike|late|all]
+                                        [--json PATH]
 
 Theory of operation
 -------------------
@@ -40,6 +41,14 @@ connections from the client side, freeing at least that many server descriptors.
 many newcomers are served within ``--spike-window`` (2 s) and the delay from the release
 instant to the first and the last echo, plus the server's CPU while it was exhausted.
 
+**late.** Grace per connection. Fill the server as for *spike*, then a trickle of
+``--late-trickle`` (12) clients arrives ``--late-gap`` (250 ms) apart with nothing released;
+each one's wait until it is told "no" (reset, EOF, error) is measured from its own connect,
+and ``<grace`` counts those told sooner than their own grace (zreactor's default 1 s, less
+20 ms). Then an *early* client connects, a *late* one 0.8 s after it (0.2 s before the early
+one's deadline), and 1.5 s after the early one (0.5 s after its deadline) two descriptors are
+released: the late client should be served (``late_ms``: from the release to its echo).
+
 Everything is loopback, every loop is bounded in time and iterations, and every server is
 stopped at the end (SIGTERM, then SIGKILL). Linux only: the figures come from /proc.
 """
@@ -72,7 +81,7 @@ PEERS = ("naive", "asyncio")
 #: Lifts zreactor's fd budget above the limit, so accept() itself fails with EMFILE and the
 #: reserve-descriptor path is what gets measured (by default the budget stops accepting first).
 NO_BUDGET = ("--max-connections", "1000000")
-SCENARIOS = ("storm", "spike")
+SCENARIOS = ("storm", "spike", "late")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +95,9 @@ class Config:
     spike_delay: float = 0.200
     spike_window: float = 2.0
     fill_timeout: float = 0.100
+    late_grace: float = 1.0  # zreactor's accept_grace (its default) in the late scenario
+    late_trickle: int = 12
+    late_gap: float = 0.25
     zreactor_args: tuple[str, ...] = ()
 
 
@@ -193,26 +205,36 @@ def run_storm(server: ServerProcess, cfg: Config) -> dict[str, object]:
         driver.close_all()
 
 
+def _fill(driver: Driver, server: ServerProcess, cfg: Config) -> tuple[list[Client], int]:
+    """Connect held clients until the server's fds reach the limit or one is not served.
+
+    Returns the held clients and the number of probes (a client that got no echo within
+    ``--fill-timeout``: closed, and one more descriptor to free at release for it).
+    """
+    held: list[Client] = []
+    probes = 0
+    fill_deadline = time.perf_counter() + 10.0
+    while len(held) < cfg.limit + 8 and time.perf_counter() < fill_deadline:
+        if server.fd_count() >= cfg.limit:
+            break
+        client = driver.open(f"held-{len(held)}", f"hold {len(held)}\n".encode())
+        _settle(driver, [client], cfg.fill_timeout)
+        if client.served:
+            held.append(client)
+            continue
+        # No echo in time: the server is full (or stopped accepting). Drop the probe; it
+        # may still sit in the backlog, so free one more descriptor at release for it.
+        driver.close(client)
+        probes += 1
+        break
+    return held, probes
+
+
 def run_spike(server: ServerProcess, cfg: Config) -> dict[str, object]:
     base_fds = server.fd_count()
     driver = Driver(server.address)
     try:
-        held: list[Client] = []
-        probes = 0
-        fill_deadline = time.perf_counter() + 10.0
-        while len(held) < cfg.limit + 8 and time.perf_counter() < fill_deadline:
-            if server.fd_count() >= cfg.limit:
-                break
-            client = driver.open(f"held-{len(held)}", f"hold {len(held)}\n".encode())
-            _settle(driver, [client], cfg.fill_timeout)
-            if client.served:
-                held.append(client)
-                continue
-            # No echo in time: the server is full (or stopped accepting). Drop the probe; it
-            # may still sit in the backlog, so free one more descriptor at release for it.
-            driver.close(client)
-            probes += 1
-            break
+        held, probes = _fill(driver, server, cfg)
         fds_full = server.fd_count()
 
         cpu_start = server.cpu()
@@ -248,9 +270,73 @@ def run_spike(server: ServerProcess, cfg: Config) -> dict[str, object]:
         driver.close_all()
 
 
+def run_late(server: ServerProcess, cfg: Config) -> dict[str, object]:
+    """Grace per connection: a trickle while full, then a late arrival before a release.
+
+    Trickle: while the server is full, ``late_trickle`` clients arrive ``late_gap`` apart;
+    nothing is released. Each one's wait until it is told "no" (reset, EOF or error) is
+    measured from its own connect: zreactor must tell nobody before its own grace
+    (``early_resets`` counts those told sooner than ``grace - 20 ms``). Late arrival: an
+    *early* client connects; ``grace - 0.2 s`` later a *late* one; ``0.5 s`` after the early
+    one's deadline descriptors are released. The early one is past its grace; the late one
+    is not and should be served.
+    """
+    grace = cfg.late_grace
+    base_fds = server.fd_count()
+    driver = Driver(server.address)
+    try:
+        held, probes = _fill(driver, server, cfg)
+        cpu_start = server.cpu()
+        trickle: list[Client] = []
+        start = time.perf_counter()
+        for i in range(cfg.late_trickle):
+            trickle.append(driver.open(f"trickle-{i}", f"trickle {i}\n".encode()))
+            driver.run(until=start + (i + 1) * cfg.late_gap)
+        _settle(driver, trickle, grace + 2.0)
+        waits = sorted(c.ended_at - c.opened_at for c in trickle
+                       if c.ended_at is not None and not c.served)
+        cpu_end = server.cpu()
+
+        early = driver.open("early", b"early\n")
+        driver.run(until=early.opened_at + grace - 0.2)
+        late = driver.open("late", b"late\n")
+        driver.run(until=early.opened_at + grace + 0.5)
+        release_at = time.perf_counter()
+        for client in held[len(held) - min(len(held), 2 + probes):]:
+            driver.close(client)
+        _settle(driver, [early, late], cfg.spike_window)
+
+        def outcome(c: Client) -> str:
+            return "served" if c.served else ("hung" if c.hung else c.state.value)
+
+        return {
+            "base_fds": base_fds,
+            "held": len(held),
+            "trickle": len(trickle),
+            "trickle_told": len(waits),
+            "trickle_hung": sum(c.hung for c in trickle),
+            "trickle_served": sum(c.served for c in trickle),
+            "early_resets": sum(w < grace - 0.020 for w in waits),
+            "wait_min_ms": _ms(waits[0]) if waits else None,
+            "wait_med_ms": _ms(statistics.median(waits)) if waits else None,
+            "wait_max_ms": _ms(waits[-1]) if waits else None,
+            "cpu_trickle_pct": round(cpu_percent(cpu_start, cpu_end), 1),
+            "early": outcome(early),
+            "early_wait_ms": _ms((early.ended_at or early.first_echo_at or release_at)
+                                 - early.opened_at),
+            "late": outcome(late),
+            "late_served_ms": _ms(None if late.first_echo_at is None
+                                  else late.first_echo_at - release_at),
+            "notes": [],
+        }
+    finally:
+        driver.close_all()
+
+
 SCENARIO_RUNNERS: dict[str, Callable[[ServerProcess, Config], dict[str, object]]] = {
     "storm": run_storm,
     "spike": run_spike,
+    "late": run_late,
 }
 
 
@@ -327,6 +413,26 @@ def print_spike(rows: list[dict[str, object]], cfg: Config, repeats: int, out: T
               f"{_fmt(row['cpu_exhausted_pct'], 11)}", file=out)
 
 
+def print_late(rows: list[dict[str, object]], cfg: Config, repeats: int, out: TextIO) -> None:
+    print(f"scenario late (limit {cfg.limit}, full; trickle of {cfg.late_trickle} clients "
+          f"{cfg.late_gap * 1000:.0f} ms apart, nothing released; then an early client, a late "
+          f"one {cfg.late_grace - 0.2:.1f} s after it, release {cfg.late_grace + 0.5:.1f} s "
+          f"after the early one; zreactor grace {cfg.late_grace:.1f} s)", file=out)
+    print(f"{'server':<19}{'told':>5}{'hung':>5}{'<grace':>7}{'wait_min':>9}{'wait_med':>9}"
+          f"{'wait_max':>9}{'cpu%':>6}{'early':>8}{'early_ms':>9}{'late':>8}"
+          f"{'late_ms':>8}", file=out)
+    for row in rows:
+        if "error" in row:
+            print(f"{_label(row, repeats):<19}  error: {row['error']}", file=out)
+            continue
+        print(f"{_label(row, repeats):<19}{_fmt(row['trickle_told'], 5)}"
+              f"{_fmt(row['trickle_hung'], 5)}{_fmt(row['early_resets'], 7)}"
+              f"{_fmt(row['wait_min_ms'], 9, 0)}{_fmt(row['wait_med_ms'], 9, 0)}"
+              f"{_fmt(row['wait_max_ms'], 9, 0)}{_fmt(row['cpu_trickle_pct'], 6)}"
+              f"{_fmt(row['early'], 8)}{_fmt(row['early_wait_ms'], 9, 0)}"
+              f"{_fmt(row['late'], 8)}{_fmt(row['late_served_ms'], 8, 1)}", file=out)
+
+
 def _median(rows: list[dict[str, object]], server: str, key: str) -> float | None:
     values = [float(r[key]) for r in rows  # type: ignore[arg-type]
               if r["server"] == server and "error" not in r and r.get(key) is not None]
@@ -360,6 +466,8 @@ def ratios(results: list[dict[str, object]], cfg: Config) -> list[str]:
         ("spike", "last_ms", "spike last_ms", 0.01),
         ("spike", "hung", "spike hung", None),
         ("spike", "cpu_exhausted_pct", "spike cpu%_full", spike_floor),
+        ("late", "trickle_hung", "late trickle hung", None),
+        ("late", "cpu_trickle_pct", "late trickle cpu%", storm_floor),
     ]
     for scenario, key, label, floor in checks:
         rows = [r for r in results if r["scenario"] == scenario]
@@ -383,7 +491,8 @@ def ratios(results: list[dict[str, object]], cfg: Config) -> list[str]:
 
 def print_report(results: list[dict[str, object]], cfg: Config, repeats: int,
                  skipped: dict[str, str], out: TextIO) -> None:
-    for scenario, printer in (("storm", print_storm), ("spike", print_spike)):
+    for scenario, printer in (("storm", print_storm), ("spike", print_spike),
+                              ("late", print_late)):
         rows = [r for r in results if r["scenario"] == scenario]
         if rows:
             rows.sort(key=lambda r: (SERVER_NAMES.index(str(r["server"])), r["repeat"]))

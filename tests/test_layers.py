@@ -107,7 +107,6 @@ TEMPORARY_ALLOWED: dict[tuple[str, str], str] = {
     ("zreactor.zmtp.engine", "_wbuf"): "issue 8 lease: _write_in_caller queues on StreamEngine",
     ("zreactor.zmtp.engine", "_handle"): "issue 8 lease: lend_fd/reclaim_fd/_write_in_caller",
     ("zreactor.zmtp.engine", "_lost"): "issue 8 lease: caller-I/O errors handed to the loop",
-    ("zreactor.zmtp.engine", "_set_read_state"): "issue 8 lease: pausing reads on a full pipe",
 }
 
 

@@ -284,6 +284,22 @@ def test_sheds_after_the_grace_period_with_a_reset(servers):
     assert stats["shed"] == 6 and stats["state"] == "suspended"
 
 
+def test_a_late_arrival_is_served_when_descriptors_return_after_the_early_ones_deadline(servers):
+    """Grace per connection under a real RLIMIT_NOFILE: the kernel's accept-queue length
+    (TCP_INFO) lets the listener shed only the client whose own grace ran out."""
+    server = servers(*NO_BUDGET, "--accept-grace", "1.0")
+    served, (early,) = fill(servers, server, extra=1)
+    time.sleep(0.8)
+    (late,) = connect(servers, server, 1)
+    assert reset_seen(early, timeout=3)  # at its own deadline
+    server._next(lambda m: m.get("event") == "SHED", 3)
+    time.sleep(0.5)
+    assert not reset_seen(late, timeout=0.05)  # still waiting, not reset with the early one
+    served[0].close()  # descriptors come back 0.5 s after the early one's deadline
+    assert echoed(late, 2.0)
+    assert server.stats()["stats"]["shed"] == 1
+
+
 def test_reopen_drops_the_backlog(servers):
     server = servers(*NO_BUDGET, "--accept-grace", "0.3", "--shed-policy", "reopen")
     served, waiting = fill(servers, server, extra=4)

@@ -74,6 +74,7 @@ from .errors import (
     strerror,
 )
 from .proxy import proxy
+from .zmtp.curve import curve_keypair, curve_public
 from .reactor.codec import Codec, LineCodec
 from .reactor.connecter import Connecter, ConnecterState
 from .reactor.engine import Engine, EngineState
@@ -141,6 +142,8 @@ _API = [
     "ZReactorError",
     "__version__",
     "available_pollers",
+    "curve_keypair",
+    "curve_public",
     "install_as_zmq",
     "error",
     "has",

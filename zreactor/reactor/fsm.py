@@ -4,10 +4,10 @@ Theory of operation
 -------------------
 h11 writes its protocol as one table of *event-triggered* moves, ``(state, event) -> state``,
 and generates its documentation's diagrams from that same table. Every machine in zreactor
-(the ownership handshake, an engine's lifecycle, the connecter, pipe termination, REQ and
-REP, the session's linger, the ZMTP handshake, the ZMTP engine's flow control, the
-listener's accept path, the security mechanisms' handshakes) is written the same way, with
-this module:
+(the ownership handshake, an engine's lifecycle, a stream's two halves, the connecter, the
+listener's accept path, pipe termination, REQ and REP, the session's linger, the ZMTP
+handshake, the ZMTP engine's flow control) is written the same way, with this module, and
+``zreactor.diagrams`` lists them all:
 
 * the states are one :class:`enum.Enum`, the events another;
 * :class:`Machine` holds the table: ``{(state, event): target}``, where a target is a state

@@ -91,7 +91,7 @@ from .engine import Engine
 from .events import EventKind, ReactorEvent
 from .poller import Timer, _FdHandle
 from .reopening import Arrivals, Reopening
-from .syscalls import Syscalls, check_listening, unlink_ipc_path
+from .syscalls import Syscalls, check_listening, set_abortive, unlink_ipc_path
 
 # The state machine's vocabulary is re-exported: users meet it through the listener.
 __all__ = [
@@ -150,6 +150,10 @@ class Listener(Engine):
         recovery_tries: timed attempts to re-take the reserve or re-bind before ``FAILED``.
         on_failed: called with the ``FAILED`` event, on the I/O thread (it must not block;
             it may call :meth:`restart`).
+        abortive_close: set ``SO_LINGER {1, 0}`` on every accepted connection, so that its
+            close sends a RST: no TIME_WAIT on the server, no CLOSE_WAIT on the peer, at the
+            price of losing whatever is still unsent and the peer seeing ``ECONNRESET``
+            (see docs/LISTENER.md, "Abortive close").
 
     Raises:
         ValueError: an option is out of range.
@@ -174,6 +178,7 @@ class Listener(Engine):
         shed_policy: ShedPolicy | str = ShedPolicy.RESET,
         recovery_tries: int = DEFAULT_RECOVERY_TRIES,
         on_failed: Callable[[ReactorEvent], object] | None = None,
+        abortive_close: bool = False,
     ) -> None:
         super().__init__(endpoint)
         if backlog < 0:
@@ -197,6 +202,7 @@ class Listener(Engine):
         self.accept_grace = float(accept_grace)
         self.shed_policy = ShedPolicy(shed_policy)
         self.recovery_tries = recovery_tries
+        self.abortive_close = abortive_close
         self.sock: socket.socket | None = None
         #: the accept state; written only by :data:`~.accept_states.ACCEPT` (thread-safe read)
         self.listener_state = ListenerState.ACTIVE
@@ -385,6 +391,8 @@ class Listener(Engine):
         self._progress = True
         self._backoff = BACKOFF_MIN  # "reset after a successful accept"
         self._arrivals.accepted()
+        if self.abortive_close:
+            set_abortive(conn)
         self.emit(EventKind.ACCEPTED, conn.fileno())
         try:
             engine = self.factory(conn)

@@ -23,7 +23,9 @@ with its own source of output may throttle that source instead.
 * ``shutdown_write()`` flushes the queue, then sends our FIN (``SHUT_WR``) and keeps reading.
 
 *Closing.* ``close()`` flushes queued output first (for at most ``close_linger`` seconds),
-then releases the socket; ``abort()`` drops it at once. An owner's ``TERM`` (pool
+then releases the socket; ``abort()`` drops it at once. A linger that runs out with output
+still queued *resets* the connection (``SO_LINGER {1, 0}``) and passes a ``TimeoutError`` to
+``closed()``: the peer must not mistake a truncated stream for a whole one. An owner's ``TERM`` (pool
 ``term(linger)``) flushes for at most ``linger`` seconds, and caps a flush that ``close()``
 had already started. Connection errors (reset, broken pipe) close the engine with the error
 as ``reason``.
@@ -43,6 +45,7 @@ from .codec import Codec
 from .engine import ENGINE_TRANSITIONS, Engine, EngineEvent, EngineState
 from .fsm import Machine
 from .poller import _FdHandle
+from .syscalls import set_abortive
 
 __all__ = [
     "READ_TRANSITIONS", "WRITE_TRANSITIONS", "ReadEvent", "ReadState", "StreamEngine", "WriteEvent",
@@ -347,14 +350,36 @@ class StreamEngine(Engine):
 
     def _finish(self, linger: float | None) -> None:
         """Flush queued output for at most ``linger`` seconds, then release."""
-        if not self._wbuf or linger == 0 or self.write_state is WriteState.SHUT:
+        if not self._wbuf or self.write_state is WriteState.SHUT:
             self._release()
+            return
+        if linger == 0:
+            self._discard(0.0)
             return
         ENGINE_TRANSITIONS.fire(self, EngineEvent.FINISH)
         if self.read_state is ReadState.OPEN:
             READ_TRANSITIONS.fire(self, ReadEvent.PAUSE)
         if linger is not None:
-            self.call_later(linger, self._release)
+            self.call_later(linger, lambda: self._discard(linger))
+
+    def _discard(self, linger: float) -> None:
+        """The linger ran out with output still queued: reset, never a clean FIN.
+
+        A FIN after part of a response would tell the peer "that was all of it": it cannot
+        tell a truncated answer from a whole one. ``SO_LINGER {1, 0}`` makes the close send a
+        RST, so the peer's next ``recv()`` fails with ``ECONNRESET``; ``closed()`` gets a
+        ``TimeoutError`` (unless ``close()`` gave a reason of its own).
+        """
+        if self.state is EngineState.CLOSED:
+            return
+        if self._wbuf:
+            unsent = len(self._wbuf)
+            self._wbuf.clear()
+            set_abortive(self.sock)
+            self._close_reason = self._close_reason or TimeoutError(
+                f"{unsent} bytes still queued when the close linger ({linger:g} s) ran out; "
+                "connection reset")
+        self._release()
 
     def release_resources(self) -> None:
         """Close the socket through the pool's fd registry."""

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Frame", "as_frame"]
+from ..zmtp.metadata import MetaBytes
+
+__all__ = ["Frame", "MetaBytes", "as_frame"]
+
 
 
 class Frame:
@@ -21,11 +24,35 @@ class Frame:
         more: True if more frames of the same message follow.
     """
 
-    __slots__ = ("bytes", "more")
+    __slots__ = ("_properties", "bytes", "more")
 
     def __init__(self, data: bytes = b"", more: bool = False) -> None:
+        self._properties: dict[str, str] | None = getattr(data, "properties", None)
         self.bytes = bytes(data)
         self.more = more
+
+    def get(self, option: str | int) -> Any:
+        """A metadata property of the connection the frame came on (``"User-Id"``,
+        ``"Socket-Type"``, ``"Peer-Address"``, ZAP metadata names), or ``None``; an int
+        asks for ``MORE`` (1), as in pyzmq.
+
+        Metadata is attached to frames from PLAIN and CURVE connections and from NULL
+        connections authenticated through ZAP.
+        """
+        if isinstance(option, int):
+            return int(self.more) if option == 1 else None
+        props = self._properties or {}
+        value = props.get(option)
+        if value is None:  # property names are case-insensitive (RFC 37)
+            folded = option.lower()
+            value = next((v for k, v in props.items() if k.lower() == folded), None)
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
 
     @property
     def buffer(self) -> memoryview:

@@ -44,8 +44,12 @@ from ..errors import ZMQError
 __all__ = [
     "NOT_IMPLEMENTED",
     "OPTION_SPECS",
+    "SECURITY_OPTIONS",
     "OptionSpec",
     "Options",
+    "get_security_option",
+    "security_of",
+    "set_security_option",
     "apply_to_socket",
     "conflates",
     "check_type",
@@ -104,6 +108,14 @@ class Options:
     mechanism: int = 0
     thread_safe: bool = False
     last_endpoint: str = ""
+    # -- security (issue 11; see set_security_option below; ``mechanism`` is above) --
+    as_server: bool = False
+    plain_username: bytes = b""
+    plain_password: bytes = b""
+    curve_publickey: bytes = b""  # raw 32 bytes
+    curve_secretkey: bytes = b""
+    curve_serverkey: bytes = b""
+    zap_domain: bytes = b""
     #: socket-type name as sent in the ZMTP READY command ("PUB", "SUB", ...)
     type_name: str = field(default="PAIR")
 
@@ -181,11 +193,106 @@ OPTION_SPECS: dict[int, OptionSpec] = {
     O.THREAD_SAFE: OptionSpec("thread_safe", bool, writable=False),
     O.TYPE: OptionSpec("type", int, writable=False),
     O.LAST_ENDPOINT: OptionSpec("last_endpoint", str, writable=False),
+    O.ZAP_DOMAIN: OptionSpec("zap_domain", bytes),
 }
 
 #: options the socket answers itself (not stored in :class:`Options`); see ``Socket.getsockopt``
 SOCKET_LEVEL = frozenset({O.HWM, O.RCVMORE, O.EVENTS, O.FD, O.SUBSCRIBE, O.UNSUBSCRIBE,
                           O.IPV4ONLY})
+
+# -- security options --------------------------------------------------------------------
+# libzmq's options.cpp: each of these also picks the mechanism and the role, so they are not
+# plain table rows. The last one set wins, as in libzmq.
+
+_MECHANISM_NAMES = {0: "NULL", 1: "PLAIN", 2: "CURVE"}
+_CURVE_KEYS = {O.CURVE_PUBLICKEY: "curve_publickey", O.CURVE_SECRETKEY: "curve_secretkey",
+               O.CURVE_SERVERKEY: "curve_serverkey"}
+SECURITY_OPTIONS = frozenset({O.PLAIN_SERVER, O.PLAIN_USERNAME, O.PLAIN_PASSWORD,
+                              O.CURVE_SERVER, *_CURVE_KEYS})
+
+
+def set_security_option(options: Options, option: int, value: Any) -> None:
+    """Set one of :data:`SECURITY_OPTIONS` the way libzmq does (mechanism and role too).
+
+    Raises:
+        ZMQError: EINVAL for a bad value (a CURVE key that is not 32 raw bytes or 40 Z85
+            characters); ``CurveUnavailable`` (an ``ENOTSUP`` ZMQError naming the extra) for a
+            CURVE option without PyNaCl.
+    """
+    if option in (O.PLAIN_SERVER, O.CURVE_SERVER):
+        on = coerce(option, OptionSpec("as_server", bool), value)
+        if option == O.CURVE_SERVER:
+            _require_curve()
+        options.as_server = on
+        options.mechanism = (1 if option == O.PLAIN_SERVER else 2) if on else 0
+        return
+    raw = coerce(option, OptionSpec("", bytes), value)
+    if option in (O.PLAIN_USERNAME, O.PLAIN_PASSWORD):
+        if len(raw) > 255:
+            raise ZMQError(errno.EINVAL, f"option {O(option).name} is at most 255 bytes")
+        setattr(options, "plain_username" if option == O.PLAIN_USERNAME else "plain_password",
+                raw)
+        options.as_server = False
+        options.mechanism = 1 if raw else 0
+        return
+    _require_curve()
+    if len(raw) == 40:
+        from ..utils import z85
+
+        try:
+            raw = z85.decode(raw)
+        except ValueError:
+            raise ZMQError(errno.EINVAL, f"option {O(option).name}: invalid Z85 key") from None
+    if len(raw) != 32:
+        raise ZMQError(errno.EINVAL,
+                       f"option {O(option).name} takes a 32-byte key or its 40-character Z85 form")
+    setattr(options, _CURVE_KEYS[option], raw)
+    if option == O.CURVE_SERVERKEY:
+        options.as_server = False
+    options.mechanism = 2
+
+
+def get_security_option(options: Options, option: int) -> Any:
+    """Read one of :data:`SECURITY_OPTIONS` (CURVE keys in their Z85 form, as pyzmq does)."""
+    if option == O.PLAIN_SERVER:
+        return int(options.as_server and options.mechanism == 1)
+    if option == O.CURVE_SERVER:
+        return int(options.as_server and options.mechanism == 2)
+    if option == O.PLAIN_USERNAME:
+        return options.plain_username
+    if option == O.PLAIN_PASSWORD:
+        return options.plain_password
+    key = getattr(options, _CURVE_KEYS[option])
+    if not key:
+        _require_curve()
+        return b""
+    from ..utils import z85
+
+    return z85.encode(key)
+
+
+def security_of(options: Options) -> Any:
+    """The frozen :class:`~zreactor.zmtp.security.Security` for a new connection."""
+    from ..zmtp.security import Security
+
+    return Security(
+        mechanism=_MECHANISM_NAMES[options.mechanism],
+        as_server=options.as_server,
+        username=options.plain_username,
+        password=options.plain_password,
+        public_key=options.curve_publickey,
+        secret_key=options.curve_secretkey,
+        server_key=options.curve_serverkey,
+        zap_domain=options.zap_domain,
+        routing_id=options.routing_id,
+    )
+
+
+def _require_curve() -> None:
+    from ..zmtp.curve import require_curve
+
+    require_curve()
+
 
 _MULTICAST = "the pgm/epgm/norm multicast transports are not implemented"
 #: why zreactor does not implement a libzmq option (the rest: "not implemented")
@@ -216,15 +323,8 @@ NOT_IMPLEMENTED: dict[int, str] = {
     O.IPC_FILTER_UID: "deprecated in libzmq; use ZAP",
     O.IPC_FILTER_GID: "deprecated in libzmq; use ZAP",
     O.BLOCKY: "a context option in libzmq; use Context.set",
-    O.PLAIN_SERVER: "the PLAIN mechanism is not implemented yet",
-    O.PLAIN_USERNAME: "the PLAIN mechanism is not implemented yet",
-    O.PLAIN_PASSWORD: "the PLAIN mechanism is not implemented yet",
-    O.CURVE_SERVER: "the CURVE mechanism is not implemented yet",
-    O.CURVE_PUBLICKEY: "the CURVE mechanism is not implemented yet",
-    O.CURVE_SECRETKEY: "the CURVE mechanism is not implemented yet",
-    O.CURVE_SERVERKEY: "the CURVE mechanism is not implemented yet",
-    O.ZAP_DOMAIN: "ZAP is not implemented yet",
-    O.ZAP_ENFORCE_DOMAIN: "ZAP is not implemented yet",
+    O.ZAP_ENFORCE_DOMAIN: "not implemented: zreactor follows libzmq's default (a ZAP domain "
+                          "without a handler is allowed for NULL and CURVE)",
 }
 
 

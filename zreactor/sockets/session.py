@@ -63,8 +63,9 @@ from ..reactor.fsm import Machine
 from ..reactor.own import Own
 from ..zmtp.engine import ZmtpEngine
 from ..zmtp.events import HandshakeComplete
-from .options import apply_to_socket, conflates
+from .options import apply_to_socket, conflates, security_of
 from .pipe import Pipe, pipepair
+from .zap import ZapClient
 
 if TYPE_CHECKING:
     from ..reactor.poller import Timer
@@ -137,6 +138,9 @@ class Session(Engine):
         #: pipes we terminated ourselves (connection lost): finished before we acknowledge TERM
         self._dropping: set[Pipe] = set()
         self._conn: _socket.socket | None = None
+        #: the pipe to the ZAP handler, for server mechanisms (zreactor.sockets.zap)
+        self.zap = ZapClient(self)
+        self._security = security_of(options)
         self._linger_timer: Timer | None = None
         self._linger_deadline: float | None = None
         linger = options.linger
@@ -215,6 +219,7 @@ class Session(Engine):
             heartbeat_ttl=o.heartbeat_ttl / 1000,
             heartbeat_timeout=None if o.heartbeat_timeout < 0 else o.heartbeat_timeout / 1000,
             endpoint=self.endpoint,
+            security=self._security,
         )
 
     def release_resources(self) -> None:
@@ -238,8 +243,15 @@ class Session(Engine):
         if self.pipe is None and self.session_state is SessionState.OPEN and self.late_pipe:
             self._open_pipe(handshake.peer_identity)
 
+    def zap_request(self, engine: ZmtpEngine, frames: list[bytes]) -> bool:
+        """Carry a ZAP request to the handler; False if none is bound."""
+        return self.zap.request(engine, frames)
+
     def engine_closed(self, engine: ZmtpEngine, reason: BaseException | None) -> None:
         """The connection ended; decide between reconnecting and ending (module docstring)."""
+        dropped = self.zap.engine_gone(engine)
+        if dropped is not None:
+            self._dropping.add(dropped)
         if engine is not self.engine:
             return
         self.engine = None
@@ -317,8 +329,10 @@ class Session(Engine):
     # -- pipe sink interface ----------------------------------------------------------------------
 
     def read_activated(self, pipe: Pipe) -> None:
-        """The socket wrote to a pipe we had read dry."""
+        """The socket wrote to a pipe we had read dry (or the ZAP handler answered)."""
         if pipe is not self.pipe:
+            if pipe is self.zap.pipe:
+                self.zap.read_replies()
             return
         if self.engine is not None and self.engine.handshake is not None:
             self.engine.restart_output()
@@ -332,6 +346,8 @@ class Session(Engine):
 
     def pipe_terminated(self, pipe: Pipe) -> None:
         """A pipe finished terminating."""
+        if pipe is self.zap.pipe:  # the ZAP handler's socket closed
+            self.zap.pipe = None
         if pipe in self._dropping:
             self._dropping.discard(pipe)
         elif pipe is self.pipe:
@@ -376,6 +392,9 @@ class Session(Engine):
         """``TERM`` from the owner: linger on the pipe, then terminate the children."""
         if self.session_state is not SessionState.OPEN:
             return
+        zap_pipe = self.zap.close()
+        if zap_pipe is not None:
+            self._dropping.add(zap_pipe)
         if linger is None:
             linger = self._option_linger
         self._linger_deadline = None if linger is None else self.clock() + linger

@@ -56,7 +56,16 @@ from . import caller_wait
 from .conveniences import Conveniences, install_option_attributes
 from .endpoints import Endpoints
 from .frame import Frame, as_frame
-from .options import Options, check_type, coerce, lookup, option_name
+from .options import (
+    SECURITY_OPTIONS,
+    Options,
+    check_type,
+    coerce,
+    get_security_option,
+    lookup,
+    option_name,
+    set_security_option,
+)
 from .pipe import Pipe
 
 if TYPE_CHECKING:
@@ -246,6 +255,9 @@ class Socket(Endpoints, Conveniences, Own):
         if option in (SocketOption.SUBSCRIBE, SocketOption.UNSUBSCRIBE):
             raise ZMQError(errno.EINVAL, f"{option_name(option)} applies to SUB/XSUB sockets, "
                                          f"not {self.options.type_name}")
+        if option in SECURITY_OPTIONS:  # they also pick the mechanism (options.py)
+            set_security_option(self.options, option, value)
+            return
         spec = lookup(option, self.options.type_name, write=True)
         setattr(self.options, spec.attr, coerce(option, spec, value))
 
@@ -268,6 +280,8 @@ class Socket(Endpoints, Conveniences, Own):
             return self.options.sndhwm
         if option == SocketOption.IPV4ONLY:
             return int(not self.options.ipv6)
+        if option in SECURITY_OPTIONS:
+            return get_security_option(self.options, option)
         spec = lookup(option, self.options.type_name, write=False)
         value = getattr(self.options, spec.attr)
         if spec.kind is str:  # pyzmq returns bytes (``sock.last_endpoint == b"tcp://..."``)

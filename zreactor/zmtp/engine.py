@@ -103,7 +103,19 @@ from ..reactor.fsm import Machine
 from ..reactor.stream import READ_TRANSITIONS, ReadEvent, ReadState, StreamEngine, WriteState
 from .commands import PING_TTL_MAX
 from .connection import ZmtpConnection
-from .events import Cancel, HandshakeComplete, Message, MessageBatch, PeerError, Ping, Subscribe
+from .events import (
+    AuthFailed,
+    Cancel,
+    HandshakeComplete,
+    Message,
+    MessageBatch,
+    PeerError,
+    Ping,
+    Subscribe,
+    ZapRequest,
+)
+from .handshake import AUTH_ERROR_REASONS, AuthenticationFailed, HandshakeError, failure_log
+from .metadata import MetaBytes
 
 if TYPE_CHECKING:
     from ..reactor.poller import Timer
@@ -205,6 +217,8 @@ class ZmtpSession(Protocol):
 
     def engine_closed(self, engine: ZmtpEngine, reason: BaseException | None) -> None: ...
 
+    def zap_request(self, engine: ZmtpEngine, frames: list[bytes]) -> bool: ...
+
 
 class ZmtpEngine(StreamEngine):
     """One ZMTP 3.1 connection serving one session.
@@ -243,10 +257,15 @@ class ZmtpEngine(StreamEngine):
         heartbeat_timeout: float | None = None,
         endpoint: str = "",
         high_water: int = 256 * 1024,
+        security: Any = None,
     ) -> None:
         super().__init__(sock, high_water=high_water, endpoint=endpoint)
         self.session = session
-        self.conn = ZmtpConnection(socket_type, identity=identity, maxmsgsize=maxmsgsize)
+        mechanism = None
+        if security is not None:
+            mechanism = security.with_peer(_peer_ip(sock)).factory()
+        self.conn = ZmtpConnection(socket_type, identity=identity, maxmsgsize=maxmsgsize,
+                                   mechanism=mechanism)
         self.socket_type = socket_type
         self.handshake: HandshakeComplete | None = None
         self._caller_read_done = False  # EOF/error seen by reclaim_fd
@@ -270,6 +289,8 @@ class ZmtpEngine(StreamEngine):
         self._ttl_timer: Timer | None = None  # the peer's PING TTL
         self._ttl_mark = 0
         self._drops_data = socket_type == "PUB"
+        #: metadata attached to every received frame (secure connections; see MetaBytes)
+        self._properties: dict[str, str] | None = None
         self._subscriber = socket_type in ("SUB", "XSUB")
 
     # -- flow control -------------------------------------------------------------------------
@@ -454,6 +475,8 @@ class ZmtpEngine(StreamEngine):
                 if self._drops_data or pipe is None:
                     continue  # a PUB takes only subscriptions; or nobody to deliver to
                 messages = event.messages  # type: ignore[union-attr]
+                if self._properties is not None:
+                    messages = [self._label(m) for m in messages]
                 taken = 0 if backlog else pipe.write_batch(messages)
                 if taken:
                     wrote = True
@@ -464,6 +487,8 @@ class ZmtpEngine(StreamEngine):
                 if self._drops_data:
                     continue  # a PUB takes nothing but subscriptions from its peers
                 frames = event.frames  # type: ignore[union-attr]
+                if self._properties is not None:
+                    frames = self._label(frames)
             elif kind is Subscribe:
                 frames = [_SUBSCRIBE_PREFIX + event.topic]  # type: ignore[union-attr]
             elif kind is Cancel:
@@ -494,12 +519,16 @@ class ZmtpEngine(StreamEngine):
     def closed(self, reason: BaseException | None) -> None:
         """Report a failed handshake, then tell the session (see the module docstring)."""
         if self.handshake is None and reason is not None:
-            if isinstance(reason, ProtocolError):
+            if isinstance(reason, (AuthenticationFailed, HandshakeError, PeerErrorReceived)):
+                self._report_failure(reason)
+            elif isinstance(reason, ProtocolError):
                 self.emit(EventKind.HANDSHAKE_FAILED_PROTOCOL, PROTOCOL_ERROR_ZMTP_UNSPECIFIED,
                           error=str(reason))
             else:
                 self.emit(EventKind.HANDSHAKE_FAILED_NO_DETAIL,
                           getattr(reason, "errno", None) or 0, error=str(reason))
+        elif isinstance(reason, HandshakeError):  # a bad CURVE box in traffic, as libzmq
+            self._report_failure(reason)
         if isinstance(reason, ProtocolError):
             log.debug("%r: dropped: %s", self, reason)
         self._backlog.clear()
@@ -518,10 +547,30 @@ class ZmtpEngine(StreamEngine):
             self._on_handshake(event)
         elif kind is PeerError:
             self._lost(PeerErrorReceived(event.reason))
+        elif kind is ZapRequest:
+            if not self.session.zap_request(self, event.frames):
+                self._zap_events(self.conn.zap_unavailable)
+        elif kind is AuthFailed:
+            # the ERROR the connection queued (400/500) goes out before we close
+            self._send_pending()
+            self.close(AuthenticationFailed(
+                f"ZAP handler refused the peer with status {event.status}", event.status))
         # Pong: its arrival already counted as traffic; nothing else to do
+
+    def _label(self, frames: list[bytes]) -> list[bytes]:
+        props = self._properties
+        return [MetaBytes(frame, props) for frame in frames]  # type: ignore[arg-type]
 
     def _on_handshake(self, handshake: HandshakeComplete) -> None:
         self.handshake = handshake
+        mechanism = self.conn.mechanism
+        if mechanism.number or mechanism.user_id or mechanism.zap_metadata:
+            props = {k: v.decode("utf-8", "replace") for k, v in handshake.metadata.items()}
+            props.update((k, v.decode("utf-8", "replace"))
+                         for k, v in mechanism.zap_metadata.items())
+            props["User-Id"] = mechanism.user_id.decode("utf-8", "replace")
+            props["Peer-Address"] = _peer_ip(self.sock)
+            self._properties = props
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
@@ -537,6 +586,42 @@ class ZmtpEngine(StreamEngine):
             for topic in sorted(self.session.subscriptions):
                 self.conn.send_subscribe(topic)
         self._pull()
+
+    def zap_reply(self, frames: list[bytes]) -> None:
+        """The ZAP handler answered (from the session, same I/O thread)."""
+        if self.state is EngineState.ATTACHED:
+            self._zap_events(self.conn.zap_reply, frames)
+
+    def _zap_events(self, call: Callable[..., list[Any]], *args: Any) -> None:
+        try:
+            events = call(*args)
+        except ProtocolError as exc:
+            self._send_pending()
+            self._lost(exc)
+            return
+        for event in events:
+            self._on_control(event)
+            if self.state is not EngineState.ATTACHED:
+                return
+        self._send_pending()
+
+    def _report_failure(self, reason: ProtocolError) -> None:
+        """The monitor event libzmq sends for this handshake failure, and one log line."""
+        if isinstance(reason, AuthenticationFailed):
+            self.emit(EventKind.HANDSHAKE_FAILED_AUTH, reason.status, error=str(reason))
+        elif isinstance(reason, PeerErrorReceived):
+            status = AUTH_ERROR_REASONS.get(reason.reason)
+            if status is not None:  # the server refused our credentials
+                self.emit(EventKind.HANDSHAKE_FAILED_AUTH, status, error=str(reason))
+            else:
+                self.emit(EventKind.HANDSHAKE_FAILED_PROTOCOL, PROTOCOL_ERROR_ZMTP_UNSPECIFIED,
+                          error=str(reason))
+        elif isinstance(reason, HandshakeError):
+            if reason.code is None:
+                self.emit(EventKind.HANDSHAKE_FAILED_NO_DETAIL, reason.errno, error=str(reason))
+            else:
+                self.emit(EventKind.HANDSHAKE_FAILED_PROTOCOL, reason.code, error=str(reason))
+        failure_log(self.endpoint, reason)
 
     def _send_pending(self) -> None:
         """Write whatever the connection has queued (greeting, READY, PONG, PING)."""
@@ -633,3 +718,11 @@ class ZmtpEngine(StreamEngine):
 CALLER_READ_CHUNKS = 8
 
 
+def _peer_ip(sock: socket.socket) -> str:
+    """The peer's IP address without the port, as ZAP requests carry it (``""`` for ipc)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return ""
+    try:
+        return str(sock.getpeername()[0])
+    except OSError:
+        return ""
