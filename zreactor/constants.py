@@ -122,6 +122,11 @@ class _OptType(enum.Enum):
     fd = "fd"
 
 
+#: the public name of :class:`_OptType` (pyzmq's spelling, kept for code that uses it), for
+#: zreactor's other layers: they never touch a private name of this module
+OptType = _OptType
+
+
 class SocketOption(enum.IntEnum):
     """Socket options, libzmq's numbering; each member carries its C type as ``_opt_type``.
 
@@ -136,6 +141,11 @@ class SocketOption(enum.IntEnum):
         obj._value_ = value
         obj._opt_type = opt_type
         return obj
+
+    @property
+    def opt_type(self) -> _OptType:
+        """The C type libzmq gives this option (pyzmq's ``_opt_type``)."""
+        return self._opt_type
 
     HWM = 1
     AFFINITY = 4, _OptType.int64
