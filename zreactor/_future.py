@@ -420,10 +420,8 @@ class _AsyncSocket(_Async):
         """Done-callback: forget an event whose future finished without being consumed
         (cancelled, timed out), so it does not wait in the queue for an event that may never
         come."""
-        try:
-            event_list.remove(event)
-        except ValueError:
-            pass  # consumed (popped) already
+        if event in event_list:  # not consumed (popped) already; a missed remove() would
+            event_list.remove(event)  # cost a repr of the event for its error message
         event.timer.cancel()
 
     def _events_now(self, future: Any) -> int | None:

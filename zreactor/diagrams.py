@@ -48,7 +48,9 @@ def machines() -> dict[str, Diagram]:
     from .sockets.reqrep import REP_TRANSITIONS, REQ_TRANSITIONS
     from .sockets.session import SESSION_TRANSITIONS
     from .zmtp import state as zmtp_state
+    from .zmtp import plain
     from .zmtp.engine import INPUT_FLOW, OUTPUT_FLOW
+    from .zmtp.mechanisms import NULL_TRANSITIONS
 
     return {
         "pipe": Diagram(
@@ -59,6 +61,18 @@ def machines() -> dict[str, Diagram]:
             "ZMTP connection", "zreactor/zmtp/state.py: TRANSITIONS",
             "The sans-I/O codec's handshake: greeting, then the mechanism's READY exchange, "
             "then traffic.", zmtp_state.TRANSITIONS),
+        "null": Diagram(
+            "ZMTP security: NULL", "zreactor/zmtp/mechanisms.py: NULL_TRANSITIONS",
+            "READY both ways (with ZAP, the server waits for its verdict first).",
+            NULL_TRANSITIONS),
+        "plain-client": Diagram(
+            "ZMTP security: PLAIN client", "zreactor/zmtp/plain.py: CLIENT_TRANSITIONS",
+            "HELLO with the credentials, then WELCOME, INITIATE and READY.",
+            plain.CLIENT_TRANSITIONS),
+        "plain-server": Diagram(
+            "ZMTP security: PLAIN server", "zreactor/zmtp/plain.py: SERVER_TRANSITIONS",
+            "HELLO checked (through ZAP), WELCOME, then INITIATE answered with READY.",
+            plain.SERVER_TRANSITIONS),
         "zmtp-input": Diagram(
             "ZMTP engine: input flow", "zreactor/zmtp/engine.py: INPUT_FLOW",
             "Blocked while the pipe to the socket is full; entering a state pauses or resumes "
