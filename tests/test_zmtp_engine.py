@@ -365,16 +365,9 @@ def test_peer_ping_ttl_under_caller_io_on_the_stepped_clock(stepped, raw_sockets
     srv.rcvtimeo = 1000  # the waiter gives up (real time) once the connection is gone
     peer = Peer(dial(endpoint, raw_sockets))
     peer.handshake()
-    thread = stepped.io_threads[0]
-    leases = thread.leases
     outcome: list[object] = []
-    waiter = threading.Thread(target=lambda: outcome.append(_recv_or_error(srv)))
-    waiter.start()
+    waiter = _wait_in_recv_with_the_fd_lent(stepped, srv, peer, outcome)
     try:
-        deadline = time.monotonic() + DEADLINE
-        while thread.leases == leases:  # the PAIR borrowed the loop to wait on the fd
-            assert time.monotonic() < deadline, "the waiting socket never took a lease"
-            time.sleep(0.005)
         peer.conn.send_ping(ttl=0.3)
         peer.pump(lambda evs: any(isinstance(e, Pong) for e in evs))
         stepped.advance(0.299)
@@ -385,6 +378,30 @@ def test_peer_ping_ttl_under_caller_io_on_the_stepped_clock(stepped, raw_sockets
     finally:
         waiter.join(DEADLINE)
     assert outcome and isinstance(outcome[0], zreactor.Again)
+
+
+def _wait_in_recv_with_the_fd_lent(stepped, srv: zreactor.Socket, peer: Peer,
+                                   outcome: list[object]) -> threading.Thread:
+    """Start a thread blocked in ``srv.recv()`` that borrowed the loop to wait on the fd.
+
+    The socket lends the fd only if the loop is asleep at that moment (a lease never waits),
+    so a try can miss: then a message wakes the waiter and it tries again.
+    """
+    thread = stepped.io_threads[0]
+    for _ in range(20):
+        stepped.sync()  # the loop is idle: nothing left for it to do
+        leases = thread.leases
+        waiter = threading.Thread(target=lambda: outcome.append(_recv_or_error(srv)))
+        waiter.start()
+        deadline = time.monotonic() + 0.5
+        while thread.leases == leases and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if thread.leases != leases:
+            return waiter
+        peer.send([b"wake up"])  # the loop was busy: take the message, try again
+        waiter.join(DEADLINE)
+        assert outcome.pop() == b"wake up"
+    raise AssertionError("the waiting socket never borrowed the loop")
 
 
 def _recv_or_error(sock: zreactor.Socket) -> object:
