@@ -39,7 +39,7 @@ from typing import Any
 
 from ..constants import ListenerOption
 from ..constants import SocketOption as O
-from ..constants import _OptType
+from ..constants import OptType
 from ..errors import ZMQError
 
 __all__ = [
@@ -388,12 +388,12 @@ def check_type(option: int, value: Any) -> None:
     int (``bool`` included). A ``str`` is refused with pyzmq's advice.
     """
     try:
-        opt_type = O(option)._opt_type
+        opt_type = O(option).opt_type
     except ValueError:
-        opt_type = _OptType.int
+        opt_type = OptType.int
     if isinstance(value, str):
         raise TypeError(f"{option_name(option)}: unicode not allowed, use setsockopt_string")
-    if opt_type is _OptType.bytes:
+    if opt_type is OptType.bytes:
         if not isinstance(value, _BYTES_LIKE):
             hint = f" (pass bytes, e.g. {str(value).encode()!r})" if isinstance(value, int) else ""
             raise TypeError(
