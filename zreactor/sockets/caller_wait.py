@@ -24,13 +24,13 @@ Socket's thread only.
 from __future__ import annotations
 
 import select
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Container
 
 if TYPE_CHECKING:
     from ..reactor.mailbox import Mailbox
     from .pipe import Pipe
 
-__all__ = ["MAX_CALLER_READS", "wait"]
+__all__ = ["MAX_CALLER_READS", "give_back", "lend", "read_offers", "wait"]
 
 #: a socket with more connections than this waits on its mailbox alone (reading them on the
 #: application thread pays off for the few-peer REQ/DEALER case, not for a busy ROUTER)
@@ -40,14 +40,14 @@ MAX_CALLER_READS = 4
 def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None) -> None:
     """Block until ``mailbox`` may have commands or ``timeout`` seconds pass, reading the
     connections of ``pipes`` on this thread meanwhile when they can be lent (see above)."""
-    offers = _read_offers(pipes)
+    offers = read_offers(pipes)
     if offers:
         _wait_reading(mailbox, offers, timeout)
     else:
         mailbox.wait(timeout)
 
 
-def _read_offers(pipes: list[Pipe]) -> list[tuple[int, Any]]:
+def read_offers(pipes: list[Pipe]) -> list[tuple[int, Any]]:
     """``(fd, session)`` for each connection this thread may read itself right now."""
     if not pipes or len(pipes) > MAX_CALLER_READS:
         return []
@@ -66,12 +66,8 @@ def _wait_reading(mailbox: Mailbox, offers: list[tuple[int, Any]], timeout: floa
     connections lent to this thread; read them here, then give them back."""
     if mailbox.maybe_pending:
         return
-    lent = []
+    lent = lend(offers)
     readable: set[int] = set()
-    for _, reader in offers:
-        fd = reader.lend_fd()
-        if fd is not None:
-            lent.append((fd, reader))
     try:
         poll = select.poll()
         poll.register(mailbox.fd, select.POLLIN)
@@ -80,5 +76,22 @@ def _wait_reading(mailbox: Mailbox, offers: list[tuple[int, Any]], timeout: floa
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         readable.update(fd for fd, _ in poll.poll(ms))
     finally:
-        for fd, reader in lent:
-            reader.reclaim_fd(fd in readable)
+        give_back(lent, readable)
+
+
+def lend(offers: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """Borrow the offered connections from their sleeping I/O thread: ``(fd, session)`` for
+    each one lent (the others stay with the I/O thread). Every one must go back through
+    :func:`give_back`."""
+    lent = []
+    for _, reader in offers:
+        fd = reader.lend_fd()
+        if fd is not None:
+            lent.append((fd, reader))
+    return lent
+
+
+def give_back(lent: list[tuple[int, Any]], readable: Container[int]) -> None:
+    """Return lent connections, first reading (on this thread) those found readable."""
+    for fd, reader in lent:
+        reader.reclaim_fd(fd in readable)
