@@ -44,8 +44,9 @@ def test_constants_at_module_level_with_libzmq_values(name: str) -> None:
     assert isinstance(getattr(zreactor, name), int)
 
 
-#: zreactor's additions: the listener's event kinds and ENOENT
-OURS = {"ENOENT"} | {f"EVENT_{k.name}" for k in zreactor.EventKind if k > 0xFFFF}
+#: zreactor's additions: the listener's event kinds, its socket options, and ENOENT
+OURS = {"ENOENT"} | {f"EVENT_{k.name}" for k in zreactor.EventKind if k > 0xFFFF} | {
+    *zreactor.constants.ListenerOption.__members__, *zreactor.constants.ShedPolicyCode.__members__}
 
 
 def test_constants_match_pyzmq() -> None:

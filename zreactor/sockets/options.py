@@ -37,8 +37,9 @@ import socket as _socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..constants import ListenerOption
 from ..constants import SocketOption as O
-from ..constants import _OptType
+from ..constants import OptType
 from ..errors import ZMQError
 
 __all__ = [
@@ -330,10 +331,12 @@ NOT_IMPLEMENTED: dict[int, str] = {
 
 def option_name(option: int) -> str:
     """``"LINGER"`` for 17; ``"option 9999"`` for a number libzmq does not name."""
-    try:
-        return O(option).name
-    except ValueError:
-        return f"option {option}"
+    for family in (O, ListenerOption):
+        try:
+            return family(option).name
+        except ValueError:
+            pass
+    return f"option {option}"
 
 
 def register_option(option: int, spec: OptionSpec, default: Any = None) -> None:
@@ -385,12 +388,12 @@ def check_type(option: int, value: Any) -> None:
     int (``bool`` included). A ``str`` is refused with pyzmq's advice.
     """
     try:
-        opt_type = O(option)._opt_type
+        opt_type = O(option).opt_type
     except ValueError:
-        opt_type = _OptType.int
+        opt_type = OptType.int
     if isinstance(value, str):
         raise TypeError(f"{option_name(option)}: unicode not allowed, use setsockopt_string")
-    if opt_type is _OptType.bytes:
+    if opt_type is OptType.bytes:
         if not isinstance(value, _BYTES_LIKE):
             hint = f" (pass bytes, e.g. {str(value).encode()!r})" if isinstance(value, int) else ""
             raise TypeError(
@@ -469,3 +472,13 @@ def _tcp_settings(family: int, options: Options) -> list[tuple[int, str, int]]:
         else:
             settings.append((_socket.IPPROTO_IP, "IP_TOS", options.tos))
     return settings
+
+
+# -- zreactor's listener options (issue 12): what a bind() gives its Listener ---------------
+# Units are libzmq's (milliseconds); the bind converts (transports.listener_options).
+register_option(ListenerOption.ACCEPT_GRACE, OptionSpec("accept_grace", int, minimum=0),
+                default=1000)
+register_option(ListenerOption.SHED_POLICY,
+                OptionSpec("shed_policy", int, minimum=0, maximum=2), default=0)
+register_option(ListenerOption.MAX_CONNECTIONS,
+                OptionSpec("max_connections", int, minimum=-1), default=-1)
