@@ -44,6 +44,7 @@ from zreactor.zmtp.engine import (
     INPUT_FLOW, OUTPUT_FLOW, PROTOCOL_ERROR_ZMTP_UNSPECIFIED, Flow, ZmtpEngine,
 )
 from zreactor.zmtp.frames import encode_command_frame
+from zreactor.zmtp.shortcut import CallerShortcut
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -616,66 +617,63 @@ def test_engine_reports_its_end_to_the_session(engine_pair, raw_sockets) -> None
 # -- caller I/O: a reply written on the socket's thread (see the engine's module docstring) ----
 
 
-def _commands(ctx: zreactor.Context) -> int:
-    return sum(thread.commands_processed for thread in ctx.io_threads)
+def _shortcut(sock: zreactor.Socket) -> CallerShortcut:
+    """The caller shortcut on the socket's one tcp pipe (tests may look inside)."""
+    [pipe] = sock._pipes
+    assert pipe.shortcut is not None
+    return pipe.shortcut
 
 
-def test_request_reply_messages_leave_on_the_callers_thread(ctx) -> None:
-    rep = ctx.socket(SocketType.REP, linger=0, rcvtimeo=int(DEADLINE * 1000))
+def _round_trips_through_the_shortcut(req_ctx: zreactor.Context, rep_ctx: zreactor.Context,
+                                      count: int) -> tuple[CallerShortcut, CallerShortcut, int, int]:
+    """``count`` REQ/REP round trips over tcp after a warm-up; the two shortcuts, and the
+    writes and reads they made during the round trips (both sides summed)."""
+    rep = rep_ctx.socket(SocketType.REP, linger=0, rcvtimeo=int(DEADLINE * 1000))
     rep.bind("tcp://127.0.0.1:*")
-    req = ctx.socket(SocketType.REQ, linger=0, rcvtimeo=int(DEADLINE * 1000))
+    req = req_ctx.socket(SocketType.REQ, linger=0, rcvtimeo=int(DEADLINE * 1000))
     req.connect(rep.last_endpoint.decode())
-    done = threading.Event()
 
     def echo() -> None:
-        for _ in range(300):
+        for _ in range(20 + count):
             rep.send(rep.recv())
-        done.set()
 
     server = threading.Thread(target=echo)
     server.start()
     for i in range(20):  # warm up: connections up, handshakes done
         req.send(b"warm-%d" % i)
         assert req.recv() == b"warm-%d" % i
-    before = _commands(ctx)
-    for i in range(280):
+    shortcuts = _shortcut(req), _shortcut(rep)
+    writes = -sum(s.writes for s in shortcuts)
+    reads = -sum(s.reads for s in shortcuts)
+    for i in range(count):
         req.send(b"req-%d" % i)
         assert req.recv() == b"req-%d" % i
-    used = _commands(ctx) - before
+    writes += sum(s.writes for s in shortcuts)
+    reads += sum(s.reads for s in shortcuts)
     server.join(DEADLINE)
-    assert done.is_set()
-    # Handed off, each round trip costs the I/O thread two ACTIVATE_READ commands (the
-    # request and the reply). Written by the callers, most cost none; a caller that finds
-    # the loop busy still hands off, hence the margin.
-    assert used < 280, f"{used} commands for 280 round trips"
+    assert not server.is_alive()
+    req.close()
+    rep.close()
+    return shortcuts[0], shortcuts[1], writes, reads
+
+
+def test_request_reply_messages_leave_on_the_callers_thread(ctx) -> None:
+    # Every request and every reply is written by the sending socket's thread: the writer
+    # finds the engine idle (one write per read from the peer) and its loop asleep.
+    _, _, writes, _ = _round_trips_through_the_shortcut(ctx, ctx, 280)
+    # 560 messages; a writer that finds its loop busy at that moment hands off instead
+    assert writes >= 0.9 * 560, f"the shortcut wrote {writes} of 560 messages"
 
 
 def test_replies_are_read_on_the_waiting_callers_thread(ctx) -> None:
-    rep = ctx.socket(SocketType.REP, linger=0, rcvtimeo=int(DEADLINE * 1000))
-    rep.bind("tcp://127.0.0.1:*")
-    req = ctx.socket(SocketType.REQ, linger=0, rcvtimeo=int(DEADLINE * 1000))
-    req.connect(rep.last_endpoint.decode())
-
-    def echo(count: int) -> None:
-        for _ in range(count):
-            rep.send(rep.recv())
-
-    server = threading.Thread(target=echo, args=(300,))
-    server.start()
-    for i in range(20):  # warm up: connections up, handshakes done
-        req.send(b"warm-%d" % i)
-        assert req.recv() == b"warm-%d" % i
-    before = sum(t.poller.dispatched for t in ctx.io_threads)
-    for i in range(280):
-        req.send(b"req-%d" % i)
-        assert req.recv() == b"req-%d" % i
-    woken = sum(t.poller.dispatched for t in ctx.io_threads) - before
-    server.join(DEADLINE)
-    assert not server.is_alive()
-    # Read by the I/O threads, each round trip wakes them at least twice (the request at the
-    # REP's engine, the reply at the REQ's). Lent to the waiting sockets, the fds wake only
-    # those; the loop still wakes when it was busy at the moment a socket began to wait.
-    assert woken < 280, f"I/O threads woke {woken} times for 280 round trips"
+    with zreactor.Context() as other:  # each socket with an I/O thread of its own
+        _, _, _, reads = _round_trips_through_the_shortcut(ctx, other, 280)
+    # A waiting socket reads its connection itself whenever it could lend the fd, i.e. the
+    # loop was asleep when it began to wait. In one process the two sides' threads and
+    # loops race for the interpreter lock, and a reply that lands before its reader lends
+    # the fd wakes the loop instead: about 40-60 % here, near 100 % against a peer in another
+    # process (benchmarks/messaging.py). Without the path, none.
+    assert reads >= 0.25 * 560, f"the shortcut read {reads} times for 560 messages"
 
 
 def test_a_peer_hanging_up_while_the_fd_is_lent_neither_spins_nor_hangs(ctx) -> None:

@@ -239,6 +239,28 @@ class Mailbox:
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         return bool(poll.poll(ms))
 
+    def wait_with(self, fds: list[int], timeout: float | None) -> set[int]:
+        """:meth:`wait`, also watching ``fds`` for readability; return those that are readable.
+
+        For a socket that waits on connections lent to it by their I/O threads (caller I/O,
+        :mod:`zreactor.sockets.caller_wait`): one ``poll()`` over the wake-up fd and them.
+        The fds are watched only for this call. Reader thread only.
+        """
+        poll = self._poll
+        if poll is None:
+            poll = self._poll = select.poll()
+            poll.register(self.fd, select.POLLIN)
+        for fd in fds:
+            poll.register(fd, select.POLLIN)
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        try:
+            ready = poll.poll(ms)
+        finally:
+            for fd in fds:
+                poll.unregister(fd)
+        mine = self.fd
+        return {fd for fd, _ in ready if fd != mine}
+
     def recv(self, timeout: float | None = None) -> deque[Command]:
         """Wait up to ``timeout`` seconds for commands and return them (maybe empty)."""
         self.wait(timeout)

@@ -277,7 +277,7 @@ class Socket(Endpoints, Conveniences, Own):
 
         Socket's thread only.
         """
-        return caller_wait.lend(caller_wait.read_offers(self._pipes))
+        return caller_wait.lend(self.mailbox, self._pipes)
 
     def give_back_reads(self, lent: list[tuple[int, Any]], readable: Container[int]) -> None:
         """Return what :meth:`lend_reads` lent, reading on this thread the fds in ``readable``
