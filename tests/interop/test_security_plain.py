@@ -85,9 +85,13 @@ def test_plain_wrong_password_is_refused_with_auth_events(libs: Libs, server_lib
         client_mon = client.get_monitor_socket()
         port = server.bind_to_random_port("tcp://127.0.0.1")
         client.connect(f"tcp://127.0.0.1:{port}")
-        client.send(b"ping")
-        with pytest.raises((zmq.Again, zreactor.Again)):
-            client.recv()
+        try:  # a zreactor REQ whose only connection was refused has nowhere to queue it
+            client.send(b"ping", zmq.NOBLOCK)
+        except (zmq.Again, zreactor.Again):
+            pass
+        else:
+            with pytest.raises((zmq.Again, zreactor.Again)):
+                client.recv()
         for monitor, lib in ((server_mon, server_lib), (client_mon, client_lib)):
             events = drain_events(monitor, lib)
             assert not any(e == zmq.EVENT_HANDSHAKE_SUCCEEDED for e, _ in events)
