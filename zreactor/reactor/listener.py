@@ -91,7 +91,7 @@ from .engine import Engine
 from .events import EventKind, ReactorEvent
 from .poller import Timer, _FdHandle
 from .reopening import Arrivals, Reopening
-from .syscalls import Syscalls, check_listening, set_abortive, unlink_ipc_path
+from .syscalls import Syscalls, check_listening, opening_for, set_abortive, unlink_ipc_path
 
 # The state machine's vocabulary is re-exported: users meet it through the listener.
 __all__ = [
@@ -280,18 +280,21 @@ class Listener(Engine):
                 tests and socket activation).
 
         Raises:
-            OSError: the address is in use, not permitted, no descriptor is left, ...
+            DescriptorsExhausted: no descriptor is left (EMFILE, ENFILE; an ``OSError`` too).
+            OSError: the address is in use, not permitted, ...
             ValueError: ``sock`` is not a listening stream socket.
         """
         if sock is None:
-            sock = self.syscalls.listen_socket(self.address, self.backlog)
+            with opening_for(f"the listening socket of {self.endpoint}"):
+                sock = self.syscalls.listen_socket(self.address, self.backlog)
         else:
             check_listening(sock)
             sock.setblocking(False)
         code = self._reopening.take()
         if code:
             sock.close()
-            raise OSError(code, os.strerror(code))
+            with opening_for(f"the reserve descriptor of {self.endpoint} (shed_policy reset)"):
+                raise OSError(code, os.strerror(code))
         self.sock = sock
         self._bound = True
         self.endpoint = self._log.prefix = format_endpoint(self.address.family, sock.getsockname())
