@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 from .events import EventBus, EventKind, ReactorEvent
@@ -150,7 +151,12 @@ class Engine(Own):
 
     @property
     def context(self) -> IOThreadPool | None:
-        """Deprecated name of :attr:`pool` (what engines used from the context lives there)."""
+        """Deprecated name of :attr:`pool` (what engines used from the context lives there).
+
+        Warns with ``DeprecationWarning``: an engine never sees the messaging context.
+        """
+        warnings.warn("Engine.context is deprecated: use Engine.pool", DeprecationWarning,
+                      stacklevel=2)
         return self.pool
 
     @property
