@@ -255,7 +255,7 @@ def test_term_from_an_io_thread_raises() -> None:
     class Suicidal(Engine):
         def attached(self) -> None:
             try:
-                self.context.term()
+                ctx.term()  # the messaging context's term(), from its own I/O thread
                 outcome.append(None)
             except ZReactorError as exc:
                 outcome.append(exc)
