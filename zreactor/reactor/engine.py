@@ -329,9 +329,13 @@ class Engine(Own):
         elif self.state is EngineState.CLOSING and linger is not None:
             # already flushing after its own close(): the owner's linger caps that too
             if linger == 0:
-                self._release()
+                self._linger_expired()
             else:
-                self.call_later(linger, self._release)
+                self.call_later(linger, self._linger_expired)
+
+    def _linger_expired(self) -> None:
+        """The time to finish ran out: release now (a stream resets what it could not flush)."""
+        self._release()
 
     def __repr__(self) -> str:
         where = self.thread.name if self.thread is not None else "unplugged"
