@@ -114,8 +114,6 @@ _SUBSCRIBERS = frozenset({"SUB", "XSUB"})
 #: First byte of a ZMTP 3.0 subscription message, and of a cancellation.
 _SUBSCRIBE_BYTE = 1
 _CANCEL_BYTE = 0
-#: How libzmq 4.3.5 servers start a handshake ERROR on the wire (see _on_handshake_frame).
-_LIBZMQ_HANDSHAKE_ERROR = b"^RROR"
 #: Metadata names the mechanism fills in itself.
 _RESERVED_PROPERTIES = frozenset({"socket-type", "identity"})
 
@@ -255,7 +253,7 @@ class ZmtpConnection:
                 used = self._greeting.feed(data)
                 if not self._greeting.complete:
                     return events
-                self._on_greeting()
+                self._on_greeting(events)
                 data = memoryview(data)[used:]
             try:
                 frames = self._decoder.feed(data)
@@ -458,13 +456,13 @@ class ZmtpConnection:
         else:
             self._queue_command(commands.encode_command(name, bytes(topic)))
 
-    def _on_greeting(self) -> None:
+    def _on_greeting(self, events: list[Event]) -> None:
         greeting = self._greeting.greeting
         check_mechanism(greeting.mechanism, self._mechanism.name)
         self._version = greeting.effective_version
         TRANSITIONS.fire(self, Trigger.PEER_GREETING)
         self._mechanism.start()
-        self._drain_mechanism([])
+        self._drain_mechanism(events)
 
     def _on_frames(self, frames: list[Frame], events: list[Event]) -> None:
         index = 0
@@ -528,12 +526,7 @@ class ZmtpConnection:
             raise ProtocolError(
                 f"expected a handshake command, got a message frame "
                 f"(flags 0x{flags:02x}) during the {self._mechanism.name} handshake")
-        if body[:5] == _LIBZMQ_HANDSHAKE_ERROR:
-            # libzmq 4.3.5's PLAIN/CURVE/NULL servers put these 5 bytes where "\x05ERROR"
-            # belongs (seen on the wire: 5e 52 52 4f 52 03 "400"); read it as the ERROR it is
-            name, data = commands.ERROR, body[5:]
-        else:
-            name, data = commands.decode_command(body)
+        name, data = self._mechanism.split_command(body)
         self._mechanism.process_command(name, data)
         self._drain_mechanism(events)
 
