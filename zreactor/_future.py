@@ -43,7 +43,9 @@ the message stays in the socket for the next receiver. The decoding wrappers
 
 *Closing.* :meth:`_AsyncSocket.close` cancels every pending future, stops watching the fd
 *before* closing the shadow (the fd is released by the context's reaper thread soon after,
-and its number may then be reused), then closes the shadow.
+and its number may then be reused), then closes the shadow. So close the awaitable socket,
+not its shadow: a shadow closed behind its back leaves the loop watching a released fd
+(pyzmq has the same rule).
 
 *Threads.* An awaitable socket belongs to the event loop it is first used on, and is used
 from that loop's thread only (as every zreactor socket is used by one thread at a time). If
