@@ -441,9 +441,9 @@ class Listener(Engine):
 
     def _wait_for_room(self) -> None:
         """SUSPENDED's entry action: never spin, but hear of every chance to retry."""
-        assert self.sock is not None
         self.pool.fds.watch(self)
-        if self._look_at_queue():
+        assert self.sock is not None
+        if self._arrivals.look(self.syscalls, self.sock, self.clock()):
             self._set_interest(False)  # a waiting connection would keep the fd readable
         else:
             self._set_interest(True)  # arrival detector: nothing waits, nothing to spin on
@@ -471,18 +471,6 @@ class Listener(Engine):
         self._reopening.drop()
 
     # -- SUSPENDED ----------------------------------------------------------------------------
-
-    def _look_at_queue(self) -> bool:
-        """Read the accept queue into the arrival FIFO; True if a connection waits."""
-        assert self.sock is not None
-        now = self.clock()
-        length = self.syscalls.accept_queue_length(self.sock)
-        if length is None:  # no length on this platform: the one stall clock
-            pending = self.syscalls.backlog_pending(self.sock)
-            self._arrivals.observe_pending(pending, now)
-            return pending
-        self._arrivals.observe(length, now)
-        return length > 0
 
     def _retry(self) -> None:
         """One retry while suspended (timer, release, arrival, grace deadline)."""
