@@ -129,7 +129,8 @@ def child(args: argparse.Namespace) -> None:
                 per_conn.append(time.perf_counter() - t)
                 sock.close(linger=0)
             out = {"median_ms": statistics.median(per_conn) * 1e3}
-    sock.close(linger=1000 if role == "client" and what == "thr" else 0)
+    # the sender waits until everything is delivered (the receiver counts every message)
+    sock.close(linger=-1 if role == "client" and what == "thr" else 0)
     ctx.term()
     print(json.dumps(out), flush=True)
 
@@ -155,12 +156,15 @@ def measure(lib: str, what: str, keys: dict[str, str], count: int, size: int = 1
         port = int(server.stdout.readline())
         client = _spawn(lib, "client", what, keys, count=count, size=size, curve=curve,
                         port=port)
-        c_out, c_err = client.communicate(timeout=timeout)
-        s_out, s_err = server.communicate(timeout=timeout)
+        try:
+            c_out, c_err = client.communicate(timeout=timeout)
+            s_out, s_err = server.communicate(timeout=timeout)
+        finally:
+            if client.poll() is None:
+                client.kill()
     finally:
-        for proc in (server,):
-            if proc.poll() is None:
-                proc.kill()
+        if server.poll() is None:
+            server.kill()
     if client.returncode or server.returncode:
         raise RuntimeError(f"{lib} {what} failed:\n{c_err[-1500:]}\n{s_err[-1500:]}")
     result = json.loads((c_out.strip() or "{}").splitlines()[-1])
