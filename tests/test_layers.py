@@ -272,3 +272,14 @@ def test_an_upward_private_call_is_caught_too() -> None:
     }
     assert [(m, n) for m, _, n, _ in private_violations(sources)] == [
         ("zreactor.sockets.socket", "_reap")]
+
+
+def test_the_reactor_never_reaches_for_a_messaging_context() -> None:
+    """Engines reach the pool (``engine.pool``); nothing in reactor/ uses a ``.context``."""
+    offenders = []
+    for path in sorted((PKG / "reactor").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "context":
+                offenders.append(f"{path.relative_to(PKG.parent)}:{node.lineno}: "
+                                 f"{ast.unparse(node)}")
+    assert not offenders, "\n".join(offenders)

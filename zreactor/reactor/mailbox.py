@@ -42,6 +42,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from .syscalls import opening_for
+
 __all__ = ["Cmd", "Command", "Mailbox", "Signaler", "dispatch"]
 
 
@@ -89,10 +91,12 @@ class Signaler:
     def __init__(self) -> None:
         self._eventfd = hasattr(os, "eventfd")
         if self._eventfd:
-            self._r = self._w = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            with opening_for("a wake-up fd (every socket and I/O thread has one)"):
+                self._r = self._w = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             self._pair: tuple[socket.socket, socket.socket] | None = None
         else:  # pragma: no cover - exercised on platforms without eventfd
-            r, w = socket.socketpair()
+            with opening_for("a wake-up socketpair (every socket and I/O thread has one)"):
+                r, w = socket.socketpair()
             r.setblocking(False)
             w.setblocking(False)
             self._pair = (r, w)

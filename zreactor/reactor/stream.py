@@ -417,15 +417,15 @@ class StreamEngine(Engine):
             self._release()
             return
         if linger == 0:
-            self._discard(0.0)
+            self._linger_expired()
             return
         ENGINE_TRANSITIONS.fire(self, EngineEvent.FINISH)
         if self.read_state is ReadState.OPEN:
             READ_TRANSITIONS.fire(self, ReadEvent.PAUSE)
         if linger is not None:
-            self.call_later(linger, lambda: self._discard(linger))
+            self.call_later(linger, self._linger_expired)
 
-    def _discard(self, linger: float) -> None:
+    def _linger_expired(self) -> None:
         """The linger ran out with output still queued: reset, never a clean FIN.
 
         A FIN after part of a response would tell the peer "that was all of it": it cannot
@@ -440,8 +440,7 @@ class StreamEngine(Engine):
             self._wbuf.clear()
             set_abortive(self.sock)
             self._close_reason = self._close_reason or TimeoutError(
-                f"{unsent} bytes still queued when the close linger ({linger:g} s) ran out; "
-                "connection reset")
+                f"{unsent} bytes still queued when the linger ran out; connection reset")
         self._release()
 
     def release_resources(self) -> None:

@@ -22,14 +22,14 @@ Socket's thread only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Container
 
 if TYPE_CHECKING:
     from ..reactor.mailbox import Mailbox
     from ..zmtp.shortcut import CallerShortcut
     from .pipe import Pipe
 
-__all__ = ["MAX_CALLER_READS", "wait"]
+__all__ = ["MAX_CALLER_READS", "give_back", "lend", "wait"]
 
 #: a socket with more connections than this waits on its mailbox alone (reading them on the
 #: application thread pays off for the few-peer REQ/DEALER case, not for a busy ROUTER)
@@ -39,6 +39,22 @@ MAX_CALLER_READS = 4
 def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None) -> None:
     """Block until ``mailbox`` may have commands or ``timeout`` seconds pass, reading the
     connections of ``pipes`` on this thread meanwhile when their engines lend them."""
+    lent = lend(mailbox, pipes)
+    if not lent:
+        mailbox.wait(timeout)
+        return
+    readable: set[int] = set()
+    try:
+        readable = mailbox.wait_with([fd for fd, _ in lent], timeout)
+    finally:
+        give_back(lent, readable)
+
+
+def lend(mailbox: Mailbox, pipes: list[Pipe]) -> list[tuple[int, CallerShortcut]]:
+    """The first half of :func:`wait`, for a caller that waits elsewhere (an event loop):
+    ``(fd, shortcut)`` for each connection of ``pipes`` its engine lent; none while commands
+    are pending or for more than :data:`MAX_CALLER_READS` connections. Every one must go
+    back through :func:`give_back`."""
     lent: list[tuple[int, CallerShortcut]] = []
     if len(pipes) <= MAX_CALLER_READS and not mailbox.maybe_pending:
         for pipe in pipes:
@@ -47,12 +63,10 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None) -> None:
                 fd = shortcut.lend_read()
                 if fd is not None:
                     lent.append((fd, shortcut))
-    if not lent:
-        mailbox.wait(timeout)
-        return
-    readable: set[int] = set()
-    try:
-        readable = mailbox.wait_with([fd for fd, _ in lent], timeout)
-    finally:
-        for fd, shortcut in lent:
-            shortcut.take_back(fd in readable)
+    return lent
+
+
+def give_back(lent: list[tuple[int, CallerShortcut]], readable: Container[int]) -> None:
+    """The second half: return what :func:`lend` lent, reading those in ``readable`` first."""
+    for fd, shortcut in lent:
+        shortcut.take_back(fd in readable)

@@ -112,9 +112,10 @@ class Options:
     # -- security (issue 11; see set_security_option below; ``mechanism`` is above) --
     as_server: bool = False
     plain_username: bytes = b""
-    plain_password: bytes = b""
+    # secrets never appear in a repr (or a log line made from one)
+    plain_password: bytes = field(default=b"", repr=False)
     curve_publickey: bytes = b""  # raw 32 bytes
-    curve_secretkey: bytes = b""
+    curve_secretkey: bytes = field(default=b"", repr=False)
     curve_serverkey: bytes = b""
     zap_domain: bytes = b""
     #: socket-type name as sent in the ZMTP READY command ("PUB", "SUB", ...)
@@ -273,8 +274,23 @@ def get_security_option(options: Options, option: int) -> Any:
 
 
 def security_of(options: Options) -> Any:
-    """The frozen :class:`~zreactor.zmtp.security.Security` for a new connection."""
+    """The frozen :class:`~zreactor.zmtp.security.Security` for a new connection.
+
+    Raises:
+        ZMQError: EINVAL for a CURVE socket without the keys its role needs (a server needs
+            ``CURVE_SECRETKEY``; a client ``CURVE_SERVERKEY``, ``CURVE_PUBLICKEY`` and
+            ``CURVE_SECRETKEY``), caught here on the socket's thread at bind/connect rather
+            than in the I/O thread at the first connection.
+    """
     from ..zmtp.security import Security
+
+    if options.mechanism == 2:
+        needed = (("curve_secretkey",) if options.as_server
+                  else ("curve_serverkey", "curve_publickey", "curve_secretkey"))
+        missing = [n.upper() for n in needed if not getattr(options, n)]
+        if missing:
+            role = "server" if options.as_server else "client"
+            raise ZMQError(errno.EINVAL, f"CURVE {role} needs {', '.join(missing)}")
 
     return Security(
         mechanism=_MECHANISM_NAMES[options.mechanism],

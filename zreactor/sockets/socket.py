@@ -51,7 +51,7 @@ import errno
 import time
 import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Container
 
 from ..constants import Flag, PollEvent, SocketOption, SocketType
 from ..errors import Again, ContextTerminated, ZMQError
@@ -264,6 +264,25 @@ class Socket(Endpoints, Conveniences, Own):
         caller_wait.wait(self.mailbox, self._pipes, timeout)
         self._process_commands()
         return True
+
+    def lend_reads(self) -> list[tuple[int, Any]]:
+        """For an event loop about to wait for a message: borrow this socket's connections.
+
+        The caller-I/O wait of :mod:`zreactor.sockets.caller_wait`, in two halves for a loop
+        that cannot block here: returns ``(fd, token)`` for each tcp/ipc connection lent by
+        its sleeping I/O thread (none for inproc, for more than ``MAX_CALLER_READS``
+        connections, or while an I/O thread is busy). Watch the fds for reading alongside
+        the wake-up fd, and give every one back with :meth:`give_back_reads` at the next
+        wake-up of either kind: until then their I/O thread does not read them.
+
+        Socket's thread only.
+        """
+        return caller_wait.lend(self.mailbox, self._pipes)
+
+    def give_back_reads(self, lent: list[tuple[int, Any]], readable: Container[int]) -> None:
+        """Return what :meth:`lend_reads` lent, reading on this thread the fds in ``readable``
+        (their messages are then in the socket: read ``EVENTS``)."""
+        caller_wait.give_back(lent, readable)
 
     # -- options ---------------------------------------------------------------------------------
 
