@@ -14,7 +14,7 @@ API = {
     "Again", "Codec", "Connecter", "ConnecterState", "Context", "ContextClosedError",
     "ContextOption", "ContextTerminated", "DeviceType", "Engine", "EngineState", "Errno",
     "Event", "EventBus", "EventKind", "Flag", "Frame", "InterruptedSystemCall", "IOThreadPool", "LineCodec",
-    "Listener", "ListenerState", "ListenerStats", "MessageOption", "NormMode", "NotDone",
+    "Listener", "ListenerState", "ListenerStats", "Message", "MessageOption", "MessageTracker", "NormMode", "NotDone",
     "PollEvent", "Poller", "ProtocolError", "ReactorEvent", "ReadState", "ReconnectStop",
     "RouterNotify", "SecurityMechanism", "ShedPolicy", "Socket", "SocketOption", "SocketType",
     "StreamEngine", "WriteState", "ZMQBaseError", "ZMQBindError", "ZMQError",
