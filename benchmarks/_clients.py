@@ -9,7 +9,8 @@ optionally a stop predicate and a tick callback), and the driver turns readiness
 each client's state machine. Every loop is bounded in time and in iterations.
 
 A client sends one line and waits for the same line to come back. What the EMFILE benchmark
-cares about is what the client *saw*, so that is the state, and the moves are a table:
+cares about is what the client *saw*, so that is the state, and the moves are a table (a
+``zreactor.reactor.fsm.Machine``, like every machine of the library):
 
     CONNECTING --connected--> SENDING --sent--> WAITING --echoed--> SERVED
     SERVED --rearmed--> SENDING                         (ping-pong clients send again)
@@ -31,6 +32,8 @@ import selectors
 import socket
 import time
 from typing import Callable
+
+from zreactor.reactor.fsm import Machine
 
 
 class State(enum.Enum):
@@ -56,7 +59,7 @@ class Event(enum.Enum):
 LIVE = frozenset({State.CONNECTING, State.SENDING, State.WAITING, State.SERVED})
 PENDING = frozenset({State.CONNECTING, State.SENDING, State.WAITING})
 
-TRANSITIONS: dict[tuple[State, Event], State] = {
+TRANSITIONS: Machine[State, Event] = Machine("benchmark client", State.CONNECTING, {
     (State.CONNECTING, Event.CONNECTED): State.SENDING,
     (State.SENDING, Event.SENT): State.WAITING,
     (State.WAITING, Event.ECHOED): State.SERVED,
@@ -64,7 +67,7 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     **{(s, Event.RESET): State.RESET for s in LIVE},
     **{(s, Event.EOF): State.CLOSED for s in LIVE},
     **{(s, Event.ERROR): State.FAILED for s in LIVE},
-}
+})
 
 # Errors that mean "the server said no" rather than "something else broke".
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE})
@@ -74,12 +77,12 @@ class Client:
     """One connection: the line it sends, what came back, and when.
 
     Attributes a benchmark reads: ``state``; ``opened_at``; ``first_echo_at`` (None until the
-    first echo); ``rtts`` (seconds, one per echo); ``error`` (errno name of the failure, if
+    first echo); ``ended_at`` (when it was reset, closed or failed); ``rtts`` (seconds, one per echo); ``error`` (errno name of the failure, if
     any); ``served`` (an echo came back at least once, whatever happened afterwards).
     """
 
     __slots__ = ("name", "sock", "state", "line", "opened_at", "sent_at", "first_echo_at",
-                 "rtts", "error", "_outbox", "_inbox")
+                 "ended_at", "rtts", "error", "_outbox", "_inbox")
 
     def __init__(self, name: str, sock: socket.socket, line: bytes, now: float) -> None:
         self.name = name
@@ -89,6 +92,7 @@ class Client:
         self.opened_at = now
         self.sent_at = now
         self.first_echo_at: float | None = None
+        self.ended_at: float | None = None  # when it was reset, closed or failed
         self.rtts: list[float] = []
         self.error: str | None = None
         self._outbox = bytearray(line)
@@ -101,12 +105,6 @@ class Client:
     @property
     def hung(self) -> bool:
         return self.state in PENDING and not self.served
-
-    def _transition(self, event: Event) -> None:
-        try:
-            self.state = TRANSITIONS[(self.state, event)]
-        except KeyError:
-            raise AssertionError(f"client {self.name}: no move from {self.state} on {event}")
 
     def __repr__(self) -> str:
         return f"<Client {self.name} {self.state.value}>"
@@ -137,7 +135,7 @@ class Driver:
 
     def rearm(self, client: Client, line: bytes) -> None:
         """Send another line on a SERVED client (ping-pong round-trip measurement)."""
-        client._transition(Event.REARMED)
+        TRANSITIONS.fire(client, Event.REARMED)
         client.line = line
         client._outbox = bytearray(line)
         client.sent_at = self._clock()
@@ -181,13 +179,13 @@ class Driver:
                 code = client.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if code:
                     raise OSError(code, errno.errorcode.get(code, str(code)))
-                client._transition(Event.CONNECTED)
+                TRANSITIONS.fire(client, Event.CONNECTED)
                 client.sent_at = now
             if client.state is State.SENDING:
                 sent = client.sock.send(client._outbox)
                 del client._outbox[:sent]
                 if not client._outbox:
-                    client._transition(Event.SENT)
+                    TRANSITIONS.fire(client, Event.SENT)
                     self._selector.modify(client.sock, selectors.EVENT_READ, client)
                 return
             if mask & selectors.EVENT_READ:
@@ -214,7 +212,7 @@ class Driver:
             client.rtts.append(now - client.sent_at)
             if client.first_echo_at is None:
                 client.first_echo_at = now
-            client._transition(Event.ECHOED)
+            TRANSITIONS.fire(client, Event.ECHOED)
             return
         client.error = "garbled echo"
         self._fail(client, Event.ERROR, None)
@@ -227,5 +225,6 @@ class Driver:
                 self._selector.unregister(client.sock)
             except KeyError:
                 pass  # connect_ex failed before the socket was ever registered
-        client._transition(event)
+        TRANSITIONS.fire(client, event)
+        client.ended_at = self._clock()
         client.sock.close()

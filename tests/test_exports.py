@@ -14,11 +14,12 @@ API = {
     "Again", "Codec", "Connecter", "ConnecterState", "Context", "ContextClosedError",
     "ContextOption", "ContextTerminated", "DeviceType", "Engine", "EngineState", "Errno",
     "Event", "EventBus", "EventKind", "Flag", "Frame", "InterruptedSystemCall", "IOThreadPool", "LineCodec",
-    "Listener", "ListenerState", "ListenerStats", "Message", "MessageOption", "MessageTracker", "NormMode", "NotDone",
+    "LengthPrefixedCodec", "Listener", "ListenerState", "ListenerStats", "Message", "MessageOption",
+    "MessageTracker", "NormMode", "NotDone",
     "PollEvent", "Poller", "ProtocolError", "ReactorEvent", "ReadState", "ReconnectStop",
     "RouterNotify", "SecurityMechanism", "ShedPolicy", "Socket", "SocketOption", "SocketType",
     "StreamEngine", "WriteState", "ZMQBaseError", "ZMQBindError", "ZMQError",
-    "ZMQVersionError", "ZReactorError", "__version__", "available_pollers", "error", "has", "install_as_zmq",
+    "ZMQVersionError", "ZReactorError", "__version__", "available_pollers", "error", "has", "install_as_zmq", "curve_keypair", "curve_public",
     "proxy", "pyzmq_version", "pyzmq_version_info", "select", "strerror", "zmq_version",
     "zmq_version_info",
 }
@@ -44,8 +45,9 @@ def test_constants_at_module_level_with_libzmq_values(name: str) -> None:
     assert isinstance(getattr(zreactor, name), int)
 
 
-#: zreactor's additions: the listener's event kinds and ENOENT
-OURS = {"ENOENT"} | {f"EVENT_{k.name}" for k in zreactor.EventKind if k > 0xFFFF}
+#: zreactor's additions: the listener's event kinds, its socket options, and ENOENT
+OURS = {"ENOENT"} | {f"EVENT_{k.name}" for k in zreactor.EventKind if k > 0xFFFF} | {
+    *zreactor.constants.ListenerOption.__members__, *zreactor.constants.ShedPolicyCode.__members__}
 
 
 def test_constants_match_pyzmq() -> None:

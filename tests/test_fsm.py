@@ -93,6 +93,17 @@ def test_an_unlisted_move_raises_a_clear_error_and_changes_nothing() -> None:
         LAMP.fire(lamp, Push.SWITCH)
 
 
+def test_an_event_of_another_enum_never_matches_even_by_name() -> None:
+    class Lookalike(enum.Enum):
+        SWITCH = "switch"
+
+    lamp = Lamp()
+    assert not LAMP.allows(lamp, Lookalike.SWITCH)
+    with pytest.raises(IllegalMove):
+        LAMP.fire(lamp, Lookalike.SWITCH)
+    assert lamp.state is Light.OFF
+
+
 def test_a_machine_may_raise_its_own_error() -> None:
     class Refused(Exception):
         pass
@@ -129,6 +140,13 @@ def test_the_machine_is_the_mapping_of_its_rows() -> None:
     assert LAMP.entry_action(Light.ON) is _entered_on
     assert LAMP.entry_action(Light.OFF) is None
     assert LAMP.states is Light and LAMP.events is Push
+
+
+def test_machines_are_compared_by_identity_not_by_rows() -> None:
+    twin = Machine("twin", Light.OFF, dict(LAMP.items()))
+    assert dict(twin.items()) == dict(LAMP.items())
+    assert twin != LAMP and twin == twin
+    assert {LAMP: 1, twin: 2}[twin] == 2
 
 
 @pytest.mark.parametrize("table", [

@@ -18,6 +18,7 @@ import errno
 import logging
 import pathlib
 import re
+import select
 import socket
 import threading
 from typing import Any, Callable
@@ -1025,3 +1026,69 @@ def test_the_docs_draw_exactly_the_transition_table():
     assert [b.strip() for b in blocks] == [render_mermaid().strip()]
     for (source, trigger), move in TRANSITIONS.items():
         assert f"{source.name} --> {move.target.name}" in render_mermaid()
+
+
+# -- abortive close ----------------------------------------------------------------------------
+
+
+class _CloseAtOnce(StreamEngine):
+    """Closes as soon as the client says something: the server closes first."""
+
+    def data_received(self, data: bytes) -> None:
+        self.close()
+
+
+def _time_wait(port: int) -> int:
+    """Sockets in TIME_WAIT whose local port is ``port`` (Linux /proc/net/tcp)."""
+    count = 0
+    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "06":
+            count += 1
+    return count
+
+
+@pytest.mark.skipif(not pathlib.Path("/proc/net/tcp").exists(), reason="Linux /proc")
+@pytest.mark.parametrize("abortive", [False, True])
+def test_abortive_close_leaves_no_time_wait_and_resets_the_client(abortive):
+    with zreactor.Context(io_threads=1) as ctx:
+        listener = ctx.listen("tcp://127.0.0.1:0", _CloseAtOnce, abortive_close=abortive)
+        port = int(listener.endpoint.rsplit(":", 1)[1])
+        outcomes = []
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+                client.sendall(b"hi")
+                try:
+                    outcomes.append(client.recv(10))
+                except ConnectionResetError:
+                    outcomes.append("reset")
+        if abortive:
+            assert outcomes == ["reset"] * 5 and _time_wait(port) == 0
+        else:
+            assert outcomes == [b""] * 5 and _time_wait(port) == 5
+
+
+def test_a_tiny_backlog_drops_rather_than_refuses_on_linux():
+    """Documented in LISTENER.md: backlog 0 holds one connection; the rest are not refused,
+    their SYNs go unanswered and the clients retry silently (tcp_abort_on_overflow = 0)."""
+    knob = pathlib.Path("/proc/sys/net/ipv4/tcp_abort_on_overflow")
+    if not knob.exists() or knob.read_text().strip() != "0":
+        pytest.skip("Linux with tcp_abort_on_overflow = 0 only")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        clients = [socket.socket() for _ in range(3)]
+        try:
+            for client in clients:
+                client.setblocking(False)
+                assert client.connect_ex(server.getsockname()) in (0, errno.EINPROGRESS)
+            _, writable, _ = select.select([], clients, [], 0.5)
+            assert len(writable) == 1  # backlog + 1 completed handshakes
+            assert writable[0].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+            for client in clients:
+                if client not in writable:  # not refused: still retrying its SYN
+                    assert client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+            assert Syscalls().accept_queue_length(server) == 1
+        finally:
+            for client in clients:
+                client.close()

@@ -416,3 +416,61 @@ def test_write_before_attach_is_refused(tcp) -> None:
     e = StreamEngine(server)
     with pytest.raises(RuntimeError):
         e.write(b"x")
+
+
+class Responder(Tracked):
+    """Answers one request with ``size`` bytes, then closes (flushing for ``close_linger``)."""
+
+    def __init__(self, sock: socket.socket, size: int, linger: float, **kwargs) -> None:
+        super().__init__(sock, **kwargs)
+        self.size = size
+        self.close_linger = linger
+
+    def data_received(self, data: bytes) -> None:
+        self.write(b"x" * self.size)
+        self.close()
+
+
+def test_a_linger_that_runs_out_resets_and_says_why(ctx: Context, tcp) -> None:
+    """A slow reader must not take a truncated response for a whole one (no clean FIN)."""
+    server, client = tcp
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    e = ctx.launch(Responder(server, 8 << 20, linger=0.3, high_water=16 << 20))
+    assert e.attached_event.wait(5)
+    client.sendall(b"GET\n")
+    assert e.closed_event.wait(5)  # the reader did not read: the linger ran out
+    (reason,) = e.reasons
+    assert isinstance(reason, TimeoutError) and "still queued" in str(reason)
+    got = 0
+    with pytest.raises(ConnectionResetError):
+        while True:  # what the kernel had taken arrives, then the reset, never an EOF
+            chunk = client.recv(1 << 20)
+            assert chunk, f"a clean EOF after {got} of {8 << 20} bytes: silent truncation"
+            got += len(chunk)
+    assert got < 8 << 20
+
+
+def test_a_flush_within_the_linger_still_ends_with_a_clean_fin(ctx: Context, tcp) -> None:
+    server, client = tcp
+    e = ctx.launch(Responder(server, 1 << 20, linger=5.0))
+    assert e.attached_event.wait(5)
+    client.sendall(b"GET\n")
+    assert len(recv_until_eof(client)) == 1 << 20
+    assert e.closed_event.wait(5) and e.reasons == [None]
+
+
+def test_a_term_that_caps_a_running_flush_resets_too(tcp) -> None:
+    """close() started a long flush; the owner's term(linger) cuts it short: still a reset."""
+    server, client = tcp
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    c = Context(io_threads=1)
+    e = c.launch(Responder(server, 8 << 20, linger=30.0, high_water=16 << 20))
+    assert e.attached_event.wait(5)
+    client.sendall(b"GET\n")
+    wait_for(lambda: e.state is EngineState.CLOSING)
+    c.term(linger=0.2)
+    (reason,) = e.reasons
+    assert isinstance(reason, TimeoutError)
+    with pytest.raises(ConnectionResetError):
+        while client.recv(1 << 20):
+            pass

@@ -32,6 +32,12 @@ RFC_PAIRS = {
 }
 
 
+def started(socket_type: str) -> NullMechanism:
+    mechanism = NullMechanism(socket_type)
+    mechanism.start()
+    return mechanism
+
+
 def ready_data(**properties: bytes) -> bytes:
     return commands.encode_metadata((name.replace("_", "-"), value)
                                     for name, value in properties.items())
@@ -39,7 +45,7 @@ def ready_data(**properties: bytes) -> bytes:
 
 @pytest.mark.parametrize(("ours", "theirs"), sorted(itertools.product(SOCKET_TYPES, repeat=2)))
 def test_compatibility_matches_rfc_table(ours: str, theirs: str) -> None:
-    mechanism = NullMechanism(ours)
+    mechanism = started(ours)
     data = ready_data(Socket_Type=theirs.encode())
     if (ours, theirs) in RFC_PAIRS:
         result = mechanism.process_command(commands.READY, data)
@@ -76,7 +82,7 @@ def test_extra_metadata_follows_basic_properties() -> None:
 
 
 def test_peer_identity_and_case_insensitive_names() -> None:
-    result = NullMechanism("ROUTER").process_command(
+    result = started("ROUTER").process_command(
         commands.READY, ready_data(socket_type=b"DEALER", IDENTITY=b"abc", X_Color=b"red"))
     assert result == PeerReady("DEALER", b"abc", {
         "socket-type": b"DEALER", "IDENTITY": b"abc", "X-Color": b"red"})
@@ -84,23 +90,23 @@ def test_peer_identity_and_case_insensitive_names() -> None:
 
 def test_socket_type_values_are_case_sensitive_like_libzmq() -> None:
     with pytest.raises(ProtocolError, match="incompatible"):
-        NullMechanism("PAIR").process_command(commands.READY, ready_data(Socket_Type=b"pair"))
+        started("PAIR").process_command(commands.READY, ready_data(Socket_Type=b"pair"))
 
 
 def test_missing_socket_type_is_rejected() -> None:
     with pytest.raises(ProtocolError, match="no Socket-Type"):
-        NullMechanism("PAIR").process_command(commands.READY, ready_data(Identity=b""))
+        started("PAIR").process_command(commands.READY, ready_data(Identity=b""))
 
 
 def test_error_command_becomes_peer_error() -> None:
     data = commands.decode_command(commands.encode_error("go away"))[1]
-    assert NullMechanism("PAIR").process_command(commands.ERROR, data) == PeerError("go away")
+    assert started("PAIR").process_command(commands.ERROR, data) == PeerError("go away")
 
 
 @pytest.mark.parametrize("name", [b"PING", b"SUBSCRIBE", b"HELLO", b""])
 def test_other_commands_during_handshake_are_rejected(name: bytes) -> None:
     with pytest.raises(ProtocolError, match="during the NULL handshake"):
-        NullMechanism("PAIR").process_command(name, b"")
+        started("PAIR").process_command(name, b"")
 
 
 def test_unknown_socket_type() -> None:
@@ -110,9 +116,10 @@ def test_unknown_socket_type() -> None:
 
 def test_check_mechanism() -> None:
     check_mechanism("NULL")
-    with pytest.raises(ProtocolError, match="PLAIN.*only NULL"):
+    check_mechanism("PLAIN", "PLAIN")
+    with pytest.raises(ProtocolError, match="requires the PLAIN.*uses NULL"):
         check_mechanism("PLAIN")
-    with pytest.raises(ProtocolError, match="CURVE.*only NULL"):
-        check_mechanism("CURVE")
+    with pytest.raises(ProtocolError, match="requires the CURVE.*uses PLAIN"):
+        check_mechanism("CURVE", "PLAIN")
     with pytest.raises(ProtocolError, match="unknown security mechanism 'FOO'"):
         check_mechanism("FOO")

@@ -74,7 +74,8 @@ from .errors import (
     strerror,
 )
 from .proxy import proxy
-from .reactor.codec import Codec, LineCodec
+from .zmtp.curve import curve_keypair, curve_public
+from .reactor.codec import Codec, LengthPrefixedCodec, LineCodec
 from .reactor.connecter import Connecter, ConnecterState
 from .reactor.engine import Engine, EngineState
 from .reactor.events import EventBus, EventKind, ReactorEvent
@@ -114,6 +115,7 @@ _API = [
     "Frame",
     "IOThreadPool",
     "InterruptedSystemCall",
+    "LengthPrefixedCodec",
     "LineCodec",
     "Listener",
     "ListenerState",
@@ -144,6 +146,8 @@ _API = [
     "ZReactorError",
     "__version__",
     "available_pollers",
+    "curve_keypair",
+    "curve_public",
     "install_as_zmq",
     "error",
     "has",

@@ -4,10 +4,10 @@ Theory of operation
 -------------------
 h11 writes its protocol as one table of *event-triggered* moves, ``(state, event) -> state``,
 and generates its documentation's diagrams from that same table. Every machine in zreactor
-(the ownership handshake, an engine's lifecycle, the connecter, pipe termination, REQ and
-REP, the session's linger, the ZMTP handshake, the ZMTP engine's flow control, the
-listener's accept path, the security mechanisms' handshakes) is written the same way, with
-this module:
+(the ownership handshake, an engine's lifecycle, a stream's two halves, the connecter, the
+listener's accept path, pipe termination, REQ and REP, the session's linger, the ZMTP
+handshake, the ZMTP engine's flow control) is written the same way, with this module, and
+``zreactor.diagrams`` lists them all:
 
 * the states are one :class:`enum.Enum`, the events another;
 * :class:`Machine` holds the table: ``{(state, event): target}``, where a target is a state
@@ -148,7 +148,16 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
         #: the events' enum class (``None`` for a machine with no rows)
         self.events = events
         self._rows = rows
+        # The lookup ``fire`` makes, keyed for speed: an enum member hashes through a Python
+        # method (``hash(self._name_)``), so ``rows[(state, event)]`` costs two Python calls.
+        # By the state's name (a plain attribute, its str hash cached) then the event's id
+        # (identity, so an event of another enum never matches) it costs none. Each entry
+        # carries the target's entry action too, looked up once here.
         self._entry: dict[S, Action] = dict(entry or {})
+        self._index: dict[str, dict[int, tuple[Row, Action | None]]] = {
+            state._name_: {} for state in states}
+        for (source, event), row in rows.items():
+            self._index[source._name_][id(event)] = (row, self._entry.get(row.target))
         self._error = error
         self._recorders: tuple[list[Step], ...] = ()
 
@@ -186,10 +195,10 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
             ``(obj's state, event)``.
         """
         state = getattr(obj, self.attr)
-        row = self._rows.get((state, event))
-        if row is None:
+        found = self._index[state._name_].get(id(event))
+        if found is None:
             raise self._illegal(obj, state, event)
-        return row
+        return found[0]
 
     def allows(self, obj: object, event: E) -> bool:
         """True if the table lists a move for ``(obj's state, event)``; changes nothing.
@@ -197,7 +206,7 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
         For an operation that is a no-op where the table has no row (a second
         ``terminate()`` while the first is under way): say so at the call site.
         """
-        return (getattr(obj, self.attr), event) in self._rows
+        return id(event) in self._index[getattr(obj, self.attr)._name_]
 
     def fire(self, obj: object, event: E) -> Row:
         """Make the move the table lists for ``(obj's state, event)``; return its row.
@@ -211,18 +220,17 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
         """
         attr = self.attr
         state = getattr(obj, attr)
-        row = self._rows.get((state, event))
-        if row is None:
+        found = self._index[state._name_].get(id(event))
+        if found is None:
             raise self._illegal(obj, state, event)
-        target = row.target
-        setattr(obj, attr, target)
+        row, entry = found
+        setattr(obj, attr, row.target)
         if self._recorders:
-            step = Step(obj, state, event, target)
+            step = Step(obj, state, event, row.target)
             for steps in self._recorders:
                 steps.append(step)
         if row.action is not None:
             row.action(obj)
-        entry = self._entry.get(target)
         if entry is not None:
             entry(obj)
         return row
@@ -248,6 +256,11 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
             yield steps
         finally:
             self._recorders = tuple(r for r in self._recorders if r is not steps)
+
+    # A machine is one object, not a value: two machines over the same rows (the ZMTP input
+    # and output flows) are still two machines, and a machine may key a dict.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         return f"<Machine {self.name}: {len(self._rows)} rows over {self.states.__name__}>"

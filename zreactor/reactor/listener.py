@@ -91,7 +91,7 @@ from .engine import Engine
 from .events import EventKind, ReactorEvent
 from .poller import Timer, _FdHandle
 from .reopening import Arrivals, Reopening
-from .syscalls import Syscalls, check_listening, unlink_ipc_path
+from .syscalls import Syscalls, check_listening, opening_for, set_abortive, unlink_ipc_path
 
 # The state machine's vocabulary is re-exported: users meet it through the listener.
 __all__ = [
@@ -150,6 +150,10 @@ class Listener(Engine):
         recovery_tries: timed attempts to re-take the reserve or re-bind before ``FAILED``.
         on_failed: called with the ``FAILED`` event, on the I/O thread (it must not block;
             it may call :meth:`restart`).
+        abortive_close: set ``SO_LINGER {1, 0}`` on every accepted connection, so that its
+            close sends a RST: no TIME_WAIT on the server, no CLOSE_WAIT on the peer, at the
+            price of losing whatever is still unsent and the peer seeing ``ECONNRESET``
+            (see docs/LISTENER.md, "Abortive close").
 
     Raises:
         ValueError: an option is out of range.
@@ -174,6 +178,7 @@ class Listener(Engine):
         shed_policy: ShedPolicy | str = ShedPolicy.RESET,
         recovery_tries: int = DEFAULT_RECOVERY_TRIES,
         on_failed: Callable[[ReactorEvent], object] | None = None,
+        abortive_close: bool = False,
     ) -> None:
         super().__init__(endpoint)
         if backlog < 0:
@@ -197,6 +202,7 @@ class Listener(Engine):
         self.accept_grace = float(accept_grace)
         self.shed_policy = ShedPolicy(shed_policy)
         self.recovery_tries = recovery_tries
+        self.abortive_close = abortive_close
         self.sock: socket.socket | None = None
         #: the accept state; written only by :data:`~.accept_states.ACCEPT` (thread-safe read)
         self.listener_state = ListenerState.ACTIVE
@@ -274,18 +280,21 @@ class Listener(Engine):
                 tests and socket activation).
 
         Raises:
-            OSError: the address is in use, not permitted, no descriptor is left, ...
+            DescriptorsExhausted: no descriptor is left (EMFILE, ENFILE; an ``OSError`` too).
+            OSError: the address is in use, not permitted, ...
             ValueError: ``sock`` is not a listening stream socket.
         """
         if sock is None:
-            sock = self.syscalls.listen_socket(self.address, self.backlog)
+            with opening_for(f"the listening socket of {self.endpoint}"):
+                sock = self.syscalls.listen_socket(self.address, self.backlog)
         else:
             check_listening(sock)
             sock.setblocking(False)
         code = self._reopening.take()
         if code:
             sock.close()
-            raise OSError(code, os.strerror(code))
+            with opening_for(f"the reserve descriptor of {self.endpoint} (shed_policy reset)"):
+                raise OSError(code, os.strerror(code))
         self.sock = sock
         self._bound = True
         self.endpoint = self._log.prefix = format_endpoint(self.address.family, sock.getsockname())
@@ -385,6 +394,8 @@ class Listener(Engine):
         self._progress = True
         self._backoff = BACKOFF_MIN  # "reset after a successful accept"
         self._arrivals.accepted()
+        if self.abortive_close:
+            set_abortive(conn)
         self.emit(EventKind.ACCEPTED, conn.fileno())
         try:
             engine = self.factory(conn)
@@ -430,9 +441,9 @@ class Listener(Engine):
 
     def _wait_for_room(self) -> None:
         """SUSPENDED's entry action: never spin, but hear of every chance to retry."""
-        assert self.sock is not None
         self.pool.fds.watch(self)
-        if self._look_at_queue():
+        assert self.sock is not None
+        if self._arrivals.look(self.syscalls, self.sock, self.clock()):
             self._set_interest(False)  # a waiting connection would keep the fd readable
         else:
             self._set_interest(True)  # arrival detector: nothing waits, nothing to spin on
@@ -460,18 +471,6 @@ class Listener(Engine):
         self._reopening.drop()
 
     # -- SUSPENDED ----------------------------------------------------------------------------
-
-    def _look_at_queue(self) -> bool:
-        """Read the accept queue into the arrival FIFO; True if a connection waits."""
-        assert self.sock is not None
-        now = self.clock()
-        length = self.syscalls.accept_queue_length(self.sock)
-        if length is None:  # no length on this platform: the one stall clock
-            pending = self.syscalls.backlog_pending(self.sock)
-            self._arrivals.observe_pending(pending, now)
-            return pending
-        self._arrivals.observe(length, now)
-        return length > 0
 
     def _retry(self) -> None:
         """One retry while suspended (timer, release, arrival, grace deadline)."""

@@ -22,12 +22,16 @@ import select
 import socket
 import struct
 import sys
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..errors import DescriptorsExhausted
+from .accept_errors import CAPACITY
 
 if TYPE_CHECKING:
     from .address import Address
 
-__all__ = ["Syscalls", "check_listening", "unlink_ipc_path"]
+__all__ = ["Syscalls", "check_listening", "opening_for", "set_abortive", "unlink_ipc_path"]
 
 
 class Syscalls:
@@ -118,10 +122,7 @@ class Syscalls:
         A FIN would look like an orderly "no more data", which a client that has not read
         anything yet cannot tell from a server that answered nothing; a reset is unambiguous.
         """
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:  # pragma: no cover - not a socket that lingers (the close still happens)
-            pass
+        set_abortive(sock)
         sock.close()
 
     def nofile_limit(self) -> int:
@@ -183,3 +184,37 @@ def unlink_ipc_path(address: Address) -> None:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+def set_abortive(sock: socket.socket) -> None:
+    """``SO_LINGER {1, 0}``: the coming ``close()`` sends a RST and drops unsent data.
+
+    No FIN, so no TIME_WAIT on this side and no CLOSE_WAIT left on the peer's; the price is
+    that anything still queued is lost and the peer sees ``ECONNRESET``.
+    """
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:  # pragma: no cover - not a socket that lingers; the close still happens
+        pass
+
+
+@contextmanager
+def opening_for(what: str) -> Iterator[None]:
+    """Open a descriptor for ``what``; a capacity errno becomes ``DescriptorsExhausted``.
+
+    Args:
+        what: the thing that needed it, for the message ("a socket's mailbox").
+
+    Raises:
+        DescriptorsExhausted: the ``OSError`` inside had errno EMFILE, ENFILE, ENOBUFS or
+            ENOMEM (other ``OSError``s pass through unchanged).
+    """
+    try:
+        yield
+    except DescriptorsExhausted:
+        raise
+    except OSError as exc:
+        if exc.errno not in CAPACITY:
+            raise
+        raise DescriptorsExhausted(
+            exc.errno, f"{exc.strerror or exc}: no descriptor left for {what}") from exc

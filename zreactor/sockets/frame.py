@@ -20,6 +20,10 @@ asked for. A tracked :class:`Frame` adds its own event, set when the frame objec
 freed (as pyzmq's is when libzmq and Python both let go of it). Tracking is by reference
 counting: where a pattern copies a message before queuing it (ROUTER strips the routing
 frame), the tracker may report done as soon as the copy is queued.
+
+*Metadata.* Frames received on PLAIN, CURVE or ZAP-authenticated connections arrive as
+:class:`~zreactor.zmtp.metadata.MetaBytes` carrying the connection's properties;
+``Frame.get("User-Id")`` reads them, as pyzmq's does.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ import time
 import weakref
 from typing import Any
 
-__all__ = ["Frame", "Message", "MessageTracker", "TrackedMessage", "as_frame", "public_module"]
+from ..zmtp.metadata import MetaBytes
+
+__all__ = [
+    "Frame", "Message", "MessageTracker", "MetaBytes", "TrackedMessage", "as_frame",
+    "public_module",
+]
 
 #: pyzmq copies frames smaller than this in ``Frame(data)``; zreactor follows (``COPY_THRESHOLD``)
 COPY_THRESHOLD = 65536
@@ -135,7 +144,7 @@ class Frame:
         TypeError: ``data`` is a ``str`` or not bytes-like. BufferError: not contiguous.
     """
 
-    __slots__ = ("bytes", "more", "tracker", "_buffer", "__weakref__")
+    __slots__ = ("bytes", "more", "tracker", "_buffer", "_properties", "__weakref__")
 
     def __init__(self, data: Any = b"", track: bool = False, copy: bool | None = None,
                  copy_threshold: int | None = None) -> None:
@@ -156,6 +165,7 @@ class Frame:
             self.bytes = view.tobytes()
         self.more = False
         self._buffer: memoryview | None = None
+        self._properties: dict[str, str] | None = None
         self.tracker: MessageTracker | None = None
         if track:
             event = threading.Event()
@@ -169,6 +179,7 @@ class Frame:
         frame.bytes = data
         frame.more = more
         frame._buffer = None
+        frame._properties = getattr(data, "properties", None)  # MetaBytes (see module doc)
         frame.tracker = None
         return frame
 
@@ -184,23 +195,34 @@ class Frame:
         """Always False (pyzmq's frames can be closed; zreactor's hold plain bytes)."""
         return False
 
-    def get(self, option: int | str) -> int:
-        """A frame property: ``zmq.MORE`` (1 if more frames follow) or ``zmq.SHARED`` (0).
+    def get(self, option: int | str) -> Any:
+        """A frame property: ``zmq.MORE`` (1 if more frames follow), ``zmq.SHARED`` (0), or
+        by name a metadata property of the connection the frame came on (``"User-Id"``,
+        ``"Socket-Type"``, ``"Peer-Address"``, ZAP metadata names), ``None`` if it has none.
+
+        Metadata is attached to frames from PLAIN and CURVE connections and from NULL
+        connections authenticated through ZAP. Property names are case-insensitive (RFC 37).
 
         Raises:
-            ZMQError: EINVAL for other options and for metadata names (zreactor's frames
-                carry no ZMTP metadata properties).
+            ZMQError: EINVAL for an int option other than ``MORE``/``SHARED``.
         """
         import errno
 
         from ..constants import MessageOption
         from ..errors import ZMQError
 
-        if option == MessageOption.MORE:
-            return int(self.more)
-        if option == MessageOption.SHARED:
-            return 0
-        raise ZMQError(errno.EINVAL, f"frame property {option!r} is not available")
+        if isinstance(option, int):
+            if option == MessageOption.MORE:
+                return int(self.more)
+            if option == MessageOption.SHARED:
+                return 0
+            raise ZMQError(errno.EINVAL, f"frame property {option!r} is not available")
+        props = self._properties or {}
+        value = props.get(option)
+        if value is None:
+            folded = option.lower()
+            value = next((v for k, v in props.items() if k.lower() == folded), None)
+        return value
 
     def set(self, option: int | str, value: Any) -> None:
         """pyzmq's ``Frame.set``; no property is writable here.
@@ -214,12 +236,16 @@ class Frame:
 
         raise ZMQError(errno.EINVAL, f"frame property {option!r} cannot be set")
 
-    def __getitem__(self, key: int | str) -> int:
-        return self.get(key)
+    def __getitem__(self, key: int | str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
 
     def fast_copy(self) -> Frame:
         """A new frame with the same content (and tracker), without copying the bytes."""
         frame = Frame._received(self.bytes, self.more)
+        frame._properties = self._properties
         frame.tracker = self.tracker
         return frame
 

@@ -80,6 +80,11 @@ class InprocRegistry:
             b_end.routing_id, c_end.routing_id = fresh_b.routing_id, fresh_c.routing_id
             sock.attach_pipe(b_end)
 
+    def lookup(self, name: str) -> Socket | None:
+        """The socket bound to ``name``, or None (any thread; the ZAP client uses it)."""
+        with self._lock:
+            return self._bound.get(name)
+
     def connect(self, name: str, sock: Socket) -> Pipe:
         """Connect ``sock`` (its thread) to ``name``; return its pipe end, already attached."""
         with self._lock:

@@ -37,15 +37,20 @@ import socket as _socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..constants import ListenerOption
 from ..constants import SocketOption as O
-from ..constants import _OptType
+from ..constants import OptType
 from ..errors import ZMQError
 
 __all__ = [
     "NOT_IMPLEMENTED",
     "OPTION_SPECS",
+    "SECURITY_OPTIONS",
     "OptionSpec",
     "Options",
+    "get_security_option",
+    "security_of",
+    "set_security_option",
     "apply_to_socket",
     "conflates",
     "check_type",
@@ -104,6 +109,15 @@ class Options:
     mechanism: int = 0
     thread_safe: bool = False
     last_endpoint: str = ""
+    # -- security (issue 11; see set_security_option below; ``mechanism`` is above) --
+    as_server: bool = False
+    plain_username: bytes = b""
+    # secrets never appear in a repr (or a log line made from one)
+    plain_password: bytes = field(default=b"", repr=False)
+    curve_publickey: bytes = b""  # raw 32 bytes
+    curve_secretkey: bytes = field(default=b"", repr=False)
+    curve_serverkey: bytes = b""
+    zap_domain: bytes = b""
     #: socket-type name as sent in the ZMTP READY command ("PUB", "SUB", ...)
     type_name: str = field(default="PAIR")
 
@@ -181,11 +195,121 @@ OPTION_SPECS: dict[int, OptionSpec] = {
     O.THREAD_SAFE: OptionSpec("thread_safe", bool, writable=False),
     O.TYPE: OptionSpec("type", int, writable=False),
     O.LAST_ENDPOINT: OptionSpec("last_endpoint", str, writable=False),
+    O.ZAP_DOMAIN: OptionSpec("zap_domain", bytes),
 }
 
 #: options the socket answers itself (not stored in :class:`Options`); see ``Socket.getsockopt``
 SOCKET_LEVEL = frozenset({O.HWM, O.RCVMORE, O.EVENTS, O.FD, O.SUBSCRIBE, O.UNSUBSCRIBE,
                           O.IPV4ONLY})
+
+# -- security options --------------------------------------------------------------------
+# libzmq's options.cpp: each of these also picks the mechanism and the role, so they are not
+# plain table rows. The last one set wins, as in libzmq.
+
+_MECHANISM_NAMES = {0: "NULL", 1: "PLAIN", 2: "CURVE"}
+_CURVE_KEYS = {O.CURVE_PUBLICKEY: "curve_publickey", O.CURVE_SECRETKEY: "curve_secretkey",
+               O.CURVE_SERVERKEY: "curve_serverkey"}
+SECURITY_OPTIONS = frozenset({O.PLAIN_SERVER, O.PLAIN_USERNAME, O.PLAIN_PASSWORD,
+                              O.CURVE_SERVER, *_CURVE_KEYS})
+
+
+def set_security_option(options: Options, option: int, value: Any) -> None:
+    """Set one of :data:`SECURITY_OPTIONS` the way libzmq does (mechanism and role too).
+
+    Raises:
+        ZMQError: EINVAL for a bad value (a CURVE key that is not 32 raw bytes or 40 Z85
+            characters); ``CurveUnavailable`` (an ``ENOTSUP`` ZMQError naming the extra) for a
+            CURVE option without PyNaCl.
+    """
+    if option in (O.PLAIN_SERVER, O.CURVE_SERVER):
+        on = coerce(option, OptionSpec("as_server", bool), value)
+        if option == O.CURVE_SERVER:
+            _require_curve()
+        options.as_server = on
+        options.mechanism = (1 if option == O.PLAIN_SERVER else 2) if on else 0
+        return
+    raw = coerce(option, OptionSpec("", bytes), value)
+    if option in (O.PLAIN_USERNAME, O.PLAIN_PASSWORD):
+        if len(raw) > 255:
+            raise ZMQError(errno.EINVAL, f"option {O(option).name} is at most 255 bytes")
+        setattr(options, "plain_username" if option == O.PLAIN_USERNAME else "plain_password",
+                raw)
+        options.as_server = False
+        options.mechanism = 1 if raw else 0
+        return
+    _require_curve()
+    if len(raw) == 40:
+        from ..utils import z85
+
+        try:
+            raw = z85.decode(raw)
+        except ValueError:
+            raise ZMQError(errno.EINVAL, f"option {O(option).name}: invalid Z85 key") from None
+    if len(raw) != 32:
+        raise ZMQError(errno.EINVAL,
+                       f"option {O(option).name} takes a 32-byte key or its 40-character Z85 form")
+    setattr(options, _CURVE_KEYS[option], raw)
+    if option == O.CURVE_SERVERKEY:
+        options.as_server = False
+    options.mechanism = 2
+
+
+def get_security_option(options: Options, option: int) -> Any:
+    """Read one of :data:`SECURITY_OPTIONS` (CURVE keys in their Z85 form, as pyzmq does)."""
+    if option == O.PLAIN_SERVER:
+        return int(options.as_server and options.mechanism == 1)
+    if option == O.CURVE_SERVER:
+        return int(options.as_server and options.mechanism == 2)
+    if option == O.PLAIN_USERNAME:
+        return options.plain_username
+    if option == O.PLAIN_PASSWORD:
+        return options.plain_password
+    key = getattr(options, _CURVE_KEYS[option])
+    if not key:
+        _require_curve()
+        return b""
+    from ..utils import z85
+
+    return z85.encode(key)
+
+
+def security_of(options: Options) -> Any:
+    """The frozen :class:`~zreactor.zmtp.security.Security` for a new connection.
+
+    Raises:
+        ZMQError: EINVAL for a CURVE socket without the keys its role needs (a server needs
+            ``CURVE_SECRETKEY``; a client ``CURVE_SERVERKEY``, ``CURVE_PUBLICKEY`` and
+            ``CURVE_SECRETKEY``), caught here on the socket's thread at bind/connect rather
+            than in the I/O thread at the first connection.
+    """
+    from ..zmtp.security import Security
+
+    if options.mechanism == 2:
+        needed = (("curve_secretkey",) if options.as_server
+                  else ("curve_serverkey", "curve_publickey", "curve_secretkey"))
+        missing = [n.upper() for n in needed if not getattr(options, n)]
+        if missing:
+            role = "server" if options.as_server else "client"
+            raise ZMQError(errno.EINVAL, f"CURVE {role} needs {', '.join(missing)}")
+
+    return Security(
+        mechanism=_MECHANISM_NAMES[options.mechanism],
+        as_server=options.as_server,
+        username=options.plain_username,
+        password=options.plain_password,
+        public_key=options.curve_publickey,
+        secret_key=options.curve_secretkey,
+        server_key=options.curve_serverkey,
+        zap_domain=options.zap_domain,
+        routing_id=options.routing_id,
+    )
+
+
+def _require_curve() -> None:
+    from ..zmtp.curve import require_curve
+
+    require_curve()
+
 
 _MULTICAST = "the pgm/epgm/norm multicast transports are not implemented"
 #: why zreactor does not implement a libzmq option (the rest: "not implemented")
@@ -216,24 +340,19 @@ NOT_IMPLEMENTED: dict[int, str] = {
     O.IPC_FILTER_UID: "deprecated in libzmq; use ZAP",
     O.IPC_FILTER_GID: "deprecated in libzmq; use ZAP",
     O.BLOCKY: "a context option in libzmq; use Context.set",
-    O.PLAIN_SERVER: "the PLAIN mechanism is not implemented yet",
-    O.PLAIN_USERNAME: "the PLAIN mechanism is not implemented yet",
-    O.PLAIN_PASSWORD: "the PLAIN mechanism is not implemented yet",
-    O.CURVE_SERVER: "the CURVE mechanism is not implemented yet",
-    O.CURVE_PUBLICKEY: "the CURVE mechanism is not implemented yet",
-    O.CURVE_SECRETKEY: "the CURVE mechanism is not implemented yet",
-    O.CURVE_SERVERKEY: "the CURVE mechanism is not implemented yet",
-    O.ZAP_DOMAIN: "ZAP is not implemented yet",
-    O.ZAP_ENFORCE_DOMAIN: "ZAP is not implemented yet",
+    O.ZAP_ENFORCE_DOMAIN: "not implemented: zreactor follows libzmq's default (a ZAP domain "
+                          "without a handler is allowed for NULL and CURVE)",
 }
 
 
 def option_name(option: int) -> str:
     """``"LINGER"`` for 17; ``"option 9999"`` for a number libzmq does not name."""
-    try:
-        return O(option).name
-    except ValueError:
-        return f"option {option}"
+    for family in (O, ListenerOption):
+        try:
+            return family(option).name
+        except ValueError:
+            pass
+    return f"option {option}"
 
 
 def register_option(option: int, spec: OptionSpec, default: Any = None) -> None:
@@ -285,12 +404,12 @@ def check_type(option: int, value: Any) -> None:
     int (``bool`` included). A ``str`` is refused with pyzmq's advice.
     """
     try:
-        opt_type = O(option)._opt_type
+        opt_type = O(option).opt_type
     except ValueError:
-        opt_type = _OptType.int
+        opt_type = OptType.int
     if isinstance(value, str):
         raise TypeError(f"{option_name(option)}: unicode not allowed, use setsockopt_string")
-    if opt_type is _OptType.bytes:
+    if opt_type is OptType.bytes:
         if not isinstance(value, _BYTES_LIKE):
             hint = f" (pass bytes, e.g. {str(value).encode()!r})" if isinstance(value, int) else ""
             raise TypeError(
@@ -369,3 +488,13 @@ def _tcp_settings(family: int, options: Options) -> list[tuple[int, str, int]]:
         else:
             settings.append((_socket.IPPROTO_IP, "IP_TOS", options.tos))
     return settings
+
+
+# -- zreactor's listener options (issue 12): what a bind() gives its Listener ---------------
+# Units are libzmq's (milliseconds); the bind converts (transports.listener_options).
+register_option(ListenerOption.ACCEPT_GRACE, OptionSpec("accept_grace", int, minimum=0),
+                default=1000)
+register_option(ListenerOption.SHED_POLICY,
+                OptionSpec("shed_policy", int, minimum=0, maximum=2), default=0)
+register_option(ListenerOption.MAX_CONNECTIONS,
+                OptionSpec("max_connections", int, minimum=-1), default=-1)

@@ -34,6 +34,11 @@ string helpers, and the option attributes such as ``sock.linger``), and
 :mod:`~zreactor.sockets.caller_wait` (what the socket does while it blocks: the caller-I/O
 wait), a plain function called by :meth:`Socket._wait`.
 
+*Lifecycle.* :data:`SOCKET_TRANSITIONS`: an ``OPEN`` socket is ``STOPPED`` by the context's
+``STOP`` (its blocking calls fail with ETERM; ``close()`` still works) and ``CLOSED`` by
+``close()``. Entering either folds the state into ``_unusable``, the one flag the per-message
+paths test.
+
 *Pending commands.* The per-message paths ask :attr:`Mailbox.maybe_pending
 <zreactor.reactor.mailbox.Mailbox.maybe_pending>` before touching the pattern: a flag read,
 not a syscall. Why that racy read is safe is written on the property.
@@ -41,15 +46,17 @@ not a syscall. Why that racy read is safe is written on the property.
 
 from __future__ import annotations
 
+import enum
 import errno
 import time
 import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Container
 
 from ..constants import Flag, PollEvent, SocketOption, SocketType
 from ..errors import Again, ContextTerminated, ZMQError
 from ..reactor.events import EventBus
+from ..reactor.fsm import Machine
 from ..reactor.mailbox import Mailbox, dispatch
 from ..reactor.own import Own
 from . import caller_wait
@@ -64,13 +71,23 @@ from .frame import (
     as_frame,
     public_module,
 )
-from .options import Options, check_type, coerce, lookup, option_name
+from .options import (
+    SECURITY_OPTIONS,
+    Options,
+    check_type,
+    coerce,
+    get_security_option,
+    lookup,
+    option_name,
+    set_security_option,
+)
 from .pipe import Pipe
 
 if TYPE_CHECKING:
     from ..context import Context
 
-__all__ = ["Frame", "Socket"]  # Frame lives in .frame; re-exported for the package
+__all__ = ["SOCKET_TRANSITIONS", "Frame", "Socket", "SocketEvent", "SocketState"]
+# (Frame lives in .frame; re-exported for the package)
 
 DONTWAIT = int(Flag.DONTWAIT)
 SNDMORE = int(Flag.SNDMORE)
@@ -78,6 +95,36 @@ SNDMORE = int(Flag.SNDMORE)
 #: sockets whose ``underlying`` address was handed out, for :meth:`Socket.shadow` (weak: a
 #: socket nobody holds any more is gone, and so is its address)
 _SHADOWABLE: weakref.WeakValueDictionary[int, Socket] = weakref.WeakValueDictionary()
+
+
+class SocketState(enum.Enum):
+    """Where a socket stands in its life (see the module docstring)."""
+
+    OPEN = "open"
+    #: the context is terminating: blocking calls fail with ETERM until ``close()``
+    STOPPED = "stopped"
+    CLOSED = "closed"
+
+
+class SocketEvent(enum.Enum):
+    """What moves a socket through its life."""
+
+    STOP = "STOP (context terminating)"
+    CLOSE = "close()"
+
+
+def _unusable(sock: Socket) -> None:
+    sock._unusable = True
+
+
+#: A socket's life; anything else than ``OPEN`` is unusable.
+SOCKET_TRANSITIONS: Machine[SocketState, SocketEvent] = Machine("socket", SocketState.OPEN, {
+    (SocketState.OPEN, SocketEvent.STOP): SocketState.STOPPED,
+    (SocketState.OPEN, SocketEvent.CLOSE): SocketState.CLOSED,
+    (SocketState.STOPPED, SocketEvent.CLOSE): SocketState.CLOSED,
+    # closed while the context's STOP was on its way: the reaper runs it
+    (SocketState.CLOSED, SocketEvent.STOP): SocketState.CLOSED,
+}, attr="_life", entry={SocketState.STOPPED: _unusable, SocketState.CLOSED: _unusable})
 
 
 class Socket(Endpoints, Conveniences, Own):
@@ -152,9 +199,8 @@ class Socket(Endpoints, Conveniences, Own):
         self._endpoints: dict[str, list[Any]] = {}
         self._out_frames: list[bytes] = []
         self._in_frames: deque[bytes] = deque()
-        self._ctx_terminated = False
-        self._closed = False
-        #: closed or context terminated: the one flag the per-message paths test
+        self._life = SocketState.OPEN
+        #: not OPEN (closed or stopped): the one flag the per-message paths test
         self._unusable = False
         #: events of this socket's listeners, sessions and engines (monitors subscribe)
         self.event_bus = EventBus(parent=context.events)
@@ -233,19 +279,18 @@ class Socket(Endpoints, Conveniences, Own):
 
     def process_stop(self) -> None:
         """``STOP`` command: the context is terminating; blocking calls must fail."""
-        self._ctx_terminated = True
-        self._unusable = True
+        SOCKET_TRANSITIONS.fire(self, SocketEvent.STOP)
 
     def _process_commands(self) -> None:
         for command in self.mailbox.drain():
             dispatch(command)
-        if self._ctx_terminated:
+        if self._life is SocketState.STOPPED:
             raise ContextTerminated()
 
     def _check_usable(self) -> None:
-        if self._closed:
+        if self._life is SocketState.CLOSED:
             raise ZMQError(errno.ENOTSOCK, "socket is closed")
-        if self._ctx_terminated:
+        if self._life is SocketState.STOPPED:
             raise ContextTerminated()
 
     def _wait(self, deadline: float | None) -> bool:
@@ -263,6 +308,25 @@ class Socket(Endpoints, Conveniences, Own):
         caller_wait.wait(self.mailbox, self._pipes, timeout)
         self._process_commands()
         return True
+
+    def lend_reads(self) -> list[tuple[int, Any]]:
+        """For an event loop about to wait for a message: borrow this socket's connections.
+
+        The caller-I/O wait of :mod:`zreactor.sockets.caller_wait`, in two halves for a loop
+        that cannot block here: returns ``(fd, token)`` for each tcp/ipc connection lent by
+        its sleeping I/O thread (none for inproc, for more than ``MAX_CALLER_READS``
+        connections, or while an I/O thread is busy). Watch the fds for reading alongside
+        the wake-up fd, and give every one back with :meth:`give_back_reads` at the next
+        wake-up of either kind: until then their I/O thread does not read them.
+
+        Socket's thread only.
+        """
+        return caller_wait.lend(self.mailbox, self._pipes)
+
+    def give_back_reads(self, lent: list[tuple[int, Any]], readable: Container[int]) -> None:
+        """Return what :meth:`lend_reads` lent, reading on this thread the fds in ``readable``
+        (their messages are then in the socket: read ``EVENTS``)."""
+        caller_wait.give_back(lent, readable)
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -290,6 +354,9 @@ class Socket(Endpoints, Conveniences, Own):
         if option in (SocketOption.SUBSCRIBE, SocketOption.UNSUBSCRIBE):
             raise ZMQError(errno.EINVAL, f"{option_name(option)} applies to SUB/XSUB sockets, "
                                          f"not {self.options.type_name}")
+        if option in SECURITY_OPTIONS:  # they also pick the mechanism (options.py)
+            set_security_option(self.options, option, value)
+            return
         spec = lookup(option, self.options.type_name, write=True)
         setattr(self.options, spec.attr, coerce(option, spec, value))
 
@@ -312,6 +379,8 @@ class Socket(Endpoints, Conveniences, Own):
             return self.options.sndhwm
         if option == SocketOption.IPV4ONLY:
             return int(not self.options.ipv6)
+        if option in SECURITY_OPTIONS:
+            return get_security_option(self.options, option)
         spec = lookup(option, self.options.type_name, write=False)
         value = getattr(self.options, spec.attr)
         if spec.kind is str:  # pyzmq returns bytes (``sock.last_endpoint == b"tcp://..."``)
@@ -329,7 +398,7 @@ class Socket(Endpoints, Conveniences, Own):
     @property
     def closed(self) -> bool:
         """True after :meth:`close`."""
-        return self._closed
+        return self._life is SocketState.CLOSED
 
     def fileno(self) -> int:
         """The wake-up fd (the ``FD`` option), so event loops can watch the socket.
@@ -534,12 +603,11 @@ class Socket(Endpoints, Conveniences, Own):
 
         Returns at once; ``Context.term()`` waits for the delivery. Idempotent.
         """
-        if self._closed:
+        if self._life is SocketState.CLOSED:
             return
         if linger is not None:
             self.options.linger = int(linger)
-        self._closed = True
-        self._unusable = True
+        SOCKET_TRANSITIONS.fire(self, SocketEvent.CLOSE)
         self.context.reaper.reap(self)
 
     def _reap_term(self) -> None:
@@ -595,7 +663,7 @@ class Socket(Endpoints, Conveniences, Own):
             name = f"{public_module()}.Socket"
         else:
             name = f"{cls.__module__}.{cls.__qualname__}"
-        closed = " closed" if self._closed else ""
+        closed = " closed" if self.closed else ""
         return f"<{name}({public_module()}.{self.options.type_name}) at {hex(id(self))}{closed}>"
 
 

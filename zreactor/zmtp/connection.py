@@ -72,11 +72,12 @@ Thread safety: none. One connection belongs to one engine on one I/O thread.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ..errors import ProtocolError
 from . import commands
 from .events import (
+    AuthFailed,
     Cancel,
     Event,
     HandshakeComplete,
@@ -86,6 +87,7 @@ from .events import (
     Ping,
     Pong,
     Subscribe,
+    ZapRequest,
 )
 from .frames import (
     COMMAND,
@@ -99,6 +101,7 @@ from .frames import (
     append_messages,
 )
 from .greeting import GREETING_SIZE, Greeting, GreetingParser, encode_greeting
+from .handshake import Mechanism
 from .mechanisms import NullMechanism, check_mechanism
 from .state import TRANSITIONS, LocalProtocolError, State, Trigger
 
@@ -116,7 +119,7 @@ _RESERVED_PROPERTIES = frozenset({"socket-type", "identity"})
 
 
 class ZmtpConnection:
-    """The ZMTP 3.1 protocol state of one connection, with the NULL mechanism.
+    """The ZMTP 3.1 protocol state of one connection, with any security mechanism.
 
     Args:
         socket_type: our socket type: ``"PAIR"``, ``"PUB"``, ``"SUB"``, ``"XPUB"``,
@@ -129,6 +132,9 @@ class ZmtpConnection:
             ``ZMQ_MAXMSGSIZE``, which it checks per frame); ``-1`` for no limit.
         metadata: extra READY properties (libzmq's ``ZMQ_METADATA``), e.g.
             ``{"X-Service": b"quotes"}``.
+        mechanism: a factory ``(socket_type, identity, metadata) -> Mechanism`` for the
+            security mechanism (:meth:`zreactor.zmtp.security.Security.factory`); ``None``
+            for NULL. Its ``as_server`` overrides ``as_server``.
 
     Raises:
         ValueError: an unknown socket type, a bad identity, a bad ``maxmsgsize`` or metadata
@@ -143,14 +149,15 @@ class ZmtpConnection:
         "_mechanism",
         "_outgoing",
         "_partial",
+        "_boxed",
         "_publisher",
-        "_ready_body",
         "_state",
         "_version",
     )
 
     def __init__(self, socket_type: str, *, identity: bytes = b"", as_server: bool = False,
-                 maxmsgsize: int = -1, metadata: Mapping[str, bytes] | None = None) -> None:
+                 maxmsgsize: int = -1, metadata: Mapping[str, bytes] | None = None,
+                 mechanism: Callable[..., Mechanism] | None = None) -> None:
         if len(identity) > 255 or identity[:1] == b"\x00":
             raise ValueError("identity must be at most 255 bytes and not start with a zero byte")
         if not isinstance(maxmsgsize, int) or maxmsgsize < -1:
@@ -159,13 +166,16 @@ class ZmtpConnection:
         for name in extra:
             if name.lower() in _RESERVED_PROPERTIES:
                 raise ValueError(f"metadata may not redefine {name!r}; it is set from the socket")
-        self._mechanism = NullMechanism(socket_type, identity, extra)
-        self._ready_body = self._mechanism.ready_command()
+        self._mechanism: Mechanism = (mechanism or NullMechanism)(socket_type, identity, extra)
+        self._boxed = self._mechanism.encrypts
+        self._mechanism.properties()  # refuse unencodable metadata now, not mid-handshake
+        as_server = self._mechanism.as_server or as_server
         self._publisher = socket_type in _PUBLISHERS
         self._state = State.GREETING
         self._greeting = GreetingParser()
         self._decoder = FrameDecoder(maxmsgsize, offset=GREETING_SIZE)
-        self._outgoing: list[BytesLike] = [encode_greeting("NULL", as_server=as_server)]
+        self._outgoing: list[BytesLike] = [
+            encode_greeting(self._mechanism.name, as_server=as_server)]
         self._partial: list[bytes] = []
         self._version: tuple[int, int] | None = None
         self._handshake: HandshakeComplete | None = None
@@ -177,6 +187,11 @@ class ZmtpConnection:
     def state(self) -> State:
         """The connection's current :class:`~.state.State`."""
         return self._state
+
+    @property
+    def mechanism(self) -> Mechanism:
+        """The security mechanism (its ``user_id`` and ``zap_metadata`` once authenticated)."""
+        return self._mechanism
 
     @property
     def socket_type(self) -> str:
@@ -238,7 +253,7 @@ class ZmtpConnection:
                 used = self._greeting.feed(data)
                 if not self._greeting.complete:
                     return events
-                self._on_greeting()
+                self._on_greeting(events)
                 data = memoryview(data)[used:]
             try:
                 frames = self._decoder.feed(data)
@@ -268,7 +283,7 @@ class ZmtpConnection:
         Raises:
             ProtocolError: as :meth:`receive_data`.
         """
-        if self._state is not State.TRAFFIC:
+        if self._state is not State.TRAFFIC or self._boxed:
             return self.receive_data(data)
         try:
             try:
@@ -305,7 +320,10 @@ class ZmtpConnection:
         """
         self._require_traffic("send a message")
         _check_frames(frames)
-        append_message(self._outgoing, frames)
+        if self._boxed:
+            self._box(frames)
+        else:
+            append_message(self._outgoing, frames)
 
     def send_messages(self, messages: Iterable[Sequence[BytesLike]]) -> None:
         """Queue many messages at once; all of them or, if one is invalid, none.
@@ -316,11 +334,12 @@ class ZmtpConnection:
             ValueError: a message is empty.
         """
         self._require_traffic("send messages")
-        batch: list[BytesLike] = []
+        checked: list[Sequence[BytesLike]] = []
         for frames in messages:
             _check_frames(frames)
-            append_message(batch, frames)
-        self._outgoing += batch
+            checked.append(frames)
+        for frames in checked:
+            self._queue_message(frames)
 
     def send_batch(self, messages: Iterable[Sequence[bytes]]) -> int:
         """Queue many messages whose frames are already ``bytes``; return their body bytes.
@@ -335,6 +354,12 @@ class ZmtpConnection:
         """
         if self._state is not State.TRAFFIC:
             self._require_traffic("send messages")
+        if self._boxed:
+            total = 0
+            for frames in messages:
+                self._box(frames)
+                total += sum(map(len, frames))
+            return total
         return append_messages(self._outgoing, messages)
 
     def send_subscribe(self, topic: bytes) -> None:
@@ -376,7 +401,7 @@ class ZmtpConnection:
             raise ValueError(f"PING ttl must be 0..6553.5 seconds, got {ttl!r}")
         # The epsilon keeps e.g. 2.3 s at 23 ds despite 2.3 * 10 == 22.999999999999996.
         deciseconds = min(int(ttl * 10 + 1e-9), commands.PING_TTL_MAX)
-        append_command(self._outgoing, commands.encode_ping(deciseconds, context))
+        self._queue_command(commands.encode_ping(deciseconds, context))
 
     def send_pong(self, context: bytes = b"") -> None:
         """Queue a PONG echoing ``context``.
@@ -386,7 +411,7 @@ class ZmtpConnection:
             ValueError: ``context`` longer than 16 bytes.
         """
         self._require_traffic("send a PONG")
-        append_command(self._outgoing, commands.encode_pong(context))
+        self._queue_command(commands.encode_pong(context))
 
     def answer_ping(self, ping: Ping) -> None:
         """Queue the PONG that answers ``ping`` (what libzmq does at once for every PING)."""
@@ -403,8 +428,12 @@ class ZmtpConnection:
             ValueError: ``reason`` longer than 255 bytes in UTF-8.
         """
         body = commands.encode_error(reason)
+        traffic = self._state is State.TRAFFIC
         TRANSITIONS.fire(self, Trigger.LOCAL_ERROR)
-        append_command(self._outgoing, body)
+        if self._boxed and traffic:
+            self._box([body], COMMAND)
+        else:
+            append_command(self._outgoing, body)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -423,16 +452,17 @@ class ZmtpConnection:
                 f"{self.socket_type}")
         self._require_traffic(f"send {name.decode()}")
         if self._version == (3, 0):
-            append_message(self._outgoing, [bytes((first_byte,)) + topic])
+            self._queue_message([bytes((first_byte,)) + topic])
         else:
-            append_command(self._outgoing, commands.encode_command(name, bytes(topic)))
+            self._queue_command(commands.encode_command(name, bytes(topic)))
 
-    def _on_greeting(self) -> None:
+    def _on_greeting(self, events: list[Event]) -> None:
         greeting = self._greeting.greeting
-        check_mechanism(greeting.mechanism)
+        check_mechanism(greeting.mechanism, self._mechanism.name)
         self._version = greeting.effective_version
         TRANSITIONS.fire(self, Trigger.PEER_GREETING)
-        append_command(self._outgoing, self._ready_body)
+        self._mechanism.start()
+        self._drain_mechanism(events)
 
     def _on_frames(self, frames: list[Frame], events: list[Event]) -> None:
         index = 0
@@ -442,6 +472,10 @@ class ZmtpConnection:
             index += 1
         if self._state is not State.TRAFFIC:
             return
+        if self._boxed:
+            decrypt = self._mechanism.decrypt
+            frames = [decrypt(body) for _, body in frames[index:]]
+            index, count = 0, len(frames)
         # The traffic loop is the hot path: locals only, no per-frame method call for data.
         append = events.append
         partial = self._partial
@@ -490,23 +524,95 @@ class ZmtpConnection:
         flags, body = frame
         if not flags & COMMAND:
             raise ProtocolError(
-                f"expected the peer's READY or ERROR command, got a message frame "
-                f"(flags 0x{flags:02x}) during the NULL handshake")
-        name, data = commands.decode_command(body)
-        outcome = self._mechanism.process_command(name, data)
-        if isinstance(outcome, PeerError):
+                f"expected a handshake command, got a message frame "
+                f"(flags 0x{flags:02x}) during the {self._mechanism.name} handshake")
+        name, data = self._mechanism.split_command(body)
+        self._mechanism.process_command(name, data)
+        self._drain_mechanism(events)
+
+    # -- ZAP (the engine carries the frames; see zreactor.sockets.zap) -----------------------
+
+    def zap_reply(self, frames: Sequence[bytes]) -> list[Event]:
+        """The ZAP handler answered the :class:`~.events.ZapRequest` this connection made.
+
+        Returns:
+            the events it completes: maybe :class:`~.events.HandshakeComplete` or
+            :class:`~.events.AuthFailed`. Commands it queued are in :meth:`data_to_send`.
+
+        Raises:
+            ProtocolError: a malformed reply, or none was expected (the connection FAILED).
+        """
+        return self._mechanism_call(self._mechanism.process_zap_reply, frames)
+
+    def zap_unavailable(self) -> list[Event]:
+        """No ZAP handler is bound: the mechanism goes on or refuses, as libzmq does.
+
+        Raises:
+            ProtocolError: the mechanism cannot go on (PLAIN); the connection FAILED.
+        """
+        return self._mechanism_call(self._mechanism.zap_unavailable)
+
+    def _mechanism_call(self, method: Callable[..., None], *args: object) -> list[Event]:
+        events: list[Event] = []
+        if self._state is not State.HANDSHAKE:
+            return events  # closed meanwhile: a late answer changes nothing
+        try:
+            method(*args)
+            self._drain_mechanism(events)
+        except ProtocolError as exc:
+            self._failure = str(exc)
+            TRANSITIONS.fire(self, Trigger.VIOLATION)
+            raise
+        return events
+
+    def _drain_mechanism(self, events: list[Event]) -> None:
+        """Queue what the mechanism produced; turn its verdicts into events and moves."""
+        mechanism = self._mechanism
+        for body in mechanism.take_commands():
+            append_command(self._outgoing, body)
+        request = mechanism.take_zap_request()
+        if request is not None:
+            events.append(ZapRequest(request))
+        if mechanism.refused is not None:
+            TRANSITIONS.fire(self, Trigger.LOCAL_ERROR)
+            events.append(AuthFailed(mechanism.refused, "refused by the ZAP handler"))
+        elif mechanism.peer_error is not None:
             TRANSITIONS.fire(self, Trigger.PEER_ERROR)
-            events.append(outcome)
-            return
-        assert self._version is not None
-        self._handshake = HandshakeComplete(
-            peer_socket_type=outcome.socket_type,
-            peer_identity=outcome.identity,
-            metadata=outcome.metadata,
-            version=self._version,
-        )
-        TRANSITIONS.fire(self, Trigger.PEER_READY)
-        events.append(self._handshake)
+            events.append(mechanism.peer_error)
+        elif mechanism.complete and self._state is State.HANDSHAKE:
+            peer = mechanism.peer
+            assert peer is not None and self._version is not None
+            self._handshake = HandshakeComplete(
+                peer_socket_type=peer.socket_type,
+                peer_identity=peer.identity,
+                metadata=peer.metadata,
+                version=self._version,
+            )
+            TRANSITIONS.fire(self, Trigger.PEER_READY)
+            events.append(self._handshake)
+
+    # -- encryption (CURVE): every frame in traffic is one boxed MESSAGE ----------------------
+
+    def _queue_message(self, frames: Sequence[BytesLike]) -> None:
+        if self._boxed:
+            self._box(frames)
+        else:
+            append_message(self._outgoing, frames)
+
+    def _queue_command(self, body: bytes) -> None:
+        if self._boxed:
+            self._box([body], COMMAND)
+        else:
+            append_command(self._outgoing, body)
+
+    def _box(self, frames: Sequence[BytesLike], command: int = 0) -> None:
+        """Queue each frame as a MESSAGE box; libzmq sends the box as a plain final frame."""
+        encrypt = self._mechanism.encrypt
+        out = self._outgoing
+        last = len(frames) - 1
+        for index, frame in enumerate(frames):
+            box = encrypt((MORE if index < last else 0) | command, bytes(frame))
+            append_message(out, (box,))
 
     def _on_command(self, body: bytes, events: list[Event]) -> bool:
         """Handle a command received in traffic; return True if it closed the connection."""
@@ -533,6 +639,8 @@ def _check_frames(frames: Sequence[BytesLike]) -> None:
     """Reject what ``b"".join`` would reject later, where the caller can still see why."""
     if isinstance(frames, (bytes, bytearray, memoryview, str)):
         raise TypeError("a message is a sequence of frames, not a single bytes object")
+    if not frames:
+        raise ValueError("a ZMTP message needs at least one frame")
     for frame in frames:
         if not isinstance(frame, (bytes, bytearray, memoryview)):
             raise TypeError(f"message frames must be bytes-like, got {type(frame).__name__}")

@@ -17,6 +17,13 @@ consecutive messages comes as one :class:`MessageBatch` instead of one :class:`M
 message: the engine's hot path then handles one event per ``recv()``, not one per message.
 
 Nothing follows a :class:`PeerError`: the peer has declared the connection dead.
+
+Two events belong to server mechanisms that ask the ZAP handler: :class:`ZapRequest` (carry
+these frames to the handler, then call ``conn.zap_reply(frames)`` or
+``conn.zap_unavailable()``), and :class:`AuthFailed` (the handler refused the peer; the
+connection queued the ERROR it owes, if any, and is closed). So during the handshake::
+
+    [ZapRequest] (HandshakeComplete | AuthFailed | PeerError)
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ __all__ = [
     "Ping",
     "Pong",
     "Subscribe",
+    "ZapRequest",
+    "AuthFailed",
 ]
 
 
@@ -137,6 +146,35 @@ class PeerError:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ZapRequest:
+    """Ask the ZAP handler about the peer (RFC 27); answer with ``conn.zap_reply``.
+
+    Attributes:
+        frames: the request, delimiter first, exactly as libzmq sends it.
+    """
+
+    frames: list[bytes]
+
+    def __repr__(self) -> str:
+        # the frames hold the peer's credentials: never shown
+        return f"ZapRequest(<{len(self.frames)} frames>)"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailed:
+    """The ZAP handler refused the peer; the connection is closed.
+
+    Attributes:
+        status: the ZAP status code, 300, 400 or 500.
+        reason: a short explanation for the log.
+    """
+
+    status: int
+    reason: str
+
+
 #: Anything :meth:`ZmtpConnection.receive_data` may return (``receive_batch`` may also
 #: return :class:`MessageBatch`).
-Event = HandshakeComplete | Message | MessageBatch | Subscribe | Cancel | Ping | Pong | PeerError
+Event = (HandshakeComplete | Message | MessageBatch | Subscribe | Cancel | Ping | Pong | PeerError
+         | ZapRequest | AuthFailed)

@@ -1,181 +1,186 @@
-"""The NULL security mechanism and the socket-type compatibility rules it enforces.
+"""The NULL mechanism, the greeting's mechanism check, and the socket-type rules.
 
 Theory of operation
 -------------------
 ZMTP names a security mechanism in the greeting and both peers must name the same one (RFC 37:
 "If the mechanism that the peer received does not exactly match the mechanism it sent, it MUST
-close the connection"). zreactor implements only NULL: no authentication, no encryption.
-:func:`check_mechanism` turns any other name into a :class:`ProtocolError` that says so.
+close the connection"). :func:`check_mechanism` turns a mismatch into a
+:class:`~.handshake.HandshakeError` that says which side wants what, so the one log line and
+the monitor event that report it name the cure ("peer requires the PLAIN security
+mechanism").
 
 The NULL handshake is one command each way (RFC 37)::
 
     null = ready *message | error
 
-Each peer sends READY carrying its metadata as soon as it has parsed the other's greeting
-(that is when libzmq's ``null_mechanism_t::next_handshake_command`` runs), then waits for the
-peer's READY or ERROR. Our READY carries, in libzmq's order (``mechanism_t::
-add_basic_properties``): ``Socket-Type``; ``Identity``, only from REQ, DEALER and ROUTER
-sockets; then any application properties.
+Each peer sends READY carrying its properties as soon as it has parsed the other's greeting
+(when libzmq's ``null_mechanism_t::next_handshake_command`` runs), then waits for the peer's
+READY or ERROR. With a ``ZAP_DOMAIN`` set, libzmq first asks the ZAP handler (mechanism
+``NULL``, no credentials) and holds its READY until the answer: 200 sends READY, 400/500 send
+ERROR with the code, 300 closes silently. No handler bound: the handshake goes on as if no
+domain were set (libzmq without ``ZAP_ENFORCE_DOMAIN``). The peer's READY may arrive while we
+wait; it is judged at once and the handshake completes when both READYs have crossed.
+
+The phases (:data:`NULL_TRANSITIONS`)::
+
+    START --start--> READY_SENT | ZAP_WAIT
+    ZAP_WAIT --ZAP 200--> READY_SENT          ZAP_WAIT --ZAP refused--> REFUSED
+    READY_SENT --READY--> DONE                (a READY while in ZAP_WAIT is kept for later)
 
 The peer's READY is checked like libzmq's ``mechanism_t::check_socket_type`` does it: the
 ``Socket-Type`` value must be one our type accepts (:data:`COMPATIBLE_PEERS`, RFC 37's table
 restricted to the classic socket types), compared case-sensitively. The property *names* are
-matched case-insensitively as the RFC asks (libzmq matches them exactly; nobody sends other
-spellings). One deliberate difference: libzmq accepts a READY without ``Socket-Type``; we
-reject it, because the engine above needs the peer's type and every real ZMTP 3 stack sends it.
-
-Whatever does not parse, or an unexpected command (anything but READY or ERROR while the
-handshake runs), is a :class:`ProtocolError`, as in libzmq's
-``null_mechanism_t::process_handshake_command``.
+matched case-insensitively as the RFC asks. One deliberate difference: libzmq accepts a READY
+without ``Socket-Type``; we reject it, because the engine above needs the peer's type and every
+real ZMTP 3 stack sends it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from ..errors import ProtocolError
 from . import commands
-from .events import PeerError
+from .handshake import (
+    COMPATIBLE_PEERS,
+    IDENTITY_SENDERS,
+    PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH,
+    PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND,
+    SOCKET_TYPES,
+    HandshakeError,
+    Mechanism,
+    MechanismEvent,
+    PeerReady,
+    mechanism_machine,
+)
 
 __all__ = [
     "COMPATIBLE_PEERS",
     "IDENTITY_SENDERS",
+    "MECHANISMS",
+    "NULL_TRANSITIONS",
     "SOCKET_TYPES",
     "NullMechanism",
+    "NullPhase",
     "PeerReady",
     "check_mechanism",
 ]
 
-#: The socket types zreactor's ZMTP codec knows, and which peer types each accepts.
-COMPATIBLE_PEERS: Mapping[str, frozenset[str]] = {
-    "PAIR": frozenset({"PAIR"}),
-    "PUB": frozenset({"SUB", "XSUB"}),
-    "XPUB": frozenset({"SUB", "XSUB"}),
-    "SUB": frozenset({"PUB", "XPUB"}),
-    "XSUB": frozenset({"PUB", "XPUB"}),
-    "REQ": frozenset({"REP", "ROUTER"}),
-    "REP": frozenset({"REQ", "DEALER"}),
-    "DEALER": frozenset({"REP", "DEALER", "ROUTER"}),
-    "ROUTER": frozenset({"REQ", "DEALER", "ROUTER"}),
-    "PUSH": frozenset({"PULL"}),
-    "PULL": frozenset({"PUSH"}),
-}
-
-#: Every socket type in :data:`COMPATIBLE_PEERS`.
-SOCKET_TYPES: frozenset[str] = frozenset(COMPATIBLE_PEERS)
-
-#: Socket types whose READY carries an ``Identity`` property (libzmq's rule: only these
-#: types have a routing id a ROUTER peer could use).
-IDENTITY_SENDERS: frozenset[str] = frozenset({"REQ", "DEALER", "ROUTER"})
-
-#: Mechanisms libzmq implements that we do not, with what they would need.
-_UNSUPPORTED_MECHANISMS = {
+#: Mechanisms zreactor implements, with what each one does.
+MECHANISMS = {
+    "NULL": "no security",
     "PLAIN": "user name/password authentication (RFC 24)",
-    "CURVE": "CurveZMQ encryption (RFC 25/26)",
-    "GSSAPI": "Kerberos authentication",
+    "CURVE": "CurveZMQ encryption and authentication (RFC 26)",
 }
 
-_SOCKET_TYPE = "socket-type"
-_IDENTITY = "identity"
 
-
-def check_mechanism(name: str) -> None:
-    """Accept the peer's greeting mechanism ``name`` or explain why we cannot.
+def check_mechanism(theirs: str, ours: str = "NULL") -> None:
+    """Accept the peer's greeting mechanism ``theirs`` if it is ``ours``, or explain.
 
     Raises:
-        ProtocolError: ``name`` is not ``"NULL"``.
+        HandshakeError: the names differ (``PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH``).
     """
-    if name == "NULL":
+    if theirs == ours:
         return
-    if name in _UNSUPPORTED_MECHANISMS:
-        raise ProtocolError(
-            f"peer requires the {name} security mechanism ({_UNSUPPORTED_MECHANISMS[name]}); "
-            "zreactor implements only NULL")
-    raise ProtocolError(
-        f"peer announced unknown security mechanism {name!r}; zreactor implements only NULL")
+    if theirs in MECHANISMS:
+        what = f"the {theirs} security mechanism ({MECHANISMS[theirs]})"
+    else:
+        what = f"unknown security mechanism {theirs!r}"
+    raise HandshakeError(
+        f"peer requires {what}; this socket uses {ours}"
+        + ("" if theirs in MECHANISMS else f" (zreactor implements {', '.join(MECHANISMS)})"),
+        PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
 
 
-@dataclass(frozen=True, slots=True)
-class PeerReady:
-    """The peer's READY, validated.
+class NullPhase(enum.Enum):
+    """Phases of the NULL handshake (module docstring)."""
 
-    Attributes:
-        socket_type: the peer's ``Socket-Type``.
-        identity: the peer's ``Identity``, ``b""`` if absent.
-        metadata: all of the peer's properties.
+    START = "start"
+    ZAP_WAIT = "waiting for the ZAP handler"
+    READY_SENT = "READY sent"
+    DONE = "done"
+    REFUSED = "refused by ZAP"
+    ERROR = "peer ERROR"
+
+
+_N = NullPhase
+NULL_TRANSITIONS = mechanism_machine("NULL mechanism", NullPhase.START, {
+    (_N.START, MechanismEvent.SEND_READY): _N.READY_SENT,
+    (_N.START, MechanismEvent.ASK_ZAP): _N.ZAP_WAIT,
+    (_N.ZAP_WAIT, MechanismEvent.ZAP_OK): _N.READY_SENT,
+    (_N.ZAP_WAIT, MechanismEvent.ZAP_REFUSED): _N.REFUSED,
+    (_N.ZAP_WAIT, MechanismEvent.GOT_ERROR): _N.ERROR,
+    (_N.READY_SENT, MechanismEvent.GOT_READY): _N.DONE,
+    (_N.READY_SENT, MechanismEvent.GOT_ERROR): _N.ERROR,
+})
+
+
+class NullMechanism(Mechanism):
+    """NULL: properties both ways, optionally after asking the ZAP handler.
+
+    Args: as :class:`~.handshake.Mechanism`; ``zap`` set means a ``ZAP_DOMAIN`` is set.
     """
 
-    socket_type: str
-    identity: bytes
-    metadata: dict[str, bytes]
-
-
-class NullMechanism:
-    """Builds our READY and judges the peer's READY or ERROR.
-
-    Args:
-        socket_type: our socket type, one of :data:`SOCKET_TYPES`.
-        identity: our routing id; sent only if ``socket_type`` is in
-            :data:`IDENTITY_SENDERS`.
-        metadata: extra properties for our READY (libzmq's ``ZMQ_METADATA``; the RFC reserves
-            names starting with ``X-`` for applications).
-
-    Raises:
-        ValueError: unknown socket type.
-    """
-
-    __slots__ = ("_extra", "_identity", "socket_type")
+    name = "NULL"
+    number = 0
+    MACHINE = NULL_TRANSITIONS
 
     def __init__(self, socket_type: str, identity: bytes = b"",
-                 metadata: Mapping[str, bytes] | None = None) -> None:
-        if socket_type not in COMPATIBLE_PEERS:
-            raise ValueError(
-                f"unknown socket type {socket_type!r}; expected one of {sorted(SOCKET_TYPES)}")
-        self.socket_type = socket_type
-        self._identity = bytes(identity)
-        self._extra = dict(metadata or {})
+                 metadata: Mapping[str, bytes] | None = None, *, zap: Any = None) -> None:
+        super().__init__(socket_type, identity, metadata, zap=zap)
+        self._early_ready: PeerReady | None = None
 
     def ready_command(self) -> bytes:
         """Return the body of our READY command."""
-        properties: list[tuple[str, bytes]] = [("Socket-Type", self.socket_type.encode())]
-        if self.socket_type in IDENTITY_SENDERS:
-            properties.append(("Identity", self._identity))
-        properties += self._extra.items()
-        return commands.encode_ready(properties)
+        return commands.encode_command(commands.READY, self.properties())
 
-    def process_command(self, name: bytes, data: bytes) -> PeerReady | PeerError:
-        """Judge one command received during the handshake.
+    def start(self) -> None:
+        """Queue READY, or first ask the ZAP handler if a domain is set."""
+        if self._zap is not None and self._zap.domain:
+            self._ask_zap(())
+        else:
+            self._send_ready()
 
-        Returns:
-            :class:`PeerReady` for a valid READY, :class:`PeerError` for an ERROR.
-
-        Raises:
-            ProtocolError: another command, malformed metadata, a missing ``Socket-Type`` or
-                one incompatible with ours.
-        """
-        if name == commands.READY:
-            return self._process_ready(data)
+    def process_command(self, name: bytes, data: bytes) -> PeerReady | Any:
+        """Judge READY or ERROR; return the :class:`PeerReady` or the
+        :class:`~.events.PeerError` (also recorded on the mechanism)."""
         if name == commands.ERROR:
-            return PeerError(commands.decode_error(data))
-        raise ProtocolError(
-            f"unexpected {name!r} command during the NULL handshake; expected READY or ERROR")
+            self._peer_error(data)
+            return self.peer_error
+        if name != commands.READY:
+            raise HandshakeError(
+                f"unexpected {name!r} command during the NULL handshake; expected READY or ERROR",
+                PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND)
+        if self.peer is not None or self._early_ready is not None:
+            raise HandshakeError("peer sent READY twice", PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND)
+        peer = self._accept_properties(data, "READY")
+        if self.phase is NullPhase.ZAP_WAIT:
+            self._early_ready = peer  # judged; completes once the ZAP handler agrees
+        else:
+            self._move(MechanismEvent.GOT_READY)
+            self.peer = peer
+            self.complete = self.phase is NullPhase.DONE
+        return peer
 
-    def _process_ready(self, data: bytes) -> PeerReady:
-        metadata = commands.decode_metadata(data)
-        socket_type: str | None = None
-        identity = b""
-        for key, value in metadata.items():
-            folded = key.lower()
-            if folded == _SOCKET_TYPE and socket_type is None:
-                socket_type = value.decode("latin-1")
-            elif folded == _IDENTITY and not identity:
-                identity = value
-        if socket_type is None:
-            raise ProtocolError("peer's READY has no Socket-Type property")
-        accepted = COMPATIBLE_PEERS[self.socket_type]
-        if socket_type not in accepted:
-            raise ProtocolError(
-                f"peer socket type {socket_type!r} is incompatible with our "
-                f"{self.socket_type}; {self.socket_type} accepts {', '.join(sorted(accepted))}")
-        return PeerReady(socket_type, identity, metadata)
+    def process_zap_reply(self, frames: Sequence[bytes]) -> None:
+        """Send READY on 200 (completing if the peer's READY already came); else refuse."""
+        if self.phase is not NullPhase.ZAP_WAIT:
+            super().process_zap_reply(frames)
+        if self._zap_verdict(frames) == 200:
+            self._send_ready()
+
+    def zap_unavailable(self) -> None:
+        """No handler: go on without one, as libzmq does unless ZAP_ENFORCE_DOMAIN."""
+        self._move(MechanismEvent.ZAP_OK)
+        self._send_ready()
+
+    def _send_ready(self) -> None:
+        if self.phase is NullPhase.START:
+            self._move(MechanismEvent.SEND_READY)
+        self._commands.append(self.ready_command())
+        early, self._early_ready = self._early_ready, None
+        if early is not None:
+            self._move(MechanismEvent.GOT_READY)
+            self.peer = early
+            self.complete = True
