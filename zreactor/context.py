@@ -404,10 +404,9 @@ class Context:
         with a ``ResourceWarning`` for each socket still open.
         """
         if self._warn_destroy_close and not self._closed:
-            for sock in self.sockets:
-                if not sock._internal:
-                    warnings.warn(f"Destroying context with unclosed socket {sock}",
-                                  ResourceWarning, stacklevel=3, source=sock)
+            for sock in self.reaper.application_sockets:
+                warnings.warn(f"Destroying context with unclosed socket {sock}",
+                              ResourceWarning, stacklevel=3, source=sock)
         self.reaper.close_all(linger)
         self.term(... if linger is None else (None if linger < 0 else linger / 1000))
 
@@ -429,7 +428,7 @@ class Context:
             name = f"{public_module()}.{cls.__name__}"
         else:
             name = f"{cls.__module__}.{cls.__qualname__}"
-        count = sum(1 for s in self.sockets if not s._internal) if not self._closed else 0
+        count = 0 if self._closed else len(self.reaper.application_sockets)
         sockets = f"{count} socket{'s' if count > 1 else ''}" if count else ""
         closed = " closed" if self._closed else ""
         return f"<{name}({sockets}) at {hex(id(self))}{closed}>"

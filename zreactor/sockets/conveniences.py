@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..constants import Flag, ListenerOption, SocketOption
 from ..errors import ZMQError
-from .frame import _FINISHED_TRACKER, Frame, MessageTracker, TrackedMessage, as_frame
+from .frame import FINISHED_TRACKER, Frame, MessageTracker, TrackedMessage, as_frame
 
 if TYPE_CHECKING:
     from .socket import Socket
@@ -162,7 +162,7 @@ class Conveniences:
         if not frame_trackers and (copy or all(len(f) < self.copy_threshold for f in frames)):
             self._send_msg(msg, flags & ~SNDMORE)  # copied, as pyzmq would: done at once
             self._out_frames = []
-            return _FINISHED_TRACKER
+            return FINISHED_TRACKER
         tracked = TrackedMessage(msg)
         self._send_msg(tracked, flags & ~SNDMORE)
         self._out_frames = []

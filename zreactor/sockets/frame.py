@@ -37,7 +37,7 @@ from typing import Any
 from ..zmtp.metadata import MetaBytes
 
 __all__ = [
-    "Frame", "Message", "MessageTracker", "MetaBytes", "TrackedMessage", "as_frame",
+    "FINISHED_TRACKER", "Frame", "Message", "MessageTracker", "MetaBytes", "TrackedMessage", "as_frame",
     "public_module",
 ]
 
@@ -110,8 +110,9 @@ class MessageTracker:
         return None
 
 
-#: the tracker of a message zreactor was done with before ``send`` returned (pyzmq's name)
-_FINISHED_TRACKER = MessageTracker()
+#: the tracker of a message zreactor was done with before ``send`` returned
+#: (``zmq._FINISHED_TRACKER`` in pyzmq)
+FINISHED_TRACKER = MessageTracker()
 
 
 class TrackedMessage(list):  # type: ignore[type-arg]

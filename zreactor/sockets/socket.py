@@ -63,7 +63,7 @@ from . import caller_wait
 from .conveniences import Conveniences, install_option_attributes
 from .endpoints import Endpoints
 from .frame import (
-    _FINISHED_TRACKER,
+    FINISHED_TRACKER,
     COPY_THRESHOLD,
     Frame,
     MessageTracker,
@@ -169,7 +169,7 @@ class Socket(Endpoints, Conveniences, Own):
 
     def __init__(self, context: Context | None = None, socket_type: int | None = None, *,
                  copy_threshold: int | None = None) -> None:
-        """Create a socket of ``context`` (default: ``Context.instance()``).
+        """Create a socket of ``context``.
 
         ``ctx.socket(type, **options)`` is the usual spelling; it also applies the
         context's option defaults.
@@ -180,19 +180,21 @@ class Socket(Endpoints, Conveniences, Own):
         """
         Own.__init__(self)
         if context is None:
-            from ..context import Context as _Context
-
-            context = _Context.instance()
+            raise TypeError("a socket needs a context: ctx.socket(type) or Socket(ctx, type)")
         if socket_type is not None and socket_type != -1 and socket_type != self.socket_type:
             raise ZMQError(errno.EINVAL, f"{type(self).__name__} is type {self.socket_type}")
         if copy_threshold is not None:
             self.copy_threshold = copy_threshold
         self.context = context
-        # first, before any fd exists: raises ContextTerminated after term(), EMFILE past
-        # MAX_SOCKETS; nothing below can fail, so term() never waits for a half-made socket
-        context.add_socket(self)
         self.options = Options(type=self.socket_type, type_name=SocketType(self.socket_type).name)
-        self.mailbox = Mailbox(f"socket-{SocketType(self.socket_type).name}")
+        self.mailbox = Mailbox(f"socket-{SocketType(self.socket_type).name}")  # may be EMFILE
+        try:
+            # ContextTerminated after term(), EMFILE past MAX_SOCKETS; nothing below can
+            # fail, so term() never waits for a half-made socket
+            context.add_socket(self)
+        except BaseException:
+            self.mailbox.close()
+            raise
         self.thread = None
         self._pipes: list[Pipe] = []
         #: endpoint -> the objects serving it (listener/session, or inproc pipes)
@@ -509,7 +511,7 @@ class Socket(Endpoints, Conveniences, Own):
         copied = copy or len(frame) < self.copy_threshold
         if flags & SNDMORE or (copied and frame_tracker is None):
             self.send(frame, flags)
-            return frame_tracker or _FINISHED_TRACKER
+            return frame_tracker or FINISHED_TRACKER
         msg = TrackedMessage(self._out_frames)
         self._send_queued(msg, frame, flags)
         if frame_tracker is None:
