@@ -94,7 +94,7 @@ def child(args: argparse.Namespace) -> None:
                 sock.send(sock.recv())
         else:
             sock = ctx.socket(zmq.REQ)
-            _secure(sock, "client", keys, True)
+            _secure(sock, "client", keys, args.curve)
             sock.connect(f"tcp://127.0.0.1:{args.port}")
             payload = b"x" * args.size
             for _ in range(50):  # warm up (and complete the handshake)
@@ -129,7 +129,8 @@ def child(args: argparse.Namespace) -> None:
                 per_conn.append(time.perf_counter() - t)
                 sock.close(linger=0)
             out = {"median_ms": statistics.median(per_conn) * 1e3}
-    sock.close(linger=1000 if role == "client" and what == "thr" else 0)
+    # the sender waits until everything is delivered (the receiver counts every message)
+    sock.close(linger=-1 if role == "client" and what == "thr" else 0)
     ctx.term()
     print(json.dumps(out), flush=True)
 
@@ -155,12 +156,15 @@ def measure(lib: str, what: str, keys: dict[str, str], count: int, size: int = 1
         port = int(server.stdout.readline())
         client = _spawn(lib, "client", what, keys, count=count, size=size, curve=curve,
                         port=port)
-        c_out, c_err = client.communicate(timeout=timeout)
-        s_out, s_err = server.communicate(timeout=timeout)
+        try:
+            c_out, c_err = client.communicate(timeout=timeout)
+            s_out, s_err = server.communicate(timeout=timeout)
+        finally:
+            if client.poll() is None:
+                client.kill()
     finally:
-        for proc in (server,):
-            if proc.poll() is None:
-                proc.kill()
+        if server.poll() is None:
+            server.kill()
     if client.returncode or server.returncode:
         raise RuntimeError(f"{lib} {what} failed:\n{c_err[-1500:]}\n{s_err[-1500:]}")
     result = json.loads((c_out.strip() or "{}").splitlines()[-1])
@@ -202,6 +206,8 @@ def main() -> int:
         ("thr 64 KB", "thr", {"count": 3_000 // scale, "size": 65536}, "msgs_per_s", True),
         ("REQ/REP 100 B median", "lat", {"count": 4_000 // scale, "size": 100}, "median_us", False),
         ("REQ/REP 100 B p99", "lat", {"count": 4_000 // scale, "size": 100}, "p99_us", False),
+        ("(NULL REQ/REP median)", "lat0", {"count": 4_000 // scale, "size": 100, "curve": False},
+         "median_us", False),
     ]
     print(f"CURVE over tcp loopback, {rounds} round(s), best of each; python "
           f"{sys.version.split()[0]}, pyzmq {zmq.__version__} / libzmq {zmq.zmq_version()}, "
@@ -215,12 +221,14 @@ def main() -> int:
         else:
             for _ in range(rounds):
                 for lib in LIBS:
-                    results[lib].append(measure(lib, what, keys, **opts))
+                    results[lib].append(measure(lib, what[:3], keys, **opts))
             if what == "lat":
                 lat_cache = results
         z, p = best(results["zreactor"], key, higher), best(results["pyzmq"], key, higher)
         unit = {"msgs_per_s": "msg/s", "median_us": "us", "p99_us": "us"}[key]
         extra = ""
+        if what == "lat0":
+            extra = "   (for reference: the same round trip without CURVE)"
         if what == "thr":
             mb = lambda v: v * opts["size"] / 1e6  # noqa: E731
             extra = f"   ({mb(z):.1f} vs {mb(p):.1f} MB/s)"

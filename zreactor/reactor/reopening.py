@@ -183,7 +183,7 @@ class Reopening:
             reserve, self.reserve = self.reserve, None
             self.listener.syscalls.close_fd(reserve)
 
-    # -- shedding (the entry action of GRACE_EXPIRED) -----------------------------------------
+    # -- shedding (the action of the GRACE_EXPIRED row) ---------------------------------------
 
     def shed(self) -> None:
         """Tell the waiting clients whose grace ran out, by the policy; then probe."""
