@@ -74,6 +74,14 @@ def main() -> None:
         report[f"context_{spare}_free_leaked"] = spare - _refill()
     report["context_threads_leaked"] = len(__import__("threading").enumerate()) - threads_before
     report["listen"] = outcome(lambda: ctx.listen("tcp://127.0.0.1:0", zreactor.StreamEngine))
+
+    def poll_at_the_limit() -> None:
+        poller = zreactor.Poller()
+        poller.register(rep, zreactor.POLLIN)
+        poller.register(sys.stdin.fileno(), zreactor.POLLIN)  # a raw fd too
+        poller.poll(0)
+
+    report["poller"] = outcome(poll_at_the_limit)
     free(1)  # one: enough for a socket's wake-up fd, not for what it then opens
     holder: dict[str, Any] = {}
     report["socket_after_release"] = outcome(lambda: holder.setdefault("req", ctx.socket(zreactor.REQ)))

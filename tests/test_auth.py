@@ -136,3 +136,36 @@ def test_null_with_zap_domain_by_address(policy: str) -> None:
         for sock in ctx.sockets:
             sock.close(linger=0)
         ctx.term()
+
+
+def test_asyncio_authenticator_plain() -> None:
+    import asyncio
+
+    from zreactor.auth import AsyncioAuthenticator
+
+    async def main() -> list[bytes]:
+        ctx = zreactor.Context()
+        auth = AsyncioAuthenticator(ctx)
+        auth.start()
+        auth.configure_plain("*", {"admin": "secret"})
+        server = ctx.socket(zreactor.PULL)
+        server.plain_server = True
+        client = ctx.socket(zreactor.PUSH)
+        client.plain_username, client.plain_password = b"admin", b"secret"
+        port = server.bind_to_random_port("tcp://127.0.0.1")
+        client.connect(f"tcp://127.0.0.1:{port}")
+        client.send(b"over asyncio")
+        try:
+            for _ in range(300):  # the loop must run for the ZAP task to answer
+                try:
+                    return server.recv_multipart(zreactor.DONTWAIT)
+                except zreactor.Again:
+                    await asyncio.sleep(0.01)
+            raise AssertionError("no message")
+        finally:
+            auth.stop()
+            for sock in ctx.sockets:
+                sock.close(linger=0)
+            ctx.term()
+
+    assert asyncio.run(main()) == [b"over asyncio"]

@@ -74,3 +74,8 @@ def test_connects_at_the_limit_back_off_and_recover_when_descriptors_return(repo
     assert report["connect_tcp"]["raised"] is None and report["connect_ipc"]["raised"] is None
     assert report["tcp_recovered"] and report["ipc_recovered"]
     assert report["socket_recovered"]["raised"] is None
+
+
+def test_polling_sockets_and_raw_fds_needs_no_descriptor(report) -> None:
+    assert report["poller"]["raised"] is None, report["poller"]  # select.poll: no fd of its own
+

@@ -49,7 +49,7 @@ def machines() -> dict[str, Diagram]:
     from .sockets.session import SESSION_TRANSITIONS
     from .sockets.socket import SOCKET_TRANSITIONS
     from .zmtp import state as zmtp_state
-    from .zmtp import plain
+    from .zmtp import curve, plain
     from .zmtp.engine import INPUT_FLOW, OUTPUT_FLOW
     from .zmtp.mechanisms import NULL_TRANSITIONS
 
@@ -74,6 +74,14 @@ def machines() -> dict[str, Diagram]:
             "ZMTP security: PLAIN server", "zreactor/zmtp/plain.py: SERVER_TRANSITIONS",
             "HELLO checked (through ZAP), WELCOME, then INITIATE answered with READY.",
             plain.SERVER_TRANSITIONS),
+        "curve-client": Diagram(
+            "ZMTP security: CURVE client", "zreactor/zmtp/curve.py: CLIENT_TRANSITIONS",
+            "HELLO to the server's long-term key, WELCOME with its cookie, INITIATE with the "
+            "vouch and properties, READY.", curve.CLIENT_TRANSITIONS),
+        "curve-server": Diagram(
+            "ZMTP security: CURVE server", "zreactor/zmtp/curve.py: SERVER_TRANSITIONS",
+            "HELLO answered with WELCOME and forgotten (the cookie carries the state), INITIATE "
+            "verified, the ZAP verdict, READY.", curve.SERVER_TRANSITIONS),
         "zmtp-input": Diagram(
             "ZMTP engine: input flow", "zreactor/zmtp/engine.py: INPUT_FLOW",
             "Blocked while the pipe to the socket is full; entering a state pauses or resumes "

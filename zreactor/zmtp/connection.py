@@ -233,6 +233,17 @@ class ZmtpConnection:
         out.clear()
         return data
 
+    def buffers_to_send(self) -> list[BytesLike]:
+        """:meth:`data_to_send` without the join: the queued pieces (frame headers and the
+        message bodies themselves), for a gathered ``sendmsg()``; forgotten here.
+
+        The bodies are the objects the messages were queued with, not copies: the caller
+        must send (or copy) them before anyone may mutate them.
+        """
+        out = self._outgoing
+        self._outgoing = []
+        return out
+
     def receive_data(self, data: BytesLike) -> list[Event]:
         """Feed bytes received from the peer; return the events they complete, in order.
 
@@ -283,12 +294,15 @@ class ZmtpConnection:
         Raises:
             ProtocolError: as :meth:`receive_data`.
         """
-        if self._state is not State.TRAFFIC or self._boxed:
+        if self._state is not State.TRAFFIC:
             return self.receive_data(data)
         try:
             try:
-                items, self._partial, commands = self._decoder.feed_messages(
-                    data, self._partial)
+                if self._boxed:
+                    items, commands = self._unbox(data)
+                else:
+                    items, self._partial, commands = self._decoder.feed_messages(
+                        data, self._partial)
             except FramingError as exc:
                 # as in receive_data: a peer ERROR before the violation is what we report
                 events: list[Event] = []
@@ -496,6 +510,40 @@ class ZmtpConnection:
             else:
                 append(Message([body]))
 
+    def _unbox(self, data: BytesLike) -> tuple[list[list[bytes] | Frame], int]:
+        """:meth:`~.frames.FrameDecoder.feed_messages` for boxed traffic: every frame is a
+        MESSAGE; open each and assemble messages from the inner MORE flags.
+
+        Raises:
+            ProtocolError: a framing error (after the boxes before it were opened, so a
+                peer ERROR before the garbage is still seen) or a box that fails.
+        """
+        try:
+            frames = self._decoder.feed(data)
+        except FramingError as exc:
+            items, _ = self._open_boxes(exc.frames)
+            raise FramingError(str(exc), items) from None  # type: ignore[arg-type]
+        return self._open_boxes(frames)
+
+    def _open_boxes(self, frames: list[Frame]) -> tuple[list[list[bytes] | Frame], int]:
+        unseal = self._mechanism.decrypt
+        items: list[list[bytes] | Frame] = []
+        partial = self._partial
+        commands = 0
+        for _, body in frames:
+            flags, plain = unseal(body)
+            if flags & COMMAND:
+                items.append((flags, plain))
+                commands += 1
+            elif flags & MORE:
+                partial.append(plain)
+            else:
+                partial.append(plain)
+                items.append(partial)
+                partial = []
+        self._partial = partial
+        return items, commands
+
     def _on_items(self, items: list[list[bytes] | Frame], events: list[Event]) -> None:
         """Turn :meth:`~.frames.FrameDecoder.feed_messages` output into batch events."""
         run: list[list[bytes]] = []
@@ -606,13 +654,16 @@ class ZmtpConnection:
             append_command(self._outgoing, body)
 
     def _box(self, frames: Sequence[BytesLike], command: int = 0) -> None:
-        """Queue each frame as a MESSAGE box; libzmq sends the box as a plain final frame."""
-        encrypt = self._mechanism.encrypt
-        out = self._outgoing
+        """Queue each frame as one MESSAGE box, which libzmq sends as a plain final frame
+        (MORE travels inside the box)."""
+        seal = self._mechanism.encrypt_frame
+        append = self._outgoing.append
         last = len(frames) - 1
+        if not last:
+            append(seal(command, bytes(frames[0])))
+            return
         for index, frame in enumerate(frames):
-            box = encrypt((MORE if index < last else 0) | command, bytes(frame))
-            append_message(out, (box,))
+            append(seal((MORE if index < last else 0) | command, bytes(frame)))
 
     def _on_command(self, body: bytes, events: list[Event]) -> bool:
         """Handle a command received in traffic; return True if it closed the connection."""

@@ -157,6 +157,9 @@ register_capability("curve", lambda: module_available("nacl"))
 HELLO, WELCOME, INITIATE, MESSAGE = b"HELLO", b"WELCOME", b"INITIATE", b"MESSAGE"
 _MESSAGE_NAME = b"\x07MESSAGE"
 _u64 = struct.Struct(">Q")
+_LONG_HEADER = struct.Struct(">BQ")
+#: largest scratch buffer a connection keeps between frames
+_SCRATCH_MAX = 256 * 1024
 #: Seconds a cookie key seals cookies; the previous key still opens them for as long again.
 COOKIE_KEY_LIFETIME = 60.0
 _HELLO_DATA = 194  # HELLO is 200 bytes with its name
@@ -205,20 +208,48 @@ def _open(nacl: Any, call: str, code: int, what: str, *args: bytes) -> bytes:
         raise HandshakeError(f"CURVE {what}: the box does not open", code) from None
 
 
+def _raw_sodium() -> tuple[Any, Any] | None:
+    """PyNaCl's own cffi handle on libsodium, for the per-frame calls of traffic.
+
+    ``nacl.bindings.crypto_box_easy_afternm`` checks its arguments in Python and copies its
+    result twice; for a 100-byte frame that is most of the cost. PyNaCl exposes the same
+    libsodium functions through ``nacl._sodium`` (its cffi module, the one its bindings call);
+    where that is missing we fall back to the public bindings, same bytes, slower.
+    """
+    try:
+        from nacl._sodium import ffi, lib
+    except ImportError:  # pragma: no cover - every PyNaCl release since 1.0 has it
+        return None
+    return ffi, lib
+
+
+_FLAG_BYTES = [bytes((i,)) for i in range(4)]
+
+
 class _Boxes:
     """The traffic half shared by both roles: one precomputed key, two nonce counters."""
 
-    __slots__ = ("_k", "_nacl", "_out_prefix", "_in_prefix", "nonce", "peer_nonce")
+    __slots__ = ("_ffi", "_in_prefix", "_k", "_lib", "_nacl", "_out_prefix", "_rbuf", "_wbuf",
+                 "nonce", "peer_nonce")
 
     def __init__(self, nacl: Any, out_prefix: bytes, in_prefix: bytes) -> None:
         self._nacl = nacl
+        raw = _raw_sodium()
+        self._ffi, self._lib = raw if raw is not None else (None, None)
         self._k = b""
+        # scratch buffers reused across frames (the result is copied out as bytes), grown on
+        # demand: a cffi allocation per frame costs about as much as the box itself
+        self._rbuf: Any = None
+        self._wbuf: Any = None
         self._out_prefix = out_prefix
         self._in_prefix = in_prefix
         #: our next short nonce (HELLO/READY used 1)
         self.nonce = 1
         #: the greatest short nonce the peer used
         self.peer_nonce = 0
+
+    def __repr__(self) -> str:
+        return f"<CURVE boxes nonce={self.nonce} peer_nonce={self.peer_nonce}>"
 
     def next_nonce(self) -> bytes:
         value = self.nonce
@@ -234,26 +265,89 @@ class _Boxes:
         self.peer_nonce = value
 
     def seal(self, flags: int, body: bytes) -> bytes:
-        inner = (1 if flags & MORE else 0) | (2 if flags & COMMAND else 0)
-        nonce = self.next_nonce()
-        box = self._nacl.crypto_box_easy_afternm(
-            bytes((inner,)) + body, self._out_prefix + nonce, self._k)
-        return _MESSAGE_NAME + nonce + box
+        """``MESSAGE`` + nonce + Box[flags + body]: the body of one boxed frame."""
+        plain = _FLAG_BYTES[(1 if flags & MORE else 0) | (2 if flags & COMMAND else 0)] + body
+        value = self.nonce
+        self.nonce = value + 1
+        nonce = _u64.pack(value)
+        lib = self._lib
+        if lib is None:
+            return _MESSAGE_NAME + nonce + self._nacl.crypto_box_easy_afternm(
+                plain, self._out_prefix + nonce, self._k)
+        ffi = self._ffi
+        size = len(plain)
+        out = ffi.new("unsigned char[]", 32 + size)
+        ffi.memmove(out, _MESSAGE_NAME + nonce, 16)
+        lib.crypto_box_easy_afternm(out + 16, plain, size, self._out_prefix + nonce, self._k)
+        return ffi.buffer(out)[:]
+
+    def seal_frame(self, flags: int, body: bytes) -> bytes:
+        """:meth:`seal` as a whole ZMTP frame: header (flags 0, as libzmq), then the body."""
+        lib = self._lib
+        if lib is None:
+            box = self.seal(flags, body)
+            size = len(box)
+            return (bytes((0, size)) if size <= 255 else _LONG_HEADER.pack(2, size)) + box
+        plain = _FLAG_BYTES[(1 if flags & MORE else 0) | (2 if flags & COMMAND else 0)] + body
+        value = self.nonce
+        self.nonce = value + 1
+        nonce = _u64.pack(value)
+        size = len(plain)
+        frame_size = 32 + size
+        header = bytes((0, frame_size)) if frame_size <= 255 else _LONG_HEADER.pack(2, frame_size)
+        at = len(header)
+        ffi = self._ffi
+        total = at + frame_size
+        out = self._wbuf
+        if out is None or len(out) < total:
+            out = ffi.new("unsigned char[]", max(total, 4096))
+            if total <= _SCRATCH_MAX:  # a huge frame's buffer is not kept
+                self._wbuf = out
+        ffi.memmove(out, header + _MESSAGE_NAME + nonce, at + 16)
+        lib.crypto_box_easy_afternm(out + at + 16, plain, size, self._out_prefix + nonce, self._k)
+        return ffi.buffer(out, total)[:]
 
     def unseal(self, body: bytes) -> tuple[int, bytes]:
+        """Open one MESSAGE body into ``(zmtp flags, frame)``.
+
+        Raises:
+            HandshakeError: not a MESSAGE, too short, a nonce not above the last one
+                (``INVALID_SEQUENCE``), or a box that does not open (``CRYPTOGRAPHIC``).
+        """
         if body[:8] != _MESSAGE_NAME:
             raise HandshakeError("CURVE traffic must be MESSAGE commands",
                                  PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND)
-        if len(body) < _MESSAGE_MIN:
-            raise HandshakeError(f"CURVE MESSAGE of {len(body)} bytes is too short",
+        size = len(body)
+        if size < _MESSAGE_MIN:
+            raise HandshakeError(f"CURVE MESSAGE of {size} bytes is too short",
                                  PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_MESSAGE)
         nonce = bytes(body[8:16])
-        self.take_peer_nonce(nonce)
-        plain = _open(self._nacl, "crypto_box_open_easy_afternm",
-                      PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, "MESSAGE",
-                      bytes(body[16:]), self._in_prefix + nonce, self._k)
-        inner = plain[0]
-        return (MORE if inner & 1 else 0) | (COMMAND if inner & 2 else 0), plain[1:]
+        value = int.from_bytes(nonce, "big")
+        if value <= self.peer_nonce:
+            raise HandshakeError(
+                f"CURVE nonce {value} is not above the peer's last {self.peer_nonce}: a replayed "
+                "or reordered box", PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE)
+        self.peer_nonce = value
+        lib = self._lib
+        if lib is None:
+            plain = _open(self._nacl, "crypto_box_open_easy_afternm",
+                          PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, "MESSAGE",
+                          bytes(body[16:]), self._in_prefix + nonce, self._k)
+            inner = plain[0]
+            return (MORE if inner & 1 else 0) | (COMMAND if inner & 2 else 0), plain[1:]
+        ffi = self._ffi
+        out = self._rbuf
+        if out is None or len(out) < size - 32:
+            out = ffi.new("unsigned char[]", max(size - 32, 4096))
+            if size <= _SCRATCH_MAX:
+                self._rbuf = out
+        if lib.crypto_box_open_easy_afternm(out, ffi.from_buffer(body) + 16, size - 16,
+                                            self._in_prefix + nonce, self._k) != 0:
+            raise HandshakeError("CURVE MESSAGE: the box does not open",
+                                 PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+        inner = out[0]
+        return ((MORE if inner & 1 else 0) | (COMMAND if inner & 2 else 0),
+                ffi.buffer(out, size - 32)[1:])
 
 
 class ClientPhase(enum.Enum):
@@ -387,6 +481,10 @@ class CurveClient(Mechanism):
     def encrypt(self, flags: int, body: bytes) -> bytes:
         """Box one frame as a MESSAGE."""
         return self._boxes.seal(flags, body)
+
+    def encrypt_frame(self, flags: int, body: bytes) -> bytes:
+        """Box one frame as a MESSAGE, returned as the whole wire frame."""
+        return self._boxes.seal_frame(flags, body)
 
     def decrypt(self, body: bytes) -> tuple[int, bytes]:
         """Open one MESSAGE (strictly increasing nonces)."""
@@ -536,6 +634,10 @@ class CurveServer(Mechanism):
     def encrypt(self, flags: int, body: bytes) -> bytes:
         """Box one frame as a MESSAGE."""
         return self._boxes.seal(flags, body)
+
+    def encrypt_frame(self, flags: int, body: bytes) -> bytes:
+        """Box one frame as a MESSAGE, returned as the whole wire frame."""
+        return self._boxes.seal_frame(flags, body)
 
     def decrypt(self, body: bytes) -> tuple[int, bytes]:
         """Open one MESSAGE (strictly increasing nonces)."""

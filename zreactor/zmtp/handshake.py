@@ -315,6 +315,10 @@ class Mechanism:
         """Box one frame into a MESSAGE command body (encrypting mechanisms only)."""
         raise NotImplementedError
 
+    def encrypt_frame(self, flags: int, body: bytes) -> bytes:
+        """:meth:`encrypt`, returned as the whole wire frame (header included)."""
+        raise NotImplementedError
+
     def decrypt(self, body: bytes) -> tuple[int, bytes]:
         """Open one MESSAGE command body into ``(zmtp_flags, body)`` (encrypting only)."""
         raise NotImplementedError

@@ -227,9 +227,8 @@ class PlainServer(Mechanism):
                 self.zap_unavailable()
             self._ask_zap((username, password))
         elif name == INITIATE:
-            peer = self._accept_properties(data, "INITIATE")
-            self._move(MechanismEvent.GOT_INITIATE)
-            self.peer = peer
+            self._move(MechanismEvent.GOT_INITIATE)  # the table first: is it INITIATE's turn?
+            self.peer = self._accept_properties(data, "INITIATE")
             self._commands.append(commands.encode_command(commands.READY, self.properties()))
             self.complete = True
         elif name == commands.ERROR:
