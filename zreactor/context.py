@@ -318,10 +318,11 @@ class Context:
             ZMQError: EINVAL for an unknown type; ContextTerminated after term.
         """
         cls = socket_class or self._socket_class
+        awaitable = None
         if not issubclass(cls, Socket):
-            # an awaitable class (zreactor.asyncio): that context wraps the blocking socket
-            # made here, so here it is the blocking one
-            cls = Socket
+            # an awaitable class (zreactor.asyncio, zreactor.eventloop.future): it wraps the
+            # blocking socket made here, as pyzmq's do
+            awaitable, cls = cls, Socket
         options = {name: kwargs.pop(name) for name in list(kwargs) if name in _SOCKOPT_NAMES}
         sock = cls(self, socket_type, **kwargs)
         for option, value in list(self.sockopts.items()):
@@ -331,7 +332,7 @@ class Context:
                 pass  # e.g. SUBSCRIBE on a non-SUB socket: pyzmq skips these too
         for name, value in options.items():
             setattr(sock, name, value)
-        return sock
+        return sock if awaitable is None else awaitable.from_socket(sock)
 
     def add_socket(self, sock: Socket) -> None:
         """Register a new socket (``Socket.__init__`` calls this), so term() waits for it.
