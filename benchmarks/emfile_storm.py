@@ -1,7 +1,7 @@
 """EMFILE storm: what echo servers do when accept() runs out of file descriptors.
 
 Run:  python benchmarks/emfile_storm.py [--hold 3] [--limit 64] [--extra 40] [--only NAME]
-                                        [--repeat N] [--scenario storm|spike|late|all]
+                                        [--repeat N] [--scenario storm|spike|late|messaging|all]
                                         [--json PATH]
 
 Theory of operation
@@ -49,6 +49,13 @@ and ``<grace`` counts those told sooner than their own grace (zreactor's default
 one's deadline), and 1.5 s after the early one (0.5 s after its deadline) two descriptors are
 released: the late client should be served (``late_ms``: from the release to its echo).
 
+**messaging.** The same question one layer up: a ``ROUTER`` that echoes each request
+(``peers/router_echo.py``), zreactor's with ``ACCEPT_GRACE`` 1000 ms and libzmq's (pyzmq),
+each under the limit, against libzmq ``DEALER`` clients in this process. Fill with held
+DEALERs, then ``--extra`` more send a request and wait ``--hold`` seconds while the server is
+full (``cpu%_full``); then ``extra`` + probes held DEALERs close, and we count the waiting
+ones served after the release (``first_ms``/``last_ms`` from the release) and still hung.
+
 Everything is loopback, every loop is bounded in time and iterations, and every server is
 stopped at the end (SIGTERM, then SIGKILL). Linux only: the figures come from /proc.
 """
@@ -76,12 +83,15 @@ from _harness import (CLK_TCK, ServerFailed, ServerProcess, ServerSpec,  # noqa:
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
-SERVER_NAMES = ("zreactor", "zreactor-nobudget", "naive", "asyncio")
+SERVER_NAMES = ("zreactor", "zreactor-nobudget", "naive", "asyncio", "zreactor-router",
+                "libzmq-router")
 PEERS = ("naive", "asyncio")
 #: Lifts zreactor's fd budget above the limit, so accept() itself fails with EMFILE and the
 #: reserve-descriptor path is what gets measured (by default the budget stops accepting first).
 NO_BUDGET = ("--max-connections", "1000000")
-SCENARIOS = ("storm", "spike", "late")
+SCENARIOS = ("storm", "spike", "late", "messaging")
+#: the servers of the messaging scenario (ROUTER echo, benchmarks/peers/router_echo.py)
+ROUTERS = ("zreactor-router", "libzmq-router")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +127,17 @@ def server_specs(cfg: Config) -> dict[str, ServerSpec | str]:
             f"skipped: {echo.relative_to(ROOT)} not found"
     specs["naive"] = ServerSpec("naive", (sys.executable, str(BENCH / "peers" / "naive_echo.py"),
                                           *common))
+    router = BENCH / "peers" / "router_echo.py"
+    specs["zreactor-router"] = ServerSpec(
+        "zreactor-router", (sys.executable, str(router), "--impl", "zreactor", *common,
+                            "--accept-grace", "1000"),
+        cwd=str(ROOT), env=(("PYTHONPATH", pythonpath),))
+    try:
+        import zmq  # noqa: F401
+        specs["libzmq-router"] = ServerSpec(
+            "libzmq-router", (sys.executable, str(router), "--impl", "pyzmq", *common))
+    except ImportError:
+        specs["libzmq-router"] = "skipped: pyzmq is not installed"
     specs["asyncio"] = ServerSpec(
         "asyncio", (sys.executable, str(BENCH / "peers" / "asyncio_echo.py"), *common))
     return specs
@@ -333,10 +354,95 @@ def run_late(server: ServerProcess, cfg: Config) -> dict[str, object]:
         driver.close_all()
 
 
+def run_messaging(server: ServerProcess, cfg: Config) -> dict[str, object]:
+    """ROUTER echo under the limit, against libzmq DEALERs (pyzmq) in this process.
+
+    Fill with held DEALERs one at a time until one gets no reply within 0.2 s; then
+    ``--extra`` more DEALERs send one request each and wait while the server is full, for
+    ``--hold`` seconds (server CPU measured); then ``extra + probes`` held DEALERs close and we
+    count the waiting ones served within ``--spike-window`` x 1.5 of the release. A DEALER
+    that is reset reconnects by itself (libzmq's reconnect_ivl, 100 ms), with its request
+    still queued: what the grace and the reset buy here is no spinning, not an error.
+    """
+    import zmq  # the clients are libzmq's, for both servers
+
+    ctx = zmq.Context()
+    endpoint = f"tcp://{server.address[0]}:{server.address[1]}"
+    base_fds = server.fd_count()
+
+    def dealer(name: str) -> zmq.Socket:
+        sock = ctx.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.connect(endpoint)
+        sock.send(name.encode())
+        return sock
+
+    def replied(socks: list[zmq.Socket], timeout: float, got: dict[zmq.Socket, float]) -> None:
+        poller = zmq.Poller()
+        for sock in socks:
+            if sock not in got:
+                poller.register(sock, zmq.POLLIN)
+        deadline = time.perf_counter() + timeout
+        while len(got) < len(socks) and time.perf_counter() < deadline:
+            for sock, _ in poller.poll(max(1, int((deadline - time.perf_counter()) * 1000))):
+                sock.recv()
+                got[sock] = time.perf_counter()
+                poller.unregister(sock)
+
+    held: list[zmq.Socket] = []
+    waiting: list[zmq.Socket] = []
+    try:
+        probes = 0
+        fill_deadline = time.perf_counter() + 15.0
+        while len(held) < cfg.limit + 8 and time.perf_counter() < fill_deadline:
+            sock = dealer(f"hold {len(held)}")
+            got: dict[zmq.Socket, float] = {}
+            replied([sock], 0.2, got)
+            if got:
+                held.append(sock)
+                continue
+            waiting.append(sock)  # the server is full: this one waits with the others
+            probes += 1
+            break
+        fds_full = server.fd_count()
+        cpu_start = server.cpu()
+        waiting += [dealer(f"wait {i}") for i in range(cfg.extra)]
+        during: dict[zmq.Socket, float] = {}
+        replied(waiting, cfg.hold, during)
+        cpu_end = server.cpu()
+        released = held[len(held) - min(len(held), cfg.extra + probes):]
+        release_at = time.perf_counter()
+        for sock in released:
+            sock.close(linger=0)
+        after = dict(during)
+        replied(waiting, cfg.spike_window * 1.5, after)
+        cpu_after = server.cpu()
+        delays = sorted(t - release_at for s, t in after.items() if s not in during)
+        return {
+            "base_fds": base_fds,
+            "held": len(held),
+            "fds_full": fds_full,
+            "waiting": len(waiting),
+            "served_full": len(during),
+            "served_after": len(after) - len(during),
+            "hung": len(waiting) - len(after),
+            "first_ms": _ms(delays[0]) if delays else None,
+            "last_ms": _ms(delays[-1]) if delays else None,
+            "cpu_full_pct": round(cpu_percent(cpu_start, cpu_end), 1),
+            "cpu_after_pct": round(cpu_percent(cpu_end, cpu_after), 1),
+            "notes": [],
+        }
+    finally:
+        for sock in held + waiting:
+            sock.close(linger=0)
+        ctx.term()
+
+
 SCENARIO_RUNNERS: dict[str, Callable[[ServerProcess, Config], dict[str, object]]] = {
     "storm": run_storm,
     "spike": run_spike,
     "late": run_late,
+    "messaging": run_messaging,
 }
 
 
@@ -433,6 +539,25 @@ def print_late(rows: list[dict[str, object]], cfg: Config, repeats: int, out: Te
               f"{_fmt(row['late'], 8)}{_fmt(row['late_served_ms'], 8, 1)}", file=out)
 
 
+def print_messaging(rows: list[dict[str, object]], cfg: Config, repeats: int,
+                    out: TextIO) -> None:
+    print(f"scenario messaging (limit {cfg.limit}, ROUTER echo full of held libzmq DEALERs; "
+          f"+{cfg.extra} DEALERs wait {cfg.hold:.1f} s, then {cfg.extra}+ held ones close; "
+          f"zreactor ACCEPT_GRACE 1000 ms)", file=out)
+    print(f"{'server':<19}{'held':>6}{'waiting':>8}{'cpu%_full':>10}{'served_full':>12}"
+          f"{'served_after':>13}{'hung':>6}{'first_ms':>10}{'last_ms':>10}{'cpu%_after':>11}",
+          file=out)
+    for row in rows:
+        if "error" in row:
+            print(f"{_label(row, repeats):<19}  error: {row['error']}", file=out)
+            continue
+        print(f"{_label(row, repeats):<19}{_fmt(row['held'], 6)}{_fmt(row['waiting'], 8)}"
+              f"{_fmt(row['cpu_full_pct'], 10)}{_fmt(row['served_full'], 12)}"
+              f"{_fmt(row['served_after'], 13)}{_fmt(row['hung'], 6)}"
+              f"{_fmt(row['first_ms'], 10)}{_fmt(row['last_ms'], 10)}"
+              f"{_fmt(row['cpu_after_pct'], 11)}", file=out)
+
+
 def _median(rows: list[dict[str, object]], server: str, key: str) -> float | None:
     values = [float(r[key]) for r in rows  # type: ignore[arg-type]
               if r["server"] == server and "error" not in r and r.get(key) is not None]
@@ -468,14 +593,19 @@ def ratios(results: list[dict[str, object]], cfg: Config) -> list[str]:
         ("spike", "cpu_exhausted_pct", "spike cpu%_full", spike_floor),
         ("late", "trickle_hung", "late trickle hung", None),
         ("late", "cpu_trickle_pct", "late trickle cpu%", storm_floor),
+        ("messaging", "cpu_full_pct", "messaging cpu%_full", storm_floor),
+        ("messaging", "hung", "messaging hung", None),
+        ("messaging", "last_ms", "messaging last_ms", 0.01),
     ]
     for scenario, key, label, floor in checks:
         rows = [r for r in results if r["scenario"] == scenario]
         if not rows:
             continue
-        ours = _median(rows, "zreactor", key)
+        us, them = ("zreactor-router", ("libzmq-router",)) if scenario == "messaging" \
+            else ("zreactor", peers)
+        ours = _median(rows, us, key)
         parts = []
-        for peer in peers:
+        for peer in them:
             if not any(r["server"] == peer for r in rows):
                 continue  # not in this run (--only)
             theirs = _median(rows, peer, key)
@@ -492,7 +622,7 @@ def ratios(results: list[dict[str, object]], cfg: Config) -> list[str]:
 def print_report(results: list[dict[str, object]], cfg: Config, repeats: int,
                  skipped: dict[str, str], out: TextIO) -> None:
     for scenario, printer in (("storm", print_storm), ("spike", print_spike),
-                              ("late", print_late)):
+                              ("late", print_late), ("messaging", print_messaging)):
         rows = [r for r in results if r["scenario"] == scenario]
         if rows:
             rows.sort(key=lambda r: (SERVER_NAMES.index(str(r["server"])), r["repeat"]))
@@ -501,7 +631,7 @@ def print_report(results: list[dict[str, object]], cfg: Config, repeats: int,
     for name, why in skipped.items():
         print(f"{name}: {why}", file=out)
     lines = ratios(results, cfg)
-    if lines and any(r["server"] == "zreactor" for r in results):
+    if lines and any(str(r["server"]).startswith("zreactor") for r in results):
         print("ratios, peer vs zreactor (median over repeats; lower is better for all):",
               file=out)
         print("\n".join(lines), file=out)
@@ -597,6 +727,8 @@ def main(argv: list[str] | None = None) -> int:
                 else []
             turn += 1
             for spec in order:
+                if (spec.name in ROUTERS) != (scenario == "messaging"):
+                    continue  # the ROUTERs run the messaging scenario, and only they do
                 results.append(run_one(scenario, spec, cfg, repeat))
     elapsed = time.perf_counter() - started
 

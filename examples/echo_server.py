@@ -78,14 +78,28 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     host = f"[{args.host}]" if ":" in args.host else args.host
-    with zreactor.Context(io_threads=args.io_threads, poller=args.poller, term_linger=1.0) as ctx:
-        listener = ctx.listen(f"tcp://{host}:{args.port}", EchoEngine, **options)
+    endpoint = f"tcp://{host}:{args.port}"
+    try:
+        ctx = zreactor.Context(io_threads=args.io_threads, poller=args.poller, term_linger=1.0)
+    except ValueError as exc:  # an unknown poller, or a poller this platform lacks
+        return _fail(str(exc), 2)
+    with ctx:
+        try:
+            listener = ctx.listen(endpoint, EchoEngine, **options)
+        except (OSError, ValueError) as exc:  # port in use, not permitted, bad option, ...
+            return _fail(f"cannot listen on {endpoint}: {getattr(exc, 'strerror', None) or exc}", 1)
         print(f"listening {listener.endpoint}", flush=True)
         while not stop.wait(0.5):
             pass
         summary = f"accepted {listener.accepted} connections"
     print(f"echo_server: {summary}; shut down cleanly", file=sys.stderr, flush=True)
     return 0
+
+
+def _fail(message: str, code: int) -> int:
+    """One line on stderr, argparse style, instead of a traceback; the exit status."""
+    print(f"echo_server: error: {message}", file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Shared fixtures: every test is checked for leaked threads and file descriptors; a bounded
-context (``ctx``), a folder for ipc paths (``ipc_dir``) and every poller (``poller_name``)."""
+context (``ctx``), one on a stepped clock (``stepped``), a folder for ipc paths
+(``ipc_dir``) and every poller (``poller_name``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 import zreactor
 from zreactor.reactor.poller import available_pollers
+from zreactor.testing import SteppedContext
 
 
 def _open_fds() -> set[int]:
@@ -66,6 +68,20 @@ def ctx() -> Iterator[zreactor.Context]:
     Modules that need another kind of context (two I/O threads, a pyzmq one) define their own.
     """
     context = zreactor.Context()
+    yield context
+    for sock in context.sockets:
+        sock.close(linger=0)
+    context.term()
+
+
+@pytest.fixture
+def stepped() -> Iterator[SteppedContext]:
+    """A context whose I/O threads run on a stepped clock (``stepped.advance(seconds)``).
+
+    Sockets work for real; engine timers (heartbeats, handshake, linger, reconnect) move only
+    with ``advance``. Cleaned up like ``ctx``.
+    """
+    context = SteppedContext()
     yield context
     for sock in context.sockets:
         sock.close(linger=0)

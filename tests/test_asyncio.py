@@ -340,3 +340,46 @@ def test_idle_waiting_costs_no_cpu(run: Any, ctx: Any) -> None:
 
     # the whole process (the loop, the I/O thread, the reaper) while 50 receives wait
     assert run(main()) < 0.05
+
+
+def test_replies_are_read_on_the_loops_thread(run: Any, ctx: Any) -> None:
+    async def main() -> int:
+        rep, req = tcp_pair(ctx, zmq.REP, zmq.REQ)
+
+        async def echo(count: int) -> None:
+            for _ in range(count):
+                await rep.send(await rep.recv())
+
+        server = asyncio.ensure_future(echo(300))
+        for i in range(20):  # warm up: connections up, handshakes done
+            await req.send(b"warm-%d" % i)
+            assert await req.recv() == b"warm-%d" % i
+        before = sum(t.poller.dispatched for t in ctx.io_threads)
+        for i in range(280):
+            await req.send(b"req-%d" % i)
+            assert await req.recv() == b"req-%d" % i
+        woken = sum(t.poller.dispatched for t in ctx.io_threads) - before
+        await server
+        return woken
+
+    # read by the I/O thread, each round trip would wake it at least twice (the request at
+    # the REP's engine, the reply at the REQ's); lent to the awaiting sockets, the fds wake
+    # the event loop instead
+    woken = run(main())
+    assert woken < 280, f"the I/O thread woke {woken} times for 280 round trips"
+
+
+def test_a_peer_hanging_up_while_a_connection_is_lent(run: Any, ctx: Any) -> None:
+    async def main() -> tuple[float, float]:
+        rep, req = tcp_pair(ctx, zmq.REP, zmq.REQ)
+        await req.send(b"ping")
+        assert await rep.recv() == b"ping"
+        req.rcvtimeo = 1000
+        asyncio.get_running_loop().call_later(0.2, rep.close)  # while req's fd is lent
+        cpu, start = time.process_time(), time.monotonic()
+        with pytest.raises(zmq.Again):
+            await req.recv()
+        return time.process_time() - cpu, time.monotonic() - start
+
+    cpu, wall = run(main())
+    assert wall < 5 and cpu < 0.5 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s: a spin"

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zreactor.errors import ProtocolError
-from zreactor.reactor.codec import LineCodec
+from zreactor.reactor.codec import LengthPrefixedCodec, LineCodec
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -106,3 +106,45 @@ def test_round_trip() -> None:
 def test_bad_arguments(kwargs) -> None:
     with pytest.raises(ValueError):
         LineCodec(**kwargs)
+
+
+# -- LengthPrefixedCodec -------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=st.lists(st.binary(max_size=300), max_size=20),
+       header=st.sampled_from([2, 4, 8]), data=st.data())
+def test_length_prefixed_any_split_gives_the_same_messages(messages, header, data) -> None:
+    codec = LengthPrefixedCodec(max_size=1000, header=header)
+    stream = b"".join(codec.encode(m) for m in messages)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=20)))
+    out: list[bytes] = []
+    prev = 0
+    for cut in cuts + [len(stream)]:
+        out.extend(codec.feed(stream[prev:cut]))
+        prev = cut
+    assert out == messages and codec.buffered == 0
+
+
+def test_length_prefixed_header_and_partial_body_wait() -> None:
+    codec = LengthPrefixedCodec()
+    assert codec.encode(b"abc") == b"\x00\x00\x00\x03abc"
+    assert codec.feed(b"\x00\x00") == [] and codec.buffered == 2
+    assert codec.feed(b"\x00\x03ab") == [] and codec.buffered == 6
+    assert codec.feed(b"c\x00\x00\x00\x00") == [b"abc", b""]  # an empty message is a zero
+    assert codec.buffered == 0
+
+
+def test_length_prefixed_refuses_an_oversized_header_before_buffering_the_body() -> None:
+    codec = LengthPrefixedCodec(max_size=10, header=2)
+    with pytest.raises(ProtocolError) as info:
+        codec.feed(codec.encode(b"ok") + b"\x00\x0bxx")
+    assert info.value.messages == [b"ok"]  # the good one before it travels on the error
+    with pytest.raises(ValueError):
+        codec.encode(b"x" * 11)
+
+
+@pytest.mark.parametrize("kwargs", [{"header": 3}, {"max_size": -1}, {"max_size": 256, "header": 1}])
+def test_length_prefixed_bad_arguments(kwargs) -> None:
+    with pytest.raises(ValueError):
+        LengthPrefixedCodec(**kwargs)

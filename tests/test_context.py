@@ -11,6 +11,7 @@ import pytest
 import zreactor
 from zreactor import Context, ContextClosedError, Engine, EngineState, StreamEngine, ZReactorError
 from zreactor.reactor.poller import available_pollers
+from zreactor.testing import SteppedContext
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -69,30 +70,48 @@ def pair():
 # -- linger ---------------------------------------------------------------------------------
 
 
+class Terminator:
+    """``ctx.term(...)`` on a thread of its own, so the test can step the clock meanwhile."""
+
+    def __init__(self, ctx: Context, *args: object) -> None:
+        self.thread = threading.Thread(target=ctx.term, args=args)
+        self.thread.start()
+
+    def done(self) -> bool:
+        self.thread.join(0.05)  # the stepped clock already ran what was due: only a short join
+        return not self.thread.is_alive()
+
+    def join(self) -> None:
+        self.thread.join(5)
+        assert not self.thread.is_alive(), "term() still running"
+
+
 def test_linger_bounds_the_flush_to_a_peer_that_does_not_read(pair) -> None:
     mine, peer = pair
-    ctx = Context()
+    ctx = SteppedContext()
     engine = ctx.launch(Flooder(mine))
     assert engine.attached_event.wait(5)
     assert engine.write_buffer_size > 0
-    start = time.monotonic()
-    ctx.term(linger=0.2)
-    elapsed = time.monotonic() - start
-    assert 0.18 <= elapsed < 1.5
+    terminator = Terminator(ctx, 0.2)
+    ctx.advance(0.199)
+    assert not terminator.done(), "term() gave up before its linger"
+    assert engine.state is EngineState.CLOSING
+    ctx.advance(0.002)
+    terminator.join()
     assert engine.state is EngineState.CLOSED
-    assert engine.reasons == [None]
+    # output was dropped: the engine says so, and the connection was reset, not FIN'd
+    (reason,) = engine.reasons
+    assert isinstance(reason, TimeoutError) and "still queued" in str(reason)
     assert mine.fileno() == -1  # the engine's socket is closed
     assert read_all(peer) < PAYLOAD  # what was not flushed in time is gone
 
 
 def test_linger_zero_drops_output_at_once(pair) -> None:
     mine, peer = pair
-    ctx = Context()
+    ctx = SteppedContext()
     engine = ctx.launch(Flooder(mine))
     assert engine.attached_event.wait(5)
-    start = time.monotonic()
-    ctx.term(linger=0)
-    assert time.monotonic() - start < 0.15
+    ctx.term(linger=0)  # returns with the clock never moved: no timer involved
     assert mine.fileno() == -1
     assert read_all(peer) < PAYLOAD
 
@@ -100,41 +119,41 @@ def test_linger_zero_drops_output_at_once(pair) -> None:
 @pytest.mark.parametrize("linger", [None, -1])
 def test_infinite_linger_waits_until_the_peer_reads(pair, linger) -> None:
     mine, peer = pair
-    ctx = Context()
+    ctx = SteppedContext()
     engine = ctx.launch(Flooder(mine))
     assert engine.attached_event.wait(5)
-    terminator = threading.Thread(target=ctx.term, args=(linger,))
-    terminator.start()
-    time.sleep(0.3)
-    assert terminator.is_alive(), "term() returned while output was still queued"
+    terminator = Terminator(ctx, linger)
+    ctx.advance(3600)  # an hour of nobody reading
+    assert not terminator.done(), "term() returned while output was still queued"
     assert engine.state is EngineState.CLOSING
     received = read_all(peer)
-    terminator.join(5)
-    assert not terminator.is_alive()
+    terminator.join()
     assert received == PAYLOAD  # every byte was flushed before the socket closed
     assert engine.reasons == [None]
 
 
 def test_context_default_linger_is_used(pair) -> None:
     mine, peer = pair
-    ctx = Context(term_linger=0.2)
+    ctx = SteppedContext(term_linger=0.2)
     engine = ctx.launch(Flooder(mine))
     assert engine.attached_event.wait(5)
-    start = time.monotonic()
-    ctx.term()
-    assert 0.18 <= time.monotonic() - start < 1.5
+    terminator = Terminator(ctx)
+    ctx.advance(0.199)
+    assert not terminator.done()
+    ctx.advance(0.002)
+    terminator.join()
 
 
 def test_term_linger_caps_an_engine_already_closing(pair) -> None:
     """An engine that was flushing on its own close() is still bound by term(linger)."""
     mine, peer = pair
-    ctx = Context()
+    ctx = SteppedContext()
     engine = ctx.launch(Flooder(mine, close_after_write=True))
     assert engine.attached_event.wait(5)
     assert engine.state is EngineState.CLOSING
-    start = time.monotonic()
-    ctx.term(linger=0.2)
-    assert time.monotonic() - start < 1.5  # not the engine's own close_linger (5 s)
+    terminator = Terminator(ctx, 0.2)
+    ctx.advance(0.201)  # not the engine's own close_linger (5 s)
+    terminator.join()
     assert engine.state is EngineState.CLOSED
 
 
@@ -213,7 +232,8 @@ def test_concurrent_term_from_two_threads(pair) -> None:
     assert len(done) == 2
     # the second caller waited for the first to finish, not just returned
     assert all(t - start >= 0.28 for t in done)
-    assert engine.reasons == [None]
+    (reason,) = engine.reasons  # one close, whose linger ran out with output queued
+    assert isinstance(reason, TimeoutError)
 
 
 def test_use_after_term_raises(pair) -> None:
@@ -235,7 +255,7 @@ def test_term_from_an_io_thread_raises() -> None:
     class Suicidal(Engine):
         def attached(self) -> None:
             try:
-                self.context.term()
+                ctx.term()  # the messaging context's term(), from its own I/O thread
                 outcome.append(None)
             except ZReactorError as exc:
                 outcome.append(exc)

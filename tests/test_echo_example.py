@@ -183,3 +183,27 @@ def test_work_is_spread_over_io_threads() -> None:
     assert sum(lines_per_thread.values()) == clients * lines
     for name in names:  # ... and so a fair share of the work
         assert 0.15 <= lines_per_thread[name] / (clients * lines) <= 0.35, lines_per_thread
+
+
+def _run_example(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, str(EXAMPLE), *args], capture_output=True,
+                          text=True, timeout=30, env=env)
+
+
+def test_an_unknown_poller_is_one_line_not_a_traceback() -> None:
+    done = _run_example("--poller", "no-such-poller")
+    assert done.returncode == 2
+    assert done.stderr.startswith("echo_server: error: unknown poller 'no-such-poller'")
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        done = _run_example("--port", str(taken.getsockname()[1]))
+    assert done.returncode == 1
+    assert "cannot listen on tcp://127.0.0.1:" in done.stderr
+    assert "Address already in use" in done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+

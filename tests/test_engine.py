@@ -13,6 +13,7 @@ import pytest
 from zreactor import Context, Engine, EngineState, EventKind, StreamEngine
 from zreactor.reactor.engine import ENGINE_TRANSITIONS, EngineEvent
 from zreactor.reactor.fsm import IllegalMove
+from zreactor.testing import SteppedContext
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -105,10 +106,20 @@ def ctx():
     c.term(linger=0)
 
 
-def test_call_grammar_order(ctx: Context) -> None:
+@pytest.fixture
+def stepped_ctx():
+    c = SteppedContext(io_threads=2)
+    yield c
+    c.term(linger=0)
+
+
+def test_call_grammar_order(stepped_ctx: SteppedContext) -> None:
+    ctx = stepped_ctx
     e = ctx.launch(Recorder())
     try:
-        wait_for(lambda: {"attached", "writable", "timer"} <= set(e.hooks))
+        wait_for(lambda: {"attached", "writable"} <= set(e.hooks))
+        ctx.advance(0.01)  # the timer armed in attached()
+        assert "timer" in e.hooks
         e.peer.send(b"data")
         wait_for(lambda: "readable" in e.hooks)
         e.call_threadsafe(e.record, "call")
@@ -119,7 +130,7 @@ def test_call_grammar_order(ctx: Context) -> None:
         assert e.closed_event.wait(5)
         # nothing after closed: not data, not calls, not the timer armed before closing
         e.call_threadsafe(e.record, "call")
-        time.sleep(0.2)
+        ctx.advance(0.2)  # the timer's time comes and goes; the call was processed first
         assert late == []
         assert_grammar(e)
         assert e.reasons == [None]
@@ -271,7 +282,8 @@ def test_close_with_a_reason_passes_it_to_closed(ctx: Context) -> None:
         e.finish()
 
 
-def test_timers_are_cancelled_on_close(ctx: Context) -> None:
+def test_timers_are_cancelled_on_close(stepped_ctx: SteppedContext) -> None:
+    ctx = stepped_ctx
     fired: list[str] = []
     timers = []
 
@@ -285,7 +297,7 @@ def test_timers_are_cancelled_on_close(ctx: Context) -> None:
     e = ctx.launch(Timed())
     try:
         assert e.closed_event.wait(5)
-        time.sleep(0.2)
+        ctx.advance(0.2)  # past both deadlines
         assert fired == []
         assert timers and not any(t.active for t in timers)
         assert "timer" not in e.hooks

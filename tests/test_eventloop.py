@@ -243,3 +243,45 @@ def test_ioloop_shim() -> None:
     assert ioloop.IOLoop is IOLoop and ioloop.ZMQIOLoop is IOLoop
     with pytest.warns(DeprecationWarning):
         ioloop.install()
+
+
+def test_on_recv_after_the_messages_arrived(ctx: Any) -> None:
+    async def main() -> None:
+        pull = zmqstream.ZMQStream(ctx.socket(zmq.PULL))
+        pull.bind("inproc://early")
+        push = ctx.socket(zmq.PUSH)
+        push.connect("inproc://early")
+        for i in range(3):
+            push.send(b"%d" % i)
+        await asyncio.sleep(0.05)
+        # reading EVENTS runs the socket's commands: the wake-up fd is clear from here on
+        assert pull.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN
+        got: list[list[bytes]] = []
+        pull.on_recv(got.append)  # no new wake-up will come: the stream must look itself
+        for _ in range(100):
+            if len(got) == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert got == [[b"0"], [b"1"], [b"2"]]
+        push.close()
+        pull.close()
+
+    run(main)
+
+
+def test_stream_closes_its_socket_when_the_context_terminates(caplog: Any) -> None:
+    ctx = zmq.Context()
+
+    async def main() -> None:
+        stream = zmqstream.ZMQStream(ctx.socket(zmq.PULL))
+        stream.bind("inproc://term")
+        stream.on_recv(print)
+        closed = asyncio.get_running_loop().create_future()
+        stream.set_close_callback(lambda: closed.set_result(True))
+        terminating = asyncio.get_running_loop().run_in_executor(None, ctx.term)
+        assert await asyncio.wait_for(closed, 10)
+        await asyncio.wait_for(terminating, 10)  # term() returned: nothing left open
+
+    with caplog.at_level(logging.WARNING, logger=zmqstream.gen_log.name):
+        run(main)
+    assert "terminating context" in caplog.text

@@ -27,9 +27,9 @@ pytestmark = pytest.mark.timeout(120)
 
 #: run an example with pyzmq standing in for zreactor
 PYZMQ_SHIM = (
-    "import runpy, sys, zmq, zmq.utils.monitor; "
+    "import runpy, sys, zmq, zmq.asyncio, zmq.utils.monitor; "
     "sys.modules.update({'zreactor': zmq, 'zreactor.utils': zmq.utils, "
-    "'zreactor.utils.monitor': zmq.utils.monitor}); "
+    "'zreactor.utils.monitor': zmq.utils.monitor, 'zreactor.asyncio': zmq.asyncio}); "
     "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 )
 
@@ -159,6 +159,34 @@ def test_reqrep_client_gives_up_without_a_server(run: Runner) -> None:
     rc, _, err = run.finish(run.start(lib, "reqrep_client.py", "--port", port, "--count", 1,
                                       "--timeout", 0.5))
     assert rc == 1 and "giving up" in err
+
+
+@pytest.mark.parametrize("lib", lib_param("REQ", "REP"))
+def test_asyncio_reqrep_in_one_loop(run: Runner, lib: str) -> None:
+    out = ok(run.finish(run.start(lib, "asyncio_reqrep.py", "both", "--port", 0, "--clients", 3,
+                                  "--count", 10, "--timeout", 30)))
+    assert "both: 3 clients got 10 replies each" in out
+    assert sorted(line for line in out.splitlines() if line.startswith("client-")) == [
+        f"client-{i}: 10 replies" for i in range(3)]
+
+
+@pytest.mark.parametrize("server_lib", lib_param("REQ", "REP"))
+@pytest.mark.parametrize("client_lib", lib_param("REQ", "REP"))
+def test_asyncio_reqrep_as_two_processes(run: Runner, server_lib: str, client_lib: str) -> None:
+    server = run.start(server_lib, "asyncio_reqrep.py", "server", "--port", 0, "--count", 10,
+                       "--timeout", 30)
+    port = run.wait_line(server).rsplit(":", 1)[1].strip()
+    out = ok(run.finish(run.start(client_lib, "asyncio_reqrep.py", "client", "--port", port,
+                                  "--count", 10, "--timeout", 30)))
+    assert "client: 10 replies" in out
+    assert "server: answered 10 requests" in ok(run.finish(server))
+
+
+@pytest.mark.parametrize("lib", lib_param("XPUB", "SUB"))
+def test_asyncio_pubsub_fan_out(run: Runner, lib: str) -> None:
+    out = ok(run.finish(run.start(lib, "asyncio_pubsub.py", "--subscribers", 5, "--count", 200,
+                                  "--timeout", 30)))
+    assert "fan-out: 5/5 subscribers got all 200 updates" in out
 
 
 # -- publish-subscribe -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ API = {
     "Again", "Codec", "Connecter", "ConnecterState", "Context", "ContextClosedError",
     "ContextOption", "ContextTerminated", "DeviceType", "Engine", "EngineState", "Errno",
     "Event", "EventBus", "EventKind", "Flag", "Frame", "InterruptedSystemCall", "IOThreadPool", "LineCodec",
-    "Listener", "ListenerState", "ListenerStats", "MessageOption", "NormMode", "NotDone",
+    "LengthPrefixedCodec", "Listener", "ListenerState", "ListenerStats", "MessageOption", "NormMode", "NotDone",
     "PollEvent", "Poller", "ProtocolError", "ReactorEvent", "ReadState", "ReconnectStop",
     "RouterNotify", "SecurityMechanism", "ShedPolicy", "Socket", "SocketOption", "SocketType",
     "StreamEngine", "WriteState", "ZMQBaseError", "ZMQBindError", "ZMQError",
@@ -44,8 +44,9 @@ def test_constants_at_module_level_with_libzmq_values(name: str) -> None:
     assert isinstance(getattr(zreactor, name), int)
 
 
-#: zreactor's additions: the listener's event kinds and ENOENT
-OURS = {"ENOENT"} | {f"EVENT_{k.name}" for k in zreactor.EventKind if k > 0xFFFF}
+#: zreactor's additions: the listener's event kinds, its socket options, and ENOENT
+OURS = {"ENOENT"} | {f"EVENT_{k.name}" for k in zreactor.EventKind if k > 0xFFFF} | {
+    *zreactor.constants.ListenerOption.__members__, *zreactor.constants.ShedPolicyCode.__members__}
 
 
 def test_constants_match_pyzmq() -> None:

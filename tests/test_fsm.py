@@ -142,6 +142,13 @@ def test_the_machine_is_the_mapping_of_its_rows() -> None:
     assert LAMP.states is Light and LAMP.events is Push
 
 
+def test_machines_are_compared_by_identity_not_by_rows() -> None:
+    twin = Machine("twin", Light.OFF, dict(LAMP.items()))
+    assert dict(twin.items()) == dict(LAMP.items())
+    assert twin != LAMP and twin == twin
+    assert {LAMP: 1, twin: 2}[twin] == 2
+
+
 @pytest.mark.parametrize("table", [
     {(Light.OFF, Light.ON): Light.ON},  # the event is a state: events would be mixed
     {(Light.OFF, Push.SWITCH): Push.SURGE},  # the target is an event

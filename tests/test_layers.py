@@ -98,16 +98,11 @@ _CORE_LAYERS = ("reactor", "zmtp", "sockets")
 #: top-level modules every layer may import
 _BASE_MODULES = {"errors", "error", "constants", "capabilities", "version"}
 
-#: TEMPORARY, issue 8 (the "lease" work): the caller-I/O shortcut in ``zmtp/engine.py`` still
-#: reaches into ``StreamEngine`` (reactor) for its write queue, fd handle and error and read
-#: hooks. Issue 8's lease work replaces this with protected hooks on the stream engine; delete
-#: each entry when that lands (``test_the_allow_list_is_still_needed`` says which).
-#: ``(module, private name): reason``.
-TEMPORARY_ALLOWED: dict[tuple[str, str], str] = {
-    ("zreactor.zmtp.engine", "_wbuf"): "issue 8 lease: _write_in_caller queues on StreamEngine",
-    ("zreactor.zmtp.engine", "_handle"): "issue 8 lease: lend_fd/reclaim_fd/_write_in_caller",
-    ("zreactor.zmtp.engine", "_lost"): "issue 8 lease: caller-I/O errors handed to the loop",
-}
+#: Temporary exceptions, ``(module, private name): reason``; delete each once its reason is
+#: gone (``test_the_allow_list_is_still_needed`` says which). Empty since issue 8's caller
+#: shortcut went through StreamEngine's public hooks (``send_now``, ``read_once``,
+#: ``watch_reads``, ``drop``) instead of its write queue and fd handle.
+TEMPORARY_ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _module_name(path: Path) -> str:
@@ -277,3 +272,14 @@ def test_an_upward_private_call_is_caught_too() -> None:
     }
     assert [(m, n) for m, _, n, _ in private_violations(sources)] == [
         ("zreactor.sockets.socket", "_reap")]
+
+
+def test_the_reactor_never_reaches_for_a_messaging_context() -> None:
+    """Engines reach the pool (``engine.pool``); nothing in reactor/ uses a ``.context``."""
+    offenders = []
+    for path in sorted((PKG / "reactor").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "context":
+                offenders.append(f"{path.relative_to(PKG.parent)}:{node.lineno}: "
+                                 f"{ast.unparse(node)}")
+    assert not offenders, "\n".join(offenders)

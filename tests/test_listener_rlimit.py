@@ -338,3 +338,63 @@ def test_failed_when_the_reserve_cannot_be_taken_back(servers):
     time.sleep(0.5)
     after = server.stats()
     assert (after["cpu"] - before["cpu"]) / (after["t"] - before["t"]) < 0.2
+
+
+def test_a_messaging_router_sheds_by_its_accept_grace_and_serves_everyone_after_a_release():
+    """ACCEPT_GRACE on a ROUTER under RLIMIT_NOFILE=64, against libzmq DEALERs: the waiting
+    DEALERs are reset after the socket option's grace (and reconnect by themselves), the
+    listener's stats are read through ``sock.listener()``, and a release serves them all."""
+    zmq = pytest.importorskip("zmq")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    child = subprocess.Popen(
+        [sys.executable, str(HELPER.parent / "router_rlimit_child.py"), "--grace", "300"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+    ctx = zmq.Context()
+    dealers: list[Any] = []
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        endpoint = json.loads(child.stdout.readline())["listening"]
+
+        def stats() -> dict[str, Any]:
+            child.stdin.write("stats\n")
+            child.stdin.flush()
+            return json.loads(child.stdout.readline())["stats"]
+
+        def ask(name: bytes) -> Any:
+            sock = ctx.socket(zmq.DEALER)
+            sock.linger = 0
+            sock.connect(endpoint)
+            sock.send(name)
+            dealers.append(sock)
+            return sock
+
+        served, waiting = [], []
+        for i in range(70):  # more than the budget (48 of 64) lets in
+            sock = ask(b"d%d" % i)
+            (served if sock.poll(300) else waiting).append(sock)
+            if waiting:
+                break
+        waiting += [ask(b"w%d" % i) for i in range(5)]
+        time.sleep(1.0)  # several graces: the waiting DEALERs were reset, and reconnected
+        mid = stats()
+        assert mid["state"] == "suspended" and mid["shed"] >= len(waiting)
+        assert not any(sock.poll(0) for sock in waiting)
+        for sock in served[:10]:
+            sock.close(linger=0)
+        for sock in waiting:
+            assert sock.poll(3000), "a waiting DEALER was not served after the release"
+        assert stats()["accepted"] >= len(served) + len(waiting)
+    finally:
+        for sock in dealers:
+            sock.close(linger=0)
+        ctx.term()
+        if child.stdin is not None:
+            child.stdin.close()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(5)
+        if child.stdout is not None:
+            child.stdout.close()

@@ -632,6 +632,27 @@ def test_in_a_trickle_nobody_is_shed_before_their_own_grace(make_rig):
         assert went - came <= GRACE + 0.1
 
 
+def test_an_arrival_behind_a_waiting_connection_is_stamped_within_a_quarter_grace(make_rig):
+    """Read interest is off while A waits, so B's arrival is seen at the next look; while
+    stamps are kept, looks come at least every accept_grace / 4 (not the 1 s backoff)."""
+    rig = make_rig({"report_queue": True})
+    rig.sc.free_fds = 0
+    clock = rig.ctx.clock
+    shed_at: list[float] = []
+    rig.listener.events.subscribe(lambda e: shed_at.extend([clock()] * e.value), EventKind.SHED)
+    rig.push(1)
+    rig.fire()
+    for _ in range(10):
+        rig.advance(0.05)  # the backoff has grown past 250 ms by now
+    rig.push(1)  # B arrives; nothing tells the listener
+    b_arrived = clock()
+    for _ in range(60):
+        rig.advance(0.05)
+    assert len(shed_at) == 2
+    # a quarter grace late at most, plus one 50 ms step for the look and one for the shed
+    assert GRACE - 1e-6 <= shed_at[1] - b_arrived <= GRACE * 1.25 + 0.1 + 1e-6
+
+
 def test_a_queue_found_shorter_than_the_stamps_never_makes_anyone_older(make_rig):
     rig = make_rig({"report_queue": True})
     rig.sc.free_fds = 0

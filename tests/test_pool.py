@@ -117,3 +117,15 @@ def test_term_from_an_io_thread_raises() -> None:
         assert done.wait(5)
         assert len(errors) == 1
 
+
+
+def test_engine_context_is_a_deprecated_name_of_the_pool() -> None:
+    pool = IOThreadPool(start=False)
+    try:
+        engine = pool.launch(Idle())
+        pool.run_once()
+        with pytest.warns(DeprecationWarning, match="Engine.pool"):
+            assert engine.context is pool
+        assert engine.pool is pool
+    finally:
+        pool.term()

@@ -7,6 +7,7 @@ must misbehave). Every wait is bounded; every socket is closed with a linger the
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,7 +17,7 @@ import zreactor
 from zreactor.constants import SocketType
 from zreactor.reactor.events import EventKind
 from zreactor.sockets.session import SESSION_TRANSITIONS
-from zreactor.testing import EventRecorder
+from zreactor.testing import EventRecorder, SteppedContext
 from zreactor.zmtp import encode_greeting
 from zreactor.zmtp.commands import encode_ready
 from zreactor.zmtp.frames import encode_command_frame
@@ -124,16 +125,21 @@ def test_linger_on_close_delivers_queued_messages(address) -> None:
 
 @pytest.mark.parametrize("linger_ms", [0, 300])
 def test_linger_bounds_term_when_nobody_takes_the_messages(address, linger_ms) -> None:
-    ctx = zreactor.Context()
+    ctx = SteppedContext()
     client = pair(ctx)
-    client.connect(address)
+    client.connect(address)  # nobody listens: the messages stay queued
     for i in range(10):
         client.send(b"m%d" % i)
     client.close(linger=linger_ms)
-    started = time.monotonic()
-    ctx.term()
-    elapsed = time.monotonic() - started
-    assert linger_ms / 1000 * 0.8 <= elapsed < linger_ms / 1000 + 1.0
+    terminator = threading.Thread(target=ctx.term)
+    terminator.start()
+    if linger_ms:
+        ctx.advance(linger_ms / 1000 - 0.001)
+        terminator.join(0.05)
+        assert terminator.is_alive(), "term() did not wait for the socket's linger"
+    ctx.advance(0.002)
+    terminator.join(DEADLINE)
+    assert not terminator.is_alive(), "term() waited past the socket's linger"
 
 
 def test_disconnect_ends_the_connection_and_the_pipe(ctx, address) -> None:

@@ -457,3 +457,20 @@ def test_a_flush_within_the_linger_still_ends_with_a_clean_fin(ctx: Context, tcp
     client.sendall(b"GET\n")
     assert len(recv_until_eof(client)) == 1 << 20
     assert e.closed_event.wait(5) and e.reasons == [None]
+
+
+def test_a_term_that_caps_a_running_flush_resets_too(tcp) -> None:
+    """close() started a long flush; the owner's term(linger) cuts it short: still a reset."""
+    server, client = tcp
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    c = Context(io_threads=1)
+    e = c.launch(Responder(server, 8 << 20, linger=30.0, high_water=16 << 20))
+    assert e.attached_event.wait(5)
+    client.sendall(b"GET\n")
+    wait_for(lambda: e.state is EngineState.CLOSING)
+    c.term(linger=0.2)
+    (reason,) = e.reasons
+    assert isinstance(reason, TimeoutError)
+    with pytest.raises(ConnectionResetError):
+        while client.recv(1 << 20):
+            pass

@@ -1,4 +1,5 @@
-"""zreactor.testing: the public fakes other tests do not already exercise (EventRecorder)."""
+"""zreactor.testing: the public fakes other tests do not already exercise (EventRecorder, the
+stepped clock)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 import zreactor
 from zreactor.constants import SocketType
 from zreactor.reactor.events import EventBus, EventKind, ReactorEvent
-from zreactor.testing import EventRecorder
+from zreactor.reactor.engine import Engine
+from zreactor.reactor.pool import IOThreadPool
+from zreactor.testing import EventRecorder, SteppedClock, SteppedContext
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -82,3 +85,78 @@ def test_records_a_real_socket_handshake() -> None:
         for sock in ctx.sockets:
             sock.close(linger=0)
         ctx.term()
+
+
+# -- the stepped clock ----------------------------------------------------------------------------
+
+
+class Ticker(Engine):
+    """Arms one timer when attached; a due timer arms the next one with no delay at all."""
+
+    def __init__(self, delay: float, chained: bool = False) -> None:
+        super().__init__()
+        self.delay = delay
+        self.chained = chained
+        self.attached_event = threading.Event()
+        self.fired: list[str] = []
+
+    def attached(self) -> None:
+        self.call_later(self.delay, self.first)
+        self.attached_event.set()
+
+    def first(self) -> None:
+        self.fired.append("first")
+        if self.chained:
+            self.call_later(0, lambda: self.fired.append("chained"))
+
+
+def test_a_running_loop_fires_a_timer_only_when_the_stepped_clock_says() -> None:
+    with SteppedContext(io_threads=2) as ctx:
+        engines = [ctx.launch(Ticker(10.0, chained=True)) for _ in range(2)]
+        assert all(e.attached_event.wait(5) for e in engines)
+        started = time.monotonic()
+        ctx.advance(9.999)
+        assert [e.fired for e in engines] == [[], []]
+        ctx.advance(0.001)  # returns once the due timers, and what they armed at once, ran
+        assert [e.fired for e in engines] == [["first", "chained"]] * 2
+        assert time.monotonic() - started < 2.0  # ten fake seconds, no real wait
+
+
+def test_a_pool_can_be_driven_too() -> None:
+    clock = SteppedClock()
+    with IOThreadPool(clock=clock) as pool:
+        clock.drive(pool)
+        engine = pool.launch(Ticker(0.5))
+        assert engine.attached_event.wait(5)
+        clock.advance(0.5)
+        assert engine.fired == ["first"]
+
+
+def test_a_timer_armed_behind_the_sleeping_loops_back_is_a_lost_wakeup() -> None:
+    # What a lease without its wake-up would do: arm a timer under the loop lock from another
+    # thread. The loop sleeps on with no timeout; a barrier would wake it and hide the bug.
+    with SteppedContext(clock=SteppedClock(confirm=0.1)) as ctx:
+        engine = ctx.launch(Ticker(3600.0))
+        assert engine.attached_event.wait(5)
+        ctx.sync()  # healthy: the loop sleeps until its own timer
+        thread = ctx.io_threads[0]
+        fired = threading.Event()
+        with thread.poller.lock:
+            timer = thread.poller.add_timer(1.0, fired.set)
+        with pytest.raises(AssertionError, match="lost wake-up"):
+            ctx.advance(1.0)
+        assert not fired.is_set()
+        thread.poller.lock.acquire()
+        try:
+            timer.cancel()
+        finally:
+            thread.poller.lock.release()
+        ctx.advance(1.0)  # nothing missed any more
+
+
+def test_advancing_while_term_runs_elsewhere_skips_the_stopped_loops() -> None:
+    ctx = SteppedContext()
+    engine = ctx.launch(Ticker(3600.0))
+    assert engine.attached_event.wait(5)
+    ctx.term()
+    ctx.advance(1.0)  # no loop left to wait for: returns at once

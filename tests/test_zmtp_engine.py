@@ -44,6 +44,7 @@ from zreactor.zmtp.engine import (
     INPUT_FLOW, OUTPUT_FLOW, PROTOCOL_ERROR_ZMTP_UNSPECIFIED, Flow, ZmtpEngine,
 )
 from zreactor.zmtp.frames import encode_command_frame
+from zreactor.zmtp.shortcut import CallerShortcut
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -119,6 +120,28 @@ class Peer:
                 return time.monotonic()
         raise AssertionError(f"still connected after {timeout} s; events {self.events!r}")
 
+    def is_closed(self) -> bool:
+        """Whether the other side has closed, reading (not answering) what already arrived.
+
+        For stepped tests: once ``advance()`` returns, an engine the due timers closed has
+        closed its socket, and on loopback the FIN is already here; the short wait only
+        covers a slow kernel, it is no timing assumption about the engine.
+        """
+        while True:
+            self.sock.settimeout(0.05)
+            try:
+                data = self.sock.recv(1 << 20)
+            except TimeoutError:
+                return False
+            except ConnectionResetError:
+                return True
+            if not data:
+                return True
+            self.events += self.conn.receive_data(data)
+
+    def pings(self) -> list[Ping]:
+        return [e for e in self.events if isinstance(e, Ping)]
+
 
 @pytest.fixture
 def raw_sockets() -> Iterator[list[socket.socket]]:
@@ -165,16 +188,17 @@ def accept(lsock: socket.socket, opened: list[socket.socket]) -> socket.socket:
 # -- handshake ----------------------------------------------------------------------------------
 
 
-def test_greeting_is_sent_at_once_and_handshake_ivl_drops_a_silent_peer(ctx, raw_sockets) -> None:
-    srv, endpoint, log = bound_pair(ctx, handshake_ivl=200)
-    raw = dial(endpoint, raw_sockets)
-    started = time.monotonic()
-    peer = Peer(raw)
+def test_greeting_is_sent_at_once_and_handshake_ivl_drops_a_silent_peer(stepped, raw_sockets) -> None:
+    srv, endpoint, log = bound_pair(stepped, handshake_ivl=200)
+    peer = Peer(dial(endpoint, raw_sockets))
     peer.sock.settimeout(DEADLINE)
     greeting = peer.sock.recv(64)  # ours arrives although the peer has sent nothing
     assert greeting[:1] == b"\xff" and greeting[10] == 3
-    closed_at = peer.wait_closed()
-    assert 0.15 <= closed_at - started < 2.0
+    # the greeting went out from attached(), which armed the handshake timer: it runs from here
+    stepped.advance(0.199)
+    assert not peer.is_closed(), "dropped before handshake_ivl"
+    stepped.advance(0.002)
+    assert peer.is_closed(), "still connected after handshake_ivl"
     failed = log.wait(EventKind.HANDSHAKE_FAILED_NO_DETAIL)
     assert failed.endpoint == endpoint
     assert failed.value == errno.ETIMEDOUT
@@ -182,12 +206,15 @@ def test_greeting_is_sent_at_once_and_handshake_ivl_drops_a_silent_peer(ctx, raw
     assert not log.of(EventKind.HANDSHAKE_SUCCEEDED)
 
 
-def test_handshake_ivl_zero_waits_for_ever(ctx, raw_sockets) -> None:
-    srv, endpoint, log = bound_pair(ctx, handshake_ivl=0)
+def test_handshake_ivl_zero_waits_for_ever(stepped, raw_sockets) -> None:
+    srv, endpoint, log = bound_pair(stepped, handshake_ivl=0)
     peer = Peer(dial(endpoint, raw_sockets))
-    deadline = time.monotonic() + 0.4
-    while time.monotonic() < deadline:
-        assert peer.read_once(0.05), "the engine dropped a peer although handshake_ivl is 0"
+    peer.sock.settimeout(DEADLINE)
+    greeting = peer.sock.recv(64)
+    assert greeting[:1] == b"\xff"  # attached
+    peer.events += peer.conn.receive_data(greeting)
+    stepped.advance(3600)
+    assert not peer.is_closed(), "the engine dropped a peer although handshake_ivl is 0"
     assert not log.of(EventKind.HANDSHAKE_FAILED_NO_DETAIL)
     peer.handshake()  # still welcome
     assert log.wait(EventKind.HANDSHAKE_SUCCEEDED).endpoint == endpoint
@@ -226,54 +253,86 @@ def test_incompatible_socket_type_fails_the_handshake(ctx, raw_sockets) -> None:
 # -- heartbeats ------------------------------------------------------------------------------------
 
 
-def test_heartbeat_pings_carry_the_ttl_and_a_silent_peer_is_dropped(ctx, raw_sockets) -> None:
+def _heartbeating_client(stepped, raw_sockets, **options: Any):
+    """A PAIR dialling a scripted peer with heartbeats; returns both once the engine's
+    handshake is done (its heartbeat timer then runs from the stepped clock's now)."""
     lsock, endpoint = raw_listener(raw_sockets)
-    client = ctx.socket(SocketType.PAIR, linger=0, heartbeat_ivl=100, heartbeat_ttl=1500,
-                        heartbeat_timeout=300, reconnect_ivl=5000)
+    client = stepped.socket(SocketType.PAIR, linger=0, rcvtimeo=int(DEADLINE * 1000), **options)
     log = EventRecorder(client.event_bus, timeout=DEADLINE)
     client.connect(endpoint)
     peer = Peer(accept(lsock, raw_sockets))
     peer.handshake()
-    # answering: the connection lives well past heartbeat_timeout
-    peer.pump(lambda evs: sum(isinstance(e, Ping) for e in evs) >= 5, timeout=3)
-    pings = [e for e in peer.events if isinstance(e, Ping)]
-    assert {p.ttl for p in pings} == {1.5}
+    log.wait(EventKind.HANDSHAKE_SUCCEEDED)
+    return client, peer, log, endpoint
+
+
+def _steps_until_closed(stepped, peer: Peer, step: float, bound: float) -> float:
+    """Advance by ``step`` until the engine drops ``peer``; return the fake time it took.
+
+    The bound is ``heartbeat_ivl + 2 * heartbeat_timeout``: a PING whose timeout timer is
+    still running arms none of its own (the running one only checks for traffic when it
+    expires), so the drop can come up to one timeout later than libzmq's, whose timer is
+    cancelled by any traffic and re-armed by the next PING.
+    """
+    waited = 0.0
+    while not peer.is_closed():
+        stepped.advance(step)
+        waited += step
+        assert waited <= bound, f"a silent peer outlived {bound:g} s"
+    return waited
+
+
+def test_heartbeat_pings_carry_the_ttl_and_a_silent_peer_is_dropped(stepped, raw_sockets) -> None:
+    # times in binary fractions (1/8 s, 3/8 s, steps of 1/16 s): exact fake-clock sums
+    client, peer, log, endpoint = _heartbeating_client(
+        stepped, raw_sockets, heartbeat_ivl=125, heartbeat_ttl=1500, heartbeat_timeout=375,
+        reconnect_ivl=5000)
+    stepped.advance(0.0625)
+    assert not peer.is_closed() and not peer.pings()  # half an interval: no PING yet
+    # answering: a PING every interval, and the connection lives well past heartbeat_timeout
+    for n in range(1, 8):
+        stepped.advance(0.0625 if n == 1 else 0.125)
+        peer.pump(lambda evs, n=n: sum(isinstance(e, Ping) for e in evs) >= n)  # answers it
+    assert len(peer.pings()) == 7  # one per interval, not more
+    assert {p.ttl for p in peer.pings()} == {1.5}
     assert not log.of(EventKind.DISCONNECTED)
-    # silent: dropped within about heartbeat_ivl + heartbeat_timeout
-    silent_since = time.monotonic()
-    closed_at = peer.wait_closed(timeout=3)
-    assert 0.2 <= closed_at - silent_since < 1.5
+    # silent from here: dropped, and not before heartbeat_timeout of silence
+    silent = _steps_until_closed(stepped, peer, step=0.0625, bound=0.125 + 2 * 0.375)
+    assert silent >= 0.375, f"dropped {silent} s into the silence"
     assert log.wait(EventKind.DISCONNECTED).endpoint == endpoint
     assert not log.of(EventKind.HANDSHAKE_FAILED_NO_DETAIL)  # it had completed
 
 
-def test_any_traffic_counts_as_life_for_heartbeat_timeout(ctx, raw_sockets) -> None:
-    lsock, endpoint = raw_listener(raw_sockets)
-    client = ctx.socket(SocketType.PAIR, linger=0, heartbeat_ivl=100, heartbeat_timeout=250,
-                        rcvtimeo=int(DEADLINE * 1000))
-    client.connect(endpoint)
-    peer = Peer(accept(lsock, raw_sockets))
-    peer.handshake()
+def test_any_traffic_counts_as_life_for_heartbeat_timeout(stepped, raw_sockets) -> None:
+    client, peer, log, _ = _heartbeating_client(
+        stepped, raw_sockets, heartbeat_ivl=125, heartbeat_timeout=250)
     # never answer a PING, but keep sending messages: that is traffic too
     for i in range(8):
         peer.send([b"tick-%d" % i])
-        assert peer.read_once(0.1)
+        stepped.advance(0.125)  # the loop reads the tick first, then runs the due timers
+        assert not peer.is_closed(), f"dropped after {i + 1} ticks"
+    assert len(peer.pings()) == 8
     assert [client.recv() for _ in range(8)] == [b"tick-%d" % i for i in range(8)]
     client.send(b"still here")
     peer.pump(lambda evs: any(isinstance(e, Message) for e in evs), answer_pings=False)
     assert peer.messages() == [[b"still here"]]
+    # and without traffic it goes: the check has teeth
+    silent = _steps_until_closed(stepped, peer, step=0.0625, bound=0.125 + 2 * 0.25)
+    assert silent >= 0.25
 
 
-def test_peer_ping_is_answered_at_once_and_its_ttl_enforced(ctx, raw_sockets) -> None:
-    srv, endpoint, log = bound_pair(ctx)
+def test_peer_ping_is_answered_at_once_and_its_ttl_enforced(stepped, raw_sockets) -> None:
+    srv, endpoint, log = bound_pair(stepped)
     peer = Peer(dial(endpoint, raw_sockets))
     peer.handshake()
     peer.conn.send_ping(ttl=0.3, context=b"ctx-1")
-    sent_at = time.monotonic()
-    peer.pump(lambda evs: any(isinstance(e, Pong) for e in evs), timeout=1)
+    # the PONG comes back with no time passing: answering is not a timer
+    peer.pump(lambda evs: any(isinstance(e, Pong) for e in evs))
     assert next(e for e in peer.events if isinstance(e, Pong)).context == b"ctx-1"
-    closed_at = peer.wait_closed(timeout=3)  # then silence: the TTL runs out
-    assert 0.25 <= closed_at - sent_at < 1.5
+    stepped.advance(0.299)  # then silence: the TTL runs out, and not before
+    assert not peer.is_closed(), "dropped before the PING's TTL"
+    stepped.advance(0.002)
+    assert peer.is_closed(), "still connected after the PING's TTL"
     log.wait(EventKind.DISCONNECTED)
 
 
@@ -299,6 +358,53 @@ def test_peer_ping_ttl_is_enforced_while_the_socket_waits_in_recv(ctx, raw_socke
     assert outcome and isinstance(outcome[0], zreactor.Again)
 
 
+def test_peer_ping_ttl_under_caller_io_on_the_stepped_clock(stepped, raw_sockets) -> None:
+    # The same, exact in time: and the stepped clock checks, before each step, that no loop
+    # sleeps past a timer it cannot see, so a TTL timer armed on the socket's thread without
+    # waking the loop fails here as a lost wake-up instead of being woken by the step.
+    srv, endpoint, log = bound_pair(stepped)
+    srv.rcvtimeo = 1000  # the waiter gives up (real time) once the connection is gone
+    peer = Peer(dial(endpoint, raw_sockets))
+    peer.handshake()
+    outcome: list[object] = []
+    waiter = _wait_in_recv_with_the_fd_lent(stepped, srv, peer, outcome)
+    try:
+        peer.conn.send_ping(ttl=0.3)
+        peer.pump(lambda evs: any(isinstance(e, Pong) for e in evs))
+        stepped.advance(0.299)
+        assert not peer.is_closed(), "dropped before the PING's TTL"
+        stepped.advance(0.002)
+        assert peer.is_closed(), "still connected after the PING's TTL"
+        log.wait(EventKind.DISCONNECTED)
+    finally:
+        waiter.join(DEADLINE)
+    assert outcome and isinstance(outcome[0], zreactor.Again)
+
+
+def _wait_in_recv_with_the_fd_lent(stepped, srv: zreactor.Socket, peer: Peer,
+                                   outcome: list[object]) -> threading.Thread:
+    """Start a thread blocked in ``srv.recv()`` that borrowed the loop to wait on the fd.
+
+    The socket lends the fd only if the loop is asleep at that moment (a lease never waits),
+    so a try can miss: then a message wakes the waiter and it tries again.
+    """
+    thread = stepped.io_threads[0]
+    for _ in range(20):
+        stepped.sync()  # the loop is idle: nothing left for it to do
+        leases = thread.leases
+        waiter = threading.Thread(target=lambda: outcome.append(_recv_or_error(srv)))
+        waiter.start()
+        deadline = time.monotonic() + 0.5
+        while thread.leases == leases and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if thread.leases != leases:
+            return waiter
+        peer.send([b"wake up"])  # the loop was busy: take the message, try again
+        waiter.join(DEADLINE)
+        assert outcome.pop() == b"wake up"
+    raise AssertionError("the waiting socket never borrowed the loop")
+
+
 def _recv_or_error(sock: zreactor.Socket) -> object:
     try:
         return sock.recv()
@@ -306,15 +412,17 @@ def _recv_or_error(sock: zreactor.Socket) -> object:
         return exc
 
 
-def test_traffic_within_the_ttl_keeps_the_connection(ctx, raw_sockets) -> None:
-    srv, endpoint, _ = bound_pair(ctx)
+def test_traffic_within_the_ttl_keeps_the_connection(stepped, raw_sockets) -> None:
+    srv, endpoint, _ = bound_pair(stepped)
     peer = Peer(dial(endpoint, raw_sockets))
     peer.handshake()
     peer.conn.send_ping(ttl=0.3)
-    peer.flush()
+    peer.pump(lambda evs: any(isinstance(e, Pong) for e in evs))
     for i in range(6):  # 0.6 s, twice the TTL, a message every 0.1 s
-        time.sleep(0.1)
+        stepped.advance(0.1)
         peer.send([b"m%d" % i])
+    stepped.advance(0.25)  # the last message is 0.25 s old: within a TTL of it
+    assert not peer.is_closed()
     assert [srv.recv() for _ in range(6)] == [b"m%d" % i for i in range(6)]
     srv.send(b"alive")
     peer.pump(lambda evs: any(isinstance(e, Message) for e in evs))
@@ -616,66 +724,63 @@ def test_engine_reports_its_end_to_the_session(engine_pair, raw_sockets) -> None
 # -- caller I/O: a reply written on the socket's thread (see the engine's module docstring) ----
 
 
-def _commands(ctx: zreactor.Context) -> int:
-    return sum(thread.commands_processed for thread in ctx.io_threads)
+def _shortcut(sock: zreactor.Socket) -> CallerShortcut:
+    """The caller shortcut on the socket's one tcp pipe (tests may look inside)."""
+    [pipe] = sock._pipes
+    assert pipe.shortcut is not None
+    return pipe.shortcut
 
 
-def test_request_reply_messages_leave_on_the_callers_thread(ctx) -> None:
-    rep = ctx.socket(SocketType.REP, linger=0, rcvtimeo=int(DEADLINE * 1000))
+def _round_trips_through_the_shortcut(req_ctx: zreactor.Context, rep_ctx: zreactor.Context,
+                                      count: int) -> tuple[CallerShortcut, CallerShortcut, int, int]:
+    """``count`` REQ/REP round trips over tcp after a warm-up; the two shortcuts, and the
+    writes and reads they made during the round trips (both sides summed)."""
+    rep = rep_ctx.socket(SocketType.REP, linger=0, rcvtimeo=int(DEADLINE * 1000))
     rep.bind("tcp://127.0.0.1:*")
-    req = ctx.socket(SocketType.REQ, linger=0, rcvtimeo=int(DEADLINE * 1000))
+    req = req_ctx.socket(SocketType.REQ, linger=0, rcvtimeo=int(DEADLINE * 1000))
     req.connect(rep.last_endpoint.decode())
-    done = threading.Event()
 
     def echo() -> None:
-        for _ in range(300):
+        for _ in range(20 + count):
             rep.send(rep.recv())
-        done.set()
 
     server = threading.Thread(target=echo)
     server.start()
     for i in range(20):  # warm up: connections up, handshakes done
         req.send(b"warm-%d" % i)
         assert req.recv() == b"warm-%d" % i
-    before = _commands(ctx)
-    for i in range(280):
+    shortcuts = _shortcut(req), _shortcut(rep)
+    writes = -sum(s.writes for s in shortcuts)
+    reads = -sum(s.reads for s in shortcuts)
+    for i in range(count):
         req.send(b"req-%d" % i)
         assert req.recv() == b"req-%d" % i
-    used = _commands(ctx) - before
+    writes += sum(s.writes for s in shortcuts)
+    reads += sum(s.reads for s in shortcuts)
     server.join(DEADLINE)
-    assert done.is_set()
-    # Handed off, each round trip costs the I/O thread two ACTIVATE_READ commands (the
-    # request and the reply). Written by the callers, most cost none; a caller that finds
-    # the loop busy still hands off, hence the margin.
-    assert used < 280, f"{used} commands for 280 round trips"
+    assert not server.is_alive()
+    req.close()
+    rep.close()
+    return shortcuts[0], shortcuts[1], writes, reads
+
+
+def test_request_reply_messages_leave_on_the_callers_thread(ctx) -> None:
+    # Every request and every reply is written by the sending socket's thread: the writer
+    # finds the engine idle (one write per read from the peer) and its loop asleep.
+    _, _, writes, _ = _round_trips_through_the_shortcut(ctx, ctx, 280)
+    # 560 messages; a writer that finds its loop busy at that moment hands off instead
+    assert writes >= 0.9 * 560, f"the shortcut wrote {writes} of 560 messages"
 
 
 def test_replies_are_read_on_the_waiting_callers_thread(ctx) -> None:
-    rep = ctx.socket(SocketType.REP, linger=0, rcvtimeo=int(DEADLINE * 1000))
-    rep.bind("tcp://127.0.0.1:*")
-    req = ctx.socket(SocketType.REQ, linger=0, rcvtimeo=int(DEADLINE * 1000))
-    req.connect(rep.last_endpoint.decode())
-
-    def echo(count: int) -> None:
-        for _ in range(count):
-            rep.send(rep.recv())
-
-    server = threading.Thread(target=echo, args=(300,))
-    server.start()
-    for i in range(20):  # warm up: connections up, handshakes done
-        req.send(b"warm-%d" % i)
-        assert req.recv() == b"warm-%d" % i
-    before = sum(t.poller.dispatched for t in ctx.io_threads)
-    for i in range(280):
-        req.send(b"req-%d" % i)
-        assert req.recv() == b"req-%d" % i
-    woken = sum(t.poller.dispatched for t in ctx.io_threads) - before
-    server.join(DEADLINE)
-    assert not server.is_alive()
-    # Read by the I/O threads, each round trip wakes them at least twice (the request at the
-    # REP's engine, the reply at the REQ's). Lent to the waiting sockets, the fds wake only
-    # those; the loop still wakes when it was busy at the moment a socket began to wait.
-    assert woken < 280, f"I/O threads woke {woken} times for 280 round trips"
+    with zreactor.Context() as other:  # each socket with an I/O thread of its own
+        _, _, _, reads = _round_trips_through_the_shortcut(ctx, other, 280)
+    # A waiting socket reads its connection itself whenever it could lend the fd, i.e. the
+    # loop was asleep when it began to wait. In one process the two sides' threads and
+    # loops race for the interpreter lock, and a reply that lands before its reader lends
+    # the fd wakes the loop instead: about 40-60 % here, near 100 % against a peer in another
+    # process (benchmarks/messaging.py). Without the path, none.
+    assert reads >= 0.25 * 560, f"the shortcut read {reads} times for 560 messages"
 
 
 def test_a_peer_hanging_up_while_the_fd_is_lent_neither_spins_nor_hangs(ctx) -> None:

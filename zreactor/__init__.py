@@ -75,7 +75,7 @@ from .errors import (
 )
 from .proxy import proxy
 from .zmtp.curve import curve_keypair, curve_public
-from .reactor.codec import Codec, LineCodec
+from .reactor.codec import Codec, LengthPrefixedCodec, LineCodec
 from .reactor.connecter import Connecter, ConnecterState
 from .reactor.engine import Engine, EngineState
 from .reactor.events import EventBus, EventKind, ReactorEvent
@@ -114,6 +114,7 @@ _API = [
     "Frame",
     "IOThreadPool",
     "InterruptedSystemCall",
+    "LengthPrefixedCodec",
     "LineCodec",
     "Listener",
     "ListenerState",

@@ -6,7 +6,8 @@ every event the engines emit, which I/O thread serves which connection, and the 
 acknowledged shutdown at the end. Everything runs on loopback and finishes in a few seconds.
 
 ``python -m zreactor bench NAME [ARGS...]`` runs ``benchmarks/NAME.py`` from a source checkout
-(``messaging``, ``connections``, ``emfile_storm``), passing ``ARGS`` through.
+(``messaging``, ``connections``, ``emfile_storm``, ...; ``--help`` lists them), passing
+``ARGS`` through.
 """
 
 from __future__ import annotations
@@ -16,16 +17,23 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from . import Context, EventKind, LineCodec, StreamEngine
 from .reactor.events import ReactorEvent
 
 _T0 = time.monotonic()
+_OUT = threading.Lock()
 
 
 def _say(text: str) -> None:
-    print(f"[{time.monotonic() - _T0:6.3f}s] {text}", flush=True)
+    """One whole line per call, from any thread: the I/O threads narrate too, and ``print``
+    writes the text and its newline separately, so two threads could interleave them."""
+    line = f"[{time.monotonic() - _T0:6.3f}s] {text}\n"
+    with _OUT:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 class DemoEcho(StreamEngine):
@@ -132,13 +140,24 @@ def _read_line(conn: socket.socket) -> bytes:
     return data.rstrip(b"\n")
 
 
+def _bench_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def benchmarks() -> list[str]:
+    """The benchmark scripts of the source checkout (not its ``_``-prefixed helper modules)."""
+    bench_dir = _bench_dir()
+    if not bench_dir.is_dir():
+        return []
+    return sorted(p.stem for p in bench_dir.glob("*.py") if not p.stem.startswith("_"))
+
+
 def bench(argv: list[str]) -> int:
     """Run ``benchmarks/<name>.py`` from the source checkout this package was imported from."""
     import runpy
-    from pathlib import Path
 
-    bench_dir = Path(__file__).resolve().parent.parent / "benchmarks"
-    available = sorted(p.stem for p in bench_dir.glob("*.py")) if bench_dir.is_dir() else []
+    bench_dir = _bench_dir()
+    available = benchmarks()
     if not argv or argv[0] not in available:
         where = f"in {bench_dir}" if available else "(benchmarks/ ships with the source checkout)"
         print(f"usage: python -m zreactor bench NAME [ARGS...]; NAME is one of {available} {where}")
@@ -157,7 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "bench":
         return bench(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m zreactor", description=__doc__.splitlines()[0])
+    names = ", ".join(benchmarks()) or "none: benchmarks/ ships with the source checkout"
+    parser = argparse.ArgumentParser(
+        prog="python -m zreactor", description=__doc__.splitlines()[0],
+        usage="python -m zreactor [--clients N] [--io-threads N]\n"
+              "       python -m zreactor bench NAME [ARGS...]",
+        epilog=f"commands:\n  bench NAME [ARGS...]  run benchmarks/NAME.py ({names}); "
+               "'bench NAME --help' for its options",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=6, help="number of echo clients")
     parser.add_argument("--io-threads", type=int, default=2, help="number of I/O threads")
     args: Any = parser.parse_args(argv)

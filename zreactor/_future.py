@@ -26,6 +26,15 @@ stopping), never once per message. So:
   waits for, ``_handle_events`` runs again on the next loop iteration (a ``call_soon``, not
   a timer, and only while something is both waited for and ready: never a busy loop).
 
+*Caller reads.* While a receive waits and nothing is ready, the socket borrows its few
+tcp/ipc connections from their sleeping I/O thread (``Socket.lend_reads``, the blocking
+socket's caller-I/O wait of :mod:`zreactor.sockets.caller_wait` cut in two) and watches
+their fds on the loop too. A reply then wakes the loop directly and is decoded on the
+loop's thread: no I/O thread wake-up, no command, no fight for the interpreter lock, which
+is most of a round trip. Every wake-up, of either kind, first gives the connections back
+(reading the one that stirred), and so do close, context termination and the last waiting
+receive going away, so the I/O thread is never kept from a connection nobody waits on.
+
 *Cancellation loses nothing.* A receive happens only when its future is still pending at the
 moment a message is ready, and the message goes straight into that future. A future
 cancelled earlier is skipped (and removed from the queue at once by its done-callback), so
@@ -34,7 +43,9 @@ the message stays in the socket for the next receiver. The decoding wrappers
 
 *Closing.* :meth:`_AsyncSocket.close` cancels every pending future, stops watching the fd
 *before* closing the shadow (the fd is released by the context's reaper thread soon after,
-and its number may then be reused), then closes the shadow.
+and its number may then be reused), then closes the shadow. So close the awaitable socket,
+not its shadow: a shadow closed behind its back leaves the loop watching a released fd
+(pyzmq has the same rule).
 
 *Threads.* An awaitable socket belongs to the event loop it is first used on, and is used
 from that loop's thread only (as every zreactor socket is used by one thread at a time). If
@@ -200,6 +211,8 @@ class _AsyncSocket(_Async):
     _shadow_sock: _SyncSocket
     _state = 0
     _fd: int | None = None
+    #: connections borrowed while a receive waits (``Socket.lend_reads``)
+    _lent: list[tuple[int, Any]] = []
     _poller_class: type[_AsyncPoller]
 
     def __init__(self, context: Any = None, socket_type: int = -1, io_loop: Any = None,
@@ -296,6 +309,7 @@ class _AsyncSocket(_Async):
 
     def _cancel_pending(self, exc: BaseException | None) -> None:
         """Cancel (``exc`` None) or fail every pending future."""
+        self._give_back()
         events = list(self._recv_futures) + list(self._send_futures)
         self._recv_futures.clear()
         self._send_futures.clear()
@@ -414,17 +428,16 @@ class _AsyncSocket(_Async):
 
         return self._call_later(timeout_ms / 1000, expire)
 
-    @staticmethod
-    def _remove_finished_future(future: Any, event_list: deque[_FutureEvent],
+    def _remove_finished_future(self, future: Any, event_list: deque[_FutureEvent],
                                 event: _FutureEvent) -> None:
         """Done-callback: forget an event whose future finished without being consumed
         (cancelled, timed out), so it does not wait in the queue for an event that may never
-        come."""
-        try:
-            event_list.remove(event)
-        except ValueError:
-            pass  # consumed (popped) already
+        come; with no receive left waiting, give borrowed connections back."""
+        if event in event_list:  # not consumed (popped) already; a missed remove() would
+            event_list.remove(event)  # cost a repr of the event for its error message
         event.timer.cancel()
+        if self._lent and not any(not e.future.done() for e in self._recv_futures):
+            self._give_back()
 
     def _events_now(self, future: Any) -> int | None:
         """``EVENTS`` of the shadow, or None after failing ``future`` with its error."""
@@ -473,7 +486,8 @@ class _AsyncSocket(_Async):
         if event in self._recv_futures:
             f.add_done_callback(partial(self._remove_finished_future,
                                         event_list=self._recv_futures, event=event))
-            self._add_io_state(POLLIN)
+            # the EVENTS read above still holds unless a receive was answered since
+            self._add_io_state(POLLIN, None if events & POLLIN else events)
         return f
 
     def _add_send_event(self, kind: str, msg: Any = None, kwargs: dict[str, Any] | None = None,
@@ -565,6 +579,7 @@ class _AsyncSocket(_Async):
 
     def _handle_events(self, fd: Any = 0, events: Any = 0) -> None:
         """The fd stirred (or a look was scheduled): serve what is ready, then look again."""
+        self._give_back()
         if self._shadow_sock.closed:
             self._cancel_pending(None)
             self._clear_io_state()
@@ -584,7 +599,8 @@ class _AsyncSocket(_Async):
 
     def _schedule_remaining_events(self, events: int | None = None) -> None:
         """If something waited for is ready (the fd may be clear: see the module docstring),
-        serve it on the next loop iteration."""
+        serve it on the next loop iteration; if a receive waits for nothing ready yet,
+        borrow the socket's connections meanwhile (see *Caller reads*)."""
         if not self._state or self._shadow_sock.closed:
             return
         if events is None:
@@ -595,17 +611,51 @@ class _AsyncSocket(_Async):
                 return
         if events & self._state:
             self._call_soon(self._handle_events)
+        elif self._state & POLLIN and not self._lent:
+            self._lend()
 
-    def _add_io_state(self, state: int) -> None:
+    # -- caller reads ------------------------------------------------------------------------------
+
+    def _lend(self) -> None:
+        loop = self._current_loop
+        if loop is None:
+            return
+        lent = self._shadow_sock.lend_reads()
+        if not lent:
+            return
+        self._lent = lent
+        for fd, _ in lent:
+            self._watch_fd(loop, fd, partial(self._lent_readable, fd))
+
+    def _lent_readable(self, fd: int) -> None:
+        """A borrowed connection is readable: read it here, then serve what it brought."""
+        self._give_back((fd,))
+        self._handle_events()
+
+    def _give_back(self, readable: tuple[int, ...] = ()) -> None:
+        """Return the borrowed connections (reading those in ``readable`` first). Called at
+        every wake-up, when no receive waits any more, and at close."""
+        lent = self._lent
+        if not lent:
+            return
+        self._lent = []
+        loop = self._current_loop
+        for fd, _ in lent:
+            if loop is not None:
+                self._unwatch(loop, fd)
+        self._shadow_sock.give_back_reads(lent, readable)
+
+    def _add_io_state(self, state: int, events: int | None = None) -> None:
         self._state |= state
         self._get_loop()  # watch the fd on the running loop
-        self._schedule_remaining_events()
+        self._schedule_remaining_events(events)
 
     def _drop_io_state(self, state: int) -> None:
         self._state &= ~state
 
     def _loop_changed(self, old: Any, new: Any) -> None:
         if old is not None:
+            self._give_back()
             self._unwatch(old)
         self._watch_fd(new, self._fd, self._handle_events)
         # anything that became ready before we watched: the fd may already be clear
@@ -617,17 +667,18 @@ class _AsyncSocket(_Async):
     def _unwatch_fd(self, loop: Any, fd: int) -> None:
         raise NotImplementedError
 
-    def _unwatch(self, loop: Any) -> None:
+    def _unwatch(self, loop: Any, fd: int | None = None) -> None:
         closed = getattr(loop, "is_closed", None)
         if closed is not None and closed():
             return  # a closed asyncio loop has forgotten its readers already
         try:
-            self._unwatch_fd(loop, self._fd)
+            self._unwatch_fd(loop, self._fd if fd is None else fd)
         except (ValueError, KeyError, RuntimeError):
             pass
 
     def _clear_io_state(self) -> None:
         """Stop watching the fd (once, at close)."""
+        self._give_back()
         loop, self._current_loop = self._current_loop, None
         if loop is not None:
             self._unwatch(loop)

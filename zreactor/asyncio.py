@@ -18,9 +18,11 @@ Use it as pyzmq's::
 Theory of operation
 -------------------
 Each :class:`Socket` wraps an ordinary zreactor socket and registers that socket's wake-up
-fd (``sock.getsockopt(zmq.FD)``) with the running loop's ``add_reader``. Nothing else runs:
-no helper thread per socket, no timer that polls. An idle socket costs one registered fd and
-no CPU. Any asyncio loop with ``add_reader`` works (the default selector loop, uvloop). The
+fd (``sock.getsockopt(zmq.FD)``) with the running loop's ``add_reader``; while a receive
+waits, also the fds of its few tcp/ipc connections, borrowed from the sleeping I/O thread so
+that a reply wakes the loop directly (*caller reads* in :mod:`zreactor._future`). Nothing
+else runs: no helper thread per socket, no timer that polls. An idle socket costs one
+registered fd and no CPU. Any asyncio loop with ``add_reader`` works (the default selector loop, uvloop). The
 loop-neutral machinery (queues of waiting futures, cancellation, timeouts) is in
 :mod:`zreactor._future`, shared with the tornado sockets of :mod:`zreactor.eventloop.future`.
 

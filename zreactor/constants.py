@@ -113,13 +113,16 @@ class SocketType(enum.IntEnum):
     CHANNEL = 20
 
 
-class _OptType(enum.Enum):
-    """The C type libzmq gives an option (pyzmq's ``SocketOption._opt_type``)."""
+class OptType(enum.Enum):
+    """The C type libzmq gives an option (``SocketOption.opt_type``; pyzmq calls it ``_OptType``)."""
 
     int = "int"
     int64 = "int64"
     bytes = "bytes"
     fd = "fd"
+
+
+_OptType = OptType  # pyzmq's name, for code that reads ``zmq.constants._OptType``
 
 
 class SocketOption(enum.IntEnum):
@@ -129,38 +132,43 @@ class SocketOption(enum.IntEnum):
     ``zreactor/sockets/options.py``.
     """
 
-    _opt_type: _OptType
+    _opt_type: OptType
 
-    def __new__(cls, value: int, opt_type: _OptType = _OptType.int) -> SocketOption:
+    def __new__(cls, value: int, opt_type: OptType = OptType.int) -> SocketOption:
         obj = int.__new__(cls, value)
         obj._value_ = value
         obj._opt_type = opt_type
         return obj
 
+    @property
+    def opt_type(self) -> OptType:
+        """The option's C type: how ``setsockopt``/``getsockopt`` check and convert its value."""
+        return self._opt_type
+
     HWM = 1
-    AFFINITY = 4, _OptType.int64
-    ROUTING_ID = 5, _OptType.bytes
-    SUBSCRIBE = 6, _OptType.bytes
-    UNSUBSCRIBE = 7, _OptType.bytes
+    AFFINITY = 4, OptType.int64
+    ROUTING_ID = 5, OptType.bytes
+    SUBSCRIBE = 6, OptType.bytes
+    UNSUBSCRIBE = 7, OptType.bytes
     RATE = 8
     RECOVERY_IVL = 9
     SNDBUF = 11
     RCVBUF = 12
     RCVMORE = 13
-    FD = 14, _OptType.fd
+    FD = 14, OptType.fd
     EVENTS = 15
     TYPE = 16
     LINGER = 17
     RECONNECT_IVL = 18
     BACKLOG = 19
     RECONNECT_IVL_MAX = 21
-    MAXMSGSIZE = 22, _OptType.int64
+    MAXMSGSIZE = 22, OptType.int64
     SNDHWM = 23
     RCVHWM = 24
     MULTICAST_HOPS = 25
     RCVTIMEO = 27
     SNDTIMEO = 28
-    LAST_ENDPOINT = 32, _OptType.bytes
+    LAST_ENDPOINT = 32, OptType.bytes
     ROUTER_MANDATORY = 33
     TCP_KEEPALIVE = 34
     TCP_KEEPALIVE_CNT = 35
@@ -172,30 +180,30 @@ class SocketOption(enum.IntEnum):
     IPV6 = 42
     MECHANISM = 43
     PLAIN_SERVER = 44
-    PLAIN_USERNAME = 45, _OptType.bytes
-    PLAIN_PASSWORD = 46, _OptType.bytes
+    PLAIN_USERNAME = 45, OptType.bytes
+    PLAIN_PASSWORD = 46, OptType.bytes
     CURVE_SERVER = 47
-    CURVE_PUBLICKEY = 48, _OptType.bytes
-    CURVE_SECRETKEY = 49, _OptType.bytes
-    CURVE_SERVERKEY = 50, _OptType.bytes
+    CURVE_PUBLICKEY = 48, OptType.bytes
+    CURVE_SECRETKEY = 49, OptType.bytes
+    CURVE_SERVERKEY = 50, OptType.bytes
     PROBE_ROUTER = 51
     REQ_CORRELATE = 52
     REQ_RELAXED = 53
     CONFLATE = 54
-    ZAP_DOMAIN = 55, _OptType.bytes
+    ZAP_DOMAIN = 55, OptType.bytes
     ROUTER_HANDOVER = 56
     TOS = 57
-    CONNECT_ROUTING_ID = 61, _OptType.bytes
+    CONNECT_ROUTING_ID = 61, OptType.bytes
     GSSAPI_SERVER = 62
-    GSSAPI_PRINCIPAL = 63, _OptType.bytes
-    GSSAPI_SERVICE_PRINCIPAL = 64, _OptType.bytes
+    GSSAPI_PRINCIPAL = 63, OptType.bytes
+    GSSAPI_SERVICE_PRINCIPAL = 64, OptType.bytes
     GSSAPI_PLAINTEXT = 65
     HANDSHAKE_IVL = 66
-    SOCKS_PROXY = 68, _OptType.bytes
+    SOCKS_PROXY = 68, OptType.bytes
     XPUB_NODROP = 69
     BLOCKY = 70
     XPUB_MANUAL = 71
-    XPUB_WELCOME_MSG = 72, _OptType.bytes
+    XPUB_WELCOME_MSG = 72, OptType.bytes
     STREAM_NOTIFY = 73
     INVERT_MATCHING = 74
     HEARTBEAT_IVL = 75
@@ -206,18 +214,18 @@ class SocketOption(enum.IntEnum):
     TCP_MAXRT = 80
     THREAD_SAFE = 81
     MULTICAST_MAXTPDU = 84
-    VMCI_BUFFER_SIZE = 85, _OptType.int64
-    VMCI_BUFFER_MIN_SIZE = 86, _OptType.int64
-    VMCI_BUFFER_MAX_SIZE = 87, _OptType.int64
+    VMCI_BUFFER_SIZE = 85, OptType.int64
+    VMCI_BUFFER_MIN_SIZE = 86, OptType.int64
+    VMCI_BUFFER_MAX_SIZE = 87, OptType.int64
     VMCI_CONNECT_TIMEOUT = 88
     USE_FD = 89
     GSSAPI_PRINCIPAL_NAMETYPE = 90
     GSSAPI_SERVICE_PRINCIPAL_NAMETYPE = 91
-    BINDTODEVICE = 92, _OptType.bytes
+    BINDTODEVICE = 92, OptType.bytes
     # deprecated options and aliases (same value: an alias member)
     IDENTITY = ROUTING_ID
     CONNECT_RID = CONNECT_ROUTING_ID
-    TCP_ACCEPT_FILTER = 38, _OptType.bytes
+    TCP_ACCEPT_FILTER = 38, OptType.bytes
     IPC_FILTER_PID = 58
     IPC_FILTER_UID = 59
     IPC_FILTER_GID = 60
@@ -228,26 +236,26 @@ class SocketOption(enum.IntEnum):
     # libzmq DRAFT options
     ZAP_ENFORCE_DOMAIN = 93
     LOOPBACK_FASTPATH = 94
-    METADATA = 95, _OptType.bytes
+    METADATA = 95, OptType.bytes
     MULTICAST_LOOP = 96
     ROUTER_NOTIFY = 97
     XPUB_MANUAL_LAST_VALUE = 98
-    SOCKS_USERNAME = 99, _OptType.bytes
-    SOCKS_PASSWORD = 100, _OptType.bytes
+    SOCKS_USERNAME = 99, OptType.bytes
+    SOCKS_PASSWORD = 100, OptType.bytes
     IN_BATCH_SIZE = 101
     OUT_BATCH_SIZE = 102
-    WSS_KEY_PEM = 103, _OptType.bytes
-    WSS_CERT_PEM = 104, _OptType.bytes
-    WSS_TRUST_PEM = 105, _OptType.bytes
-    WSS_HOSTNAME = 106, _OptType.bytes
+    WSS_KEY_PEM = 103, OptType.bytes
+    WSS_CERT_PEM = 104, OptType.bytes
+    WSS_TRUST_PEM = 105, OptType.bytes
+    WSS_HOSTNAME = 106, OptType.bytes
     WSS_TRUST_SYSTEM = 107
     ONLY_FIRST_SUBSCRIBE = 108
     RECONNECT_STOP = 109
-    HELLO_MSG = 110, _OptType.bytes
-    DISCONNECT_MSG = 111, _OptType.bytes
+    HELLO_MSG = 110, OptType.bytes
+    DISCONNECT_MSG = 111, OptType.bytes
     PRIORITY = 112
     BUSY_POLL = 113
-    HICCUP_MSG = 114, _OptType.bytes
+    HICCUP_MSG = 114, OptType.bytes
     XSUB_VERBOSE_UNSUBSCRIBE = 115
     TOPICS_COUNT = 116
     NORM_MODE = 117
@@ -414,10 +422,42 @@ CONSTANTS.update(
     PYZMQ_DRAFT_API=False,
 )
 
+
+
+class ListenerOption(enum.IntEnum):
+    """zreactor's own socket options, for the listener a ``bind()`` makes (not libzmq's).
+
+    Numbered from ``0x7A520000`` ("zR"), far from libzmq's range, so they can never meet a
+    libzmq option. Like ``BACKLOG``, they apply to binds made after they are set.
+    """
+
+    #: milliseconds each waiting connection may wait, when the process is out of
+    #: descriptors, before it is shed (default 1000)
+    ACCEPT_GRACE = 0x7A520001
+    #: how waiting clients are told no: ``SHED_RESET`` (default), ``SHED_REOPEN``, ``SHED_NONE``
+    SHED_POLICY = 0x7A520002
+    #: the fd budget: framework descriptors beyond which the listener stops accepting
+    #: (default -1: the soft RLIMIT_NOFILE minus headroom)
+    MAX_CONNECTIONS = 0x7A520003
+
+
+class ShedPolicyCode(enum.IntEnum):
+    """Values of ``SHED_POLICY`` (the listener's ``ShedPolicy``, as pyzmq-style ints)."""
+
+    SHED_RESET = 0
+    SHED_REOPEN = 1
+    SHED_NONE = 2
+
+
+# zreactor's listener options and their values (not in pyzmq: see ``ListenerOption``)
+CONSTANTS.update(ListenerOption.__members__)
+CONSTANTS.update(ShedPolicyCode.__members__)
+
 globals().update(CONSTANTS)
 
 __all__ = [
     "CONSTANTS", "ENUMS", "ContextOption", "DeviceType", "Errno", "Event", "Flag",
     "MessageOption", "NormMode", "PollEvent", "ReconnectStop", "RouterNotify",
-    "SecurityMechanism", "SocketOption", "SocketType", *CONSTANTS,
+    "SecurityMechanism", "SocketOption", "SocketType", "ListenerOption", "ShedPolicyCode",
+    *CONSTANTS,
 ]

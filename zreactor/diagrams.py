@@ -47,8 +47,9 @@ def machines() -> dict[str, Diagram]:
     from .sockets.pipe import PIPE_TRANSITIONS
     from .sockets.reqrep import REP_TRANSITIONS, REQ_TRANSITIONS
     from .sockets.session import SESSION_TRANSITIONS
+    from .sockets.socket import SOCKET_TRANSITIONS
     from .zmtp import state as zmtp_state
-    from .zmtp import plain
+    from .zmtp import curve, plain
     from .zmtp.engine import INPUT_FLOW, OUTPUT_FLOW
     from .zmtp.mechanisms import NULL_TRANSITIONS
 
@@ -73,6 +74,14 @@ def machines() -> dict[str, Diagram]:
             "ZMTP security: PLAIN server", "zreactor/zmtp/plain.py: SERVER_TRANSITIONS",
             "HELLO checked (through ZAP), WELCOME, then INITIATE answered with READY.",
             plain.SERVER_TRANSITIONS),
+        "curve-client": Diagram(
+            "ZMTP security: CURVE client", "zreactor/zmtp/curve.py: CLIENT_TRANSITIONS",
+            "HELLO to the server's long-term key, WELCOME with its cookie, INITIATE with the "
+            "vouch and properties, READY.", curve.CLIENT_TRANSITIONS),
+        "curve-server": Diagram(
+            "ZMTP security: CURVE server", "zreactor/zmtp/curve.py: SERVER_TRANSITIONS",
+            "HELLO answered with WELCOME and forgotten (the cookie carries the state), INITIATE "
+            "verified, the ZAP verdict, READY.", curve.SERVER_TRANSITIONS),
         "zmtp-input": Diagram(
             "ZMTP engine: input flow", "zreactor/zmtp/engine.py: INPUT_FLOW",
             "Blocked while the pipe to the socket is full; entering a state pauses or resumes "
@@ -103,6 +112,10 @@ def machines() -> dict[str, Diagram]:
             "Listener: the accept path", "zreactor/reactor/accept_states.py: ACCEPT",
             "What a listener does when accept() fails (see [LISTENER.md](LISTENER.md)).",
             ACCEPT),
+        "socket": Diagram(
+            "Socket life", "zreactor/sockets/socket.py: SOCKET_TRANSITIONS",
+            "`Context.term()` stops every socket (blocking calls fail with ETERM); the "
+            "application closes it.", SOCKET_TRANSITIONS),
         "req": Diagram(
             "REQ", "zreactor/sockets/reqrep.py: REQ_TRANSITIONS",
             "One request, then its reply; `EFSM` otherwise (see [reqrep.md](reqrep.md)).",
@@ -144,6 +157,19 @@ def state_machines_doc() -> str:
         "if this file and the tables disagree. What the listener's, the session's and REQ/REP's",
         "states mean is told in [LISTENER.md](LISTENER.md), [SESSION.md](SESSION.md) and",
         "[reqrep.md](reqrep.md), which embed the same diagrams.",
+        "",
+        "A machine of your own (an engine's protocol, say) is written the same way:",
+        "",
+        "```python",
+        "DOOR = Machine(\"door\", Door.SHUT, {",
+        "    (Door.SHUT, Push.OPEN): Row(Door.AJAR, _creak),  # a row may carry an action",
+        "    (Door.AJAR, Push.CLOSE): Door.SHUT,",
+        "}, attr=\"door\", entry={Door.SHUT: _lock})        # and a state an entry action",
+        "",
+        "DOOR.peek(obj, Push.OPEN)   # the row it would take, or raise; changes nothing",
+        "DOOR.fire(obj, Push.OPEN)   # commit obj.door, run _creak; IllegalMove if unlisted",
+        "with DOOR.record() as steps: ...  # tests: which rows a scenario took",
+        "```",
         "",
     ]
     for diagram in machines().values():

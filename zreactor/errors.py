@@ -34,6 +34,7 @@ __all__ = [
     "Again",
     "ContextClosedError",
     "ContextTerminated",
+    "DescriptorsExhausted",
     "DraftFDWarning",
     "InterruptedSystemCall",
     "NotDone",
@@ -145,6 +146,22 @@ class InterruptedSystemCall(ZMQError, InterruptedError):
 
     def __str__(self) -> str:
         return f"{self.strerror}: This call should have been retried."
+
+
+class DescriptorsExhausted(ZMQError, OSError):
+    """The call needed a file descriptor and the process (EMFILE) or the system (ENFILE) has
+    none left, or the kernel is out of memory for it (ENOBUFS, ENOMEM).
+
+    Both a :class:`ZMQError` (pyzmq-style code catches it) and an :class:`OSError` (code that
+    already caught the bare ``OSError`` still does); ``errno`` is the kernel's. Nothing was
+    left half-made: close something and call again. See docs/LISTENER.md, "Exhaustion
+    beyond accept()".
+    """
+
+    def __init__(self, errno: int, msg: str | None = None) -> None:
+        text = msg if msg is not None else strerror(errno)
+        ZMQError.__init__(self, errno, text)
+        OSError.__init__(self, errno, text)  # after: OSError's own init resets both fields
 
 
 class ZMQBindError(ZMQBaseError):

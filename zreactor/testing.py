@@ -7,8 +7,15 @@ into failing. This module gives users the same seams zreactor's own tests use:
 
 * :class:`FakeClock`: a monotonic clock that moves only when told (``advance``).
 * :class:`ManualContext`: a :class:`~zreactor.Context` whose I/O thread pool is in manual
-  mode (its threads never start); the test calls :meth:`ManualContext.step` to run one iteration of every loop (never blocking),
-  so timers fire exactly when the fake clock says and commands are processed in order.
+  mode (its threads never start); the test calls :meth:`ManualContext.step` to run one
+  iteration of every loop (never blocking), so timers fire exactly when the fake clock says
+  and commands are processed in order. It cannot host a blocking socket call: nobody would
+  run the loops while the test thread waits in ``recv()``.
+* :class:`SteppedClock` and :class:`SteppedContext`: the seam for the messaging layer's
+  timers (heartbeats, handshake and linger). The I/O threads *run*, so real sockets work and
+  may block, but every engine timer reads a fake clock; :meth:`SteppedClock.advance` moves it
+  and returns only once every loop has run the timers that became due (see *Stepping a
+  running loop* below).
 * :class:`ScriptedSyscalls`: a :class:`~zreactor.reactor.syscalls.Syscalls` whose
   ``accept()`` replays a script of sockets and ``OSError`` values (trio's ``FakeSocket``
   idea), whose ``connect()`` replays errno values, and whose descriptor limit, reserve-fd
@@ -20,6 +27,31 @@ into failing. This module gives users the same seams zreactor's own tests use:
 * :func:`tcp_pair`: a real loopback TCP connection, for tests that need a reset to reach
   the peer as ``ECONNRESET``.
 
+*Stepping a running loop.* An I/O loop runs its due timers at the top of each iteration,
+then sleeps in ``select()`` with a timeout computed from the (fake) clock, so moving the
+clock alone changes nothing until the loop wakes. :meth:`SteppedClock.sync` posts a *barrier*
+command to every loop; each barrier re-posts itself ``depth`` times before it reports, and
+mailbox drains are snapshots, so every hop is a new iteration: by the time the last hop
+reports, the loop has been through its timer pass after the hop that woke it, and through
+the fds that were ready when it woke. ``advance(dt)`` is ``sync(); move the clock; sync()``:
+the first sync lets the loop take in what already arrived (a peer's PONG is read before the
+clock says its deadline passed), the second runs what became due, and with ``depth`` >= 2 a
+timer armed at once by a due timer's callback (delay 0, run on the next pass) is covered
+too. What those timers set off on *other* threads (a command to a socket, bytes to a peer)
+travels at real speed afterwards: wait for it with bounded calls (``recv`` with
+``rcvtimeo``, :class:`EventRecorder`), never with a sleep.
+
+*Lost wake-ups are caught, not masked.* A barrier wakes the loop, and a woken loop computes
+its wait again, so a timer armed where the sleeping loop cannot see it (by a socket's thread
+under a loop lease, without the lease's wake-up) would fire anyway and the bug would hide.
+So before it posts anything, :meth:`SteppedClock.sync` takes each loop's lock (as a lease
+giving back does) and asks the poller whether its current sleep misses something
+(:meth:`Poller.missed_by_sleep <zreactor.reactor.poller.Poller.missed_by_sleep>`). Between
+two iterations of a busy loop that answer can be briefly true (a handler armed a timer, the
+loop has not gone back to sleep yet); a sleeping loop that really missed one stays that way.
+So only an answer that stays true for ``confirm`` seconds (re-asked every few milliseconds)
+fails the test, with :class:`AssertionError`; a healthy loop costs one question.
+
 Nothing here patches private methods: every fake enters through a constructor argument.
 """
 
@@ -28,18 +60,26 @@ from __future__ import annotations
 import errno
 import socket
 import threading
+import time
 from collections import deque
-from typing import Any, Callable, Iterable, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Union
 
 from .context import Context
 from .reactor.events import EventBus, EventKind, ReactorEvent
+from .reactor.mailbox import Cmd, Command
 from .reactor.syscalls import Syscalls
+
+if TYPE_CHECKING:
+    from .reactor.io_thread import IOThread
+    from .reactor.pool import IOThreadPool
 
 __all__ = [
     "EventRecorder",
     "FakeClock",
     "ManualContext",
     "ScriptedSyscalls",
+    "SteppedClock",
+    "SteppedContext",
     "os_error",
     "tcp_pair",
 ]
@@ -101,6 +141,143 @@ class ManualContext(Context):
             self.step()
         if not predicate():
             raise AssertionError(f"condition still false after {max_rounds} rounds")
+
+
+class _Barrier:
+    """A command destination on one I/O thread: re-posts itself, then reports (see above)."""
+
+    def __init__(self, thread: IOThread, hops: int) -> None:
+        self.mailbox = thread.mailbox
+        self.hops = hops
+        self.done = threading.Event()
+
+    def process_call(self, fn: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self.hops -= 1
+        if self.hops > 0:
+            self.post()
+        else:
+            self.done.set()
+
+    def post(self) -> None:
+        self.mailbox.send(Command(self, Cmd.CALL, (None, ())))
+
+
+class SteppedClock(FakeClock):
+    """A fake clock for *running* I/O threads: :meth:`advance` wakes them and waits for them.
+
+    Pass it as the ``clock`` of a :class:`~zreactor.Context` or an
+    :class:`~zreactor.reactor.pool.IOThreadPool`, then :meth:`drive` that context or pool
+    (:class:`SteppedContext` does both). Engine timers then fire when the test says, while
+    sockets, peers and blocking calls work for real.
+
+    Args:
+        start: the initial reading, in seconds.
+        depth: barrier hops per loop and sync (see the module docstring); at least 2.
+        timeout: how long (real seconds) :meth:`sync` waits for a loop before failing.
+        confirm: how long (real seconds) a loop must keep sleeping past something it cannot
+            see before :meth:`sync` calls it a lost wake-up (see the module docstring).
+    """
+
+    def __init__(self, start: float = 1000.0, *, depth: int = 3, timeout: float = 5.0,
+                 confirm: float = 0.25) -> None:
+        super().__init__(start)
+        if depth < 2:
+            raise ValueError("a sync needs at least two hops to cover one timer pass")
+        self.depth = depth
+        self.timeout = timeout
+        self.confirm = confirm
+        self._lock = threading.Lock()
+        self._threads: list[IOThread] = []
+
+    def drive(self, target: Context | IOThreadPool) -> None:
+        """Wake and wait for ``target``'s I/O threads on every :meth:`advance`."""
+        threads = target.io_threads if isinstance(target, Context) else target.threads
+        with self._lock:
+            self._threads.extend(threads)
+
+    def sync(self) -> None:
+        """Return once every driven loop has been through a timer pass and its ready fds.
+
+        A loop that has stopped (its pool terminated) is skipped, so a test may keep
+        advancing while ``term()`` runs on another thread.
+
+        Raises:
+            AssertionError: a loop sleeps past a timer or an interest change it cannot see
+                (a lost wake-up), or a running loop did not answer within ``timeout``.
+        """
+        with self._lock:
+            threads = [thread for thread in self._threads if not thread.join(0)]
+        for thread in threads:
+            self._check_no_lost_wakeup(thread)
+        barriers = [(thread, _Barrier(thread, self.depth)) for thread in threads]
+        for _, barrier in barriers:
+            barrier.post()
+        for thread, barrier in barriers:
+            waited = 0.0
+            while not barrier.done.wait(0.01):
+                waited += 0.01
+                if thread.join(0):
+                    break  # that loop has exited: nothing left to wait for
+                if waited >= self.timeout:
+                    raise AssertionError(f"{thread.name} did not answer a barrier in "
+                                         f"{self.timeout} s")
+
+    def _check_no_lost_wakeup(self, thread: IOThread) -> None:
+        poller = thread.poller
+        deadline = time.monotonic() + self.confirm
+        while True:
+            with poller.lock:  # the loop is asleep, or between two iterations
+                missed = poller.missed_by_sleep()
+            if not missed or thread.join(0):
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"{thread.name} sleeps past a timer or an interest change it cannot see: "
+                    "something armed it off the loop without waking it (a lost wake-up)")
+            time.sleep(0.005)  # let a busy loop reach its next select()
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` and run every timer that became due.
+
+        Raises:
+            ValueError: ``seconds`` < 0.
+        """
+        self.sync()
+        super().advance(seconds)
+        self.sync()
+
+
+class SteppedContext(Context):
+    """A :class:`~zreactor.Context` whose I/O threads run on a :class:`SteppedClock`.
+
+    Sockets, bind/connect and blocking calls work as usual (the threads run); heartbeats,
+    handshake and linger timers, reconnect intervals and every other engine timer move only
+    with :meth:`advance`::
+
+        with SteppedContext() as ctx:
+            sock = ctx.socket(zreactor.PAIR, heartbeat_ivl=100, heartbeat_timeout=300)
+            ...
+            ctx.advance(0.1)   # the first PING goes out, and nothing else happens
+
+    Args:
+        io_threads: number of I/O threads.
+        clock: the clock; defaults to a new :class:`SteppedClock`.
+        **kwargs: passed to :class:`~zreactor.Context`.
+    """
+
+    def __init__(self, io_threads: int = 1, *, clock: SteppedClock | None = None,
+                 **kwargs: Any) -> None:
+        self.clock = clock if clock is not None else SteppedClock()
+        super().__init__(io_threads, clock=self.clock, **kwargs)
+        self.clock.drive(self)
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward and return once the due timers have run."""
+        self.clock.advance(seconds)
+
+    def sync(self) -> None:
+        """Let every loop take in what is ready, without moving the clock."""
+        self.clock.sync()
 
 
 class EventRecorder:

@@ -85,17 +85,16 @@ def test_plain_wrong_password_is_refused_with_auth_events(libs: Libs, server_lib
         client_mon = client.get_monitor_socket()
         port = server.bind_to_random_port("tcp://127.0.0.1")
         client.connect(f"tcp://127.0.0.1:{port}")
-        client.send(b"ping")
-        with pytest.raises((zmq.Again, zreactor.Again)):
-            client.recv()
+        try:  # a zreactor REQ whose only connection was refused has nowhere to queue it
+            client.send(b"ping", zmq.NOBLOCK)
+        except (zmq.Again, zreactor.Again):
+            pass
+        else:
+            with pytest.raises((zmq.Again, zreactor.Again)):
+                client.recv()
         for monitor, lib in ((server_mon, server_lib), (client_mon, client_lib)):
             events = drain_events(monitor, lib)
             assert not any(e == zmq.EVENT_HANDSHAKE_SUCCEEDED for e, _ in events)
-            if monitor is client_mon and server_lib == "zreactor" and lib == "pyzmq":
-                # libzmq 4.3.5's PLAIN client does not take a well-formed ERROR "400" as an
-                # auth failure (it reports UNEXPECTED_COMMAND); refused all the same
-                assert zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL in [e for e, _ in events]
-                continue
             assert (zmq.EVENT_HANDSHAKE_FAILED_AUTH, 400) in events, (lib, events)
     finally:
         auth.stop()
@@ -205,6 +204,8 @@ def test_zap_status_codes(libs: Libs, status: bytes) -> None:
         assert (zmq.EVENT_HANDSHAKE_FAILED_AUTH, int(status)) in events
         client_events = drain_events(client_mon, "pyzmq", 0.3)
         assert zmq.EVENT_HANDSHAKE_SUCCEEDED not in [e for e, _ in client_events]
+        if status == b"500":  # libzmq's client reads the status code from our ERROR
+            assert (zmq.EVENT_HANDSHAKE_FAILED_AUTH, 500) in client_events
     finally:
         stop.set()
         thread.join()

@@ -16,10 +16,6 @@ from __future__ import annotations
 
 EXCEPTIONS: dict[str, str] = {
     # ---- files that belong to other issues
-    "tests/test_asyncio.py*": "asyncio integration is issue 10",
-    "tests/test_future.py*": "zmq.asyncio / future sockets are issue 10",
-    "tests/test_ioloop.py*": "tornado integration is issue 10",
-    "tests/test_zmqstream.py*": "tornado ZMQStream is issue 10",
     "tests/test_auth.py*": "ZAP / zmq.auth are issue 11",
     "tests/test_security.py*": "PLAIN / CURVE are issue 11",
     "tests/test_curve_keygen.py*": "curve_keypair / curve_public are issue 11",

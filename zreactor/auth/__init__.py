@@ -20,8 +20,18 @@ from .base import CURVE_ALLOW_ANY, Authenticator
 from .certs import create_certificates, load_certificate, load_certificates
 from .thread import ThreadAuthenticator
 
+
+def __getattr__(name: str) -> object:
+    # the asyncio variant imports zreactor.asyncio only when asked for
+    if name == "AsyncioAuthenticator":
+        from .asyncio import AsyncioAuthenticator
+
+        return AsyncioAuthenticator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "CURVE_ALLOW_ANY",
+    "AsyncioAuthenticator",
     "Authenticator",
     "ThreadAuthenticator",
     "create_certificates",

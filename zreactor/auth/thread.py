@@ -81,20 +81,32 @@ class ThreadAuthenticator(Authenticator):
         try:
             while True:
                 events = dict(poller.poll())
+                # a poll may report a socket whose message another wake-up already took:
+                # receive without blocking and take "nothing there" for what it is
                 if pipe in events:
-                    command = pipe.recv_multipart()[0]
-                    if command == b"TERMINATE":
+                    command = _recv(pipe)
+                    if command is not None and command[0] == b"TERMINATE":
                         return
-                    self.log.error("Invalid auth command from API: %r", command)
-                    pipe.send(b"ERROR")
+                    if command is not None:
+                        self.log.error("Invalid auth command from API: %r", command[0])
+                        pipe.send(b"ERROR")
                 if zap in events:
-                    self.handle_zap_message_sync(zap.recv_multipart())
+                    request = _recv(zap)
+                    if request is not None:
+                        self.handle_zap_message_sync(request)
         finally:
             pipe.close()
             zap.close()
 
-    def __del__(self) -> None:
+    def __del__(self) -> None:  # noqa: D105
         try:
             self.stop()
         except Exception:  # interpreter shutdown: the context may be gone already
             pass
+
+
+def _recv(sock: Any) -> list[bytes] | None:
+    try:
+        return sock.recv_multipart(zreactor.DONTWAIT)  # type: ignore[no-any-return]
+    except zreactor.Again:
+        return None

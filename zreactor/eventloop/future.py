@@ -80,8 +80,9 @@ class Socket(_AsyncTornado, _future._AsyncSocket):
     _poller_class = Poller
 
     def _watch_fd(self, loop: Any, fd: int, callback: Callable[[], Any]) -> None:
-        # the socket object, not the number: IOLoop.close(all_fds=True) then closes it
-        loop.add_handler(self, lambda *_: callback(), IOLoop.READ)
+        # our wake-up fd as the socket object, not the number: IOLoop.close(all_fds=True)
+        # then closes the socket (a borrowed connection's fd is registered as a number)
+        loop.add_handler(self if fd == self._fd else fd, lambda *_: callback(), IOLoop.READ)
 
     def _unwatch_fd(self, loop: Any, fd: int) -> None:
         loop.remove_handler(fd)

@@ -18,16 +18,19 @@ The contract a codec keeps:
 * :meth:`Codec.encode` returns the wire bytes for one message.
 
 :class:`LineCodec` is the reference implementation, and what ``examples/echo_server.py``
-uses. The ZMTP codec in :mod:`zreactor.zmtp` follows the same rules.
+uses; :class:`LengthPrefixedCodec` is the other common framing (a byte count, then that many
+bytes), for binary messages a delimiter cannot separate. The ZMTP codec in
+:mod:`zreactor.zmtp` follows the same rules. docs/ENGINE.md shows both inside an engine.
 """
 
 from __future__ import annotations
 
+import struct
 from typing import Generic, Protocol, TypeVar
 
 from ..errors import ProtocolError
 
-__all__ = ["Codec", "LineCodec"]
+__all__ = ["Codec", "LengthPrefixedCodec", "LineCodec"]
 
 M = TypeVar("M")
 
@@ -97,4 +100,66 @@ class LineCodec:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete line."""
+        return len(self._buffer)
+
+
+class LengthPrefixedCodec:
+    """Messages framed by a big-endian unsigned length header (4 bytes by default).
+
+    Args:
+        max_size: largest accepted message in bytes; a header announcing more raises
+            :class:`ProtocolError` at once, before any of the body is buffered.
+        header: the size of the length field: 1, 2, 4 or 8 bytes.
+
+    ``feed`` returns the message bodies; ``encode`` prefixes the length. An empty message
+    is a header of zero and is delivered as ``b""``.
+    """
+
+    _FORMATS = {1: ">B", 2: ">H", 4: ">I", 8: ">Q"}
+
+    def __init__(self, max_size: int = 1 << 20, header: int = 4) -> None:
+        if header not in self._FORMATS:
+            raise ValueError(f"header must be 1, 2, 4 or 8 bytes, got {header!r}")
+        if not 0 <= max_size < 1 << (8 * header):
+            raise ValueError(f"max_size must fit a {header}-byte header, got {max_size!r}")
+        self.max_size = max_size
+        self.header = header
+        self._struct = struct.Struct(self._FORMATS[header])
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Cut every complete message out of the buffered input; keep the partial tail."""
+        buf = self._buffer
+        buf += data
+        messages: list[bytes] = []
+        start = 0
+        header = self.header
+        while len(buf) - start >= header:
+            (size,) = self._struct.unpack_from(buf, start)
+            if size > self.max_size:
+                del buf[:start]
+                raise ProtocolError(
+                    f"message of {size} bytes announced, max_size is {self.max_size}", messages)
+            end = start + header + size
+            if end > len(buf):
+                break
+            messages.append(bytes(buf[start + header:end]))
+            start = end
+        if start:
+            del buf[:start]
+        return messages
+
+    def encode(self, message: bytes) -> bytes:
+        """Return the length header followed by ``message``.
+
+        Raises:
+            ValueError: ``message`` is longer than ``max_size``.
+        """
+        if len(message) > self.max_size:
+            raise ValueError(f"message of {len(message)} bytes exceeds max_size {self.max_size}")
+        return self._struct.pack(len(message)) + bytes(message)
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a complete message."""
         return len(self._buffer)

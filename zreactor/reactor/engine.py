@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 from .events import EventBus, EventKind, ReactorEvent
@@ -150,7 +151,12 @@ class Engine(Own):
 
     @property
     def context(self) -> IOThreadPool | None:
-        """Deprecated name of :attr:`pool` (what engines used from the context lives there)."""
+        """Deprecated name of :attr:`pool` (what engines used from the context lives there).
+
+        Warns with ``DeprecationWarning``: an engine never sees the messaging context.
+        """
+        warnings.warn("Engine.context is deprecated: use Engine.pool", DeprecationWarning,
+                      stacklevel=2)
         return self.pool
 
     @property
@@ -323,9 +329,13 @@ class Engine(Own):
         elif self.state is EngineState.CLOSING and linger is not None:
             # already flushing after its own close(): the owner's linger caps that too
             if linger == 0:
-                self._release()
+                self._linger_expired()
             else:
-                self.call_later(linger, self._release)
+                self.call_later(linger, self._linger_expired)
+
+    def _linger_expired(self) -> None:
+        """The time to finish ran out: release now (a stream resets what it could not flush)."""
+        self._release()
 
     def __repr__(self) -> str:
         where = self.thread.name if self.thread is not None else "unplugged"

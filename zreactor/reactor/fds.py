@@ -17,6 +17,15 @@ room for one ``accept()``, another framework thread opening a socket in that ins
 steal the slot. Holding the lock across the dance closes that window for the framework's own
 threads; only fds opened by code outside zreactor can still race it.
 
+*Running out.* Every framework call that opens a descriptor for the caller (a socket's or an
+I/O thread's wake-up fd, a poller, a listening socket and its reserve) does it inside
+:func:`~zreactor.reactor.syscalls.opening_for`, so that EMFILE/ENFILE (and ENOBUFS/ENOMEM, the other capacity errnos)
+come out of the call that needed the descriptor as
+:class:`~zreactor.errors.DescriptorsExhausted`: a ``ZMQError`` for pyzmq-style code and still
+an ``OSError``. Descriptors opened on an I/O thread for nobody waiting (accept, an outgoing
+connection) are never raised: the listener suspends and the connecter retries with its
+backoff, each recovering when descriptors return.
+
 Thread rules: every method is thread-safe.
 """
 
@@ -107,3 +116,4 @@ class FdRegistry:
         """Cancel a pending :meth:`watch`; harmless if there is none."""
         with self.lock:
             self._watchers.pop(watcher, None)
+

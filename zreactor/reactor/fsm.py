@@ -257,6 +257,11 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
         finally:
             self._recorders = tuple(r for r in self._recorders if r is not steps)
 
+    # A machine is one object, not a value: two machines over the same rows (the ZMTP input
+    # and output flows) are still two machines, and a machine may key a dict.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
     def __repr__(self) -> str:
         return f"<Machine {self.name}: {len(self._rows)} rows over {self.states.__name__}>"
 

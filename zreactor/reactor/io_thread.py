@@ -79,7 +79,11 @@ class IOThread:
         if clock is not None:
             kwargs["clock"] = clock
         self.poller = Poller(selector_factory, **kwargs)
-        self.mailbox = Mailbox(self.name)
+        try:
+            self.mailbox = Mailbox(self.name)
+        except BaseException:  # no descriptor left for it: do not leak the poller's
+            self.poller.close()
+            raise
         self._mailbox_handle = self.poller.add_fd(self.mailbox.fd, self)
         self.poller.set_pollin(self._mailbox_handle)
         self._running = False

@@ -91,7 +91,7 @@ from .engine import Engine
 from .events import EventKind, ReactorEvent
 from .poller import Timer, _FdHandle
 from .reopening import Arrivals, Reopening
-from .syscalls import Syscalls, check_listening, set_abortive, unlink_ipc_path
+from .syscalls import Syscalls, check_listening, opening_for, set_abortive, unlink_ipc_path
 
 # The state machine's vocabulary is re-exported: users meet it through the listener.
 __all__ = [
@@ -280,18 +280,21 @@ class Listener(Engine):
                 tests and socket activation).
 
         Raises:
-            OSError: the address is in use, not permitted, no descriptor is left, ...
+            DescriptorsExhausted: no descriptor is left (EMFILE, ENFILE; an ``OSError`` too).
+            OSError: the address is in use, not permitted, ...
             ValueError: ``sock`` is not a listening stream socket.
         """
         if sock is None:
-            sock = self.syscalls.listen_socket(self.address, self.backlog)
+            with opening_for(f"the listening socket of {self.endpoint}"):
+                sock = self.syscalls.listen_socket(self.address, self.backlog)
         else:
             check_listening(sock)
             sock.setblocking(False)
         code = self._reopening.take()
         if code:
             sock.close()
-            raise OSError(code, os.strerror(code))
+            with opening_for(f"the reserve descriptor of {self.endpoint} (shed_policy reset)"):
+                raise OSError(code, os.strerror(code))
         self.sock = sock
         self._bound = True
         self.endpoint = self._log.prefix = format_endpoint(self.address.family, sock.getsockname())
@@ -438,9 +441,9 @@ class Listener(Engine):
 
     def _wait_for_room(self) -> None:
         """SUSPENDED's entry action: never spin, but hear of every chance to retry."""
-        assert self.sock is not None
         self.pool.fds.watch(self)
-        if self._look_at_queue():
+        assert self.sock is not None
+        if self._arrivals.look(self.syscalls, self.sock, self.clock()):
             self._set_interest(False)  # a waiting connection would keep the fd readable
         else:
             self._set_interest(True)  # arrival detector: nothing waits, nothing to spin on
@@ -448,7 +451,7 @@ class Listener(Engine):
             self._retry_timer.cancel()  # an accept succeeded: start the backoff again
         self._progress = False
         if self._retry_timer is None or not self._retry_timer.active:
-            self._arm_timer(self._on_retry_timer)
+            self._arm_timer(self._on_retry_timer, cap=self._look_interval())
         self._arm_grace_timer()
 
     def _shed(self) -> None:
@@ -469,18 +472,6 @@ class Listener(Engine):
 
     # -- SUSPENDED ----------------------------------------------------------------------------
 
-    def _look_at_queue(self) -> bool:
-        """Read the accept queue into the arrival FIFO; True if a connection waits."""
-        assert self.sock is not None
-        now = self.clock()
-        length = self.syscalls.accept_queue_length(self.sock)
-        if length is None:  # no length on this platform: the one stall clock
-            pending = self.syscalls.backlog_pending(self.sock)
-            self._arrivals.observe_pending(pending, now)
-            return pending
-        self._arrivals.observe(length, now)
-        return length > 0
-
     def _retry(self) -> None:
         """One retry while suspended (timer, release, arrival, grace deadline)."""
         self._ledger.count("retries")
@@ -490,12 +481,20 @@ class Listener(Engine):
         if self._arrivals.due(self.clock(), self.accept_grace):
             self._fire(Trigger.GRACE_EXPIRED)
 
-    def _arm_timer(self, callback: Callable[[], None]) -> None:
-        """Arm the one backoff timer (5 ms doubling to 1 s) for ``callback``."""
+    def _arm_timer(self, callback: Callable[[], None], cap: float = BACKOFF_MAX) -> None:
+        """Arm the one backoff timer (5 ms doubling to 1 s, at most ``cap``) for ``callback``."""
         if self._retry_timer is not None:
             self._retry_timer.cancel()
-        self._retry_timer = self.call_later(self._backoff, callback)
+        self._retry_timer = self.call_later(min(self._backoff, cap), callback)
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+
+    def _look_interval(self) -> float:
+        """The longest wait between two looks while connections wait and their arrivals are
+        stamped: a quarter of the grace, so an arrival seen late (read interest is off while
+        others wait) is stamped at most ``accept_grace / 4`` after it came."""
+        if not (self._arrivals.exact and len(self._arrivals)):
+            return BACKOFF_MAX
+        return max(BACKOFF_MIN, self.accept_grace / 4)
 
     def _on_retry_timer(self) -> None:
         if self.listener_state is _S:

@@ -42,6 +42,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from .syscalls import opening_for
+
 __all__ = ["Cmd", "Command", "Mailbox", "Signaler", "dispatch"]
 
 
@@ -89,10 +91,12 @@ class Signaler:
     def __init__(self) -> None:
         self._eventfd = hasattr(os, "eventfd")
         if self._eventfd:
-            self._r = self._w = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            with opening_for("a wake-up fd (every socket and I/O thread has one)"):
+                self._r = self._w = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             self._pair: tuple[socket.socket, socket.socket] | None = None
         else:  # pragma: no cover - exercised on platforms without eventfd
-            r, w = socket.socketpair()
+            with opening_for("a wake-up socketpair (every socket and I/O thread has one)"):
+                r, w = socket.socketpair()
             r.setblocking(False)
             w.setblocking(False)
             self._pair = (r, w)
@@ -238,6 +242,28 @@ class Mailbox:
             poll.register(self.fd, select.POLLIN)
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         return bool(poll.poll(ms))
+
+    def wait_with(self, fds: list[int], timeout: float | None) -> set[int]:
+        """:meth:`wait`, also watching ``fds`` for readability; return those that are readable.
+
+        For a socket that waits on connections lent to it by their I/O threads (caller I/O,
+        :mod:`zreactor.sockets.caller_wait`): one ``poll()`` over the wake-up fd and them.
+        The fds are watched only for this call. Reader thread only.
+        """
+        poll = self._poll
+        if poll is None:
+            poll = self._poll = select.poll()
+            poll.register(self.fd, select.POLLIN)
+        for fd in fds:
+            poll.register(fd, select.POLLIN)
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        try:
+            ready = poll.poll(ms)
+        finally:
+            for fd in fds:
+                poll.unregister(fd)
+        mine = self.fd
+        return {fd for fd, _ in ready if fd != mine}
 
     def recv(self, timeout: float | None = None) -> deque[Command]:
         """Wait up to ``timeout`` seconds for commands and return them (maybe empty)."""

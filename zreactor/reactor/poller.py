@@ -60,6 +60,7 @@ import time
 from typing import Callable, Protocol
 
 from ..errors import ZReactorError
+from .syscalls import opening_for
 
 __all__ = [
     "POLLERS",
@@ -191,7 +192,8 @@ class Poller:
         on_error: ErrorCallback | None = None,
     ) -> None:
         factory = selector_factory or choose_selector()
-        self._selector = factory()
+        with opening_for("an I/O thread's poller (epoll, kqueue and devpoll need one)"):
+            self._selector = factory()
         self.name = type(self._selector).__name__.replace("Selector", "").lower()
         self.clock = clock
         self.on_error = on_error

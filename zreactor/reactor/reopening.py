@@ -69,7 +69,10 @@ from .events import EventKind
 from .syscalls import unlink_ipc_path
 
 if TYPE_CHECKING:
+    import socket
+
     from .listener import Listener
+    from .syscalls import Syscalls
 
 __all__ = ["Arrivals", "Reopening"]
 
@@ -87,6 +90,16 @@ class Arrivals:
 
     def __len__(self) -> int:
         return len(self._times)
+
+    def look(self, syscalls: Syscalls, sock: socket.socket, now: float) -> bool:
+        """Read the accept queue into the stamps; True if a connection waits."""
+        length = syscalls.accept_queue_length(sock)
+        if length is None:  # no length on this platform: the one stall clock
+            pending = syscalls.backlog_pending(sock)
+            self.observe_pending(pending, now)
+            return pending
+        self.observe(length, now)
+        return length > 0
 
     def observe(self, length: int, now: float) -> None:
         """The kernel says ``length`` connections wait: stamp the new ones, drop the gone."""
@@ -170,7 +183,7 @@ class Reopening:
             reserve, self.reserve = self.reserve, None
             self.listener.syscalls.close_fd(reserve)
 
-    # -- shedding (the entry action of GRACE_EXPIRED) -----------------------------------------
+    # -- shedding (the action of the GRACE_EXPIRED row) ---------------------------------------
 
     def shed(self) -> None:
         """Tell the waiting clients whose grace ran out, by the policy; then probe."""

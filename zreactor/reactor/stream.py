@@ -30,8 +30,17 @@ still queued *resets* the connection (``SO_LINGER {1, 0}``) and passes a ``Timeo
 had already started. Connection errors (reset, broken pipe) close the engine with the error
 as ``reason``.
 
-*Threads.* Everything runs on the engine's I/O thread. From another thread, use
-:meth:`StreamEngine.write_threadsafe` or ``call_threadsafe``.
+*One read path, one write path.* Every read goes through :meth:`StreamEngine.read_once`
+(one ``recv()``, dispatched to the hooks, EOF and errors handled) and every write through
+:meth:`StreamEngine.send_now` (try the kernel, queue the rest). ``readable()`` and
+``write()`` are thin wrappers over these public hooks; a subclass's fast path (the ZMTP engine's caller shortcut,
+:mod:`zreactor.zmtp.shortcut`) uses the same two hooks, plus :meth:`StreamEngine.watch_reads`
+to stop and restart the loop polling the socket while another thread reads it.
+
+*Threads.* The engine's I/O thread runs it, or a thread holding that loop's
+:class:`~zreactor.reactor.lease.LoopLease` (which stands in for the loop: the hooks cannot
+tell the difference). From any other thread, use :meth:`StreamEngine.write_threadsafe` or
+``call_threadsafe``.
 """
 
 from __future__ import annotations
@@ -122,7 +131,7 @@ WRITE_TRANSITIONS: Machine[WriteState, WriteEvent] = Machine("stream write", Wri
 class StreamEngine(Engine):
     """An engine driving one connected stream socket.
 
-    Call grammar (all on the engine's I/O thread)::
+    Call grammar (on the engine's I/O thread, or a thread holding its loop's lease)::
 
         attached -> (data_received | message_received)* -> [eof_received] -> closed(reason)
 
@@ -212,8 +221,13 @@ class StreamEngine(Engine):
         """
         if self.state is not EngineState.ATTACHED or self.write_state is not WriteState.OPEN:
             raise RuntimeError(f"{self!r}: cannot write ({self.state.value}, {self.write_state.value})")
-        if not data:
-            return
+        if data:
+            self.send_now(data)
+
+    def send_now(self, data: bytes | bytearray | memoryview) -> None:
+        """Hook (the one write path): send what the kernel takes now, queue the rest behind
+        write interest; pause above the high-water mark. ``data`` is not empty; the engine
+        is attached and its write half open."""
         if not self._wbuf:
             try:
                 sent = self.sock.send(data)
@@ -270,21 +284,30 @@ class StreamEngine(Engine):
         super().process_plug()
 
     def readable(self) -> None:
-        """Read once; dispatch the data; handle EOF and errors."""
+        """The socket is readable: read once (:meth:`read_once`)."""
+        self.read_once()
+
+    def read_once(self) -> int:
+        """Hook (the one read path): one ``recv()``, handed to ``data_received`` (or decoded
+        for ``message_received``); EOF and errors end the stream as they should.
+
+        Returns:
+            The number of bytes read: 0 if nothing was there, or at EOF or an error.
+        """
         try:
             data = self.sock.recv(self.read_size)
         except (BlockingIOError, InterruptedError):
-            return
+            return 0
         except _CONNECTION_LOST as exc:
             self._lost(exc)
-            return
+            return 0
         if not data:
             self._eof()
-            return
+            return 0
         self.bytes_received += len(data)
         if self.codec is None:
             self.data_received(data)
-            return
+            return len(data)
         error: ProtocolError | None = None
         try:
             messages = self.codec.feed(data)
@@ -296,6 +319,19 @@ class StreamEngine(Engine):
             self.message_received(message)
         if error is not None:
             self._lost(error)
+        return len(data)
+
+    def watch_reads(self, on: bool) -> None:
+        """Hook: start or stop the loop polling the socket for reads, leaving
+        :attr:`read_state` alone (a thread holding a lease reads it meanwhile). Restarting
+        is only for an ``OPEN`` read half: a paused or ended one stays unwatched."""
+        handle = self._handle
+        if handle is None or self.state is EngineState.CLOSED:
+            return
+        if not on:
+            self.reset_pollin(handle)
+        elif self.read_state is ReadState.OPEN:
+            self.set_pollin(handle)
 
     def writable(self) -> None:
         """Flush as much of the queue as the kernel takes."""
@@ -338,6 +374,12 @@ class StreamEngine(Engine):
         if self.read_state is ReadState.EOF:
             self.close()
 
+    def drop(self, reason: BaseException) -> None:
+        """End the connection now, with ``reason`` for ``closed()``; queued output is
+        discarded. For subclasses that find the stream unusable (a protocol violation, a
+        timeout): what a reset connection does by itself."""
+        self._lost(reason)
+
     def _lost(self, exc: BaseException) -> None:
         """The connection failed: drop it now with ``exc`` as the reason."""
         if self.state is EngineState.CLOSED:
@@ -354,15 +396,15 @@ class StreamEngine(Engine):
             self._release()
             return
         if linger == 0:
-            self._discard(0.0)
+            self._linger_expired()
             return
         ENGINE_TRANSITIONS.fire(self, EngineEvent.FINISH)
         if self.read_state is ReadState.OPEN:
             READ_TRANSITIONS.fire(self, ReadEvent.PAUSE)
         if linger is not None:
-            self.call_later(linger, lambda: self._discard(linger))
+            self.call_later(linger, self._linger_expired)
 
-    def _discard(self, linger: float) -> None:
+    def _linger_expired(self) -> None:
         """The linger ran out with output still queued: reset, never a clean FIN.
 
         A FIN after part of a response would tell the peer "that was all of it": it cannot
@@ -377,8 +419,7 @@ class StreamEngine(Engine):
             self._wbuf.clear()
             set_abortive(self.sock)
             self._close_reason = self._close_reason or TimeoutError(
-                f"{unsent} bytes still queued when the close linger ({linger:g} s) ran out; "
-                "connection reset")
+                f"{unsent} bytes still queued when the linger ran out; connection reset")
         self._release()
 
     def release_resources(self) -> None:

@@ -22,12 +22,16 @@ import select
 import socket
 import struct
 import sys
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..errors import DescriptorsExhausted
+from .accept_errors import CAPACITY
 
 if TYPE_CHECKING:
     from .address import Address
 
-__all__ = ["Syscalls", "check_listening", "set_abortive", "unlink_ipc_path"]
+__all__ = ["Syscalls", "check_listening", "opening_for", "set_abortive", "unlink_ipc_path"]
 
 
 class Syscalls:
@@ -192,3 +196,25 @@ def set_abortive(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     except OSError:  # pragma: no cover - not a socket that lingers; the close still happens
         pass
+
+
+@contextmanager
+def opening_for(what: str) -> Iterator[None]:
+    """Open a descriptor for ``what``; a capacity errno becomes ``DescriptorsExhausted``.
+
+    Args:
+        what: the thing that needed it, for the message ("a socket's mailbox").
+
+    Raises:
+        DescriptorsExhausted: the ``OSError`` inside had errno EMFILE, ENFILE, ENOBUFS or
+            ENOMEM (other ``OSError``s pass through unchanged).
+    """
+    try:
+        yield
+    except DescriptorsExhausted:
+        raise
+    except OSError as exc:
+        if exc.errno not in CAPACITY:
+            raise
+        raise DescriptorsExhausted(
+            exc.errno, f"{exc.strerror or exc}: no descriptor left for {what}") from exc

@@ -16,6 +16,14 @@ from .pubsub import PubSocket, SubSocket, XPubSocket, XSubSocket
 from .reqrep import RepSocket, ReqSocket
 from .socket import Socket
 
+# Imported now rather than at the first bind()/connect() that needs them: an import opens its
+# source file, which fails with EMFILE when the process is at its descriptor limit, so a
+# lazy import would turn "connect at the limit" into an ImportError-shaped failure (issue 12).
+# ``encodings.idna`` is what the socket module imports on the first name resolution.
+import encodings.idna  # noqa: E402,F401  isort:skip
+from . import transports as _transports  # noqa: E402,F401  isort:skip
+from ..zmtp import security as _security  # noqa: E402,F401  isort:skip
+
 __all__ = ["SOCKET_CLASSES", "Socket", "socket_class"]
 
 #: socket type number -> implementation

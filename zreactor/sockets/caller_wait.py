@@ -3,34 +3,33 @@
 Theory of operation
 -------------------
 A socket that cannot send or receive yet blocks until a command arrives (a pipe became
-readable or writable, a new pipe, the context stopping): :meth:`Mailbox.wait` on its wake-up
-fd. For a socket with only a few tcp/ipc connections (at most :data:`MAX_CALLER_READS`: the
-request/reply shape, not a busy ROUTER), :func:`wait` does better. It asks each connection's
-session for its fd, and while the I/O thread sleeps, *lends* those fds to this thread: the
-I/O thread stops polling them, this thread polls them together with the mailbox fd, and on
-readiness reads and decodes the data here (*caller I/O*, the mirror of what ``send`` does
-through the pipe's ``caller_io``). The reply then costs no hand-off between threads: no
-wake-up of the I/O thread, no command back to the socket.
+readable or writable, a new pipe, the context stopping): :meth:`Mailbox.wait
+<zreactor.reactor.mailbox.Mailbox.wait>` on its wake-up fd. For a socket with only a few
+tcp/ipc connections (at most :data:`MAX_CALLER_READS`: the request/reply shape, not a busy
+ROUTER), :func:`wait` does better. Each such connection's pipe carries the engine's
+:class:`~zreactor.zmtp.shortcut.CallerShortcut`; the socket asks each to *lend* it the
+connection's fd (the I/O loop, if asleep, stops polling it), waits on those fds and its
+mailbox together (:meth:`Mailbox.wait_with <zreactor.reactor.mailbox.Mailbox.wait_with>`),
+and gives every lent fd back, read first on this thread if it became readable. The reply
+then costs no hand-off between threads: no wake-up of the I/O thread, no command back.
 
-*The rules.* An fd is lent only by its session (``lend_fd``, under the I/O thread's loop
-lock: see :mod:`zreactor.reactor.poller`) and always given back (``reclaim_fd``, in a
-``finally``), readable or not; anything but data (EOF, an error) is left to the I/O thread,
-which sees it once the fd is polled there again. The mailbox is checked first, so a pending
-command is never delayed by a wait on the connections.
+Every rule of lending (under the loop's lease, what EOF and errors do, how much one wait
+reads) belongs to the shortcut: this module only decides *when* to ask. It never lends while
+commands are pending (they are run first), and always gives back, in a ``finally``.
 
 Socket's thread only.
 """
 
 from __future__ import annotations
 
-import select
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Container
 
 if TYPE_CHECKING:
     from ..reactor.mailbox import Mailbox
+    from ..zmtp.shortcut import CallerShortcut
     from .pipe import Pipe
 
-__all__ = ["MAX_CALLER_READS", "wait"]
+__all__ = ["MAX_CALLER_READS", "give_back", "lend", "wait"]
 
 #: a socket with more connections than this waits on its mailbox alone (reading them on the
 #: application thread pays off for the few-peer REQ/DEALER case, not for a busy ROUTER)
@@ -39,46 +38,35 @@ MAX_CALLER_READS = 4
 
 def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None) -> None:
     """Block until ``mailbox`` may have commands or ``timeout`` seconds pass, reading the
-    connections of ``pipes`` on this thread meanwhile when they can be lent (see above)."""
-    offers = _read_offers(pipes)
-    if offers:
-        _wait_reading(mailbox, offers, timeout)
-    else:
+    connections of ``pipes`` on this thread meanwhile when their engines lend them."""
+    lent = lend(mailbox, pipes)
+    if not lent:
         mailbox.wait(timeout)
-
-
-def _read_offers(pipes: list[Pipe]) -> list[tuple[int, Any]]:
-    """``(fd, session)`` for each connection this thread may read itself right now."""
-    if not pipes or len(pipes) > MAX_CALLER_READS:
-        return []
-    offers = []
-    for pipe in pipes:
-        reader = pipe.caller_read
-        if reader is not None:
-            fd = reader.read_fd()
-            if fd is not None:
-                offers.append((fd, reader))
-    return offers
-
-
-def _wait_reading(mailbox: Mailbox, offers: list[tuple[int, Any]], timeout: float | None) -> None:
-    """Wait for a command or for one of our connections to be readable, with those
-    connections lent to this thread; read them here, then give them back."""
-    if mailbox.maybe_pending:
         return
-    lent = []
     readable: set[int] = set()
-    for _, reader in offers:
-        fd = reader.lend_fd()
-        if fd is not None:
-            lent.append((fd, reader))
     try:
-        poll = select.poll()
-        poll.register(mailbox.fd, select.POLLIN)
-        for fd, _ in lent:
-            poll.register(fd, select.POLLIN)
-        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
-        readable.update(fd for fd, _ in poll.poll(ms))
+        readable = mailbox.wait_with([fd for fd, _ in lent], timeout)
     finally:
-        for fd, reader in lent:
-            reader.reclaim_fd(fd in readable)
+        give_back(lent, readable)
+
+
+def lend(mailbox: Mailbox, pipes: list[Pipe]) -> list[tuple[int, CallerShortcut]]:
+    """The first half of :func:`wait`, for a caller that waits elsewhere (an event loop):
+    ``(fd, shortcut)`` for each connection of ``pipes`` its engine lent; none while commands
+    are pending or for more than :data:`MAX_CALLER_READS` connections. Every one must go
+    back through :func:`give_back`."""
+    lent: list[tuple[int, CallerShortcut]] = []
+    if len(pipes) <= MAX_CALLER_READS and not mailbox.maybe_pending:
+        for pipe in pipes:
+            shortcut = pipe.shortcut
+            if shortcut is not None:
+                fd = shortcut.lend_read()
+                if fd is not None:
+                    lent.append((fd, shortcut))
+    return lent
+
+
+def give_back(lent: list[tuple[int, CallerShortcut]], readable: Container[int]) -> None:
+    """The second half: return what :func:`lend` lent, reading those in ``readable`` first."""
+    for fd, shortcut in lent:
+        shortcut.take_back(fd in readable)

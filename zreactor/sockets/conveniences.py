@@ -40,7 +40,7 @@ import pickle
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ..constants import Flag, SocketOption
+from ..constants import Flag, ListenerOption, SocketOption
 from ..errors import ZMQError
 from .frame import Frame, as_frame
 
@@ -54,6 +54,7 @@ SNDMORE = int(Flag.SNDMORE)
 #: attribute names that map to options (``sock.linger = 0``), pyzmq style
 OPTION_NAMES: dict[str, int] = {o.name.lower(): int(o) for o in SocketOption}
 OPTION_NAMES["identity"] = int(SocketOption.ROUTING_ID)
+OPTION_NAMES.update((o.name.lower(), int(o)) for o in ListenerOption)  # sock.accept_grace
 
 
 def _declared_names(cls: type) -> frozenset[str]:

@@ -42,6 +42,7 @@ from .pipe import Pipe
 
 if TYPE_CHECKING:
     from ..context import Context
+    from ..reactor.listener import Listener
     from ..reactor.mailbox import Mailbox
     from .options import Options
 
@@ -128,6 +129,29 @@ class Endpoints:
         self._endpoints.setdefault(endpoint, []).append(listener)
         self.options.last_endpoint = endpoint
         return SocketContext(self, "bind", endpoint)
+
+    def listener(self, endpoint: str | None = None) -> Listener:
+        """The listener serving a bound ``tcp://`` or ``ipc://`` endpoint of this socket.
+
+        Its accept state (``listener_state``), ``stats()``, ``wait_failed()``,
+        ``wait_state()`` and ``restart()`` are safe to use from any thread; see
+        docs/LISTENER.md.
+
+        Args:
+            endpoint: as given to, or reported by, ``bind`` (default: ``last_endpoint``).
+
+        Raises:
+            ZMQError: ENOENT if this socket has no such bound endpoint.
+        """
+        from ..reactor.listener import Listener
+        from .transports import canonical_endpoint
+
+        key = endpoint if endpoint is not None else self.options.last_endpoint
+        for spelling in (key, canonical_endpoint(key, self.options.ipv6)):
+            for child in self._endpoints.get(spelling or "", ()):
+                if isinstance(child, Listener):
+                    return child
+        raise ZMQError(errno.ENOENT, f"no listener bound at {key!r} on this socket")
 
     def _endpoint_prelude(self, addr: str) -> tuple[str, str]:
         """What bind and connect do first: check the socket, run pending commands, and split

@@ -42,6 +42,7 @@ from __future__ import annotations
 import errno
 import struct
 import threading
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Sequence, TypedDict
 
 from ..constants import Flag, SocketType
@@ -113,13 +114,23 @@ def parse_monitor_message(msg: Sequence[Any]) -> MonitorMessage:
     return {"event": event, "value": value, "endpoint": frames[1]}
 
 
-def recv_monitor_message(socket: Socket, flags: int = 0) -> MonitorMessage:
+def recv_monitor_message(socket: Socket, flags: int = 0) -> Any:
     """Receive one message on a monitor PAIR and decode it (pyzmq's helper).
+
+    With an awaitable socket (:mod:`zreactor.asyncio`) this returns an awaitable of the
+    decoded message, as pyzmq's does.
 
     Raises:
         Again: ``flags=DONTWAIT`` and nothing is queued. RuntimeError: not a monitor message.
     """
-    return parse_monitor_message(socket.recv_multipart(flags))
+    msg = socket.recv_multipart(flags)
+    if isinstance(msg, Awaitable):
+        return _parse_when_received(msg)
+    return parse_monitor_message(msg)
+
+
+async def _parse_when_received(msg: Awaitable[list[bytes]]) -> MonitorMessage:
+    return parse_monitor_message(await msg)
 
 
 class Monitor:

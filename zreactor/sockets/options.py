@@ -37,8 +37,9 @@ import socket as _socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..constants import ListenerOption
 from ..constants import SocketOption as O
-from ..constants import _OptType
+from ..constants import OptType
 from ..errors import ZMQError
 
 __all__ = [
@@ -111,9 +112,10 @@ class Options:
     # -- security (issue 11; see set_security_option below; ``mechanism`` is above) --
     as_server: bool = False
     plain_username: bytes = b""
-    plain_password: bytes = b""
+    # secrets never appear in a repr (or a log line made from one)
+    plain_password: bytes = field(default=b"", repr=False)
     curve_publickey: bytes = b""  # raw 32 bytes
-    curve_secretkey: bytes = b""
+    curve_secretkey: bytes = field(default=b"", repr=False)
     curve_serverkey: bytes = b""
     zap_domain: bytes = b""
     #: socket-type name as sent in the ZMTP READY command ("PUB", "SUB", ...)
@@ -272,8 +274,23 @@ def get_security_option(options: Options, option: int) -> Any:
 
 
 def security_of(options: Options) -> Any:
-    """The frozen :class:`~zreactor.zmtp.security.Security` for a new connection."""
+    """The frozen :class:`~zreactor.zmtp.security.Security` for a new connection.
+
+    Raises:
+        ZMQError: EINVAL for a CURVE socket without the keys its role needs (a server needs
+            ``CURVE_SECRETKEY``; a client ``CURVE_SERVERKEY``, ``CURVE_PUBLICKEY`` and
+            ``CURVE_SECRETKEY``), caught here on the socket's thread at bind/connect rather
+            than in the I/O thread at the first connection.
+    """
     from ..zmtp.security import Security
+
+    if options.mechanism == 2:
+        needed = (("curve_secretkey",) if options.as_server
+                  else ("curve_serverkey", "curve_publickey", "curve_secretkey"))
+        missing = [n.upper() for n in needed if not getattr(options, n)]
+        if missing:
+            role = "server" if options.as_server else "client"
+            raise ZMQError(errno.EINVAL, f"CURVE {role} needs {', '.join(missing)}")
 
     return Security(
         mechanism=_MECHANISM_NAMES[options.mechanism],
@@ -330,10 +347,12 @@ NOT_IMPLEMENTED: dict[int, str] = {
 
 def option_name(option: int) -> str:
     """``"LINGER"`` for 17; ``"option 9999"`` for a number libzmq does not name."""
-    try:
-        return O(option).name
-    except ValueError:
-        return f"option {option}"
+    for family in (O, ListenerOption):
+        try:
+            return family(option).name
+        except ValueError:
+            pass
+    return f"option {option}"
 
 
 def register_option(option: int, spec: OptionSpec, default: Any = None) -> None:
@@ -385,12 +404,12 @@ def check_type(option: int, value: Any) -> None:
     int (``bool`` included). A ``str`` is refused with pyzmq's advice.
     """
     try:
-        opt_type = O(option)._opt_type
+        opt_type = O(option).opt_type
     except ValueError:
-        opt_type = _OptType.int
+        opt_type = OptType.int
     if isinstance(value, str):
         raise TypeError(f"{option_name(option)}: unicode not allowed, use setsockopt_string")
-    if opt_type is _OptType.bytes:
+    if opt_type is OptType.bytes:
         if not isinstance(value, _BYTES_LIKE):
             hint = f" (pass bytes, e.g. {str(value).encode()!r})" if isinstance(value, int) else ""
             raise TypeError(
@@ -469,3 +488,13 @@ def _tcp_settings(family: int, options: Options) -> list[tuple[int, str, int]]:
         else:
             settings.append((_socket.IPPROTO_IP, "IP_TOS", options.tos))
     return settings
+
+
+# -- zreactor's listener options (issue 12): what a bind() gives its Listener ---------------
+# Units are libzmq's (milliseconds); the bind converts (transports.listener_options).
+register_option(ListenerOption.ACCEPT_GRACE, OptionSpec("accept_grace", int, minimum=0),
+                default=1000)
+register_option(ListenerOption.SHED_POLICY,
+                OptionSpec("shed_policy", int, minimum=0, maximum=2), default=0)
+register_option(ListenerOption.MAX_CONNECTIONS,
+                OptionSpec("max_connections", int, minimum=-1), default=-1)

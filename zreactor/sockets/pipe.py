@@ -26,14 +26,16 @@ back), a batch read from an empty queue goes to sleep with the same look-again, 
 (always the last item, since nothing is written after it) ends a batch, and the reader sends
 one ``ACTIVATE_WRITE`` per batch that crosses a multiple of the low-water mark.
 
-*Caller I/O.* Waking a sleeping reader costs a command and a thread switch. A session can
-offer its socket a shortcut instead: ``caller_io`` on the socket's end is a callable that, on
-the socket's thread, tries to do the reader's work at once (take the I/O thread's loop lock
-without blocking, pull the queue, write the socket; see ``ZmtpEngine.pull_in_caller``) and
-returns True if it did. The writer calls it where it would send ``ACTIVATE_READ`` (the reader
-asleep, the pipe writable), and sends the command only if it returns False. The reader then
-went back to sleep by itself, with the same look-again, so the protocol above is unchanged;
-:meth:`Pipe.resume_reading` is the reader-side half, valid only under that lock.
+*Caller I/O.* Waking a sleeping reader costs a command and a thread switch. A session's
+pipe offers its socket a shortcut instead: the socket's end carries the session's
+:class:`~zreactor.zmtp.shortcut.CallerShortcut` in its one typed slot, :attr:`Pipe.shortcut`.
+The writer calls ``shortcut.offer_write()`` where it would send ``ACTIVATE_READ`` (the reader
+asleep, the pipe writable), and sends the command only if that returns False; on True the
+engine has done the reader's work on the writer's thread, under its loop's lease. The
+reader then went back to sleep by itself, with the same look-again, so the protocol above is
+unchanged; :meth:`Pipe.resume_reading` is the reader-side half, valid only under that
+lease. The same shortcut lends the connection's fd to the socket while it waits (see
+:mod:`zreactor.sockets.caller_wait`). Inproc pipes have none.
 
 *High-water marks.* The writer counts messages written; the reader counts messages read and,
 every ``lwm`` messages, tells the writer with ``ACTIVATE_WRITE(msgs_read)``. The writer is
@@ -66,10 +68,13 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..reactor.fsm import Machine, Row
 from ..reactor.mailbox import Command
+
+if TYPE_CHECKING:
+    from ..zmtp.shortcut import CallerShortcut
 
 __all__ = [
     "PIPE_TRANSITIONS",
@@ -222,8 +227,7 @@ class Pipe:
     __slots__ = (
         "sink", "peer", "state", "routing_id", "hwm", "lwm", "delay",
         "_in", "_out", "_in_active", "_out_active",
-        "_msgs_read", "_msgs_written", "_peers_msgs_read", "endpoint", "data", "caller_io",
-        "caller_read",
+        "_msgs_read", "_msgs_written", "_peers_msgs_read", "endpoint", "data", "shortcut",
     )
 
     def __init__(self, inq: _Queue, outq: _Queue, inhwm: int, outhwm: int, delay: bool) -> None:
@@ -245,13 +249,9 @@ class Pipe:
         self.endpoint = ""
         #: per-pipe scratch for the owning pattern (e.g. a subscription trie's key)
         self.data: Any = None
-        #: the reader's offer to be woken by doing its work in the writer's thread (module
-        #: docstring, *Caller I/O*): called instead of sending ACTIVATE_READ; True if it did
-        self.caller_io: Callable[[], bool] | None = None
-        #: the writer's offer to let the reader fetch data itself instead of sleeping: an
-        #: object with ``read_fd()`` and ``read_in_caller()`` (the session, for tcp/ipc; see
-        #: ``Socket._wait``); None where there is nothing to fetch (inproc)
-        self.caller_read: Any = None
+        #: on the socket's end of a session's pipe: the engine's offer to do its work on the
+        #: socket's thread (module docstring, *Caller I/O*); None elsewhere (inproc)
+        self.shortcut: CallerShortcut | None = None
 
     # -- commands to the peer -------------------------------------------------------------
 
@@ -406,8 +406,8 @@ class Pipe:
         self._msgs_written += 1
         if out.reader_asleep:  # type: ignore[union-attr]
             out.reader_asleep = False  # type: ignore[union-attr]
-            caller_io = self.caller_io
-            if caller_io is None or not caller_io():
+            shortcut = self.shortcut
+            if shortcut is None or not shortcut.offer_write():
                 self._send_peer(PipeCmd.ACTIVATE_READ)
         return True
 
@@ -416,16 +416,18 @@ class Pipe:
         out = self._out
         if out is not None and out.reader_asleep:
             out.reader_asleep = False
-            caller_io = self.caller_io
-            # (not while terminating: the delimiter goes the ordinary way)
-            if caller_io is None or not self._out_active or not caller_io():
+            shortcut = self.shortcut
+            if shortcut is None or not self._out_active:
+                # (not while terminating: the delimiter goes the ordinary way)
+                self._send_peer(PipeCmd.ACTIVATE_READ)
+            elif not shortcut.offer_write():
                 self._send_peer(PipeCmd.ACTIVATE_READ)
 
     def resume_reading(self) -> bool:
         """Reader side of *Caller I/O*: wake this end as ``ACTIVATE_READ`` would, without
         telling the sink; False if it may not read any more.
 
-        Only for a thread that holds the reader's I/O thread loop lock (the pipe's rule of one
+        Only for a thread that holds the reader's I/O loop lease (the pipe's rule of one
         thread per end holds because the loop is asleep meanwhile).
         """
         if not self._in_active:

@@ -43,8 +43,13 @@ flush the last batch from its write queue. A session with no pipe (or a linger o
 engine) closes at once. ``TERM`` carries no linger when it answers the session's own request
 to go (``Own`` has no options); the session then uses its socket's ``linger`` option.
 
-Threads: every method runs on the session's I/O thread, except the constructors (the socket's
-or the listener's thread, before launch).
+*Caller I/O.* The session gives the socket's end of its pipe one
+:class:`~zreactor.zmtp.shortcut.CallerShortcut` for its whole life; each engine serves it
+while connected. The session takes no part in what goes through it.
+
+Threads: every method runs on the session's I/O thread (or a thread holding its loop's lease,
+when an engine calls in from the caller shortcut), except the constructors (the socket's or
+the listener's thread, before launch).
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ from ..reactor.fsm import Machine
 from ..reactor.own import Own
 from ..zmtp.engine import ZmtpEngine
 from ..zmtp.events import HandshakeComplete
+from ..zmtp.shortcut import CallerShortcut
 from .options import apply_to_socket, conflates, security_of
 from .pipe import Pipe, pipepair
 from .zap import ZapClient
@@ -135,6 +141,8 @@ class Session(Engine):
         self.engine: ZmtpEngine | None = None
         self.connecter: Connecter | None = None
         self.subscriptions: set[bytes] = set()
+        #: caller I/O for the socket's end of our pipe, served by each engine in turn
+        self.shortcut = CallerShortcut()
         #: pipes we terminated ourselves (connection lost): finished before we acknowledge TERM
         self._dropping: set[Pipe] = set()
         self._conn: _socket.socket | None = None
@@ -176,8 +184,7 @@ class Session(Engine):
             sock_end, own_end = pipepair((zsocket, session), (options.sndhwm, options.rcvhwm),
                                          conflate=conflates(options))
             sock_end.endpoint = own_end.endpoint = endpoint
-            sock_end.caller_io = session.pull_in_caller
-            sock_end.caller_read = session
+            sock_end.shortcut = session.shortcut
             session.pipe, session.socket_pipe = own_end, sock_end
         return session
 
@@ -220,6 +227,7 @@ class Session(Engine):
             heartbeat_timeout=None if o.heartbeat_timeout < 0 else o.heartbeat_timeout / 1000,
             endpoint=self.endpoint,
             security=self._security,
+            shortcut=self.shortcut,
         )
 
     def release_resources(self) -> None:
@@ -271,61 +279,6 @@ class Session(Engine):
         self._check_delimiter()
         self._check_lingering_done()
 
-    def pull_in_caller(self) -> bool:
-        """The socket wrote to our sleeping pipe: send it on the *socket's* thread if the I/O
-        thread is asleep and the engine idle (``caller_io``, see *Caller I/O* in
-        :mod:`zreactor.zmtp.engine`); True if that happened, else the socket wakes us.
-
-        Socket's thread. Takes the I/O thread's loop lock without blocking, so it never waits
-        for the I/O thread and the I/O thread never runs alongside it.
-        """
-        thread = self.thread
-        if thread is None or self.engine is None:
-            return False
-        lease = thread.try_lease()
-        if lease is None:
-            return False  # the loop is busy: it will see the ACTIVATE_READ soon enough
-        with lease:
-            engine, pipe = self.engine, self.pipe
-            return engine is not None and pipe is not None and engine.pull_in_caller(pipe)
-
-    def read_fd(self) -> int | None:
-        """A hint: the connection's fd if a waiting socket could read it itself now.
-
-        Socket's thread, without the lock: :meth:`lend_fd` decides for real.
-        """
-        engine = self.engine
-        return None if engine is None else engine.caller_read_fd()
-
-    def lend_fd(self) -> int | None:
-        """Lend the connection's fd to the socket about to wait (*caller I/O*, the mirror of
-        :meth:`pull_in_caller`): the I/O thread stops polling it until :meth:`reclaim_fd`.
-
-        Socket's thread; takes the I/O thread's loop lock without blocking (None if busy).
-        """
-        thread = self.thread
-        if thread is None or self.engine is None:
-            return None
-        lease = thread.try_lease()
-        if lease is None:
-            return None  # the loop is awake: let it read, and wait for its command
-        with lease:
-            engine = self.engine
-            return None if engine is None else engine.lend_fd()
-
-    def reclaim_fd(self, readable: bool) -> None:
-        """The socket stopped waiting: read what arrived (on its thread), give the fd back.
-
-        Under a give-back lease (``wait_lease``: waits for the loop's running handlers).
-        """
-        thread = self.thread
-        if thread is None:
-            return
-        with thread.wait_lease():
-            engine = self.engine
-            if engine is not None:
-                engine.reclaim_fd(readable)
-
     # -- pipe sink interface ----------------------------------------------------------------------
 
     def read_activated(self, pipe: Pipe) -> None:
@@ -364,8 +317,7 @@ class Session(Engine):
                                      conflate=conflates(o))
         sock_end.routing_id = identity or None
         sock_end.endpoint = own_end.endpoint = self.endpoint
-        sock_end.caller_io = self.pull_in_caller
-        sock_end.caller_read = self
+        sock_end.shortcut = self.shortcut
         self.pipe = own_end
         self.subscriptions = set()  # the socket sends its subscriptions down a new pipe itself
         Own.send_command(self.zsocket, SocketCmd.BIND, sock_end)

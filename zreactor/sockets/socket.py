@@ -34,6 +34,11 @@ string helpers, and the option attributes such as ``sock.linger``), and
 :mod:`~zreactor.sockets.caller_wait` (what the socket does while it blocks: the caller-I/O
 wait), a plain function called by :meth:`Socket._wait`.
 
+*Lifecycle.* :data:`SOCKET_TRANSITIONS`: an ``OPEN`` socket is ``STOPPED`` by the context's
+``STOP`` (its blocking calls fail with ETERM; ``close()`` still works) and ``CLOSED`` by
+``close()``. Entering either folds the state into ``_unusable``, the one flag the per-message
+paths test.
+
 *Pending commands.* The per-message paths ask :attr:`Mailbox.maybe_pending
 <zreactor.reactor.mailbox.Mailbox.maybe_pending>` before touching the pattern: a flag read,
 not a syscall. Why that racy read is safe is written on the property.
@@ -41,15 +46,17 @@ not a syscall. Why that racy read is safe is written on the property.
 
 from __future__ import annotations
 
+import enum
 import errno
 import time
 import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Container
 
 from ..constants import Flag, PollEvent, SocketOption, SocketType
 from ..errors import Again, ContextTerminated, ZMQError
 from ..reactor.events import EventBus
+from ..reactor.fsm import Machine
 from ..reactor.mailbox import Mailbox, dispatch
 from ..reactor.own import Own
 from . import caller_wait
@@ -71,7 +78,8 @@ from .pipe import Pipe
 if TYPE_CHECKING:
     from ..context import Context
 
-__all__ = ["Frame", "Socket"]  # Frame lives in .frame; re-exported for the package
+__all__ = ["SOCKET_TRANSITIONS", "Frame", "Socket", "SocketEvent", "SocketState"]
+# (Frame lives in .frame; re-exported for the package)
 
 DONTWAIT = int(Flag.DONTWAIT)
 SNDMORE = int(Flag.SNDMORE)
@@ -79,6 +87,36 @@ SNDMORE = int(Flag.SNDMORE)
 #: sockets whose ``underlying`` address was handed out, for :meth:`Socket.shadow` (weak: a
 #: socket nobody holds any more is gone, and so is its address)
 _SHADOWABLE: weakref.WeakValueDictionary[int, Socket] = weakref.WeakValueDictionary()
+
+
+class SocketState(enum.Enum):
+    """Where a socket stands in its life (see the module docstring)."""
+
+    OPEN = "open"
+    #: the context is terminating: blocking calls fail with ETERM until ``close()``
+    STOPPED = "stopped"
+    CLOSED = "closed"
+
+
+class SocketEvent(enum.Enum):
+    """What moves a socket through its life."""
+
+    STOP = "STOP (context terminating)"
+    CLOSE = "close()"
+
+
+def _unusable(sock: Socket) -> None:
+    sock._unusable = True
+
+
+#: A socket's life; anything else than ``OPEN`` is unusable.
+SOCKET_TRANSITIONS: Machine[SocketState, SocketEvent] = Machine("socket", SocketState.OPEN, {
+    (SocketState.OPEN, SocketEvent.STOP): SocketState.STOPPED,
+    (SocketState.OPEN, SocketEvent.CLOSE): SocketState.CLOSED,
+    (SocketState.STOPPED, SocketEvent.CLOSE): SocketState.CLOSED,
+    # closed while the context's STOP was on its way: the reaper runs it
+    (SocketState.CLOSED, SocketEvent.STOP): SocketState.CLOSED,
+}, attr="_life", entry={SocketState.STOPPED: _unusable, SocketState.CLOSED: _unusable})
 
 
 class Socket(Endpoints, Conveniences, Own):
@@ -117,9 +155,8 @@ class Socket(Endpoints, Conveniences, Own):
         self._endpoints: dict[str, list[Any]] = {}
         self._out_frames: list[bytes] = []
         self._in_frames: deque[bytes] = deque()
-        self._ctx_terminated = False
-        self._closed = False
-        #: closed or context terminated: the one flag the per-message paths test
+        self._life = SocketState.OPEN
+        #: not OPEN (closed or stopped): the one flag the per-message paths test
         self._unusable = False
         #: events of this socket's listeners, sessions and engines (monitors subscribe)
         self.event_bus = EventBus(parent=context.events)
@@ -198,19 +235,18 @@ class Socket(Endpoints, Conveniences, Own):
 
     def process_stop(self) -> None:
         """``STOP`` command: the context is terminating; blocking calls must fail."""
-        self._ctx_terminated = True
-        self._unusable = True
+        SOCKET_TRANSITIONS.fire(self, SocketEvent.STOP)
 
     def _process_commands(self) -> None:
         for command in self.mailbox.drain():
             dispatch(command)
-        if self._ctx_terminated:
+        if self._life is SocketState.STOPPED:
             raise ContextTerminated()
 
     def _check_usable(self) -> None:
-        if self._closed:
+        if self._life is SocketState.CLOSED:
             raise ZMQError(errno.ENOTSOCK, "socket is closed")
-        if self._ctx_terminated:
+        if self._life is SocketState.STOPPED:
             raise ContextTerminated()
 
     def _wait(self, deadline: float | None) -> bool:
@@ -228,6 +264,25 @@ class Socket(Endpoints, Conveniences, Own):
         caller_wait.wait(self.mailbox, self._pipes, timeout)
         self._process_commands()
         return True
+
+    def lend_reads(self) -> list[tuple[int, Any]]:
+        """For an event loop about to wait for a message: borrow this socket's connections.
+
+        The caller-I/O wait of :mod:`zreactor.sockets.caller_wait`, in two halves for a loop
+        that cannot block here: returns ``(fd, token)`` for each tcp/ipc connection lent by
+        its sleeping I/O thread (none for inproc, for more than ``MAX_CALLER_READS``
+        connections, or while an I/O thread is busy). Watch the fds for reading alongside
+        the wake-up fd, and give every one back with :meth:`give_back_reads` at the next
+        wake-up of either kind: until then their I/O thread does not read them.
+
+        Socket's thread only.
+        """
+        return caller_wait.lend(self.mailbox, self._pipes)
+
+    def give_back_reads(self, lent: list[tuple[int, Any]], readable: Container[int]) -> None:
+        """Return what :meth:`lend_reads` lent, reading on this thread the fds in ``readable``
+        (their messages are then in the socket: read ``EVENTS``)."""
+        caller_wait.give_back(lent, readable)
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -299,7 +354,7 @@ class Socket(Endpoints, Conveniences, Own):
     @property
     def closed(self) -> bool:
         """True after :meth:`close`."""
-        return self._closed
+        return self._life is SocketState.CLOSED
 
     def fileno(self) -> int:
         """The wake-up fd (the ``FD`` option), so event loops can watch the socket.
@@ -468,12 +523,11 @@ class Socket(Endpoints, Conveniences, Own):
 
         Returns at once; ``Context.term()`` waits for the delivery. Idempotent.
         """
-        if self._closed:
+        if self._life is SocketState.CLOSED:
             return
         if linger is not None:
             self.options.linger = int(linger)
-        self._closed = True
-        self._unusable = True
+        SOCKET_TRANSITIONS.fire(self, SocketEvent.CLOSE)
         self.context.reaper.reap(self)
 
     def _reap_term(self) -> None:
@@ -523,7 +577,7 @@ class Socket(Endpoints, Conveniences, Own):
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
+        state = self._life.value
         return f"<zreactor.{type(self).__name__} {self.options.type_name} {state}>"
 
 

@@ -18,7 +18,10 @@ is pipes only, handled by the socket and the context):
     socket's end of its pipe at once unless the pipe is made per connection (``immediate``,
     ROUTER).
 
-Both take a snapshot of the socket's options: later changes affect later endpoints only.
+Both take a snapshot of the socket's options: later changes affect later endpoints only. A
+bind gives its listener zreactor's own options too (``ACCEPT_GRACE``, ``SHED_POLICY``,
+``MAX_CONNECTIONS``: :func:`listener_options`), and the socket reaches a bound endpoint's
+listener with ``sock.listener(endpoint)``.
 
 Endpoint spelling follows libzmq: ``tcp://*:*`` and ``tcp://HOST:0`` pick a port;
 ``tcp://[::1]:5555`` is IPv6 (literals are accepted without the ``ipv6`` option, which only
@@ -46,18 +49,20 @@ import errno
 import os
 import socket as _socket
 import stat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ZMQError
 from ..reactor.address import format_endpoint, parse_endpoint
 from ..reactor.events import EventKind, ReactorEvent
-from ..reactor.listener import Listener
+from ..constants import ShedPolicyCode
+from ..reactor.listener import Listener, ShedPolicy
 from .session import Session
 
 if TYPE_CHECKING:
+    from .options import Options
     from .socket import Socket
 
-__all__ = ["bind", "canonical_endpoint", "connect"]
+__all__ = ["bind", "canonical_endpoint", "connect", "listener_options"]
 
 
 def bind(socket: Socket, addr: str) -> tuple[str, Listener]:
@@ -75,7 +80,8 @@ def bind(socket: Socket, addr: str) -> tuple[str, Listener]:
         return Session.accepted(socket, options, listener.endpoint, conn)
 
     try:
-        listener = Listener(addr, new_session, backlog=options.backlog, ipv6=options.ipv6)
+        listener = Listener(addr, new_session, backlog=options.backlog, ipv6=options.ipv6,
+                            **listener_options(options))
     except ValueError as exc:
         raise ZMQError(errno.EINVAL, str(exc)) from exc
     except OSError as exc:  # a name that does not resolve; ENAMETOOLONG keeps its errno
@@ -92,6 +98,23 @@ def bind(socket: Socket, addr: str) -> tuple[str, Listener]:
         raise ZMQError(code, f"cannot bind {addr}: {exc.strerror or exc}") from exc
     socket.launch_child(listener, context.choose_io_thread())
     return endpoint, listener
+
+
+def listener_options(options: Options) -> dict[str, Any]:
+    """The :class:`Listener` arguments of zreactor's listener socket options (ms -> s)."""
+    return {
+        "accept_grace": options.accept_grace / 1000.0,
+        "shed_policy": _SHED_POLICIES[options.shed_policy],
+        "max_connections": options.max_connections if options.max_connections > 0 else None,
+    }
+
+
+#: ``SHED_POLICY`` values (``zreactor.SHED_RESET`` ...) to the listener's policies
+_SHED_POLICIES = {
+    ShedPolicyCode.SHED_RESET: ShedPolicy.RESET,
+    ShedPolicyCode.SHED_REOPEN: ShedPolicy.REOPEN,
+    ShedPolicyCode.SHED_NONE: ShedPolicy.NONE,
+}
 
 
 def connect(socket: Socket, addr: str) -> tuple[str, Session]:

@@ -114,8 +114,6 @@ _SUBSCRIBERS = frozenset({"SUB", "XSUB"})
 #: First byte of a ZMTP 3.0 subscription message, and of a cancellation.
 _SUBSCRIBE_BYTE = 1
 _CANCEL_BYTE = 0
-#: How libzmq 4.3.5 servers start a handshake ERROR on the wire (see _on_handshake_frame).
-_LIBZMQ_HANDSHAKE_ERROR = b"^RROR"
 #: Metadata names the mechanism fills in itself.
 _RESERVED_PROPERTIES = frozenset({"socket-type", "identity"})
 
@@ -255,7 +253,7 @@ class ZmtpConnection:
                 used = self._greeting.feed(data)
                 if not self._greeting.complete:
                     return events
-                self._on_greeting()
+                self._on_greeting(events)
                 data = memoryview(data)[used:]
             try:
                 frames = self._decoder.feed(data)
@@ -285,12 +283,15 @@ class ZmtpConnection:
         Raises:
             ProtocolError: as :meth:`receive_data`.
         """
-        if self._state is not State.TRAFFIC or self._boxed:
+        if self._state is not State.TRAFFIC:
             return self.receive_data(data)
         try:
             try:
-                items, self._partial, commands = self._decoder.feed_messages(
-                    data, self._partial)
+                if self._boxed:
+                    items, commands = self._unbox(data)
+                else:
+                    items, self._partial, commands = self._decoder.feed_messages(
+                        data, self._partial)
             except FramingError as exc:
                 # as in receive_data: a peer ERROR before the violation is what we report
                 events: list[Event] = []
@@ -458,13 +459,13 @@ class ZmtpConnection:
         else:
             self._queue_command(commands.encode_command(name, bytes(topic)))
 
-    def _on_greeting(self) -> None:
+    def _on_greeting(self, events: list[Event]) -> None:
         greeting = self._greeting.greeting
         check_mechanism(greeting.mechanism, self._mechanism.name)
         self._version = greeting.effective_version
         TRANSITIONS.fire(self, Trigger.PEER_GREETING)
         self._mechanism.start()
-        self._drain_mechanism([])
+        self._drain_mechanism(events)
 
     def _on_frames(self, frames: list[Frame], events: list[Event]) -> None:
         index = 0
@@ -498,6 +499,40 @@ class ZmtpConnection:
             else:
                 append(Message([body]))
 
+    def _unbox(self, data: BytesLike) -> tuple[list[list[bytes] | Frame], int]:
+        """:meth:`~.frames.FrameDecoder.feed_messages` for boxed traffic: every frame is a
+        MESSAGE; open each and assemble messages from the inner MORE flags.
+
+        Raises:
+            ProtocolError: a framing error (after the boxes before it were opened, so a
+                peer ERROR before the garbage is still seen) or a box that fails.
+        """
+        try:
+            frames = self._decoder.feed(data)
+        except FramingError as exc:
+            items, _ = self._open_boxes(exc.frames)
+            raise FramingError(str(exc), items) from None  # type: ignore[arg-type]
+        return self._open_boxes(frames)
+
+    def _open_boxes(self, frames: list[Frame]) -> tuple[list[list[bytes] | Frame], int]:
+        unseal = self._mechanism.decrypt
+        items: list[list[bytes] | Frame] = []
+        partial = self._partial
+        commands = 0
+        for _, body in frames:
+            flags, plain = unseal(body)
+            if flags & COMMAND:
+                items.append((flags, plain))
+                commands += 1
+            elif flags & MORE:
+                partial.append(plain)
+            else:
+                partial.append(plain)
+                items.append(partial)
+                partial = []
+        self._partial = partial
+        return items, commands
+
     def _on_items(self, items: list[list[bytes] | Frame], events: list[Event]) -> None:
         """Turn :meth:`~.frames.FrameDecoder.feed_messages` output into batch events."""
         run: list[list[bytes]] = []
@@ -528,12 +563,7 @@ class ZmtpConnection:
             raise ProtocolError(
                 f"expected a handshake command, got a message frame "
                 f"(flags 0x{flags:02x}) during the {self._mechanism.name} handshake")
-        if body[:5] == _LIBZMQ_HANDSHAKE_ERROR:
-            # libzmq 4.3.5's PLAIN/CURVE/NULL servers put these 5 bytes where "\x05ERROR"
-            # belongs (seen on the wire: 5e 52 52 4f 52 03 "400"); read it as the ERROR it is
-            name, data = commands.ERROR, body[5:]
-        else:
-            name, data = commands.decode_command(body)
+        name, data = self._mechanism.split_command(body)
         self._mechanism.process_command(name, data)
         self._drain_mechanism(events)
 
@@ -613,13 +643,16 @@ class ZmtpConnection:
             append_command(self._outgoing, body)
 
     def _box(self, frames: Sequence[BytesLike], command: int = 0) -> None:
-        """Queue each frame as a MESSAGE box; libzmq sends the box as a plain final frame."""
-        encrypt = self._mechanism.encrypt
-        out = self._outgoing
+        """Queue each frame as one MESSAGE box, which libzmq sends as a plain final frame
+        (MORE travels inside the box)."""
+        seal = self._mechanism.encrypt_frame
+        append = self._outgoing.append
         last = len(frames) - 1
+        if not last:
+            append(seal(command, bytes(frames[0])))
+            return
         for index, frame in enumerate(frames):
-            box = encrypt((MORE if index < last else 0) | command, bytes(frame))
-            append_message(out, (box,))
+            append(seal((MORE if index < last else 0) | command, bytes(frame)))
 
     def _on_command(self, body: bytes, events: list[Event]) -> bool:
         """Handle a command received in traffic; return True if it closed the connection."""

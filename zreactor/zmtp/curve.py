@@ -1,18 +1,94 @@
-"""CURVE (RFC 26, CurveZMQ): the optional extra's entry points.
+"""CURVE (RFC 26, CurveZMQ): authenticated encryption of a ZMTP connection, via PyNaCl.
 
-The mechanism itself lands in the next step; this module already owns the one question the
-rest of zreactor asks: is PyNaCl (the ``zreactor[curve]`` extra) installed?
+Theory of operation
+-------------------
+CurveZMQ is Curve25519 key agreement plus XSalsa20-Poly1305 boxes (NaCl's ``crypto_box``),
+the same primitives libzmq takes from libsodium. We take them from PyNaCl, libsodium's Python
+binding, and only here: the import happens when a CURVE option is set or a CURVE connection
+starts, never for NULL or PLAIN, so the core stays dependency-free. Without PyNaCl,
+:func:`require_curve` raises an ``ENOTSUP`` error naming the ``zreactor[curve]`` extra and
+``zreactor.has("curve")`` is False. Nothing cryptographic is written here: this module only
+lays out bytes and calls ``crypto_box*``/``crypto_secretbox*``.
+
+Keys: each side has a long-term pair (server ``S``/``s``, client ``C``/``c``) and makes a
+short-term pair per connection (``S'``/``s'``, ``C'``/``c'``). The handshake, byte for byte as
+libzmq 4.3.5 writes it (``curve_client_tools.hpp``, ``curve_server.cpp``)::
+
+    HELLO     version 1.0, 72 zero bytes, C', nonce(8), Box[64 zeros](C'->S)       200 B
+    WELCOME   nonce(16), Box[S' + cookie](S->C')                                   168 B
+              cookie = nonce(16) + SecretBox[C' + s'](K)
+    INITIATE  cookie(96), nonce(8), Box[C + vouch-nonce(16) + vouch + metadata](C'->S')
+              vouch = Box[C' + S](C->S')
+    READY     nonce(8), Box[metadata](S'->C')
+    MESSAGE   nonce(8), Box[flags(1) + frame](C'<->S')  (flags: 1 MORE, 2 COMMAND)
+
+The nonce prefixes are ``CurveZMQHELLO---``, ``WELCOME-``, ``COOKIE--``, ``VOUCH---``,
+``CurveZMQINITIATE``, ``CurveZMQREADY---``, ``CurveZMQMESSAGEC`` (client to server) and
+``CurveZMQMESSAGES``. Every short nonce comes from one counter per side starting at 1 (HELLO
+1, INITIATE 2, then MESSAGEs; the server's READY 1, then MESSAGEs), so a nonce is never used
+twice with one key; the 16-byte ones are random.
+
+Rules it keeps, each tested:
+
+* *Replay and reordering.* A MESSAGE (and READY/INITIATE) nonce must be greater than every
+  nonce the peer used before (libzmq's ``check_validity``): a replayed or reordered box is a
+  :class:`~.handshake.HandshakeError` (``INVALID_SEQUENCE``) and the connection is dropped.
+* *The cookie.* The server keeps no per-client state between WELCOME and INITIATE (RFC 26):
+  ``C'`` and ``s'`` leave in the cookie, sealed with a cookie key that is shared by all
+  connections and rotated every :data:`COOKIE_KEY_LIFETIME` seconds (the previous key still
+  opens cookies, so a handshake that straddles a rotation completes); the mechanism forgets
+  both right after WELCOME and takes them back from the INITIATE's cookie.
+* *Secrets.* Long-term secret keys and short-term secrets are held in slots that no repr
+  shows and no log line prints.
+* Every malformed command or failed box is a :class:`~.handshake.HandshakeError` with
+  libzmq's code (``MALFORMED_COMMAND_*``, ``CRYPTOGRAPHIC``, ``KEY_EXCHANGE``): that
+  connection is dropped, and nothing else notices.
 """
 
 from __future__ import annotations
 
+import enum
 import errno
+import os
+import struct
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..capabilities import module_available, register_capability
 from ..errors import ZMQError
+from . import commands
+from .frames import COMMAND, MORE
+from .handshake import (
+    PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
+    PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE,
+    PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE,
+    PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_HELLO,
+    PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_INITIATE,
+    PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_MESSAGE,
+    PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_READY,
+    PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_WELCOME,
+    PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND,
+    HandshakeError,
+    Mechanism,
+    MechanismEvent,
+    mechanism_machine,
+)
 
-__all__ = ["available", "curve_keypair", "curve_public", "require_curve"]
+__all__ = [
+    "CLIENT_TRANSITIONS",
+    "COOKIE_KEY_LIFETIME",
+    "SERVER_TRANSITIONS",
+    "ClientPhase",
+    "CurveClient",
+    "CurveServer",
+    "ServerPhase",
+    "available",
+    "curve_keypair",
+    "curve_public",
+    "require_curve",
+]
 
 _EXTRA_HINT = ("CURVE needs PyNaCl (libsodium): pip install 'zreactor[curve]'")
 
@@ -75,3 +151,494 @@ def curve_public(secret_key: bytes | str) -> bytes:
 
 
 register_capability("curve", lambda: module_available("nacl"))
+
+# -- the mechanism ------------------------------------------------------------------------
+
+HELLO, WELCOME, INITIATE, MESSAGE = b"HELLO", b"WELCOME", b"INITIATE", b"MESSAGE"
+_MESSAGE_NAME = b"\x07MESSAGE"
+_u64 = struct.Struct(">Q")
+_LONG_HEADER = struct.Struct(">BQ")
+#: largest scratch buffer a connection keeps between frames
+_SCRATCH_MAX = 256 * 1024
+#: Seconds a cookie key seals cookies; the previous key still opens them for as long again.
+COOKIE_KEY_LIFETIME = 60.0
+_HELLO_DATA = 194  # HELLO is 200 bytes with its name
+_WELCOME_DATA = 160
+_INITIATE_MIN_DATA = 248  # libzmq: an INITIATE of at least 257 bytes with its name
+_READY_MIN_DATA = 24
+_MESSAGE_MIN = 8 + 8 + 16 + 1  # name, nonce, MAC, flags
+
+
+class _CookieKeys:
+    """The server-wide cookie keys: current and previous, rotated by time. Thread-safe."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: tuple[bytes, bytes | None] = (os.urandom(32), None)
+        self._since = clock()
+
+    def __repr__(self) -> str:
+        return "<cookie keys>"
+
+    def current(self) -> bytes:
+        """The key to seal a new cookie with."""
+        return self.all()[0]
+
+    def all(self) -> tuple[bytes, ...]:
+        """The keys that may open a cookie, newest first."""
+        with self._lock:
+            now = self._clock()
+            elapsed = now - self._since
+            if elapsed >= COOKIE_KEY_LIFETIME:
+                # idle for two lifetimes: the current key is past its grace period too
+                previous = self._keys[0] if elapsed < 2 * COOKIE_KEY_LIFETIME else None
+                self._keys = (os.urandom(32), previous)
+                self._since = now
+            return tuple(k for k in self._keys if k is not None)
+
+
+COOKIE_KEYS = _CookieKeys()
+
+
+def _open(nacl: Any, call: str, code: int, what: str, *args: bytes) -> bytes:
+    try:
+        return getattr(nacl, call)(*args)  # type: ignore[no-any-return]
+    except Exception:  # nacl.exceptions.CryptoError, or ValueError/TypeError on bad sizes
+        raise HandshakeError(f"CURVE {what}: the box does not open", code) from None
+
+
+def _raw_sodium() -> tuple[Any, Any] | None:
+    """PyNaCl's own cffi handle on libsodium, for the per-frame calls of traffic.
+
+    ``nacl.bindings.crypto_box_easy_afternm`` checks its arguments in Python and copies its
+    result twice; for a 100-byte frame that is most of the cost. PyNaCl exposes the same
+    libsodium functions through ``nacl._sodium`` (its cffi module, the one its bindings call);
+    where that is missing we fall back to the public bindings, same bytes, slower.
+    """
+    try:
+        from nacl._sodium import ffi, lib
+    except ImportError:  # pragma: no cover - every PyNaCl release since 1.0 has it
+        return None
+    return ffi, lib
+
+
+_FLAG_BYTES = [bytes((i,)) for i in range(4)]
+
+
+class _Boxes:
+    """The traffic half shared by both roles: one precomputed key, two nonce counters."""
+
+    __slots__ = ("_ffi", "_in_prefix", "_k", "_lib", "_nacl", "_out_prefix", "_rbuf", "_wbuf",
+                 "nonce", "peer_nonce")
+
+    def __init__(self, nacl: Any, out_prefix: bytes, in_prefix: bytes) -> None:
+        self._nacl = nacl
+        raw = _raw_sodium()
+        self._ffi, self._lib = raw if raw is not None else (None, None)
+        self._k = b""
+        # scratch buffers reused across frames (the result is copied out as bytes), grown on
+        # demand: a cffi allocation per frame costs about as much as the box itself
+        self._rbuf: Any = None
+        self._wbuf: Any = None
+        self._out_prefix = out_prefix
+        self._in_prefix = in_prefix
+        #: our next short nonce (HELLO/READY used 1)
+        self.nonce = 1
+        #: the greatest short nonce the peer used
+        self.peer_nonce = 0
+
+    def __repr__(self) -> str:
+        return f"<CURVE boxes nonce={self.nonce} peer_nonce={self.peer_nonce}>"
+
+    def next_nonce(self) -> bytes:
+        value = self.nonce
+        self.nonce = value + 1
+        return _u64.pack(value)
+
+    def take_peer_nonce(self, raw: bytes) -> None:
+        value = _u64.unpack(raw)[0]
+        if value <= self.peer_nonce:
+            raise HandshakeError(
+                f"CURVE nonce {value} is not above the peer's last {self.peer_nonce}: a replayed "
+                "or reordered box", PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE)
+        self.peer_nonce = value
+
+    def seal(self, flags: int, body: bytes) -> bytes:
+        """``MESSAGE`` + nonce + Box[flags + body]: the body of one boxed frame."""
+        plain = _FLAG_BYTES[(1 if flags & MORE else 0) | (2 if flags & COMMAND else 0)] + body
+        value = self.nonce
+        self.nonce = value + 1
+        nonce = _u64.pack(value)
+        lib = self._lib
+        if lib is None:
+            return _MESSAGE_NAME + nonce + self._nacl.crypto_box_easy_afternm(
+                plain, self._out_prefix + nonce, self._k)
+        ffi = self._ffi
+        size = len(plain)
+        out = ffi.new("unsigned char[]", 32 + size)
+        ffi.memmove(out, _MESSAGE_NAME + nonce, 16)
+        lib.crypto_box_easy_afternm(out + 16, plain, size, self._out_prefix + nonce, self._k)
+        return ffi.buffer(out)[:]
+
+    def seal_frame(self, flags: int, body: bytes) -> bytes:
+        """:meth:`seal` as a whole ZMTP frame: header (flags 0, as libzmq), then the body."""
+        lib = self._lib
+        if lib is None:
+            box = self.seal(flags, body)
+            size = len(box)
+            return (bytes((0, size)) if size <= 255 else _LONG_HEADER.pack(2, size)) + box
+        plain = _FLAG_BYTES[(1 if flags & MORE else 0) | (2 if flags & COMMAND else 0)] + body
+        value = self.nonce
+        self.nonce = value + 1
+        nonce = _u64.pack(value)
+        size = len(plain)
+        frame_size = 32 + size
+        header = bytes((0, frame_size)) if frame_size <= 255 else _LONG_HEADER.pack(2, frame_size)
+        at = len(header)
+        ffi = self._ffi
+        total = at + frame_size
+        out = self._wbuf
+        if out is None or len(out) < total:
+            out = ffi.new("unsigned char[]", max(total, 4096))
+            if total <= _SCRATCH_MAX:  # a huge frame's buffer is not kept
+                self._wbuf = out
+        ffi.memmove(out, header + _MESSAGE_NAME + nonce, at + 16)
+        lib.crypto_box_easy_afternm(out + at + 16, plain, size, self._out_prefix + nonce, self._k)
+        return ffi.buffer(out, total)[:]
+
+    def unseal(self, body: bytes) -> tuple[int, bytes]:
+        """Open one MESSAGE body into ``(zmtp flags, frame)``.
+
+        Raises:
+            HandshakeError: not a MESSAGE, too short, a nonce not above the last one
+                (``INVALID_SEQUENCE``), or a box that does not open (``CRYPTOGRAPHIC``).
+        """
+        if body[:8] != _MESSAGE_NAME:
+            raise HandshakeError("CURVE traffic must be MESSAGE commands",
+                                 PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND)
+        size = len(body)
+        if size < _MESSAGE_MIN:
+            raise HandshakeError(f"CURVE MESSAGE of {size} bytes is too short",
+                                 PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_MESSAGE)
+        nonce = bytes(body[8:16])
+        value = int.from_bytes(nonce, "big")
+        if value <= self.peer_nonce:
+            raise HandshakeError(
+                f"CURVE nonce {value} is not above the peer's last {self.peer_nonce}: a replayed "
+                "or reordered box", PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE)
+        self.peer_nonce = value
+        lib = self._lib
+        if lib is None:
+            plain = _open(self._nacl, "crypto_box_open_easy_afternm",
+                          PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, "MESSAGE",
+                          bytes(body[16:]), self._in_prefix + nonce, self._k)
+            inner = plain[0]
+            return (MORE if inner & 1 else 0) | (COMMAND if inner & 2 else 0), plain[1:]
+        ffi = self._ffi
+        out = self._rbuf
+        if out is None or len(out) < size - 32:
+            out = ffi.new("unsigned char[]", max(size - 32, 4096))
+            if size <= _SCRATCH_MAX:
+                self._rbuf = out
+        if lib.crypto_box_open_easy_afternm(out, ffi.from_buffer(body) + 16, size - 16,
+                                            self._in_prefix + nonce, self._k) != 0:
+            raise HandshakeError("CURVE MESSAGE: the box does not open",
+                                 PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+        inner = out[0]
+        return ((MORE if inner & 1 else 0) | (COMMAND if inner & 2 else 0),
+                ffi.buffer(out, size - 32)[1:])
+
+
+class ClientPhase(enum.Enum):
+    """Phases of a CURVE client."""
+
+    START = "start"
+    HELLO_SENT = "HELLO sent"
+    INITIATE_SENT = "INITIATE sent"
+    DONE = "done"
+    ERROR = "peer ERROR"
+
+
+class ServerPhase(enum.Enum):
+    """Phases of a CURVE server."""
+
+    WAIT_HELLO = "waiting for HELLO"
+    WAIT_INITIATE = "WELCOME sent (no per-client state)"
+    ZAP_WAIT = "waiting for the ZAP handler"
+    DONE = "done"
+    REFUSED = "refused by ZAP"
+    ERROR = "peer ERROR"
+
+
+_C, _S, _E = ClientPhase, ServerPhase, MechanismEvent
+CLIENT_TRANSITIONS = mechanism_machine("CURVE client", ClientPhase.START, {
+    (_C.START, _E.SEND_HELLO): _C.HELLO_SENT,
+    (_C.HELLO_SENT, _E.GOT_WELCOME): _C.INITIATE_SENT,
+    (_C.HELLO_SENT, _E.GOT_ERROR): _C.ERROR,
+    (_C.INITIATE_SENT, _E.GOT_READY): _C.DONE,
+    (_C.INITIATE_SENT, _E.GOT_ERROR): _C.ERROR,
+})
+SERVER_TRANSITIONS = mechanism_machine("CURVE server", ServerPhase.WAIT_HELLO, {
+    (_S.WAIT_HELLO, _E.GOT_HELLO): _S.WAIT_INITIATE,
+    (_S.WAIT_INITIATE, _E.ASK_ZAP): _S.ZAP_WAIT,
+    (_S.WAIT_INITIATE, _E.GOT_ERROR): _S.ERROR,
+    (_S.ZAP_WAIT, _E.ZAP_OK): _S.DONE,
+    (_S.ZAP_WAIT, _E.ZAP_REFUSED): _S.REFUSED,
+})
+
+
+def _key(value: bytes, what: str) -> bytes:
+    if len(value) != 32:
+        raise ValueError(f"CURVE {what} must be 32 bytes (set it with the socket option)")
+    return bytes(value)
+
+
+class CurveClient(Mechanism):
+    """The CURVE client: proves it knows the server's public key and its own secret key.
+
+    Args:
+        public_key, secret_key: our long-term pair (32 raw bytes each).
+        server_key: the server's long-term public key.
+        others: as :class:`~.handshake.Mechanism`.
+
+    Raises:
+        ValueError: a key is missing or not 32 bytes. ZMQError: PyNaCl is not installed.
+    """
+
+    __slots__ = ("_boxes", "_cookie", "_cn_public", "_cn_secret", "_cn_server", "_keys",
+                 "_nacl")
+    name = "CURVE"
+    number = 2
+    MACHINE = CLIENT_TRANSITIONS
+    encrypts = True
+
+    def __init__(self, socket_type: str, identity: bytes = b"",
+                 metadata: Mapping[str, bytes] | None = None, *, public_key: bytes = b"",
+                 secret_key: bytes = b"", server_key: bytes = b"", zap: Any = None) -> None:
+        super().__init__(socket_type, identity, metadata)
+        self._nacl = require_curve()
+        self._keys = (_key(public_key, "public key"), _key(secret_key, "secret key"),
+                      _key(server_key, "server key"))
+        self._cn_public, self._cn_secret = self._nacl.crypto_box_keypair()
+        self._cn_server = b""
+        self._cookie = b""
+        self._boxes = _Boxes(self._nacl, b"CurveZMQMESSAGEC", b"CurveZMQMESSAGES")
+
+    def start(self) -> None:
+        """Queue HELLO."""
+        self._move(MechanismEvent.SEND_HELLO)
+        nonce = self._boxes.next_nonce()
+        box = self._nacl.crypto_box(bytes(64), b"CurveZMQHELLO---" + nonce, self._keys[2],
+                                    self._cn_secret)
+        self._commands.append(b"\x05HELLO\x01\x00" + bytes(72) + self._cn_public + nonce + box)
+
+    def process_command(self, name: bytes, data: bytes) -> None:
+        """WELCOME: send INITIATE; READY: done; ERROR: refused."""
+        if name == WELCOME:
+            self._welcome(data)
+        elif name == commands.READY:
+            self._ready(data)
+        elif name == commands.ERROR:
+            self._peer_error(data)
+        else:
+            raise HandshakeError(f"unexpected {name!r} command in the CURVE handshake",
+                                 PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND)
+
+    def _welcome(self, data: bytes) -> None:
+        self._move(MechanismEvent.GOT_WELCOME)
+        if len(data) != _WELCOME_DATA:
+            raise HandshakeError(f"CURVE WELCOME of {len(data) + 8} bytes, expected 168",
+                                 PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_WELCOME)
+        nacl = self._nacl
+        plain = _open(nacl, "crypto_box_open", PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
+                      "WELCOME (wrong server key?)", bytes(data[16:]),
+                      b"WELCOME-" + bytes(data[:16]), self._keys[2], self._cn_secret)
+        self._cn_server, self._cookie = plain[:32], plain[32:128]
+        self._boxes._k = nacl.crypto_box_beforenm(self._cn_server, self._cn_secret)
+        public, secret, server = self._keys
+        vouch_nonce = os.urandom(16)
+        vouch = nacl.crypto_box(self._cn_public + server, b"VOUCH---" + vouch_nonce,
+                                self._cn_server, secret)
+        nonce = self._boxes.next_nonce()
+        box = nacl.crypto_box_afternm(public + vouch_nonce + vouch + self.properties(),
+                                      b"CurveZMQINITIATE" + nonce, self._boxes._k)
+        self._commands.append(b"\x08INITIATE" + self._cookie + nonce + box)
+
+    def _ready(self, data: bytes) -> None:
+        self._move(MechanismEvent.GOT_READY)
+        if len(data) < _READY_MIN_DATA:
+            raise HandshakeError("CURVE READY is too short",
+                                 PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_READY)
+        nonce = bytes(data[:8])
+        self._boxes.take_peer_nonce(nonce)
+        plain = _open(self._nacl, "crypto_box_open_afternm", PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
+                      "READY", bytes(data[8:]), b"CurveZMQREADY---" + nonce, self._boxes._k)
+        self.peer = self._accept_properties(plain, "READY")
+        self._cn_secret = b""  # the precomputed key is all traffic needs
+        self.complete = True
+
+    def encrypt(self, flags: int, body: bytes) -> bytes:
+        """Box one frame as a MESSAGE."""
+        return self._boxes.seal(flags, body)
+
+    def encrypt_frame(self, flags: int, body: bytes) -> bytes:
+        """Box one frame as a MESSAGE, returned as the whole wire frame."""
+        return self._boxes.seal_frame(flags, body)
+
+    def decrypt(self, body: bytes) -> tuple[int, bytes]:
+        """Open one MESSAGE (strictly increasing nonces)."""
+        return self._boxes.unseal(body)
+
+
+class CurveServer(Mechanism):
+    """The CURVE server: proves its identity, learns the client's, asks the ZAP handler.
+
+    Args:
+        secret_key: our long-term secret key (32 raw bytes); the public key is derived.
+        zap: how to ask the ZAP handler (no handler: any client with a valid vouch passes,
+            as libzmq allows without ``ZAP_ENFORCE_DOMAIN``).
+        cookie_keys: the cookie key source (default: the process-wide one).
+        others: as :class:`~.handshake.Mechanism`.
+
+    Raises:
+        ValueError: the secret key is missing. ZMQError: PyNaCl is not installed.
+    """
+
+    __slots__ = ("_boxes", "_cookie_keys", "_hello_client", "_nacl", "_public", "_secret",
+                 "client_key")
+    name = "CURVE"
+    number = 2
+    MACHINE = SERVER_TRANSITIONS
+    encrypts = True
+    as_server = True
+
+    def __init__(self, socket_type: str, identity: bytes = b"",
+                 metadata: Mapping[str, bytes] | None = None, *, secret_key: bytes = b"",
+                 zap: Any = None, cookie_keys: _CookieKeys | None = None) -> None:
+        super().__init__(socket_type, identity, metadata, zap=zap)
+        self._nacl = require_curve()
+        self._secret = _key(secret_key, "secret key")
+        self._public = self._nacl.crypto_scalarmult_base(self._secret)
+        self._cookie_keys = cookie_keys or COOKIE_KEYS
+        self._boxes = _Boxes(self._nacl, b"CurveZMQMESSAGES", b"CurveZMQMESSAGEC")
+        #: the client's long-term public key, once its vouch checked out
+        self.client_key = b""
+
+    def start(self) -> None:
+        """The server waits for HELLO."""
+
+    def process_command(self, name: bytes, data: bytes) -> None:
+        """HELLO: answer WELCOME and forget; INITIATE: verify, then ask ZAP."""
+        if name == HELLO and self.phase is ServerPhase.WAIT_HELLO:
+            self._hello(data)
+        elif name == INITIATE and self.phase is ServerPhase.WAIT_INITIATE:
+            self._initiate(data)
+        elif name == commands.ERROR:
+            self._peer_error(data)
+        else:
+            raise HandshakeError(
+                f"unexpected {name!r} command in the CURVE handshake (phase {self.phase.name})",
+                PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND)
+
+    def stored_client_state(self) -> tuple[bytes, ...]:
+        """What this mechanism holds about the client besides its phase (for the RFC 26
+        test: empty between WELCOME and INITIATE)."""
+        return tuple(v for v in (self._boxes._k, self.client_key) if v)
+
+    def _hello(self, data: bytes) -> None:
+        if len(data) != _HELLO_DATA or data[:2] != b"\x01\x00":
+            raise HandshakeError(
+                f"CURVE HELLO of {len(data) + 6} bytes or version {bytes(data[:2])!r}; "
+                "expected 200 bytes, version 1.0", PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_HELLO)
+        nacl = self._nacl
+        cn_client = bytes(data[74:106])
+        nonce = bytes(data[106:114])
+        self._boxes.take_peer_nonce(nonce)
+        _open(nacl, "crypto_box_open", PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
+              "HELLO (the client has a wrong server key?)", bytes(data[114:194]),
+              b"CurveZMQHELLO---" + nonce, cn_client, self._secret)
+        self._move(MechanismEvent.GOT_HELLO)
+        cn_public, cn_secret = nacl.crypto_box_keypair()
+        cookie_nonce = os.urandom(16)
+        cookie = cookie_nonce + nacl.crypto_secretbox(
+            cn_client + cn_secret, b"COOKIE--" + cookie_nonce, self._cookie_keys.current())
+        welcome_nonce = os.urandom(16)
+        box = nacl.crypto_box(cn_public + cookie, b"WELCOME-" + welcome_nonce, cn_client,
+                              self._secret)
+        self._commands.append(b"\x07WELCOME" + welcome_nonce + box)
+        # RFC 26: nothing about this client is kept; C' and s' come back in the cookie
+
+    def _initiate(self, data: bytes) -> None:
+        if len(data) < _INITIATE_MIN_DATA:
+            raise HandshakeError("CURVE INITIATE is too short",
+                                 PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_INITIATE)
+        nacl = self._nacl
+        cookie = bytes(data[:96])
+        for key in self._cookie_keys.all():
+            try:
+                plain = nacl.crypto_secretbox_open(cookie[16:], b"COOKIE--" + cookie[:16], key)
+                break
+            except Exception:  # another key, or a forged/expired cookie
+                continue
+        else:
+            raise HandshakeError("CURVE INITIATE carries a cookie we did not make (or an "
+                                 "expired one)", PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+        cn_client, cn_secret = plain[:32], plain[32:64]
+        nonce = bytes(data[96:104])
+        self._boxes.take_peer_nonce(nonce)
+        k = nacl.crypto_box_beforenm(cn_client, cn_secret)
+        inner = _open(nacl, "crypto_box_open_afternm", PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
+                      "INITIATE", bytes(data[104:]), b"CurveZMQINITIATE" + nonce, k)
+        if len(inner) < 128:
+            raise HandshakeError("CURVE INITIATE box is too short",
+                                 PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_INITIATE)
+        client_key, vouch_nonce, vouch = inner[:32], inner[32:48], inner[48:128]
+        vouched = _open(nacl, "crypto_box_open", PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, "vouch",
+                        vouch, b"VOUCH---" + vouch_nonce, client_key, cn_secret)
+        if vouched[:32] != cn_client or vouched[32:64] != self._public:
+            raise HandshakeError("CURVE vouch does not match the connection's keys",
+                                 PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE)
+        peer = self._accept_properties(inner[128:], "INITIATE")
+        self._boxes._k = k
+        self.client_key = client_key
+        self.peer = peer
+        self._ask_zap((client_key,))
+
+    def process_zap_reply(self, frames: Sequence[bytes]) -> None:
+        """200: send READY, done; otherwise refuse."""
+        if self.phase is not ServerPhase.ZAP_WAIT:
+            super().process_zap_reply(frames)
+        if self._zap_verdict(frames) == 200:
+            self._send_ready()
+
+    def zap_unavailable(self) -> None:
+        """No handler: a valid vouch is enough (libzmq's Stonehouse default)."""
+        self._move(MechanismEvent.ZAP_OK)
+        self._send_ready()
+
+    def _ask_zap(self, credentials: Sequence[bytes]) -> None:
+        if self._zap is None:  # built without ZAP settings: as if no handler were bound
+            self._move(MechanismEvent.ASK_ZAP)
+            self.zap_unavailable()
+            return
+        super()._ask_zap(credentials)
+
+    def _send_ready(self) -> None:
+        nonce = self._boxes.next_nonce()
+        box = self._nacl.crypto_box_afternm(self.properties(), b"CurveZMQREADY---" + nonce,
+                                            self._boxes._k)
+        self._commands.append(b"\x05READY" + nonce + box)
+        self.complete = True
+
+    def encrypt(self, flags: int, body: bytes) -> bytes:
+        """Box one frame as a MESSAGE."""
+        return self._boxes.seal(flags, body)
+
+    def encrypt_frame(self, flags: int, body: bytes) -> bytes:
+        """Box one frame as a MESSAGE, returned as the whole wire frame."""
+        return self._boxes.seal_frame(flags, body)
+
+    def decrypt(self, body: bytes) -> tuple[int, bytes]:
+        """Open one MESSAGE (strictly increasing nonces)."""
+        return self._boxes.unseal(body)

@@ -15,9 +15,20 @@ Both live on the same I/O thread and call each other directly. The contract, in 
     session.engine_attached(engine)           once, when the engine starts
     session.engine_ready(engine, handshake)   once, when the ZMTP handshake completes;
                                               ``session.pipe`` may exist from then on
-    engine.restart_output()                   the session's pipe has messages again
-    engine.restart_input()                    the session's pipe has room again
+    ( engine.restart_output()                 the session's pipe has messages again
+    | engine.restart_input()                  the session's pipe has room again
+    | [socket's thread, under a loop lease, through the engine's CallerShortcut:]
+      shortcut.offer_write()                  the socket wrote to the sleeping pipe: the
+                                              engine pulls it and writes, as restart_output
+    | shortcut.lend_read() ... take_back()    the socket polls the fd while it waits, then
+                                              reads it through the engine's read path
+    )*
     session.engine_closed(engine, reason)     once, from ``closed()``; nothing follows
+
+Calls from the socket's thread happen only while it holds the engine's loop lease
+(:mod:`zreactor.reactor.lease`), so they never overlap a call on the I/O thread, and
+whatever they do (``data_received`` into the pipe, PONGs, timers, even ``closed``) follows
+the same grammar as on the loop. The engine cannot tell them apart, and does not need to.
 
 *Handshake.* Our greeting leaves as soon as the engine is attached (libzmq sends only the first
 ten bytes of its own and waits for ours). ``handshake_ivl`` bounds the whole handshake; when it
@@ -37,20 +48,14 @@ high-water mark (``pause_writing``) and resumes when it drains (``resume_writing
 *not* stop reading because of its own output: two peers that both send much would otherwise
 each wait for the other to read.
 
-*Caller I/O.* A reply handed to a sleeping I/O thread costs a command, a wake-up and a thread
-switch before it reaches the kernel; for a request/response exchange that is most of a round
-trip. So when the socket writes to a pipe whose reader (this engine) is asleep, the pipe first
-calls the session's ``pull_in_caller`` on the socket's thread. If the I/O thread's loop lock
-(:attr:`Poller.lock <zreactor.reactor.poller.Poller.lock>`) is free, the loop is asleep in
-``select()``, and the caller may do the engine's work itself: :meth:`pull_in_caller` checks the
-engine is idle (handshake done, nothing in the write queue, output running), pulls the pipe and
-sends the batch straight to the kernel. What the kernel does not take, or an error, is left in
-the write queue with write interest set, for the I/O thread to finish or report; the caller
-arms no timers and closes nothing. Message order holds because the pipe was empty (its reader
-asleep) and the lock keeps the I/O thread out meanwhile. One rule keeps streams batched: the
-caller may write only once per read from the peer (the request/response shape). A sender that
-streams without reading gets the ordinary hand-off after its first message, and the I/O thread
-then pulls hundreds of messages per ``write()`` as before.
+*Caller I/O.* The engine offers its socket's thread a
+:class:`~zreactor.zmtp.shortcut.CallerShortcut` (given by the session, served once the
+handshake completes): while the loop sleeps, that thread writes the engine's pipe to the
+kernel and reads the engine's socket itself, through the engine's one write path and one
+read path (the ``send_now`` / ``read_once`` hooks of
+:class:`~zreactor.reactor.stream.StreamEngine`). The rules, and why message order holds, are
+in :mod:`zreactor.zmtp.shortcut`; the engine only answers the shortcut's questions (the
+``_caller_*`` methods below).
 
 *Heartbeats* follow libzmq's ``stream_engine_base_t``: with ``heartbeat_ivl`` we send a PING
 (carrying ``heartbeat_ttl``) every interval and, if nothing at all arrives within
@@ -84,7 +89,8 @@ codec's ``Subscribe``/``Cancel`` events become such messages (and a PUB drops ev
 message); on a SUB or XSUB connection such messages from the pipe go out with
 ``send_subscribe``/``send_cancel``, which pick the ZMTP 3.1 command or the 3.0 message.
 
-Threads: everything runs on the engine's I/O thread.
+Threads: the engine's I/O thread, or the socket's thread holding that loop's lease (the
+caller shortcut, above). Nothing else touches the engine.
 """
 
 from __future__ import annotations
@@ -119,6 +125,7 @@ from .metadata import MetaBytes
 
 if TYPE_CHECKING:
     from ..reactor.poller import Timer
+    from .shortcut import CallerShortcut
 
 __all__ = [
     "BATCH_BYTES",
@@ -236,6 +243,8 @@ class ZmtpEngine(StreamEngine):
             ``0``: do not wait.
         endpoint: the endpoint for events.
         high_water: write-queue size above which the engine stops pulling from the pipe.
+        shortcut: the session's :class:`~zreactor.zmtp.shortcut.CallerShortcut`, served by
+            this engine once its handshake completes; ``None``: no caller I/O.
 
     Attributes:
         conn: the :class:`ZmtpConnection`.
@@ -258,6 +267,7 @@ class ZmtpEngine(StreamEngine):
         endpoint: str = "",
         high_water: int = 256 * 1024,
         security: Any = None,
+        shortcut: CallerShortcut | None = None,
     ) -> None:
         super().__init__(sock, high_water=high_water, endpoint=endpoint)
         self.session = session
@@ -268,7 +278,7 @@ class ZmtpEngine(StreamEngine):
                                    mechanism=mechanism)
         self.socket_type = socket_type
         self.handshake: HandshakeComplete | None = None
-        self._caller_read_done = False  # EOF/error seen by reclaim_fd
+        self.shortcut = shortcut
         self.input = Flow.RUNNING
         self.output = Flow.RUNNING
         self.handshake_ivl = handshake_ivl
@@ -333,110 +343,55 @@ class ZmtpEngine(StreamEngine):
                 return  # still full: the next write_activated brings us back
         INPUT_FLOW.fire(self, FlowEvent.RESUME)
 
-    def pull_in_caller(self, pipe: Any) -> bool:
-        """Pull ``pipe`` and write to the kernel on the *caller's* thread; True if done.
+    # -- the caller shortcut's questions (zmtp/shortcut.py: socket's thread, lease held) -------
 
-        For the session's ``pull_in_caller`` only, with the I/O thread's loop lock held (see
-        *Caller I/O* in the module docstring). False leaves everything untouched: the caller
-        then wakes the I/O thread the ordinary way.
-        """
-        if (
-            self.state is not EngineState.ATTACHED
-            or self.handshake is None
-            or self.output is Flow.BLOCKED
-            or self._wbuf
-            or self.write_state is not WriteState.OPEN
-            or self._reads == self._caller_mark
-            or self._subscriber
-            or not pipe.resume_reading()
-        ):
-            return False
+    def _caller_may_write(self) -> bool:
+        """True if the socket's thread may pull and write for us now: handshake done,
+        nothing queued, output running, and no caller write since the last read."""
+        return (
+            self.state is EngineState.ATTACHED
+            and self.handshake is not None
+            and self.output is Flow.RUNNING
+            and self.write_state is WriteState.OPEN
+            and not self.write_buffer_size
+            and self._reads != self._caller_mark
+            and not self._subscriber
+        )
+
+    def _caller_wake_pipe(self) -> bool:
+        """Wake our end of the pipe as ``ACTIVATE_READ`` would; False if it is ending."""
+        pipe = self.session.pipe
+        return pipe is not None and pipe.resume_reading()
+
+    def _caller_write(self) -> None:
+        """Pull the pipe and write, on the socket's thread (one caller write per read)."""
         self._caller_mark = self._reads
-        self._pull(self._write_in_caller)
-        return True
+        self._pull()
 
-    def caller_read_fd(self) -> int | None:
-        """The fd a waiting socket may poll and then read through :meth:`reclaim_fd`, or
-        None while only the I/O thread may read (handshake, input blocked, after EOF/error).
-        """
+    def _caller_read_fd(self) -> int | None:
+        """The fd a waiting socket may poll and read through the shortcut, or None while
+        only the I/O thread may read (handshake, input blocked, read half not open)."""
         if (
             self.state is not EngineState.ATTACHED
             or self.handshake is None
             or self.input is Flow.BLOCKED
             or self.read_state is not ReadState.OPEN
-            or self._caller_read_done
         ):
             return None
         return self.sock.fileno()
 
-    def lend_fd(self) -> int | None:
-        """Stop the I/O thread polling our fd and hand it to a waiting socket; or None.
+    def _caller_lend(self) -> None:
+        """The socket's thread polls our fd now: the loop stops (no wake-up for data that
+        thread will read anyway, no fight for the interpreter lock)."""
+        self.watch_reads(False)
 
-        With the I/O thread's loop lock held (the session's ``lend_fd``). While lent, the
-        readiness wakes only the socket's thread, which reads it through :meth:`reclaim_fd`
-        under the same lock; a wake-up of the I/O thread as well would only cost a thread
-        switch and a fight for the interpreter lock.
-        """
-        fd = self.caller_read_fd()
-        if fd is not None:
-            assert self._handle is not None
-            self.reset_pollin(self._handle)
-        return fd
+    def _caller_read(self) -> int:
+        """Read once on the socket's thread: the one read path. Returns the bytes read."""
+        return self.read_once()
 
-    def reclaim_fd(self, readable: bool) -> None:
-        """Take the fd back from the socket (loop lock held); read it first if it is readable.
-
-        Data is decoded into the pipe here, on the caller's thread. EOF and errors are left to
-        the I/O thread: EOF stays readable for its poll, an error is handed over as a
-        command, and :meth:`caller_read_fd` offers nothing after either, so a waiting socket
-        cannot spin on them.
-        """
-        # Keep reading while full chunks come (a large message spans several): one borrowed
-        # wait then carries a whole burst, not one chunk of it. Bounded, so a fast sender
-        # cannot keep the caller here.
-        for _ in range(CALLER_READ_CHUNKS if readable else 0):
-            if self.caller_read_fd() is None:
-                break
-            try:
-                data = self.sock.recv(self.read_size)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                self._caller_read_done = True
-                self.call_threadsafe(self._lost, exc)
-                break
-            if not data:
-                self._caller_read_done = True  # EOF: the restored poll shows it to the loop
-                break
-            self.bytes_received += len(data)
-            self.data_received(data)
-            if self.state is not EngineState.ATTACHED:
-                break  # (a timer that ending armed wakes the loop when the lease goes back)
-            if len(data) < self.read_size:
-                break
-        handle = self._handle
-        if (
-            handle is not None
-            and self.state is EngineState.ATTACHED
-            and self.read_state is ReadState.OPEN
-        ):
-            self.set_pollin(handle)
-
-    def _write_in_caller(self, data: bytes) -> None:
-        """:meth:`write` for the caller's thread: send, and leave the rest (or an error) to the
-        I/O thread through the write queue and write interest."""
-        try:
-            sent = self.sock.send(data)
-        except OSError:
-            sent = 0  # EAGAIN, or an error that the I/O thread's next send() will report
-        self.bytes_sent += sent
-        if sent == len(data):
-            return
-        self._wbuf += memoryview(data)[sent:]
-        assert self._handle is not None
-        self.set_pollout(self._handle)
-        if len(self._wbuf) > self.high_water:
-            self.pause_writing()
+    def _caller_give_back(self) -> None:
+        """The socket stopped waiting: the loop polls our fd again (if reading is open)."""
+        self.watch_reads(True)
 
     # -- StreamEngine hooks ---------------------------------------------------------------------
 
@@ -463,7 +418,7 @@ class ZmtpEngine(StreamEngine):
             # reject then sees ours and rejects the pairing itself, a protocol error that
             # stops its reconnecting, instead of a bare disconnection it would retry.
             self._send_pending()
-            self._lost(exc)
+            self.drop(exc)
             return
         session = self.session
         pipe = session.pipe if self.handshake is not None else None
@@ -513,7 +468,7 @@ class ZmtpEngine(StreamEngine):
 
     def eof_received(self) -> bool:
         """The peer closed the connection: drop it (a ZMTP peer never half-closes)."""
-        self._lost(EOFError("the peer closed the connection"))
+        self.drop(EOFError("the peer closed the connection"))
         return False
 
     def closed(self, reason: BaseException | None) -> None:
@@ -531,6 +486,8 @@ class ZmtpEngine(StreamEngine):
             self._report_failure(reason)
         if isinstance(reason, ProtocolError):
             log.debug("%r: dropped: %s", self, reason)
+        if self.shortcut is not None:
+            self.shortcut.withdraw(self)
         self._backlog.clear()
         self.session.engine_closed(self, reason)
 
@@ -546,7 +503,7 @@ class ZmtpEngine(StreamEngine):
         elif kind is HandshakeComplete:
             self._on_handshake(event)
         elif kind is PeerError:
-            self._lost(PeerErrorReceived(event.reason))
+            self.drop(PeerErrorReceived(event.reason))
         elif kind is ZapRequest:
             if not self.session.zap_request(self, event.frames):
                 self._zap_events(self.conn.zap_unavailable)
@@ -581,6 +538,8 @@ class ZmtpEngine(StreamEngine):
         self.session.engine_ready(self, handshake)
         if self.state is not EngineState.ATTACHED:
             return
+        if self.shortcut is not None:
+            self.shortcut.serve(self)
         if self._subscriber:
             # a reconnection: the new peer knows nothing of what we subscribed to before
             for topic in sorted(self.session.subscriptions):
@@ -597,7 +556,7 @@ class ZmtpEngine(StreamEngine):
             events = call(*args)
         except ProtocolError as exc:
             self._send_pending()
-            self._lost(exc)
+            self.drop(exc)
             return
         for event in events:
             self._on_control(event)
@@ -630,13 +589,13 @@ class ZmtpEngine(StreamEngine):
 
     # -- sending -------------------------------------------------------------------------------
 
-    def _pull(self, write: Callable[[bytes], None] | None = None) -> None:
-        """Move messages from the pipe to the socket, a batch per ``write()`` (or ``write``)."""
+    def _pull(self) -> None:
+        """Move messages from the pipe to the socket, a batch per ``write()``."""
         if self.output is Flow.BLOCKED or self.handshake is None:
             return
         pipe = self.session.pipe
         conn = self.conn
-        write = write or self.write
+        write = self.write
         while pipe is not None and self.state is EngineState.ATTACHED:
             more = self._encode_subscriber(pipe) if self._subscriber else self._encode(pipe)
             if conn.has_data_to_send:
@@ -689,7 +648,7 @@ class ZmtpEngine(StreamEngine):
     def _handshake_expired(self) -> None:
         self._handshake_timer = None
         if self.handshake is None:
-            self._lost(TimeoutError(errno.ETIMEDOUT,
+            self.drop(TimeoutError(errno.ETIMEDOUT,
                                     f"no ZMTP handshake within {self.handshake_ivl:g} s"))
 
     def _heartbeat(self) -> None:
@@ -705,17 +664,13 @@ class ZmtpEngine(StreamEngine):
     def _timeout_expired(self) -> None:
         self._timeout_timer = None
         if self._reads == self._timeout_mark:
-            self._lost(TimeoutError(errno.ETIMEDOUT,
+            self.drop(TimeoutError(errno.ETIMEDOUT,
                                     f"no traffic within {self.heartbeat_timeout:g} s of our PING"))
 
     def _ttl_expired(self) -> None:
         self._ttl_timer = None
         if self._reads == self._ttl_mark:
-            self._lost(TimeoutError(errno.ETIMEDOUT, "no traffic within the TTL of the peer's PING"))
-
-
-#: most ``recv()`` calls one borrowed wait makes (see :meth:`ZmtpEngine.reclaim_fd`)
-CALLER_READ_CHUNKS = 8
+            self.drop(TimeoutError(errno.ETIMEDOUT, "no traffic within the TTL of the peer's PING"))
 
 
 def _peer_ip(sock: socket.socket) -> str:

@@ -298,8 +298,25 @@ class Mechanism:
         request, self._zap_request = self._zap_request, None
         return request
 
+    def split_command(self, body: bytes) -> tuple[bytes, bytes]:
+        """Split a handshake command body into ``(name, data)`` (a mechanism may know a
+        peer's dialect; see :class:`~.plain.PlainClient`).
+
+        Raises:
+            ProtocolError: the body is not a command.
+        """
+        return commands.decode_command(body)
+
+    def _error_command(self, reason: str) -> bytes:
+        """The ERROR this mechanism sends to refuse the peer."""
+        return commands.encode_error(reason)
+
     def encrypt(self, flags: int, body: bytes) -> bytes:
         """Box one frame into a MESSAGE command body (encrypting mechanisms only)."""
+        raise NotImplementedError
+
+    def encrypt_frame(self, flags: int, body: bytes) -> bytes:
+        """:meth:`encrypt`, returned as the whole wire frame (header included)."""
         raise NotImplementedError
 
     def decrypt(self, body: bytes) -> tuple[int, bytes]:
@@ -384,7 +401,7 @@ class Mechanism:
             return 200
         self._move(MechanismEvent.ZAP_REFUSED)
         if reply.status in _ERROR_STATUSES:
-            self._commands.append(commands.encode_error(str(reply.status)))
+            self._commands.append(self._error_command(str(reply.status)))
         self.refused = reply.status
         return reply.status
 

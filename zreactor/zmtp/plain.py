@@ -46,6 +46,7 @@ from .handshake import (
 
 __all__ = [
     "CLIENT_TRANSITIONS",
+    "LIBZMQ_ERROR_PREFIX",
     "SERVER_TRANSITIONS",
     "ClientPhase",
     "PlainClient",
@@ -58,6 +59,12 @@ __all__ = [
 HELLO = b"HELLO"
 WELCOME = b"WELCOME"
 INITIATE = b"INITIATE"
+#: How libzmq 4.3 writes a PLAIN ERROR: its ``plain_common.hpp`` spells the prefix
+#: ``"\x05ERROR"``, and a C hex escape eats every hex digit after ``\x``, so ``\x05E`` is the
+#: single byte 0x5E (``^``): on the wire ``^RROR``, then the reason length and the reason. Its
+#: PLAIN client recognises only that form (a well-formed ERROR is UNEXPECTED_COMMAND there), so
+#: our server writes it and our client reads both.
+LIBZMQ_ERROR_PREFIX = b"^RROR"
 
 
 def encode_hello(username: bytes, password: bytes) -> bytes:
@@ -150,6 +157,10 @@ class PlainClient(Mechanism):
         super().__init__(socket_type, identity, metadata)
         self._hello = encode_hello(bytes(username), bytes(password))
 
+    def split_command(self, body: bytes) -> tuple[bytes, bytes]:
+        """Also read libzmq's ``^RROR`` spelling of ERROR (:data:`LIBZMQ_ERROR_PREFIX`)."""
+        return _split_libzmq(body)
+
     def start(self) -> None:
         """Queue HELLO."""
         self._move(MechanismEvent.SEND_HELLO)
@@ -175,6 +186,17 @@ class PlainClient(Mechanism):
                                  PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND)
 
 
+def _split_libzmq(body: bytes) -> tuple[bytes, bytes]:
+    if body[:5] == LIBZMQ_ERROR_PREFIX:
+        return commands.ERROR, body[5:]
+    return commands.decode_command(body)
+
+
+def _libzmq_error(reason: str) -> bytes:
+    raw = reason.encode("utf-8")[:255]
+    return LIBZMQ_ERROR_PREFIX + bytes((len(raw),)) + raw
+
+
 class PlainServer(Mechanism):
     """The PLAIN server: asks the ZAP handler, then exchanges properties.
 
@@ -189,6 +211,14 @@ class PlainServer(Mechanism):
     def start(self) -> None:
         """The server waits for HELLO."""
 
+    def split_command(self, body: bytes) -> tuple[bytes, bytes]:
+        """Also read libzmq's ``^RROR`` spelling of ERROR."""
+        return _split_libzmq(body)
+
+    def _error_command(self, reason: str) -> bytes:
+        """ERROR as libzmq's PLAIN client understands it (:data:`LIBZMQ_ERROR_PREFIX`)."""
+        return _libzmq_error(reason)
+
     def process_command(self, name: bytes, data: bytes) -> None:
         """HELLO: ask ZAP; INITIATE: send READY, done."""
         if name == HELLO and self.phase is ServerPhase.WAIT_HELLO:
@@ -197,9 +227,8 @@ class PlainServer(Mechanism):
                 self.zap_unavailable()
             self._ask_zap((username, password))
         elif name == INITIATE:
-            peer = self._accept_properties(data, "INITIATE")
-            self._move(MechanismEvent.GOT_INITIATE)
-            self.peer = peer
+            self._move(MechanismEvent.GOT_INITIATE)  # the table first: is it INITIATE's turn?
+            self.peer = self._accept_properties(data, "INITIATE")
             self._commands.append(commands.encode_command(commands.READY, self.properties()))
             self.complete = True
         elif name == commands.ERROR:
