@@ -146,7 +146,7 @@ def _pytest(library: str, suite: Path, targets: list[str], timeout: float, out: 
     cmd = [
         *prefix, "-m", "pytest", "-c", str(suite / "pytest.ini"), "--rootdir", str(suite),
         "-o", "addopts=--import-mode=importlib", "-p", "collector", "-p", "no:cacheprovider",
-        "-q", "-rfE", "--no-header", "--continue-on-collection-errors",
+        "-q", "-rfE", "--no-header", "--continue-on-collection-errors", "--durations=10",
         f"--timeout={timeout:g}", *targets,
     ]
     env = suite_env(library)
