@@ -195,8 +195,9 @@ def _print_row(row: dict[str, Any], libs: list[str]) -> None:
         if "zmq" in libs:
             p = row["zmq"]
             ratio = z["median_us"] / p["median_us"]
+            tail = z["p99_us"] / p["p99_us"]
             line += (f"   pyzmq median {p['median_us']:7.1f} us p99 {p['p99_us']:7.1f} us"
-                     f"   zreactor/pyzmq {ratio:5.2f}x")
+                     f"   zreactor/pyzmq median {ratio:5.2f}x p99 {tail:5.2f}x")
     print(line, flush=True)
 
 

@@ -68,7 +68,7 @@ def test_a_timer_after_the_loops_own_wake_up_costs_no_wake_up(io_thread: IOThrea
     fired: list[str] = []
     io_thread.mailbox.send(Command(Dest(), Cmd.CALL, (
         lambda: io_thread.poller.add_timer(0.3, lambda: fired.append("first")), ())))
-    time.sleep(0.05)
+    time.sleep(0.1)  # the loop has gone back to sleep, now until the first timer
     with lease_when_asleep(io_thread):
         io_thread.poller.add_timer(0.4, lambda: fired.append("second"))
     assert io_thread.lease_wakeups == 0  # the loop wakes at 0.3 s anyway, then sees it

@@ -78,7 +78,8 @@ ENGINE_TRANSITIONS: Machine[EngineState, EngineEvent] = Machine("engine", Engine
 class Engine(Own):
     """Base class of everything that runs on an I/O thread.
 
-    Call grammar (every hook runs on the engine's I/O thread)::
+    Call grammar (every hook runs on the engine's I/O thread, or on a thread holding that
+    loop's :class:`~zreactor.reactor.lease.LoopLease`, one at a time either way)::
 
         attached -> (readable | writable | timer | call)* -> closed(reason)
 

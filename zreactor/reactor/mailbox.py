@@ -147,6 +147,18 @@ class Mailbox:
     Any thread may :meth:`send`; exactly one thread reads, with :meth:`drain` (after the fd
     became readable) or :meth:`recv` (blocking, for application threads).
 
+    *The pending hint.* :attr:`maybe_pending` is a plain attribute the reader reads before
+    each message to decide whether to :meth:`drain` first; taking the lock or polling the fd
+    there would cost a lock round trip or a syscall per message. This looks racy, and it is,
+    but only in the harmless direction. The flag is set by :meth:`send` under the lock
+    *after* the command is queued, and cleared only by the reader in :meth:`drain`. So the
+    reader can see a stale False only for a command being sent right now, concurrently with
+    its look: ordering against such a send was never promised, and the command is seen at
+    the reader's next look (the fd stays readable, so any blocking wait returns at once). It
+    never sees False for a command whose ``send`` returned before it looked (the interpreter
+    lock makes the write visible to the next read on any thread). A stale True costs one
+    empty drain. A plain attribute rather than a property: it is read twice per message.
+
     Args:
         name: a label for debugging and ``repr``.
     """
@@ -155,7 +167,10 @@ class Mailbox:
         self.name = name
         self._commands: deque[Command] = deque()
         self._lock = threading.Lock()
-        self._signalled = False
+        #: True if commands may be waiting: the hint the reader's per-message paths read
+        #: (see :class:`Mailbox`, *the pending hint*). Written by :meth:`send`/:meth:`wake`
+        #: under the lock and by :meth:`drain`; read by the reader without it.
+        self.maybe_pending = False
         self._signaler = Signaler()
         self._closed = False
         self._poll: Any = None  # select.poll object for wait(), made on first use
@@ -167,26 +182,6 @@ class Mailbox:
         """The wake-up fd: readable while commands are pending."""
         return self._signaler.fd
 
-    @property
-    def maybe_pending(self) -> bool:
-        """True if commands may be waiting: a hint for the reader thread, read without the lock.
-
-        The reader's per-message paths (a socket's ``send``/``recv``) ask this before each
-        message to decide whether to :meth:`drain` first; taking the lock or polling the fd
-        there would cost a syscall or a lock round trip per message.
-
-        This looks racy, and it is, but only in the harmless direction. The flag is set by
-        :meth:`send` under the lock *after* the command is queued, and cleared only by the
-        reader in :meth:`drain`. So the reader can see a stale False only for a command that
-        is being sent right now, concurrently with this very call: ordering against such a
-        send was never promised, and the command is seen at the reader's next look (the fd
-        stays readable, so any blocking wait returns at once). It can never see False for a
-        command whose ``send`` returned before the reader asked (CPython's GIL makes the
-        attribute write visible to the next read by any thread). A stale True costs one empty
-        drain. Reader thread only.
-        """
-        return self._signalled
-
     def send(self, command: Command) -> None:
         """Queue ``command``; signal the reader only if it was not signalled already.
 
@@ -196,9 +191,9 @@ class Mailbox:
             if self._closed:
                 return
             self._commands.append(command)
-            if self._signalled:
+            if self.maybe_pending:
                 return
-            self._signalled = True
+            self.maybe_pending = True
             self.signals += 1
             # inside the lock, so close() cannot release the fd (and the kernel reuse its
             # number) between our check and our write
@@ -213,9 +208,9 @@ class Mailbox:
         "first clear, then swap" argument covers it unchanged.
         """
         with self._lock:
-            if self._closed or self._signalled:
+            if self._closed or self.maybe_pending:
                 return
-            self._signalled = True
+            self.maybe_pending = True
             self.signals += 1
             self._signaler.signal()
 
@@ -225,7 +220,10 @@ class Mailbox:
         with self._lock:
             commands = self._commands
             self._commands = deque()
-            self._signalled = False
+            #: True if commands may be waiting: the hint the reader's per-message paths read
+        #: (see :class:`Mailbox`, *the pending hint*). Written by :meth:`send`/:meth:`wake`
+        #: under the lock and by :meth:`drain`; read by the reader without it.
+        self.maybe_pending = False
         return commands
 
     def wait(self, timeout: float | None) -> bool:
@@ -234,7 +232,7 @@ class Mailbox:
         Returns:
             True if the wake-up fd became readable, False on timeout.
         """
-        if self._signalled:  # the hint of :attr:`maybe_pending`, from inside the class
+        if self.maybe_pending:
             return True
         poll = self._poll
         if poll is None:

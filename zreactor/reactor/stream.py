@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import enum
 import socket
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import ProtocolError
 from .codec import Codec
@@ -56,8 +56,11 @@ from .fsm import Machine
 from .poller import _FdHandle
 from .syscalls import set_abortive
 
+#: most buffers one gathered ``sendmsg()`` takes (Linux and the BSDs accept 1024)
+IOV_MAX = 1024
+
 __all__ = [
-    "READ_TRANSITIONS", "WRITE_TRANSITIONS", "ReadEvent", "ReadState", "StreamEngine", "WriteEvent",
+    "IOV_MAX", "READ_TRANSITIONS", "WRITE_TRANSITIONS", "ReadEvent", "ReadState", "StreamEngine", "WriteEvent",
     "WriteState",
 ]
 
@@ -222,27 +225,45 @@ class StreamEngine(Engine):
         if self.state is not EngineState.ATTACHED or self.write_state is not WriteState.OPEN:
             raise RuntimeError(f"{self!r}: cannot write ({self.state.value}, {self.write_state.value})")
         if data:
-            self.send_now(data)
+            self.send_now((data,), len(data))
 
-    def send_now(self, data: bytes | bytearray | memoryview) -> None:
+    def send_now(self, parts: Sequence[bytes | bytearray | memoryview], size: int) -> None:
         """Hook (the one write path): send what the kernel takes now, queue the rest behind
-        write interest; pause above the high-water mark. ``data`` is not empty; the engine
-        is attached and its write half open."""
+        write interest; pause above the high-water mark.
+
+        ``parts`` are written in order as one stream of ``size`` bytes (> 0): one part goes
+        out with ``send()``, several with one gathered ``sendmsg()`` (no join, so large
+        bodies are not copied on their way to the kernel; more than :data:`IOV_MAX` parts are
+        joined first). The engine is attached and its write half open.
+        """
         if not self._wbuf:
             try:
-                sent = self.sock.send(data)
+                if len(parts) == 1:
+                    sent = self.sock.send(parts[0])
+                elif len(parts) <= IOV_MAX:
+                    sent = self.sock.sendmsg(parts)
+                else:
+                    parts = (b"".join(parts),)
+                    sent = self.sock.send(parts[0])
             except BlockingIOError:
                 sent = 0
             except _CONNECTION_LOST as exc:
                 self._lost(exc)
                 return
             self.bytes_sent += sent
-            if sent == len(data):
+            if sent == size:
                 return
-            data = memoryview(data)[sent:]
             assert self._handle is not None
             self.set_pollout(self._handle)
-        self._wbuf += data
+            for part in parts:  # queue what the kernel did not take
+                if sent >= len(part):
+                    sent -= len(part)
+                    continue
+                self._wbuf += memoryview(part)[sent:] if sent else part
+                sent = 0
+        else:
+            for part in parts:
+                self._wbuf += part
         if len(self._wbuf) > self.high_water:
             self.pause_writing()
 

@@ -233,6 +233,17 @@ class ZmtpConnection:
         out.clear()
         return data
 
+    def buffers_to_send(self) -> list[BytesLike]:
+        """:meth:`data_to_send` without the join: the queued pieces (frame headers and the
+        message bodies themselves), for a gathered ``sendmsg()``; forgotten here.
+
+        The bodies are the objects the messages were queued with, not copies: the caller
+        must send (or copy) them before anyone may mutate them.
+        """
+        out = self._outgoing
+        self._outgoing = []
+        return out
+
     def receive_data(self, data: BytesLike) -> list[Event]:
         """Feed bytes received from the peer; return the events they complete, in order.
 
