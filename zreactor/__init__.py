@@ -162,3 +162,7 @@ _API = [
 ]
 
 __all__ = sorted({*_API, *_CONSTANTS})
+
+# pyzmq's ``zmq.backend`` and ``zmq.sugar`` name this package's classes; imported last, once
+# they all exist.
+from . import backend, sugar  # noqa: E402
