@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import socket
 import threading
 import time
@@ -271,10 +273,17 @@ def test_term_from_an_io_thread_raises() -> None:
         ctx.term()
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", None])
+@pytest.mark.parametrize("bad", [0, 1.5, "2", None])
 def test_io_threads_validation(bad) -> None:
     with pytest.raises(ValueError):
         Context(io_threads=bad)
+    assert zreactor_threads() == []
+
+
+def test_negative_io_threads_is_pyzmqs_einval() -> None:
+    with pytest.raises(zreactor.ZMQError) as info:
+        Context(io_threads=-1)
+    assert info.value.errno == errno.EINVAL
     assert zreactor_threads() == []
 
 

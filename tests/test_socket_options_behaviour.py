@@ -142,3 +142,144 @@ def test_connect_timeout_fails_a_pending_attempt(ctx) -> None:
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+def _bound_pair(ctx, server_type, client_type, **server_options):
+    server = ctx.socket(server_type, **server_options)
+    server.bind("inproc://pair-%d" % id(server))
+    client = ctx.socket(client_type)
+    client.connect(server.last_endpoint)
+    return server, client
+
+
+def test_xpub_welcome_message_greets_each_subscriber(ctx) -> None:
+    xpub = ctx.socket(zmq.XPUB)
+    xpub.xpub_welcome_msg = b"welcome"
+    xpub.bind("tcp://127.0.0.1:0")
+    sub = ctx.socket(zmq.SUB)
+    sub.subscribe(b"")
+    sub.rcvtimeo = 5000
+    sub.connect(xpub.last_endpoint)
+    xpub.rcvtimeo = 5000
+    assert xpub.recv() == b"\x01"  # (a socket runs its commands when called: now it has the pipe)
+    assert sub.recv() == b"welcome"
+    with pytest.raises(zmq.ZMQError, match="XPUB_WELCOME_MSG applies to PUB/XPUB"):
+        sub.xpub_welcome_msg = b"no"
+
+
+def test_xpub_verboser_passes_every_unsubscription(ctx) -> None:
+    xpub = ctx.socket(zmq.XPUB)
+    xpub.xpub_verboser = 1
+    xpub.bind("inproc://verboser")
+    xpub.rcvtimeo = 5000
+    subs = []
+    for _ in range(2):
+        xsub = ctx.socket(zmq.XSUB)
+        xsub.connect("inproc://verboser")
+        xsub.send(b"\x01topic")
+        subs.append(xsub)
+    assert [xpub.recv(), xpub.recv()] == [b"\x01topic", b"\x01topic"]  # verbose subs
+    for xsub in subs:
+        xsub.send(b"\x00topic")
+    assert [xpub.recv(), xpub.recv()] == [b"\x00topic", b"\x00topic"]  # verboser unsubs
+
+
+def test_xpub_manual_lets_the_application_subscribe(ctx) -> None:
+    xpub = ctx.socket(zmq.XPUB)
+    xpub.xpub_manual = 1
+    xpub.bind("inproc://manual")
+    xpub.rcvtimeo = 5000
+    sub = ctx.socket(zmq.SUB)
+    sub.rcvtimeo = 300
+    sub.connect("inproc://manual")
+    sub.subscribe(b"asked")
+    assert xpub.recv() == b"\x01asked"
+    xpub.send(b"asked: not applied")  # manual: nothing subscribed yet
+    with pytest.raises(zmq.Again):
+        sub.recv()
+    sub.subscribe(b"")  # let the SUB accept whatever the XPUB decides to route
+    assert xpub.recv() == b"\x01"
+    xpub.setsockopt(zmq.SUBSCRIBE, b"chosen")  # for the pipe of the last notification
+    xpub.send(b"chosen: delivered")
+    assert sub.recv() == b"chosen: delivered"
+    plain = ctx.socket(zmq.XPUB)
+    with pytest.raises(zmq.ZMQError, match="XPUB_MANUAL"):
+        plain.setsockopt(zmq.SUBSCRIBE, b"x")
+
+
+def test_xpub_nodrop_refuses_instead_of_dropping(ctx) -> None:
+    pub = ctx.socket(zmq.PUB)
+    pub.xpub_nodrop = 1
+    pub.sndhwm = 2
+    pub.bind("inproc://nodrop")
+    sub = ctx.socket(zmq.SUB)
+    sub.rcvhwm = 2
+    sub.subscribe(b"")
+    sub.connect("inproc://nodrop")
+    _wait_for(lambda: pub.poll(0, zmq.POLLOUT) and len(pub._dist.pipes) == 1 and
+              bool(pub._subscriptions.match(b"x")))
+    sent = 0
+    with pytest.raises(zmq.Again):
+        for _ in range(100):
+            pub.send(b"x", zmq.DONTWAIT)
+            sent += 1
+    assert 0 < sent < 100
+    sub.rcvtimeo = 2000
+    received = [sub.recv() for _ in range(sent)]
+    assert received == [b"x"] * sent  # nothing was dropped
+
+
+@pytest.mark.parametrize("publisher", [zmq.PUB, zmq.XPUB])
+def test_invert_matching(ctx, publisher) -> None:
+    pub = ctx.socket(publisher)
+    pub.invert_matching = 1
+    pub.bind("inproc://invert")
+    sub = ctx.socket(zmq.SUB)
+    sub.invert_matching = 1
+    sub.rcvtimeo = 5000
+    sub.connect("inproc://invert")
+    sub.subscribe(b"skip")
+    if publisher == zmq.XPUB:
+        assert pub.recv() == b"\x01skip"
+    else:
+        _wait_for(lambda: pub.poll(0, zmq.POLLOUT) and bool(pub._subscriptions.match(b"skip")))
+    pub.send(b"skip this")
+    pub.send(b"take this")
+    assert sub.recv() == b"take this"
+
+
+def test_router_handover_gives_the_id_to_the_newcomer(ctx) -> None:
+    router = ctx.socket(zmq.ROUTER)
+    router.router_handover = 1
+    router.bind("inproc://handover")
+    router.rcvtimeo = 5000
+    first = ctx.socket(zmq.DEALER)
+    first.routing_id = b"client"
+    first.connect("inproc://handover")
+    first.send(b"from first")
+    assert router.recv_multipart() == [b"client", b"from first"]
+    second = ctx.socket(zmq.DEALER)
+    second.routing_id = b"client"
+    second.connect("inproc://handover")
+    second.send(b"from second")
+    assert router.recv_multipart() == [b"client", b"from second"]
+    router.send_multipart([b"client", b"to the newcomer"])
+    second.rcvtimeo = 5000
+    assert second.recv() == b"to the newcomer"
+    first.rcvtimeo = 200
+    with pytest.raises(zmq.Again):
+        first.recv()
+
+
+def test_without_handover_the_second_client_is_ignored(ctx) -> None:
+    router = ctx.socket(zmq.ROUTER)
+    router.bind("inproc://nohandover")
+    router.rcvtimeo = 300
+    for text in (b"first", b"second"):
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.routing_id = b"client"
+        dealer.connect("inproc://nohandover")
+        dealer.send(text)
+    assert router.recv_multipart() == [b"client", b"first"]
+    with pytest.raises(zmq.Again):
+        router.recv_multipart()

@@ -84,6 +84,8 @@ from .reactor.poller import available_pollers
 from .reactor.pool import IOThreadPool
 from .reactor.stream import ReadState, StreamEngine, WriteState
 from .sockets.poll import Poller, select
+from .sockets.frame import FINISHED_TRACKER as _FINISHED_TRACKER  # pyzmq's private name
+from .sockets.frame import Message, MessageTracker
 from .sockets.socket import Frame, Socket
 from .version import VERSION as __version__
 from .version import pyzmq_version, pyzmq_version_info, zmq_version, zmq_version_info
@@ -119,7 +121,9 @@ _API = [
     "Listener",
     "ListenerState",
     "ListenerStats",
+    "Message",
     "MessageOption",
+    "MessageTracker",
     "NormMode",
     "NotDone",
     "PollEvent",
@@ -158,3 +162,7 @@ _API = [
 ]
 
 __all__ = sorted({*_API, *_CONSTANTS})
+
+# pyzmq's ``zmq.backend`` and ``zmq.sugar`` name this package's classes; imported last, once
+# they all exist.
+from . import backend, sugar  # noqa: E402

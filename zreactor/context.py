@@ -29,11 +29,13 @@ would wait for itself); that raises.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+import warnings
+from typing import Any, Callable, TypeVar
 
-from .constants import SocketOption
+from .constants import ContextOption, SocketOption
 from .errors import ContextClosedError, ContextTerminated, ZMQError, ZReactorError
 from .reactor.connecter import Connecter
 from .reactor.engine import Engine
@@ -42,10 +44,9 @@ from .reactor.listener import Listener
 from .reactor.mailbox import Cmd
 from .reactor.pool import IOThreadPool
 from .sockets.inproc import InprocRegistry
+from .sockets.frame import public_module
 from .sockets.reaper import Reaper
-
-if TYPE_CHECKING:
-    from .sockets.socket import Socket
+from .sockets.socket import Socket
 
 __all__ = ["Context"]
 
@@ -60,6 +61,11 @@ _SOCKOPT_NAMES: dict[str, int] = {
                  SocketOption.TYPE, SocketOption.LAST_ENDPOINT)
 }
 _SOCKOPT_NAMES["identity"] = int(SocketOption.ROUTING_ID)
+#: context options as attributes (``ctx.max_sockets = 100``); ``io_threads`` is the thread
+#: list here, so ``ctx.get(zmq.IO_THREADS)`` reads the count
+_CTX_OPTION_NAMES: dict[str, int] = {
+    o.name.lower(): int(o) for o in ContextOption if o is not ContextOption.IO_THREADS
+}
 
 
 class Context:
@@ -87,6 +93,8 @@ class Context:
     """
 
     _start_threads = True  # ManualContext (zreactor.testing) steps the loops itself
+    #: the class ``socket()`` instantiates (pyzmq's hook; a subclass of ``zreactor.Socket``)
+    _socket_class: type = Socket
     _instance: Context | None = None
     _instance_lock = threading.Lock()
     _instance_pid: int | None = None
@@ -99,6 +107,8 @@ class Context:
         term_linger: float | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
+        if isinstance(io_threads, int) and not isinstance(io_threads, bool) and io_threads < 0:
+            raise ZMQError(errno.EINVAL, f"io_threads must be >= 1, got {io_threads}")
         if term_linger is not None and term_linger < 0:
             term_linger = None  # libzmq's -1
         #: socket option defaults applied to every new socket (pyzmq's ``ctx.sockopts``)
@@ -118,6 +128,11 @@ class Context:
         #: keeps the live sockets and finishes the closed ones (a child of the pool's root)
         self.reaper = Reaper()
         self.pool.adopt(self.reaper, self.io_threads[0])
+        #: libzmq's context options (``get``/``set``); IO_THREADS is fixed at construction
+        self._ctx_options: dict[int, int] = {
+            ContextOption.MAX_SOCKETS: 1023,
+            ContextOption.MAX_MSGSZ: 2**31 - 1,
+        }
 
     @classmethod
     def instance(cls, io_threads: int = 1) -> Context:
@@ -135,6 +150,56 @@ class Context:
                     cls._instance = inst
                     cls._instance_pid = os.getpid()
         return inst
+
+    # -- context options (pyzmq's ctx.get/set) -----------------------------------------------
+
+    def set(self, option: int, optval: int) -> None:
+        """Set a context option (``zmq.MAX_SOCKETS``, ``zmq.MAX_MSGSZ``; ``ctx.max_sockets``).
+
+        ``MAX_SOCKETS`` is enforced by :meth:`socket`; ``MAX_MSGSZ`` is recorded (messages are
+        bounded per socket by ``MAXMSGSIZE``).
+
+        Raises:
+            TypeError: ``optval`` is not an int. ZMQError: ENOTSUP for ``IO_THREADS`` (fixed
+                by ``Context(io_threads=N)``) and the thread scheduling options zreactor
+                does not implement; EINVAL for a bad value or an unknown option.
+        """
+        if not isinstance(optval, int):
+            raise TypeError(f"expected int, got: {optval!r}")
+        option = int(option)
+        if option in (ContextOption.MAX_SOCKETS, ContextOption.MAX_MSGSZ):
+            if optval < 1:
+                raise ZMQError(errno.EINVAL, f"{ContextOption(option).name} must be >= 1")
+            self._ctx_options[option] = optval
+            return
+        if option == ContextOption.IO_THREADS:
+            raise ZMQError(errno.ENOTSUP, "zreactor fixes IO_THREADS at construction: "
+                                          "use Context(io_threads=N)")
+        try:
+            name = ContextOption(option).name
+        except ValueError:
+            raise ZMQError(errno.EINVAL, f"unknown context option {option}") from None
+        raise ZMQError(errno.ENOTSUP, f"zreactor does not implement context option {name}")
+
+    def get(self, option: int) -> int:
+        """Read a context option (``IO_THREADS``, ``MAX_SOCKETS``, ``SOCKET_LIMIT``, ...).
+
+        Raises:
+            ZMQError: EINVAL for an option zreactor does not implement.
+        """
+        option = int(option)
+        if option == ContextOption.IO_THREADS:
+            return len(self.io_threads)
+        if option == ContextOption.SOCKET_LIMIT:
+            return 65535  # libzmq's limit with its default poller
+        if option == ContextOption.MSG_T_SIZE:
+            return 64  # sizeof(zmq_msg_t) in libzmq 4.3
+        if option in self._ctx_options:
+            return self._ctx_options[option]
+        raise ZMQError(errno.EINVAL, f"context option {option} cannot be read")
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *ContextOption.__members__})
 
     # -- socket option defaults (pyzmq) -------------------------------------------------------
 
@@ -156,6 +221,10 @@ class Context:
         return self.sockopts[int(option)]
 
     def __setattr__(self, name: str, value: Any) -> None:
+        ctx_option = _CTX_OPTION_NAMES.get(name)
+        if ctx_option is not None and name not in self.__dict__:
+            self.set(ctx_option, value)
+            return
         option = _SOCKOPT_NAMES.get(name)
         if option is None or name in self.__dict__ or hasattr(type(self), name):
             object.__setattr__(self, name, value)
@@ -164,6 +233,9 @@ class Context:
 
     def __getattr__(self, name: str) -> Any:
         # only reached for names that are not real attributes
+        ctx_option = _CTX_OPTION_NAMES.get(name)
+        if ctx_option is not None and "_ctx_options" in self.__dict__:
+            return self.get(ctx_option)
         option = _SOCKOPT_NAMES.get(name)
         sockopts = self.__dict__.get("sockopts")
         if option is None or sockopts is None or option not in sockopts:
@@ -232,28 +304,49 @@ class Context:
 
     # -- messaging sockets --------------------------------------------------------------------------
 
-    def socket(self, socket_type: int, **kwargs: Any) -> Socket:
-        """Create a messaging socket (``zmq.PUSH`` ...). Options may be given as keywords.
+    def socket(self, socket_type: int, socket_class: type | None = None, **kwargs: Any) -> Socket:
+        """Create a messaging socket (``zmq.PUSH`` ...).
+
+        Args:
+            socket_type: the type.
+            socket_class: the class to instantiate (default :attr:`_socket_class`, pyzmq's
+                hook for subclasses: ``zmq.Socket`` or a subclass of it).
+            kwargs: option names (``linger=0``) set options, after the context's defaults;
+                other keywords go to the socket class's constructor, as in pyzmq.
 
         Raises:
             ZMQError: EINVAL for an unknown type; ContextTerminated after term.
         """
-        from .sockets import socket_class
-
-        cls = socket_class(socket_type)
-        with self._lock:
-            if self._closed:
-                raise ContextTerminated()
-            sock = cls(self)
-            self.reaper.add(sock)  # under the lock: term() cannot miss it
+        cls = socket_class or self._socket_class
+        awaitable = None
+        if not issubclass(cls, Socket):
+            # an awaitable class (zreactor.asyncio, zreactor.eventloop.future): it wraps the
+            # blocking socket made here, as pyzmq's do
+            awaitable, cls = cls, Socket
+        options = {name: kwargs.pop(name) for name in list(kwargs) if name in _SOCKOPT_NAMES}
+        sock = cls(self, socket_type, **kwargs)
         for option, value in list(self.sockopts.items()):
             try:
                 sock.setsockopt(option, value)
-            except ZMQError:
+            except (ZMQError, TypeError):
                 pass  # e.g. SUBSCRIBE on a non-SUB socket: pyzmq skips these too
-        for name, value in kwargs.items():
+        for name, value in options.items():
             setattr(sock, name, value)
-        return sock
+        return sock if awaitable is None else awaitable.from_socket(sock)
+
+    def add_socket(self, sock: Socket) -> None:
+        """Register a new socket (``Socket.__init__`` calls this), so term() waits for it.
+
+        Raises:
+            ContextTerminated: the context was terminated.
+        """
+        with self._lock:
+            if self._closed:
+                raise ContextTerminated()
+            limit = self._ctx_options[ContextOption.MAX_SOCKETS]
+            if len(self.reaper.sockets) >= limit:
+                raise ZMQError(errno.EMFILE, f"too many sockets: MAX_SOCKETS is {limit}")
+            self.reaper.add(sock)  # under the lock: term() cannot miss it
 
     @property
     def sockets(self) -> frozenset[Socket]:
@@ -308,8 +401,13 @@ class Context:
         """Close every socket (with ``linger`` in **milliseconds**, as pyzmq), then terminate.
 
         Like pyzmq's, this closes sockets that other threads may be using: call it only
-        when they are done with them.
+        when they are done with them. Leaving a ``with Context() as ctx:`` block calls it,
+        with a ``ResourceWarning`` for each socket still open.
         """
+        if self._warn_destroy_close and not self._closed:
+            for sock in self.reaper.application_sockets:
+                warnings.warn(f"Destroying context with unclosed socket {sock}",
+                              ResourceWarning, stacklevel=3, source=sock)
         self.reaper.close_all(linger)
         self.term(... if linger is None else (None if linger < 0 else linger / 1000))
 
@@ -317,8 +415,21 @@ class Context:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.term()
+        """``destroy()``, as pyzmq: a socket left open cannot hang the ``with`` block."""
+        self._warn_destroy_close = True
+        self.destroy()
+
+    #: set by ``__exit__``: destroy() then warns about sockets left open
+    _warn_destroy_close = False
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<zreactor.Context {state} io_threads={len(self.io_threads)} poller={self.poller_name}>"
+        """pyzmq's: ``<zmq.Context(2 sockets) at 0x7f...>``, ``closed`` once terminated."""
+        cls = type(self)
+        if cls.__module__.startswith("zreactor"):
+            name = f"{public_module()}.{cls.__name__}"
+        else:
+            name = f"{cls.__module__}.{cls.__qualname__}"
+        count = 0 if self._closed else len(self.reaper.application_sockets)
+        sockets = f"{count} socket{'s' if count > 1 else ''}" if count else ""
+        closed = " closed" if self._closed else ""
+        return f"<{name}({sockets}) at {hex(id(self))}{closed}>"

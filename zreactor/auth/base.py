@@ -45,6 +45,12 @@ CURVE_ALLOW_ANY = "*"
 VERSION = b"1.0"
 
 
+def blocking_socket(context: Any, kind: int) -> Any:
+    """A blocking socket of ``context``, even an asyncio one (whose ``socket()`` makes
+    awaitable sockets; pyzmq passes ``socket_class=zmq.Socket`` for the same reason)."""
+    return zreactor.Context.socket(context, kind)
+
+
 def _equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
@@ -81,7 +87,7 @@ class Authenticator:
 
     def start(self) -> None:
         """Create and bind the ZAP socket (REP on ``inproc://zeromq.zap.01``)."""
-        self.zap_socket = self.context.socket(zreactor.REP)
+        self.zap_socket = blocking_socket(self.context, zreactor.REP)
         self.zap_socket.linger = 1
         self.zap_socket.bind("inproc://zeromq.zap.01")
         self.log.debug("Starting")

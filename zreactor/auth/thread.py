@@ -22,7 +22,7 @@ from typing import Any
 
 import zreactor
 
-from .base import Authenticator
+from .base import Authenticator, blocking_socket
 
 __all__ = ["ThreadAuthenticator"]
 
@@ -44,10 +44,10 @@ class ThreadAuthenticator(Authenticator):
             RuntimeError: the thread did not start within 10 s.
         """
         super().start()
-        self.pipe = self.context.socket(zreactor.PAIR)
+        self.pipe = blocking_socket(self.context, zreactor.PAIR)
         self.pipe.linger = 1
         self.pipe.bind(self.pipe_endpoint)
-        thread_pipe = self.context.socket(zreactor.PAIR)
+        thread_pipe = blocking_socket(self.context, zreactor.PAIR)
         thread_pipe.linger = 1
         thread_pipe.connect(self.pipe_endpoint)
         self._started.clear()

@@ -34,7 +34,9 @@ libzmq accepts the same cost.
 *Limits on retrying* (libzmq's options): ``connect_timeout`` fails an attempt still pending
 after that long (``ETIMEDOUT``); ``reconnect_stop`` bits (:class:`~zreactor.ReconnectStop`)
 stop for good after a refused connection (``CONN_REFUSED``) or once a connection that
-existed ends (``AFTER_DISCONNECT``).
+existed ends (``AFTER_DISCONNECT``). ``HANDSHAKE_FAILED`` needs nothing here: a messaging
+session already stops reconnecting after a failed handshake (a protocol error), whatever
+the option says.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..constants import Flag, ListenerOption, SocketOption
 from ..errors import ZMQError
-from .frame import Frame, as_frame
+from .frame import FINISHED_TRACKER, Frame, MessageTracker, TrackedMessage, as_frame
 
 if TYPE_CHECKING:
     from .socket import Socket
@@ -109,6 +109,7 @@ class Conveniences:
         return sorted({*super().__dir__(), *SocketOption.__members__})
 
     if TYPE_CHECKING:  # provided by Socket
+        copy_threshold: int
         _out_frames: list[bytes]
         _in_frames: deque[bytes]
 
@@ -132,11 +133,26 @@ class Conveniences:
         value = self.getsockopt(option)
         return value.decode(encoding) if isinstance(value, bytes) else str(value)
 
+    set_string = setsockopt_string
+    get_string = getsockopt_string
+
+    def set_hwm(self, value: int) -> None:
+        """Set both ``SNDHWM`` and ``RCVHWM`` (pyzmq's ``sock.hwm = n``)."""
+        self.setsockopt(SocketOption.HWM, value)
+
+    def get_hwm(self) -> int:
+        """The high-water mark (``SNDHWM``; pyzmq's convention)."""
+        return int(self.getsockopt(SocketOption.HWM))
+
     # -- sending ------------------------------------------------------------------------------
 
     def send_multipart(self, msg_parts: Sequence[Any], flags: int = 0, copy: bool = True,
-                       track: bool = False, **kwargs: Any) -> None:
-        """Send a multipart message (a sequence of bytes-like frames).
+                       track: bool = False, **kwargs: Any) -> MessageTracker | None:
+        """Send a multipart message (a sequence of bytes-like frames or :class:`Frame`).
+
+        Returns:
+            ``None``, or with ``track=True`` (or tracked frames and ``copy=False``) a
+            :class:`MessageTracker` for the whole message (see :meth:`Socket.send`).
 
         Raises:
             TypeError: a frame is not bytes-like (str must be encoded first).
@@ -146,8 +162,20 @@ class Conveniences:
         if not frames:
             raise ZMQError(errno.EINVAL, "cannot send an empty multipart message")
         msg = self._out_frames + frames
-        self._send_msg(msg, flags & ~SNDMORE)
+        frame_trackers = [] if copy else [
+            p.tracker for p in msg_parts if isinstance(p, Frame) and p.tracker is not None]
+        if not (track or frame_trackers):
+            self._send_msg(msg, flags & ~SNDMORE)
+            self._out_frames = []
+            return None
+        if not frame_trackers and (copy or all(len(f) < self.copy_threshold for f in frames)):
+            self._send_msg(msg, flags & ~SNDMORE)  # copied, as pyzmq would: done at once
+            self._out_frames = []
+            return FINISHED_TRACKER
+        tracked = TrackedMessage(msg)
+        self._send_msg(tracked, flags & ~SNDMORE)
         self._out_frames = []
+        return MessageTracker(tracked.tracker, *frame_trackers)
 
     def send_string(self, u: str, flags: int = 0, copy: bool = True, encoding: str = "utf-8",
                     **kwargs: Any) -> None:
@@ -179,7 +207,43 @@ class Conveniences:
             parts = self._recv_msg(flags)
         if copy:
             return list(parts)
-        return [Frame(p, i < len(parts) - 1) for i, p in enumerate(parts)]
+        last = len(parts) - 1
+        return [Frame._received(p, i < last) for i, p in enumerate(parts)]
+
+    def recv_into(self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0) -> int:
+        """Receive the next frame into ``buffer`` (writable, contiguous); return its size.
+
+        At most ``nbytes`` (default: ``len(buffer)``) are copied; a longer frame is
+        truncated and the returned size, larger than what was copied, says so (pyzmq's and
+        libzmq's ``zmq_recv`` contract). ``recv_into(bytearray())`` discards a frame.
+
+        Raises:
+            BufferError: ``buffer`` is read-only or not contiguous. ValueError: ``nbytes``
+                is negative or larger than the buffer. Again, ContextTerminated: as ``recv``.
+        """
+        view = memoryview(buffer)
+        if view.readonly:
+            raise BufferError("recv_into needs a writable buffer")
+        if not view.contiguous:
+            raise BufferError("recv_into needs a contiguous buffer")
+        view = view.cast("B")
+        if nbytes < 0 or nbytes > len(view):
+            raise ValueError(f"nbytes={nbytes} outside 0..{len(view)}")
+        limit = nbytes or len(view)
+        frame = self.recv(flags)
+        count = min(limit, len(frame))
+        view[:count] = frame[:count]
+        return len(frame)
+
+    def send_serialized(self, msg: Any, serialize: Callable[[Any], Sequence[Any]], flags: int = 0,
+                        copy: bool = True, **kwargs: Any) -> MessageTracker | None:
+        """Send ``serialize(msg)`` (a list of frames) as one multipart message."""
+        return self.send_multipart(serialize(msg), flags=flags, copy=copy, **kwargs)
+
+    def recv_serialized(self, deserialize: Callable[[list[Any]], Any], flags: int = 0,
+                        copy: bool = True) -> Any:
+        """Receive a multipart message and return ``deserialize(frames)``."""
+        return deserialize(self.recv_multipart(flags, copy=copy))
 
     def recv_string(self, flags: int = 0, encoding: str = "utf-8") -> str:
         """Receive a frame and decode it."""

@@ -28,6 +28,8 @@ A peer without identity gets a generated one: ``b"\\x00"`` and a 32-bit big-endi
 starts at a random value (applications cannot choose ids starting with a zero byte, so the two
 never collide). A peer whose identity is already taken by a live peer is *ignored*, as libzmq
 does without ``ROUTER_HANDOVER``: it is never read and cannot be addressed until it goes away.
+With ``ROUTER_HANDOVER`` the newcomer takes the id over and the old pipe is terminated (a
+reconnecting client replaces its stale connection), as in libzmq.
 
 ``probe_router`` (both types): each new pipe first carries an empty message, so a ROUTER
 peer learns our routing id before we say anything.
@@ -129,8 +131,15 @@ class RouterSocket(Socket):
         if not rid:
             rid = self._generate_id()
         elif rid in self._out:
-            self._ignored.add(pipe)
-            return
+            if not self.options.router_handover:
+                self._ignored.add(pipe)
+                return
+            # ROUTER_HANDOVER (libzmq): the newcomer takes the id over; the old pipe gets a
+            # generated one until its termination completes
+            old = self._out.pop(rid)
+            old.data = self._generate_id()
+            self._out[old.data] = old
+            old.terminate(True)
         pipe.data = rid
         self._out[rid] = pipe
         self._fq.attach(pipe)

@@ -1,62 +1,258 @@
-"""Frames as the API hands them out: ``bytes`` normally, :class:`Frame` with ``copy=False``.
+"""Frames and message tracking as the API hands them out: pyzmq's ``Frame`` and ``MessageTracker``.
 
-zreactor keeps every frame as an immutable ``bytes`` object from the moment it is sent, so
-there is nothing to share and nothing to track: ``copy=False`` wraps the same bytes in a small
-:class:`Frame` (pyzmq's shape: ``.bytes``, ``.buffer``, ``.more``), and :func:`as_frame` turns
-whatever a caller passes to ``send`` into ``bytes`` once, at the edge.
+Theory of operation
+-------------------
+zreactor keeps every frame as an immutable ``bytes`` object from the moment it is sent, so a
+caller's buffer is never shared with an I/O thread: :func:`as_frame` turns whatever a caller
+passes to ``send`` into ``bytes`` once, at the edge (a ``bytes`` object is kept as is, since
+nobody can change it; a ``bytearray`` or ``memoryview`` is copied). ``recv(copy=False)`` wraps
+the received bytes in a :class:`Frame` (pyzmq's shape: ``.bytes``, ``.buffer``, ``.more``,
+``get(zmq.MORE)``) without copying them again.
+
+*Tracking* (``send(..., track=True)``, ``Frame(track=True)``). pyzmq's :class:`MessageTracker`
+answers "is ZeroMQ done with this message?", which for libzmq means it released the buffer.
+zreactor's honest equivalent: done when zreactor dropped its last reference to the message,
+because it was written to the connection, read by an inproc peer, or discarded (HWM on PUB,
+a closed pipe). A tracked send wraps the message in a :class:`TrackedMessage`, a ``list``
+subclass that can be weakly referenced; ``weakref.finalize`` sets the tracker's event when
+the message is freed. Untracked messages are plain lists, so tracking costs nothing unless
+asked for. A tracked :class:`Frame` adds its own event, set when the frame object itself is
+freed (as pyzmq's is when libzmq and Python both let go of it). Tracking is by reference
+counting: where a pattern copies a message before queuing it (ROUTER strips the routing
+frame), the tracker may report done as soon as the copy is queued.
+
+*Metadata.* Frames received on PLAIN, CURVE or ZAP-authenticated connections arrive as
+:class:`~zreactor.zmtp.metadata.MetaBytes` carrying the connection's properties;
+``Frame.get("User-Id")`` reads them, as pyzmq's does.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+import weakref
 from typing import Any
 
 from ..zmtp.metadata import MetaBytes
 
-__all__ = ["Frame", "MetaBytes", "as_frame"]
+__all__ = [
+    "FINISHED_TRACKER", "Frame", "Message", "MessageTracker", "MetaBytes", "TrackedMessage", "as_frame",
+    "public_module",
+]
 
+#: pyzmq copies frames smaller than this in ``Frame(data)``; zreactor follows (``COPY_THRESHOLD``)
+COPY_THRESHOLD = 65536
+
+
+def public_module() -> str:
+    """The name reprs use for the package: ``zmq`` under ``install_as_zmq()``, else ``zreactor``."""
+    package = sys.modules.get("zreactor")
+    return "zmq" if package is not None and sys.modules.get("zmq") is package else "zreactor"
+
+
+class MessageTracker:
+    """Tells when zreactor is done with one or more messages (pyzmq's ``zmq.MessageTracker``).
+
+    Args:
+        towatch: ``threading.Event`` objects, other trackers, or tracked :class:`Frame` objects.
+
+    Raises:
+        ValueError: a :class:`Frame` that is not tracked. TypeError: anything else.
+    """
+
+    def __init__(self, *towatch: Any) -> None:
+        self.events: set[threading.Event] = set()
+        self.peers: set[MessageTracker] = set()
+        for obj in towatch:
+            if isinstance(obj, threading.Event):
+                self.events.add(obj)
+            elif isinstance(obj, MessageTracker):
+                self.peers.add(obj)
+            elif isinstance(obj, Frame):
+                if not obj.tracker:
+                    raise ValueError("Not a tracked message")
+                self.peers.add(obj.tracker)
+            else:
+                raise TypeError(f"Require Events or Message Frames, not {type(obj)}")
+
+    @property
+    def done(self) -> bool:
+        """True once every watched message has been released."""
+        return all(e.is_set() for e in self.events) and all(p.done for p in self.peers)
+
+    def wait(self, timeout: float | int = -1) -> None:
+        """Block until :attr:`done`, or ``timeout`` seconds (``-1``: no limit).
+
+        Raises:
+            NotDone: the timeout passed first.
+        """
+        from ..errors import NotDone
+
+        deadline = None if timeout is False or timeout < 0 else time.monotonic() + timeout
+        while True:
+            event = self._pending_event()
+            if event is None:
+                return
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if (remaining is not None and remaining <= 0) or not event.wait(remaining):
+                raise NotDone
+
+    def _pending_event(self) -> threading.Event | None:
+        """One watched event not set yet (here or in a peer), or None when all are done."""
+        for event in self.events:
+            if not event.is_set():
+                return event
+        for peer in self.peers:
+            event = peer._pending_event()
+            if event is not None:
+                return event
+        return None
+
+
+#: the tracker of a message zreactor was done with before ``send`` returned
+#: (``zmq._FINISHED_TRACKER`` in pyzmq)
+FINISHED_TRACKER = MessageTracker()
+
+
+class TrackedMessage(list):  # type: ignore[type-arg]
+    """A message (list of frames) whose release sets :attr:`event`; see the module docstring."""
+
+    __slots__ = ("__weakref__", "tracker")
+
+    def __init__(self, frames: list[bytes]) -> None:
+        super().__init__(frames)
+        event = threading.Event()
+        weakref.finalize(self, event.set)
+        self.tracker = MessageTracker(event)
 
 
 class Frame:
-    """A received frame when ``copy=False`` (a small subset of pyzmq's ``zmq.Frame``).
+    """One frame of a message (pyzmq's ``zmq.Frame``; ``zmq.Message`` is the same class).
+
+    Args:
+        data: bytes-like content (not ``str``: encode it).
+        track: give the frame a :attr:`tracker`, done when the frame is freed.
+        copy: copy ``data`` (default: when it is shorter than ``copy_threshold``); zreactor
+            never shares a mutable buffer with an I/O thread either way.
+        copy_threshold: see ``copy`` (default ``zmq.COPY_THRESHOLD``).
 
     Attributes:
-        bytes: the frame's content.
-        more: True if more frames of the same message follow.
+        bytes: the content. more: True if more frames of the same message follow.
+        tracker: a :class:`MessageTracker`, or ``None`` when not tracked.
+
+    Raises:
+        TypeError: ``data`` is a ``str`` or not bytes-like. BufferError: not contiguous.
     """
 
-    __slots__ = ("_properties", "bytes", "more")
+    __slots__ = ("bytes", "more", "tracker", "_buffer", "_properties", "__weakref__")
 
-    def __init__(self, data: bytes = b"", more: bool = False) -> None:
-        self._properties: dict[str, str] | None = getattr(data, "properties", None)
-        self.bytes = bytes(data)
-        self.more = more
+    def __init__(self, data: Any = b"", track: bool = False, copy: bool | None = None,
+                 copy_threshold: int | None = None) -> None:
+        if isinstance(data, str):
+            raise TypeError("Str objects not allowed. Only: bytes, buffer interfaces.")
+        if data is None:
+            data = b""
+        try:
+            view = memoryview(data)
+        except TypeError:
+            raise TypeError(f"expected a bytes-like object, got {type(data).__name__}") from None
+        if not view.contiguous:
+            raise BufferError("a Frame needs a contiguous buffer")
+        threshold = COPY_THRESHOLD if copy_threshold is None else copy_threshold
+        if type(data) is bytes and not (copy or (copy is None and len(data) < threshold)):
+            self.bytes = data  # immutable: sharing it is safe
+        else:
+            self.bytes = view.tobytes()
+        self.more = False
+        self._buffer: memoryview | None = None
+        self._properties: dict[str, str] | None = None
+        self.tracker: MessageTracker | None = None
+        if track:
+            event = threading.Event()
+            weakref.finalize(self, event.set)
+            self.tracker = MessageTracker(event)
 
-    def get(self, option: str | int) -> Any:
-        """A metadata property of the connection the frame came on (``"User-Id"``,
-        ``"Socket-Type"``, ``"Peer-Address"``, ZAP metadata names), or ``None``; an int
-        asks for ``MORE`` (1), as in pyzmq.
+    @classmethod
+    def _received(cls, data: bytes, more: bool) -> Frame:
+        """A frame for ``recv(copy=False)``: wraps ``data`` without copying it."""
+        frame = cls.__new__(cls)
+        frame.bytes = data
+        frame.more = more
+        frame._buffer = None
+        frame._properties = getattr(data, "properties", None)  # MetaBytes (see module doc)
+        frame.tracker = None
+        return frame
+
+    @property
+    def buffer(self) -> memoryview:
+        """The content as a (read-only) memoryview; the same object on every access."""
+        if self._buffer is None:
+            self._buffer = memoryview(self.bytes)
+        return self._buffer
+
+    @property
+    def closed(self) -> bool:
+        """Always False (pyzmq's frames can be closed; zreactor's hold plain bytes)."""
+        return False
+
+    def get(self, option: int | str) -> Any:
+        """A frame property: ``zmq.MORE`` (1 if more frames follow), ``zmq.SHARED`` (0), or
+        by name a metadata property of the connection the frame came on (``"User-Id"``,
+        ``"Socket-Type"``, ``"Peer-Address"``, ZAP metadata names), ``None`` if it has none.
 
         Metadata is attached to frames from PLAIN and CURVE connections and from NULL
-        connections authenticated through ZAP.
+        connections authenticated through ZAP. Property names are case-insensitive (RFC 37).
+
+        Raises:
+            ZMQError: EINVAL for an int option other than ``MORE``/``SHARED``.
         """
+        import errno
+
+        from ..constants import MessageOption
+        from ..errors import ZMQError
+
         if isinstance(option, int):
-            return int(self.more) if option == 1 else None
+            if option == MessageOption.MORE:
+                return int(self.more)
+            if option == MessageOption.SHARED:
+                return 0
+            raise ZMQError(errno.EINVAL, f"frame property {option!r} is not available")
         props = self._properties or {}
         value = props.get(option)
-        if value is None:  # property names are case-insensitive (RFC 37)
+        if value is None:
             folded = option.lower()
             value = next((v for k, v in props.items() if k.lower() == folded), None)
         return value
 
-    def __getitem__(self, key: str) -> Any:
+    def set(self, option: int | str, value: Any) -> None:
+        """pyzmq's ``Frame.set``; no property is writable here.
+
+        Raises:
+            ZMQError: EINVAL always (``routing_id``/``group`` are libzmq draft features).
+        """
+        import errno
+
+        from ..errors import ZMQError
+
+        raise ZMQError(errno.EINVAL, f"frame property {option!r} cannot be set")
+
+    def __getitem__(self, key: int | str) -> Any:
         value = self.get(key)
         if value is None:
             raise KeyError(key)
         return value
 
-    @property
-    def buffer(self) -> memoryview:
-        """The content as a memoryview."""
+    def fast_copy(self) -> Frame:
+        """A new frame with the same content (and tracker), without copying the bytes."""
+        frame = Frame._received(self.bytes, self.more)
+        frame._properties = self._properties
+        frame.tracker = self.tracker
+        return frame
+
+    __copy__ = fast_copy
+
+    def __buffer__(self, flags: int) -> memoryview:  # Python 3.12+: memoryview(frame)
         return memoryview(self.bytes)
 
     def __bytes__(self) -> bytes:
@@ -76,7 +272,25 @@ class Frame:
         return hash(self.bytes)
 
     def __repr__(self) -> str:
-        return f"<zreactor.Frame {self.bytes[:32]!r}{'...' if len(self.bytes) > 32 else ''}>"
+        nbytes = len(self.bytes)
+        suffix = ""
+        if nbytes > 16:
+            shown = self.bytes[:12]
+            for limit, unit, divisor in ((1e9, "GB", 1e9), (2**20, "MB", 1e6), (1e3, "kB", 1e3)):
+                if nbytes >= limit:
+                    suffix = f"...{nbytes // divisor:.0f}{unit}"
+                    break
+            else:
+                suffix = f"...{nbytes}B"
+        else:
+            shown = self.bytes
+        return f"<{public_module()}.{type(self).__name__}({shown!r}{suffix})>"
+
+    __str__ = __repr__
+
+
+#: pyzmq's other name for :class:`Frame`
+Message = Frame
 
 
 def as_frame(data: Any) -> bytes:

@@ -42,6 +42,16 @@ leading 0x00/0x01, so a multipart data message whose later frames start with tho
 split into pieces. Here a message is a subscription only if it has exactly one frame; every
 multipart message is data. The two agree on everything a sane application sends.
 
+*The XPUB options* (libzmq's ``xpub_t``): ``XPUB_WELCOME_MSG`` is written to each new
+subscriber pipe first; ``XPUB_VERBOSER`` passes every unsubscription on too (and implies
+``XPUB_VERBOSE``); ``XPUB_NODROP`` makes a send that some matching subscriber has no room for
+fail with ``EAGAIN`` (or block, with ``sndtimeo``) instead of dropping it for that subscriber;
+``XPUB_MANUAL`` hands every (un)subscription to the application and applies none: the
+application decides with ``setsockopt(SUBSCRIBE/UNSUBSCRIBE, topic)`` on the XPUB, which acts
+for the pipe of the notification it received last. ``INVERT_MATCHING`` (PUB/XPUB and SUB)
+turns the prefix match around: a message goes to (is accepted by) exactly the subscribers
+whose subscriptions do *not* prefix it.
+
 These sockets are not thread-safe: use each from one thread at a time.
 """
 
@@ -76,10 +86,17 @@ class XPubSocket(Socket):
         self._subscriptions = MultiTrie()
         self._dist = Distributor()
         self._pending: deque[list[bytes]] = deque()
+        #: XPUB_MANUAL: the pipe of each pending notification, and of the last one received
+        self._pending_pipes: deque[Pipe | None] = deque()
+        self._last_pipe: Pipe | None = None
 
     def xattach_pipe(self, pipe: Pipe, subscribe_to_all: bool = False) -> None:
-        """Add a subscriber and take in the subscriptions it already queued."""
+        """Add a subscriber, greet it (``XPUB_WELCOME_MSG``) and take in the subscriptions
+        it already queued."""
         self._dist.attach(pipe)
+        welcome = self.options.xpub_welcome_msg
+        if welcome and pipe.write([welcome]):
+            pipe.flush()
         if subscribe_to_all:
             self._subscriptions.add(b"", pipe)
         # An inproc subscriber that connected before we bound has been queueing its
@@ -91,22 +108,29 @@ class XPubSocket(Socket):
         delivers = self._delivers
         pending = self._pending
         subscriptions = self._subscriptions
+        options = self.options
         while True:
             msg = pipe.read()
             if msg is None:
                 return
             frame = msg[0]
             if len(msg) == 1 and frame and frame[0] <= _SUBSCRIBE:
-                if frame[0] == _SUBSCRIBE:
-                    notify = subscriptions.add(frame[1:], pipe) or self.options.xpub_verbose
+                if options.xpub_manual and delivers:
+                    notify = True  # the application decides (setsockopt on this socket)
+                elif frame[0] == _SUBSCRIBE:
+                    notify = (subscriptions.add(frame[1:], pipe) or options.xpub_verbose
+                              or options.xpub_verboser)
                 else:
                     # libzmq tells the application unless other subscribers remain,
                     # so an unknown topic's unsubscription is passed on too
-                    notify = subscriptions.rm(frame[1:], pipe) is not RmResult.VALUES_REMAIN
+                    notify = (subscriptions.rm(frame[1:], pipe) is not RmResult.VALUES_REMAIN
+                              or options.xpub_verboser)
                 if notify and delivers:
                     pending.append(msg)
+                    self._pending_pipes.append(pipe)
             elif delivers:
                 pending.append(msg)
+                self._pending_pipes.append(pipe)
 
     def xwrite_activated(self, pipe: Pipe) -> None:
         """A subscriber that was at its HWM has room again."""
@@ -116,26 +140,60 @@ class XPubSocket(Socket):
         """Drop the subscriber's subscriptions; announce the topics nobody wants now."""
         self._subscriptions.rm_pipe(pipe, self._unsubscribed)
         self._dist.pipe_terminated(pipe)
+        if self._last_pipe is pipe:
+            self._last_pipe = None
 
     def _unsubscribed(self, topic: bytes) -> None:
         if self._delivers:
             self._pending.append([b"\x00" + topic])
+            self._pending_pipes.append(None)
+
+    def xsetsockopt(self, option: int, value: Any) -> bool:
+        """``XPUB_MANUAL``: ``SUBSCRIBE``/``UNSUBSCRIBE`` act for the pipe whose notification
+        was received last (libzmq's rule)."""
+        if option not in (SocketOption.SUBSCRIBE, SocketOption.UNSUBSCRIBE):
+            return False
+        if not self.options.xpub_manual:
+            raise ZMQError(errno.EINVAL, f"{SocketOption(option).name} on an XPUB socket needs "
+                                         "XPUB_MANUAL")
+        pipe = self._last_pipe
+        if pipe is not None:
+            if option == SocketOption.SUBSCRIBE:
+                self._subscriptions.add(bytes(value), pipe)
+            else:
+                self._subscriptions.rm(bytes(value), pipe)
+        return True
+
+    def _targets(self, msg: list[bytes]) -> Any:
+        """The pipes a message goes to: the matching ones, or (INVERT_MATCHING) the others."""
+        pipes = self._subscriptions.match(msg[0])
+        if self.options.invert_matching:
+            return [p for p in self._dist.pipes if p not in pipes]
+        return pipes
 
     def xsend(self, msg: list[bytes]) -> bool:
-        """Send to every subscriber whose subscription prefixes the first frame."""
-        pipes = self._subscriptions.match(msg[0])
+        """Send to every subscriber whose subscription prefixes the first frame (full ones
+        miss it, unless ``XPUB_NODROP``: then nobody gets it and the send waits)."""
+        pipes = self._targets(msg)
         if pipes:
+            if self.options.xpub_nodrop and not all(p.check_hwm() for p in pipes):
+                return False
             self._dist.send_to(pipes, msg)
         return True  # never blocks: full subscribers miss the message
 
     def xhas_out(self) -> bool:
-        """Always: a publisher never blocks."""
+        """Always, unless ``XPUB_NODROP`` and some subscriber is full."""
+        if self.options.xpub_nodrop:
+            return all(p.check_hwm() for p in self._dist.pipes)
         return True
 
     def xrecv(self) -> list[bytes] | None:
         """The next subscription notification or upstream message, if any."""
         pending = self._pending
-        return pending.popleft() if pending else None
+        if not pending:
+            return None
+        self._last_pipe = self._pending_pipes.popleft()
+        return pending.popleft()
 
     def xhas_in(self) -> bool:
         """True if a notification or upstream message is waiting."""
@@ -232,9 +290,10 @@ class XSubSocket(Socket):
         if not self._filters:
             return fq.recv()
         check = self._subscriptions.check
+        invert = self.options.invert_matching
         while True:
             msg = fq.recv()
-            if msg is None or check(msg[0]):
+            if msg is None or check(msg[0]) is not invert:
                 return msg
 
     def xhas_in(self) -> bool:

@@ -89,6 +89,11 @@ class Reaper(Own):
             self._live.discard(sock)
             self._cv.notify_all()
 
+    @property
+    def application_sockets(self) -> frozenset[Socket]:
+        """The live sockets the application made (a monitor's PAIR is the library's)."""
+        return frozenset(s for s in self.sockets if not s._internal)
+
     def wait_closed(self) -> None:
         """Block until every live socket has been closed (by the application)."""
         with self._cv:

@@ -62,7 +62,15 @@ from ..reactor.own import Own
 from . import caller_wait
 from .conveniences import Conveniences, install_option_attributes
 from .endpoints import Endpoints
-from .frame import Frame, as_frame
+from .frame import (
+    FINISHED_TRACKER,
+    COPY_THRESHOLD,
+    Frame,
+    MessageTracker,
+    TrackedMessage,
+    as_frame,
+    public_module,
+)
 from .options import (
     SECURITY_OPTIONS,
     Options,
@@ -141,14 +149,52 @@ class Socket(Endpoints, Conveniences, Own):
     thread: Any
     owner: Any
     own_state: Any
+    #: pyzmq's: ``send(copy=False, track=True)`` of a shorter frame reports done at once
+    copy_threshold: int = COPY_THRESHOLD
 
-    def __init__(self, context: Context, socket_type: int | None = None) -> None:
+    def __new__(cls, context: Context | None = None, socket_type: int = -1,
+                *args: Any, **kwargs: Any) -> Socket:
+        """``zmq.Socket(ctx, zmq.PUSH)`` (pyzmq's spelling) makes a PUSH socket.
+
+        The base class and user subclasses of it name no pattern; the type picks one, and a
+        user subclass is combined with it (``class MySocket(zmq.Socket)`` then
+        ``MySocket(ctx, zmq.REQ)`` is both a ``MySocket`` and a REQ socket).
+
+        Raises:
+            ZMQError: EINVAL for an unknown or unimplemented socket type.
+        """
+        if cls.socket_type >= 0:
+            return object.__new__(cls)  # a pattern class (or a subclass of one)
+        return object.__new__(_pattern_class(cls, socket_type))
+
+    def __init__(self, context: Context | None = None, socket_type: int | None = None, *,
+                 copy_threshold: int | None = None) -> None:
+        """Create a socket of ``context``.
+
+        ``ctx.socket(type, **options)`` is the usual spelling; it also applies the
+        context's option defaults.
+
+        Raises:
+            ZMQError: EINVAL if ``socket_type`` is not this class's type.
+            ContextTerminated: the context was terminated.
+        """
         Own.__init__(self)
-        if socket_type is not None and socket_type != self.socket_type:
+        if context is None:
+            raise TypeError("a socket needs a context: ctx.socket(type) or Socket(ctx, type)")
+        if socket_type is not None and socket_type != -1 and socket_type != self.socket_type:
             raise ZMQError(errno.EINVAL, f"{type(self).__name__} is type {self.socket_type}")
+        if copy_threshold is not None:
+            self.copy_threshold = copy_threshold
         self.context = context
         self.options = Options(type=self.socket_type, type_name=SocketType(self.socket_type).name)
-        self.mailbox = Mailbox(f"socket-{SocketType(self.socket_type).name}")
+        self.mailbox = Mailbox(f"socket-{SocketType(self.socket_type).name}")  # may be EMFILE
+        try:
+            # ContextTerminated after term(), EMFILE past MAX_SOCKETS; nothing below can
+            # fail, so term() never waits for a half-made socket
+            context.add_socket(self)
+        except BaseException:
+            self.mailbox.close()
+            raise
         self.thread = None
         self._pipes: list[Pipe] = []
         #: endpoint -> the objects serving it (listener/session, or inproc pipes)
@@ -395,36 +441,55 @@ class Socket(Endpoints, Conveniences, Own):
     # -- sending ---------------------------------------------------------------------------------
 
     def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,
-             routing_id: int | None = None, group: str | None = None) -> None:
+             routing_id: int | None = None, group: str | None = None) -> MessageTracker | None:
         """Send one frame; with ``SNDMORE``, more frames of the same message follow.
 
-        The message leaves only when its last frame is sent. ``copy`` and ``track`` are
-        accepted for pyzmq compatibility (frames are always copied; nothing is tracked).
+        The message leaves only when its last frame is sent. ``data`` is bytes-like or a
+        :class:`Frame`; zreactor never keeps a reference to a mutable buffer (see
+        ``sockets/frame.py``), so ``copy`` only decides what ``track`` reports.
+
+        Returns:
+            ``None``; with ``track=True`` (or a tracked :class:`Frame` and ``copy=False``) a
+            :class:`MessageTracker`, done when zreactor has released the message (at once
+            for a copied one, as in pyzmq).
 
         Raises:
             Again: ``DONTWAIT`` (or ``sndtimeo`` expired) and no peer can take the message.
             ZMQError: EFSM for a send out of turn (REQ/REP), ENOTSUP for receive-only types.
             ContextTerminated: the context was terminated.
+            ValueError: ``track=True`` with an untracked :class:`Frame` and ``copy=False``.
         """
         if self._unusable:
             self._check_usable()
-        frame = data if type(data) is bytes else as_frame(data)
+        if type(data) is bytes:
+            frame = data
+        elif track or (not copy and isinstance(data, Frame) and data.tracker is not None):
+            return self._send_tracked(data, flags, copy)
+        else:
+            frame = as_frame(data)
+        if track:
+            return self._send_tracked(data, flags, copy)
         if flags & SNDMORE:
             self._out_frames.append(frame)
-            return
+            return None
         if not self._out_frames:
             # one frame, nothing queued: nothing to undo. Try the pattern at once unless
             # commands wait (they may change which pipes exist) or the caller set flags.
             msg = [frame]
             if self.mailbox.maybe_pending or not self.xsend(msg):
                 self._send_msg(msg, flags)
-            return
-        msg = self._out_frames
+            return None
+        self._send_queued(self._out_frames, frame, flags)
+        return None
+
+    def _send_queued(self, msg: list[bytes], frame: bytes, flags: int) -> None:
+        """Send the frames queued with ``SNDMORE`` (``msg``) plus the last one."""
         msg.append(frame)
         try:
             self._send_msg(msg, flags)
         except Again:
             msg.pop()  # the caller may retry the last frame; earlier frames stay queued
+            self._out_frames = list(msg)
             raise
         except ZMQError:
             # refused for good (EFSM, EHOSTUNREACH, ...): drop the whole message, as libzmq
@@ -433,8 +498,25 @@ class Socket(Endpoints, Conveniences, Own):
             raise
         except BaseException:
             msg.pop()
+            self._out_frames = list(msg)
             raise
         self._out_frames = []
+
+    def _send_tracked(self, data: Any, flags: int, copy: bool) -> MessageTracker:
+        """``send`` with a tracker (module docstring of ``sockets/frame.py``)."""
+        frame_tracker = data.tracker if isinstance(data, Frame) else None
+        if isinstance(data, Frame) and frame_tracker is None and not copy:
+            raise ValueError("Not a tracked message")
+        frame = as_frame(data)
+        copied = copy or len(frame) < self.copy_threshold
+        if flags & SNDMORE or (copied and frame_tracker is None):
+            self.send(frame, flags)
+            return frame_tracker or FINISHED_TRACKER
+        msg = TrackedMessage(self._out_frames)
+        self._send_queued(msg, frame, flags)
+        if frame_tracker is None:
+            return msg.tracker
+        return MessageTracker(msg.tracker, frame_tracker)
 
     def _send_msg(self, msg: list[bytes], flags: int) -> None:
         if self.mailbox.maybe_pending:
@@ -477,10 +559,10 @@ class Socket(Endpoints, Conveniences, Own):
             if msg is None:
                 msg = self._recv_msg(flags)
             if len(msg) == 1:  # the common case: no need to queue the frames
-                return msg[0] if copy else Frame(msg[0], False)
+                return msg[0] if copy else Frame._received(msg[0], False)
             frames.extend(msg)
         frame = frames.popleft()
-        return frame if copy else Frame(frame, bool(frames))
+        return frame if copy else Frame._received(frame, bool(frames))
 
     def _recv_msg(self, flags: int) -> list[bytes]:
         if self.mailbox.maybe_pending:
@@ -577,8 +659,32 @@ class Socket(Endpoints, Conveniences, Own):
         self.close()
 
     def __repr__(self) -> str:
-        state = self._life.value
-        return f"<zreactor.{type(self).__name__} {self.options.type_name} {state}>"
+        """pyzmq's: ``<zmq.Socket(zmq.PUSH) at 0x7f... closed>`` (the class when subclassed)."""
+        cls = type(self)
+        if cls.__module__.startswith("zreactor."):
+            name = f"{public_module()}.Socket"
+        else:
+            name = f"{cls.__module__}.{cls.__qualname__}"
+        closed = " closed" if self.closed else ""
+        return f"<{name}({public_module()}.{self.options.type_name}) at {hex(id(self))}{closed}>"
+
+
+#: (user class, pattern class) -> the class combining them (see ``Socket.__new__``)
+_COMBINED: dict[tuple[type, type], type] = {}
+
+
+def _pattern_class(cls: type[Socket], socket_type: int) -> type[Socket]:
+    from . import socket_class
+
+    pattern = socket_class(socket_type)
+    if cls is Socket:
+        return pattern
+    combined = _COMBINED.get((cls, pattern))
+    if combined is None:
+        combined = type(cls.__name__, (cls, pattern),
+                        {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+        _COMBINED[cls, pattern] = combined
+    return combined
 
 
 install_option_attributes(Socket)

@@ -1,0 +1,132 @@
+"""pyzmq's Context and Socket API additions: context options, subclassing, reprs, helpers."""
+
+from __future__ import annotations
+
+import errno
+import warnings
+
+import pytest
+
+import zreactor as zmq
+
+
+def test_context_exit_destroys_open_sockets_with_a_warning() -> None:
+    with pytest.warns(ResourceWarning, match="unclosed socket"):
+        with zmq.Context() as ctx:
+            sock = ctx.socket(zmq.PUSH)  # left open: term() alone would wait for ever
+            sock.connect("tcp://127.0.0.1:1")
+    assert sock.closed and ctx.closed
+
+
+def test_context_exit_without_sockets_does_not_warn() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with zmq.Context() as ctx:
+            ctx.socket(zmq.PAIR).close()
+
+
+def test_context_rejects_negative_io_threads() -> None:
+    with pytest.raises(zmq.ZMQError) as info:
+        zmq.Context(-1)
+    assert info.value.errno == zmq.EINVAL
+
+
+def test_context_options() -> None:
+    ctx = zmq.Context()
+    try:
+        ctx.set(zmq.MAX_SOCKETS, 2)
+        assert ctx.get(zmq.MAX_SOCKETS) == 2
+        ctx.max_sockets = 3
+        assert ctx.max_sockets == 3 == ctx.get(zmq.MAX_SOCKETS)
+        assert ctx.get(zmq.IO_THREADS) == 1
+        assert "IO_THREADS" in dir(ctx)
+        socks = [ctx.socket(zmq.PAIR) for _ in range(3)]
+        with pytest.raises(zmq.ZMQError) as info:
+            ctx.socket(zmq.PAIR)
+        assert info.value.errno == errno.EMFILE
+        with pytest.raises(TypeError):
+            ctx.set(zmq.MAX_SOCKETS, "many")
+        with pytest.raises(zmq.ZMQError, match="IO_THREADS"):
+            ctx.set(zmq.IO_THREADS, 4)
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_reprs_are_pyzmqs() -> None:
+    ctx = zmq.Context()
+    assert "zreactor.Context() at 0x" in repr(ctx)
+    push = ctx.socket(zmq.PUSH)
+    assert "zreactor.Context(1 socket)" in repr(ctx)
+    assert repr(push).startswith("<zreactor.Socket(zreactor.PUSH) at 0x")
+    push.close()
+    assert repr(push).endswith(" closed>")
+    ctx.term()
+    assert repr(ctx).endswith(" closed>")
+
+
+def test_socket_subclasses_and_direct_construction() -> None:
+    class Tagged(zmq.Socket):
+        tag = None
+
+        def __init__(self, *args, **kwargs):
+            self.tag = kwargs.pop("tag", "default")
+            super().__init__(*args, **kwargs)
+
+    class TaggedContext(zmq.Context):
+        _socket_class = Tagged
+
+    with TaggedContext() as ctx:
+        sock = ctx.socket(zmq.REP, tag="mine", linger=0)
+        assert isinstance(sock, Tagged) and sock.type == zmq.REP
+        assert sock.tag == "mine" and sock.linger == 0
+        assert repr(sock).startswith(f"<{__name__}.")
+        direct = Tagged(ctx, zmq.DEALER)
+        assert direct.tag == "default" and direct.type == zmq.DEALER
+        plain = zmq.Socket(ctx, zmq.PAIR)
+        assert plain.type == zmq.PAIR
+        with ctx.socket(zmq.PUSH, socket_class=Tagged) as other:
+            assert isinstance(other, Tagged)
+        for s in (sock, direct, plain):
+            s.close()
+        with pytest.raises(zmq.ZMQError):
+            zmq.Socket(ctx, zmq.RADIO)  # a libzmq draft type: not implemented
+
+
+def test_bind_and_connect_are_context_managers() -> None:
+    ctx = zmq.Context()
+    server, client = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    with server.bind("tcp://127.0.0.1:0") as bound:
+        assert bound is server
+        endpoint = server.last_endpoint.decode()
+        with client.connect(endpoint) as connected:
+            assert connected is client
+            client.send(b"inside")
+            assert server.recv() == b"inside"
+        with pytest.raises(zmq.ZMQError):
+            client.disconnect(endpoint)  # already disconnected by the with block
+    with pytest.raises(zmq.ZMQError):
+        server.unbind(endpoint)  # already unbound
+    assert "bind=" in repr(server.bind("inproc://cm"))
+    ctx.destroy(linger=0)
+
+
+def test_string_hwm_recv_into_and_serialized_helpers() -> None:
+    ctx = zmq.Context()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    a.bind("inproc://helpers")
+    b.connect("inproc://helpers")
+    a.set_string(zmq.ROUTING_ID, "me")
+    assert a.get_string(zmq.ROUTING_ID) == "me"
+    a.set_hwm(7)
+    assert a.get_hwm() == 7 == a.sndhwm == a.rcvhwm
+    a.send(b"hello world")
+    buf = bytearray(5)
+    assert b.recv_into(buf) == 11 and buf == b"hello"  # truncated: the size says so
+    a.send(b"abc")
+    buf = bytearray(8)
+    assert b.recv_into(buf, nbytes=2) == 3 and buf[:3] == b"ab\x00"
+    with pytest.raises(BufferError):
+        b.recv_into(b"read-only")
+    a.send_serialized({"n": 1}, lambda m: [repr(m).encode(), b"end"])
+    assert b.recv_serialized(lambda frames: frames) == [b"{'n': 1}", b"end"]
+    ctx.destroy(linger=0)
