@@ -39,7 +39,7 @@ Reactor layer (write your own protocol)::
 
 from __future__ import annotations
 
-from . import error
+from . import backend, error
 from .capabilities import has
 from .constants import CONSTANTS as _CONSTANTS
 from .constants import (
@@ -147,6 +147,7 @@ _API = [
     "ZReactorError",
     "__version__",
     "available_pollers",
+    "backend",
     "curve_keypair",
     "curve_public",
     "install_as_zmq",

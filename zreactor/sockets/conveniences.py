@@ -40,7 +40,7 @@ import pickle
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ..constants import Flag, ListenerOption, SocketOption
+from ..constants import Flag, ListenerOption, OptType, SocketOption
 from ..errors import ZMQError
 from .frame import FINISHED_TRACKER, Frame, MessageTracker, TrackedMessage, as_frame
 
@@ -120,9 +120,21 @@ class Conveniences:
         self.setsockopt(option, value.encode(encoding))
 
     def getsockopt_string(self, option: int, encoding: str = "utf-8") -> str:
-        """Read a bytes/str option as str."""
-        value = self.getsockopt(option)
-        return value.decode(encoding) if isinstance(value, bytes) else str(value)
+        """Read a bytes option as str.
+
+        Raises:
+            TypeError: ``option`` is not a bytes option (pyzmq's check).
+        """
+        try:
+            bytes_option = SocketOption(option).opt_type is OptType.bytes
+        except ValueError:
+            bytes_option = False
+        if not bytes_option:
+            raise TypeError(f"option {option} will not return a string to be decoded")
+        return self.getsockopt(option).decode(encoding)  # type: ignore[no-any-return]
+
+    setsockopt_unicode = setsockopt_string
+    getsockopt_unicode = getsockopt_string
 
     set_string = setsockopt_string
     get_string = getsockopt_string
