@@ -39,7 +39,7 @@ Reactor layer (write your own protocol)::
 
 from __future__ import annotations
 
-from . import backend, error
+from . import error
 from .capabilities import has
 from .constants import CONSTANTS as _CONSTANTS
 from .constants import (
@@ -147,7 +147,6 @@ _API = [
     "ZReactorError",
     "__version__",
     "available_pollers",
-    "backend",
     "curve_keypair",
     "curve_public",
     "install_as_zmq",
@@ -163,3 +162,7 @@ _API = [
 ]
 
 __all__ = sorted({*_API, *_CONSTANTS})
+
+# pyzmq's ``zmq.backend`` and ``zmq.sugar`` name this package's classes; imported last, once
+# they all exist.
+from . import backend, sugar  # noqa: E402

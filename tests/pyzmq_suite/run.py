@@ -33,13 +33,13 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import hashlib
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -47,7 +47,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
-from exceptions import EXCEPTIONS  # noqa: E402  (a sibling module, not a package)
+from collector import fold  # noqa: E402  (sibling modules, not a package)
+from exceptions import EXCEPTIONS  # noqa: E402
 
 PYZMQ_VERSION = "27.3.0"
 SDIST = f"pyzmq-{PYZMQ_VERSION}.tar.gz"
@@ -91,10 +92,8 @@ def fetch_sdist(cache: Path) -> Path:
 
 
 def extract_suite(sdist: Path, dest: Path) -> Path:
-    """Unpack ``tests/`` and ``pytest.ini`` of the sdist into ``dest/suite`` (fresh)."""
+    """Unpack ``tests/`` and ``pytest.ini`` of the sdist into ``dest/suite``."""
     suite = dest / "suite"
-    if suite.exists():
-        shutil.rmtree(suite)
     top = f"pyzmq-{PYZMQ_VERSION}/"
     with tarfile.open(sdist) as tar:
         members = []
@@ -116,36 +115,82 @@ def suite_env(library: str) -> dict[str, str]:
     return env
 
 
-def start_run(library: str, suite: Path, targets: list[str], timeout: float, out: Path):
-    """Start one pytest run over ``targets``; returns (process, outcomes file, log file)."""
-    outcomes = out / f"{library}.json"
-    log = out / f"{library}.log"
-    outcomes.unlink(missing_ok=True)
+def run_library(library: str, suite: Path, targets: list[str], timeout: float,
+                out: Path) -> dict[str, str]:
+    """Run ``targets`` (files or node ids) on one library; ``{nodeid: outcome}``.
+
+    If pytest dies part-way (an interpreter crash, an internal error: a signal-driven
+    timeout can land inside pytest's own machinery), the targets it never reached run again
+    in a fresh interpreter, as long as each attempt gets further; the tests of the file it
+    died in that never ran stay unrecorded. (A file with no tests at all costs one more
+    attempt that reaches nothing, and ends the loop.)
+    """
+    outcomes: dict[str, str] = {}
+    pending = list(targets)
+    for attempt in range(1, len(targets) + 1):
+        got = _pytest(library, suite, pending, timeout, out, attempt)
+        outcomes.update(got)
+        reached = [t for t in pending if any(n == t or n.startswith(t + "::") for n in got)]
+        pending = [t for t in pending if t not in reached]
+        if not reached or not pending:
+            break
+    return outcomes
+
+
+def _pytest(library: str, suite: Path, targets: list[str], timeout: float, out: Path,
+            attempt: int) -> dict[str, str]:
+    suffix = "" if attempt == 1 else f".{attempt}"
+    outcomes = out / f"{library}{suffix}.jsonl"
+    log = out / f"{library}{suffix}.log"
     prefix = [sys.executable, "-m", "zreactor.run"] if library == "zreactor" else [sys.executable]
     cmd = [
         *prefix, "-m", "pytest", "-c", str(suite / "pytest.ini"), "--rootdir", str(suite),
         "-o", "addopts=--import-mode=importlib", "-p", "collector", "-p", "no:cacheprovider",
-        "-q", "-rfE", "--no-header", "--continue-on-collection-errors", f"--timeout={timeout:g}", *targets,
+        "-q", "-rfE", "--no-header", "--continue-on-collection-errors", "--durations=10",
+        f"--timeout={timeout:g}", *targets,
     ]
     env = suite_env(library)
     env["PYZMQ_SUITE_OUTCOMES"] = str(outcomes)
-    logf = log.open("w")
-    proc = subprocess.Popen(cmd, cwd=suite, env=env, stdout=logf, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
-    logf.close()
-    return proc, outcomes, log
-
-
-def finish_run(proc: subprocess.Popen, outcomes: Path, log: Path) -> dict[str, str]:
-    try:
-        proc.wait(timeout=RUN_CEILING_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise SuiteUnavailable(f"run exceeded {RUN_CEILING_S}s; see {log}") from None
+    # Not ZMQ_TEST_TIMEOUT: pyzmq's conftest hands that string to signal.alarm() (TypeError)
+    with log.open("w") as logf:
+        proc = subprocess.Popen(cmd, cwd=suite, env=env, stdout=logf, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=RUN_CEILING_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise SuiteUnavailable(f"{library} run exceeded {RUN_CEILING_S}s; see {log}") from None
     if not outcomes.exists():
-        raise SuiteUnavailable(f"pytest wrote no outcomes (exit {proc.returncode}); see {log}")
-    return json.loads(outcomes.read_text())
+        if attempt > 1:  # a resumed run over files without tests
+            return {}
+        raise SuiteUnavailable(f"{library}: pytest recorded nothing (exit {proc.returncode}); "
+                               f"see {log}")
+    return fold(outcomes.read_text().splitlines())
+
+
+def run_both(suite: Path, targets: list[str], timeout: float, out: Path,
+             serial: bool) -> dict[str, dict[str, str]]:
+    """Both libraries over ``targets``, side by side in two threads unless ``serial``."""
+    results: dict[str, dict[str, str]] = {}
+    errors: list[BaseException] = []
+
+    def one(library: str) -> None:
+        try:
+            results[library] = run_library(library, suite, targets, timeout, out)
+        except BaseException as exc:  # handed to the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(lib,)) for lib in ("pyzmq", "zreactor")]
+    for t in threads:
+        t.start()
+        if serial:
+            t.join()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def file_of(nodeid: str) -> str:
@@ -209,26 +254,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serial", action="store_true", help="run the libraries one by one")
     parser.add_argument("--update-known", action="store_true",
                         help="rewrite known_failing.txt with this run's regressions")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep this run's folder (suite, logs) even without regressions")
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get(
         "ZREACTOR_PYZMQ_SUITE_CACHE", Path.home() / ".cache" / "zreactor" / "pyzmq-suite")))
     args = parser.parse_args(argv)
     t0 = time.monotonic()
+    # Each run works in a folder of its own (several people may run the suite at once on one
+    # machine); only the verified sdist is shared, and it is replaced atomically.
+    args.cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=args.cache))
+    try:
+        code = _run(args, work, t0)
+    except BaseException:
+        print(f"pyzmq suite: this run's folder (suite, logs) is kept: {work}", file=sys.stderr)
+        raise
+    if code == 0 and not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"this run's folder (suite, pyzmq.log, zreactor.log) is kept: {work}")
+    return code
+
+
+def _run(args: argparse.Namespace, work: Path, t0: float) -> int:
     try:
         sdist = fetch_sdist(args.cache)
-        suite = extract_suite(sdist, args.cache)
+        suite = extract_suite(sdist, work)
         available = sorted(f"tests/{p.name}" for p in (suite / "tests").glob("test_*.py"))
         files = [f if f.startswith("tests/") else f"tests/{f}" for f in args.files] or available
         unknown = sorted(set(files) - set(available))
         if unknown:
             raise SuiteUnavailable(f"no such test file in pyzmq {PYZMQ_VERSION}: {unknown}")
-        results: dict[str, dict[str, str]] = {}
-        if args.serial:
-            for lib in ("pyzmq", "zreactor"):
-                results[lib] = finish_run(*start_run(lib, suite, files, args.timeout, args.cache))
-        else:
-            runs = {lib: start_run(lib, suite, files, args.timeout, args.cache)
-                    for lib in ("pyzmq", "zreactor")}
-            results = {lib: finish_run(*run) for lib, run in runs.items()}
+        results = run_both(suite, files, args.timeout, work, args.serial)
         known = read_known()
         passed_on_pyzmq = [n for n, o in results["pyzmq"].items() if o == "passed"]
         not_passed = [n for n in passed_on_pyzmq if results["zreactor"].get(n) != "passed"]
@@ -237,9 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         regressions = sorted(set(not_passed) - excused - listed)
         flaky: list[str] = []
         if regressions and not args.update_known:
-            rerun_dir = args.cache / "rerun"
+            rerun_dir = work / "rerun"
             rerun_dir.mkdir(exist_ok=True)
-            again = finish_run(*start_run("zreactor", suite, regressions, args.timeout, rerun_dir))
+            again = run_library("zreactor", suite, regressions, args.timeout, rerun_dir)
             flaky = [n for n in regressions if again.get(n) == "passed"]
             regressions = [n for n in regressions if n not in flaky]
     except SuiteUnavailable as exc:
@@ -265,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(f"  {n}" for n in flaky))
     if regressions:
         print(f"\n{len(regressions)} test(s) pass on pyzmq but not on zreactor "
-              f"(logs: {args.cache}/zreactor.log):")
+              f"(logs: {work}/zreactor.log):")
         for n in regressions:
             print(f"  {results['zreactor'].get(n, 'not collected'):13} {n}")
     else:

@@ -26,7 +26,10 @@ asked for), not one per millisecond.
 
 Raw fds (ints, or objects with ``fileno()``) are polled in the same ``poll(2)`` call and
 report what the kernel reports, mapped as libzmq does: ``POLLIN``, ``POLLOUT``, and
-``POLLERR`` for any error/hang-up bit.
+``POLLERR`` for any error/hang-up bit. Like pyzmq (and ``select.poll``), a raw item is
+reported by its fd number, whatever was registered: register ``sys.stdin``, get
+``(0, POLLIN)`` back, so ``dict(poller.poll())[f.fileno()]`` is the idiom. Sockets are
+reported as the object registered.
 
 *Threads.* A Poller is used by one thread at a time, like the sockets it polls (polling a
 socket reads its mailbox, which only the socket's own thread may do).
@@ -179,9 +182,13 @@ def zmq_poll(items: Sequence[tuple[Any, int]], deadline: float | None,
     Args:
         items: ``(socket_or_fd, flags)`` pairs.
         deadline: ``time.monotonic()`` value to give up at; ``None``: never.
+
+    Returns:
+        ``[(socket, events), ...]`` in ``items`` order; a raw item appears as its fd number.
     """
     sockets: list[tuple[int, Socket, int]] = []
     fds: list[tuple[int, int, int]] = []  # (index, fd, flags)
+    keys: list[Any] = [item for item, _ in items]  # what each item is reported as
     for index, (item, flags) in enumerate(items):
         if not flags:
             continue
@@ -192,6 +199,7 @@ def zmq_poll(items: Sequence[tuple[Any, int]], deadline: float | None,
             sockets.append((index, sock, int(flags)))
         else:
             fds.append((index, _fileno(item), int(flags)))
+            keys[index] = fds[-1][1]
     blocker: Any = None
     while True:
         # 1. sockets: run their pending commands (clearing their wake-up fds), then look at
@@ -207,7 +215,7 @@ def zmq_poll(items: Sequence[tuple[Any, int]], deadline: float | None,
             ready.update(_check_fds(blocker, fds, 0))
         # 2. anything ready, or out of time: done
         if ready:
-            return [(items[i][0], ready[i]) for i in sorted(ready)]
+            return [(keys[i], ready[i]) for i in sorted(ready)]
         if deadline is None:
             wait_ms: int | None = None
         else:
@@ -269,7 +277,8 @@ def select(rlist: Sequence[Any], wlist: Sequence[Any], xlist: Sequence[Any],
         timeout: seconds (a float); ``None`` or negative waits for ever.
 
     Returns:
-        ``(readable, writable, errored)`` lists.
+        ``(readable, writable, errored)`` lists; sockets as given, raw items as fd numbers
+        (pyzmq's behaviour).
     """
     if timeout is None or timeout < 0:
         deadline = None
