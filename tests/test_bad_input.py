@@ -125,3 +125,12 @@ def test_computed_options_are_read_only_and_string_reads_are_checked(ctx) -> Non
 def test_backend_is_pyzmqs_module_path() -> None:
     assert zmq.backend.Socket is zmq.Socket and zmq.backend.Frame is zmq.Frame
     assert zmq.backend.strerror(zmq.ETERM) == zmq.strerror(zmq.ETERM)
+
+
+def test_subscribe_attribute_takes_a_str_like_pyzmq(ctx) -> None:
+    sub = ctx.socket(zmq.SUB)
+    sub.subscribe = "topic"  # pyzmq encodes it
+    assert b"topic" in sub.subscriptions
+    from unittest import mock
+
+    mock.Mock(spec=sub)  # every attribute dir() lists can be looked at

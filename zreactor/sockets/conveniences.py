@@ -91,10 +91,14 @@ class Conveniences:
         # only called when ordinary lookup failed: an upper-case option name, or a typo
         if name[0] == "_":
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        option = getattr(SocketOption, name, None) if name.isupper() else None
+        # (also reached when an option descriptor's read raised AttributeError: say why again)
+        if name.isupper():
+            option = getattr(SocketOption, name, None)
+        else:
+            option = OPTION_NAMES.get(name)
         if option is None:
             raise _no_such_option(name)
-        return self.getsockopt(option)
+        return _read_attribute(self, option)
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *SocketOption.__members__})
@@ -291,10 +295,26 @@ class _OptionAttribute:
     def __get__(self, obj: Socket | None, owner: type | None = None) -> Any:
         if obj is None:
             return self
-        return obj.getsockopt(self.option)
+        return _read_attribute(obj, self.option)
 
     def __set__(self, obj: Socket, value: Any) -> None:
+        if isinstance(value, str) and self.option in _TOPIC_OPTIONS:
+            value = value.encode("utf-8")  # pyzmq: ``sock.subscribe = "topic"``
         obj.setsockopt(self.option, value)
+
+
+_TOPIC_OPTIONS = frozenset({SocketOption.SUBSCRIBE, SocketOption.UNSUBSCRIBE})
+
+
+def _read_attribute(sock: Any, option: int) -> Any:
+    """``getsockopt`` for an attribute read; an option that cannot be read is an
+    ``AttributeError`` (pyzmq's rule, which ``hasattr`` and ``mock.Mock(spec=sock)`` need)."""
+    try:
+        return sock.getsockopt(option)
+    except ZMQError as exc:
+        if exc.errno in (errno.EINVAL, errno.ENOTSUP):
+            raise AttributeError(str(exc)) from None
+        raise
 
 
 class _MethodAndOption(_OptionAttribute):
