@@ -118,6 +118,7 @@ class Options:
     curve_secretkey: bytes = field(default=b"", repr=False)
     curve_serverkey: bytes = b""
     zap_domain: bytes = b""
+    zap_enforce_domain: bool = False
     #: socket-type name as sent in the ZMTP READY command ("PUB", "SUB", ...)
     type_name: str = field(default="PAIR")
 
@@ -196,6 +197,7 @@ OPTION_SPECS: dict[int, OptionSpec] = {
     O.TYPE: OptionSpec("type", int, writable=False),
     O.LAST_ENDPOINT: OptionSpec("last_endpoint", str, writable=False),
     O.ZAP_DOMAIN: OptionSpec("zap_domain", bytes),
+    O.ZAP_ENFORCE_DOMAIN: OptionSpec("zap_enforce_domain", bool),
 }
 
 #: options the socket answers itself (not stored in :class:`Options`); see ``Socket.getsockopt``
@@ -302,6 +304,7 @@ def security_of(options: Options) -> Any:
         server_key=options.curve_serverkey,
         zap_domain=options.zap_domain,
         routing_id=options.routing_id,
+        zap_enforce=options.zap_enforce_domain,
     )
 
 
@@ -340,8 +343,6 @@ NOT_IMPLEMENTED: dict[int, str] = {
     O.IPC_FILTER_UID: "deprecated in libzmq; use ZAP",
     O.IPC_FILTER_GID: "deprecated in libzmq; use ZAP",
     O.BLOCKY: "a context option in libzmq; use Context.set",
-    O.ZAP_ENFORCE_DOMAIN: "not implemented: zreactor follows libzmq's default (a ZAP domain "
-                          "without a handler is allowed for NULL and CURVE)",
 }
 
 
