@@ -228,7 +228,8 @@ class _AsyncSocket(_Async):
             if context is None:
                 raise TypeError("an awaitable socket needs a context or a socket to shadow")
             # the synchronous factory: an awaitable context's socket() would wrap it again
-            _from_socket = _SyncContext.socket(context, socket_type, **kwargs)
+            _from_socket = _SyncContext.socket(context, socket_type, socket_class=_SyncSocket,
+                                               **kwargs)
         self._shadow_sock = _from_socket
         self._recv_futures: deque[_FutureEvent] = deque()
         self._send_futures: deque[_FutureEvent] = deque()
@@ -772,12 +773,13 @@ class _AsyncPoller(_Async, Poller):
 
 
 class _AsyncContext(_SyncContext):
-    """A context whose ``socket()`` makes awaitable sockets (``_socket_class``).
+    """A context whose ``socket()`` makes awaitable sockets (its ``_socket_class``: the
+    base ``socket()`` makes the blocking socket and wraps it).
 
     Everything else is :class:`zreactor.Context`: blocking and awaitable sockets can come
-    from one context (``zreactor.Context.socket(ctx, zmq.PUSH)`` or
-    ``ctx.socket(zmq.PUSH, socket_class=zreactor.Socket)`` gives a blocking one, and
-    ``Socket(blocking)`` an awaitable view of it). ``instance()`` is separate per class.
+    from one context (``ctx.socket(zmq.PUSH, socket_class=zreactor.Socket)`` gives a
+    blocking one, and ``Socket(blocking)`` an awaitable view of it). ``instance()`` is
+    separate per class.
     """
 
     _socket_class: type = _AsyncSocket
@@ -787,16 +789,6 @@ class _AsyncContext(_SyncContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._awaitables: weakref.WeakSet[Any] = weakref.WeakSet()
-
-    def socket(self, socket_type: int, socket_class: type | None = None,  # type: ignore[override]
-               **kwargs: Any) -> Any:
-        """Create an awaitable socket (``socket_class``: another awaitable class, or
-        :class:`zreactor.Socket` for a blocking one)."""
-        sync = _SyncContext.socket(self, socket_type, **kwargs)
-        cls = socket_class or self._socket_class
-        if not issubclass(cls, _AsyncSocket):
-            return sync  # a blocking socket, asked for explicitly
-        return cls.from_socket(sync)
 
     def _adopt(self, wrapper: Any) -> None:
         """An awaitable socket over one of our sockets was made (for :meth:`destroy`)."""
