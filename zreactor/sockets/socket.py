@@ -49,6 +49,7 @@ from __future__ import annotations
 import enum
 import errno
 import time
+import types
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Container
@@ -138,6 +139,8 @@ class Socket(Endpoints, Conveniences, Own):
 
     #: the socket type (``zmq.PAIR`` ...); set by subclasses
     socket_type: int = -1
+    #: ``zmq.Socket[bytes]`` in annotations (pyzmq's Socket is generic in what it returns)
+    __class_getitem__ = classmethod(types.GenericAlias)
     #: the running :class:`~zreactor.sockets.monitor.Monitor`, if any
     _monitor: Any = None
     #: True for sockets the library closes itself (a monitor's PAIR): ``Context.destroy`` skips them
