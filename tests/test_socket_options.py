@@ -92,8 +92,9 @@ def test_unimplemented_and_unknown_options_name_themselves(sub) -> None:
     with pytest.raises(zmq.ZMQError, match="RATE.*multicast") as info:
         sub.setsockopt(zmq.RATE, 100)
     assert info.value.errno == zmq.ENOTSUP
-    with pytest.raises(zmq.ZMQError, match="RATE"):
-        sub.getsockopt(zmq.RATE)
+    assert sub.getsockopt(zmq.RATE) == 100  # a read reports libzmq's default: what applies
+    with pytest.raises(AttributeError, match="ROUTER_MANDATORY is write-only"):
+        sub.router_mandatory  # noqa: B018  (an attribute read fails as pyzmq's does)
     with pytest.raises(zmq.ZMQError, match="unknown socket option 9999") as info:
         sub.setsockopt(9999, 1)
     assert info.value.errno == zmq.EINVAL

@@ -227,7 +227,7 @@ class _AsyncSocket(_Async):
         if _from_socket is None:
             if context is None:
                 raise TypeError("an awaitable socket needs a context or a socket to shadow")
-            # the synchronous factory: an awaitable context's socket() would wrap it again
+            # the blocking socket this one wraps (the context's default class may be us)
             _from_socket = _SyncContext.socket(context, socket_type, socket_class=_SyncSocket,
                                                **kwargs)
         self._shadow_sock = _from_socket
@@ -256,6 +256,8 @@ class _AsyncSocket(_Async):
         # only reached for names this class does not define: bind, connect, options ...
         if name.startswith("__") or name == "_shadow_sock":
             raise AttributeError(name)
+        if name in ("events", "EVENTS"):
+            return self.get(EVENTS)  # reading it may make waiting futures ready (see get)
         return getattr(self._shadow_sock, name)
 
     def __setattr__(self, name: str, value: Any) -> None:

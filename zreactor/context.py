@@ -32,6 +32,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import types
 import warnings
 from typing import Any, Callable, TypeVar
 
@@ -95,6 +96,9 @@ class Context:
     _start_threads = True  # ManualContext (zreactor.testing) steps the loops itself
     #: the class ``socket()`` instantiates (pyzmq's hook; a subclass of ``zreactor.Socket``)
     _socket_class: type = Socket
+    #: ``zmq.Context[zmq.Socket]`` in annotations (pyzmq's Context is generic in its socket
+    #: class; ipykernel annotates with it at import time)
+    __class_getitem__ = classmethod(types.GenericAlias)
     _instance: Context | None = None
     _instance_lock = threading.Lock()
     _instance_pid: int | None = None

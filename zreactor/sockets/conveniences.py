@@ -29,7 +29,9 @@ descriptor, an annotation) or one the instance already has; anything else is
 attributes at class level, as with pyzmq. ``dir(sock)`` lists the option names. Reads of an
 unknown name fail as on any Python object (``AttributeError: 'SubSocket' object has no
 attribute 'lingr'``): every option name is a class attribute, so nothing is left for a
-``__getattr__`` to do.
+``__getattr__`` to do. An option that cannot be read (``sock.router_mandatory``, write-only)
+fails in its descriptor with an ``AttributeError`` naming it, as in pyzmq (``hasattr`` and
+``mock.Mock(spec=sock)`` rely on that).
 
 *The per-message fast path* (why there is no ``__getattr__`` and why ``__setattr__`` never
 looks at ``self.__dict__`` first). ``send``/``recv`` read half a dozen attributes of the
@@ -37,7 +39,8 @@ socket per message, and on CPython 3.11 each read is fast only when the interpre
 specialize it (``LOAD_ATTR_INSTANCE_VALUE``, ``LOAD_METHOD_WITH_VALUES``). It cannot when
 the class defines ``__getattr__`` (its ``tp_getattro`` is no longer the generic one), nor
 once the instance's ``__dict__`` has been materialized, which ``name in self.__dict__``
-does for good. Either one alone made inproc PUSH/PULL ~25-35 % slower (docs/PERFORMANCE.md).
+does for good. Together they cost inproc PUSH/PULL 37 % more instructions per send and 46 %
+more per receive (docs/PERFORMANCE.md).
 So option reads are descriptors, and ``__setattr__`` asks the cheap questions first: the
 socket's own ``__init__`` assigns only private or declared names and never reaches the
 ``__dict__`` test. Assignments still pay for ``__setattr__`` (a Python call), so the
@@ -54,7 +57,7 @@ import pickle
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ..constants import Flag, ListenerOption, SocketOption
+from ..constants import Flag, ListenerOption, OptType, SocketOption
 from ..errors import ZMQError
 from .frame import FINISHED_TRACKER, Frame, MessageTracker, TrackedMessage, as_frame
 
@@ -129,9 +132,21 @@ class Conveniences:
         self.setsockopt(option, value.encode(encoding))
 
     def getsockopt_string(self, option: int, encoding: str = "utf-8") -> str:
-        """Read a bytes/str option as str."""
-        value = self.getsockopt(option)
-        return value.decode(encoding) if isinstance(value, bytes) else str(value)
+        """Read a bytes option as str.
+
+        Raises:
+            TypeError: ``option`` is not a bytes option (pyzmq's check).
+        """
+        try:
+            bytes_option = SocketOption(option).opt_type is OptType.bytes
+        except ValueError:
+            bytes_option = False
+        if not bytes_option:
+            raise TypeError(f"option {option} will not return a string to be decoded")
+        return self.getsockopt(option).decode(encoding)  # type: ignore[no-any-return]
+
+    setsockopt_unicode = setsockopt_string
+    getsockopt_unicode = getsockopt_string
 
     set_string = setsockopt_string
     get_string = getsockopt_string
@@ -288,10 +303,26 @@ class _OptionAttribute:
     def __get__(self, obj: Socket | None, owner: type | None = None) -> Any:
         if obj is None:
             return self
-        return obj.getsockopt(self.option)
+        return _read_attribute(obj, self.option)
 
     def __set__(self, obj: Socket, value: Any) -> None:
+        if isinstance(value, str) and self.option in _TOPIC_OPTIONS:
+            value = value.encode("utf-8")  # pyzmq: ``sock.subscribe = "topic"``
         obj.setsockopt(self.option, value)
+
+
+_TOPIC_OPTIONS = frozenset({SocketOption.SUBSCRIBE, SocketOption.UNSUBSCRIBE})
+
+
+def _read_attribute(sock: Any, option: int) -> Any:
+    """``getsockopt`` for an attribute read; an option that cannot be read is an
+    ``AttributeError`` (pyzmq's rule, which ``hasattr`` and ``mock.Mock(spec=sock)`` need)."""
+    try:
+        return sock.getsockopt(option)
+    except ZMQError as exc:
+        if exc.errno in (errno.EINVAL, errno.ENOTSUP):
+            raise AttributeError(str(exc)) from None
+        raise
 
 
 class _MethodAndOption(_OptionAttribute):

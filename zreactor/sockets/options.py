@@ -346,6 +346,21 @@ NOT_IMPLEMENTED: dict[int, str] = {
 }
 
 
+#: libzmq's defaults of options zreactor does not implement, reported on *read*: zreactor
+#: behaves as libzmq does with the default (no multicast, no adopted fd, no device binding,
+#: no loopback fast path), so the default is the truthful answer. *Setting* one is ENOTSUP.
+UNIMPLEMENTED_DEFAULTS: dict[int, Any] = {
+    O.RATE: 100,
+    O.RECOVERY_IVL: 10000,
+    O.MULTICAST_HOPS: 1,
+    O.MULTICAST_MAXTPDU: 1500,
+    O.MULTICAST_LOOP: 1,
+    O.USE_FD: -1,
+    O.LOOPBACK_FASTPATH: 0,
+    O.BINDTODEVICE: b"",
+}
+
+
 def option_name(option: int) -> str:
     """``"LINGER"`` for 17; ``"option 9999"`` for a number libzmq does not name."""
     for family in (O, ListenerOption):
@@ -354,6 +369,15 @@ def option_name(option: int) -> str:
         except ValueError:
             pass
     return f"option {option}"
+
+
+#: read-only rows answering :data:`UNIMPLEMENTED_DEFAULTS` (``Options`` has the fields)
+_DEFAULT_SPECS = {
+    option: OptionSpec(f"_default_{O(option).name.lower()}", type(value), writable=False)
+    for option, value in UNIMPLEMENTED_DEFAULTS.items()
+}
+for _option, _value in UNIMPLEMENTED_DEFAULTS.items():
+    setattr(Options, _DEFAULT_SPECS[_option].attr, _value)
 
 
 def register_option(option: int, spec: OptionSpec, default: Any = None) -> None:
@@ -380,6 +404,8 @@ def lookup(option: int, type_name: str, *, write: bool) -> OptionSpec:
     """
     spec = OPTION_SPECS.get(option)
     name = option_name(option)
+    if spec is None and not write and option in UNIMPLEMENTED_DEFAULTS:
+        return _DEFAULT_SPECS[option]
     if spec is None:
         if name.startswith("option "):
             raise ZMQError(errno.EINVAL, f"unknown socket option {option}")
