@@ -16,10 +16,6 @@ from __future__ import annotations
 
 EXCEPTIONS: dict[str, str] = {
     # ---- files that belong to other issues
-    # issue 11 implemented these; the two files below import zmq_test_utils, which needs
-    # zmq.utils.jsonapi and zmq.backend (issue 9). With those two shimmed, all 36 tests pass.
-    "tests/test_auth.py*": "imports zmq_test_utils: needs zmq.utils.jsonapi, zmq.backend (issue 9)",
-    "tests/test_security.py*": "imports zmq_test_utils: needs zmq.utils.jsonapi, zmq.backend (issue 9)",
     # ---- tests about pyzmq's compiled backends, which a pure-Python library has none of
     "tests/test_cffi_backend.py*": "pyzmq's CFFI backend: calls into libzmq's C API",
     "tests/test_cython.py*": "compiles a Cython extension against pyzmq's .pxd",

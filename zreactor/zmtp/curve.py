@@ -224,13 +224,15 @@ def _raw_sodium() -> tuple[Any, Any] | None:
 
 
 _FLAG_BYTES = [bytes((i,)) for i in range(4)]
+#: a box's inner flags byte (bit 0 MORE, bit 1 COMMAND) as ZMTP frame flags
+_INNER_FLAGS = (0, MORE, COMMAND, MORE | COMMAND)
 
 
 class _Boxes:
     """The traffic half shared by both roles: one precomputed key, two nonce counters."""
 
-    __slots__ = ("_ffi", "_in_prefix", "_k", "_lib", "_nacl", "_out_prefix", "_rbuf", "_wbuf",
-                 "nonce", "peer_nonce")
+    __slots__ = ("_ffi", "_in_prefix", "_k", "_lib", "_nacl", "_out_prefix", "_rbuf", "_rsize",
+                 "_wbuf", "nonce", "peer_nonce")
 
     def __init__(self, nacl: Any, out_prefix: bytes, in_prefix: bytes) -> None:
         self._nacl = nacl
@@ -240,6 +242,7 @@ class _Boxes:
         # scratch buffers reused across frames (the result is copied out as bytes), grown on
         # demand: a cffi allocation per frame costs about as much as the box itself
         self._rbuf: Any = None
+        self._rsize = 0
         self._wbuf: Any = None
         self._out_prefix = out_prefix
         self._in_prefix = in_prefix
@@ -321,7 +324,7 @@ class _Boxes:
         if size < _MESSAGE_MIN:
             raise HandshakeError(f"CURVE MESSAGE of {size} bytes is too short",
                                  PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_MESSAGE)
-        nonce = bytes(body[8:16])
+        nonce = body[8:16]
         value = int.from_bytes(nonce, "big")
         if value <= self.peer_nonce:
             raise HandshakeError(
@@ -332,22 +335,20 @@ class _Boxes:
         if lib is None:
             plain = _open(self._nacl, "crypto_box_open_easy_afternm",
                           PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, "MESSAGE",
-                          bytes(body[16:]), self._in_prefix + nonce, self._k)
-            inner = plain[0]
-            return (MORE if inner & 1 else 0) | (COMMAND if inner & 2 else 0), plain[1:]
+                          bytes(body[16:]), self._in_prefix + bytes(nonce), self._k)
+            return _INNER_FLAGS[plain[0] & 3], plain[1:]
         ffi = self._ffi
+        length = size - 32
         out = self._rbuf
-        if out is None or len(out) < size - 32:
-            out = ffi.new("unsigned char[]", max(size - 32, 4096))
+        if out is None or self._rsize < length:
+            out = ffi.new("unsigned char[]", max(length, 4096))
             if size <= _SCRATCH_MAX:
-                self._rbuf = out
+                self._rbuf, self._rsize = out, len(out)
         if lib.crypto_box_open_easy_afternm(out, ffi.from_buffer(body) + 16, size - 16,
-                                            self._in_prefix + nonce, self._k) != 0:
+                                            self._in_prefix + bytes(nonce), self._k) != 0:
             raise HandshakeError("CURVE MESSAGE: the box does not open",
                                  PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
-        inner = out[0]
-        return ((MORE if inner & 1 else 0) | (COMMAND if inner & 2 else 0),
-                ffi.buffer(out, size - 32)[1:])
+        return _INNER_FLAGS[out[0] & 3], ffi.buffer(out, length)[1:]
 
 
 class ClientPhase(enum.Enum):

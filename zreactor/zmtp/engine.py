@@ -305,6 +305,7 @@ class ZmtpEngine(StreamEngine):
         self._drops_data = socket_type == "PUB"
         #: metadata attached to every received frame (secure connections; see MetaBytes)
         self._properties: dict[str, str] | None = None
+        self._labelled: Any = None
         self._subscriber = socket_type in ("SUB", "XSUB")
 
     # -- flow control -------------------------------------------------------------------------
@@ -519,8 +520,8 @@ class ZmtpEngine(StreamEngine):
         # Pong: its arrival already counted as traffic; nothing else to do
 
     def _label(self, frames: list[bytes]) -> list[bytes]:
-        props = self._properties
-        return [MetaBytes(frame, props) for frame in frames]  # type: ignore[arg-type]
+        label = self._labelled
+        return [label(frame) for frame in frames]
 
     def _on_handshake(self, handshake: HandshakeComplete) -> None:
         self.handshake = handshake
@@ -532,6 +533,7 @@ class ZmtpEngine(StreamEngine):
             props["User-Id"] = mechanism.user_id.decode("utf-8", "replace")
             props["Peer-Address"] = _peer_ip(self.sock)
             self._properties = props
+            self._labelled = MetaBytes.kind(props)
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None

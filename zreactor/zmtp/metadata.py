@@ -7,7 +7,8 @@ it with ``Frame.get("User-Id")``. zreactor frames are immutable ``bytes`` that p
 through pipes and socket patterns untouched, so the cheapest faithful carrier is the frame
 itself: :class:`MetaBytes` is ``bytes`` with one extra attribute. The engine labels frames
 only on connections that have something to say (PLAIN, CURVE, or ZAP-authenticated NULL),
-so the NULL hot path pays nothing.
+so the NULL hot path pays nothing; each such connection gets its own subclass holding its
+properties (:meth:`MetaBytes.kind`), so labelling a frame costs one ``bytes`` construction.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ class MetaBytes(bytes):
     bytes); :class:`Frame` exposes them with ``get()``, as pyzmq's ``Frame.get`` does.
     """
 
-    properties: dict[str, str]
+    __slots__ = ()
+    #: the connection's properties (set on the per-connection subclass, see :meth:`kind`)
+    properties: dict[str, str] = {}
 
-    def __new__(cls, data: bytes, properties: dict[str, str]) -> MetaBytes:
-        self = super().__new__(cls, data)
-        self.properties = properties
-        return self
+    @classmethod
+    def kind(cls, properties: dict[str, str]) -> type[MetaBytes]:
+        """A subclass whose frames all carry ``properties``: one per connection, made at the
+        handshake. Building a frame is then the C-level ``bytes`` constructor (``kind(data)``),
+        with no Python ``__new__`` per frame and no per-frame attribute."""
+        return type("MetaBytes", (cls,), {"__slots__": (), "properties": properties})
 
     def __reduce__(self) -> tuple[type, tuple[bytes]]:  # pickles as the plain bytes
         return (bytes, (bytes(self),))
