@@ -206,7 +206,7 @@ def test_context_term_while_awaiting(run: Any) -> None:
 
 def test_blocking_and_async_sockets_in_one_context(run: Any, ctx: Any) -> None:
     async def main() -> None:
-        blocking = zmq.Context.socket(ctx, zmq.PUSH)  # the base factory: a blocking socket
+        blocking = ctx.socket(zmq.PUSH, socket_class=zmq.Socket)  # a blocking one
         assert not isinstance(blocking, zaio.Socket)
         blocking.bind("inproc://mixed")
         pull = ctx.socket(zmq.PULL)
@@ -278,8 +278,8 @@ def test_send_waits_for_room_in_order(run: Any, ctx: Any) -> None:
 def test_poller_sockets_and_raw_fds(run: Any, ctx: Any) -> None:
     async def main() -> None:
         push, pull = tcp_pair(ctx, zmq.PUSH, zmq.PULL)
-        blocking_push = zmq.Context.socket(ctx, zmq.PUSH)
-        blocking_pull = zmq.Context.socket(ctx, zmq.PULL)
+        blocking_push = ctx.socket(zmq.PUSH, socket_class=zmq.Socket)
+        blocking_pull = ctx.socket(zmq.PULL, socket_class=zmq.Socket)
         blocking_push.bind("inproc://poller")
         blocking_pull.connect("inproc://poller")
         r, w = os.pipe()

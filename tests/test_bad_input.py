@@ -97,3 +97,40 @@ def test_host_name_resolved_at_connect_time(ctx) -> None:
     client.send(b"via a name")
     server.rcvtimeo = 5000
     assert server.recv() == b"via a name"
+
+
+def test_endpoint_errors_name_the_endpoint(ctx) -> None:
+    sock = ctx.socket(zmq.PUSH)
+    for method, url in (("bind", "tcp://1.2.3.4.5:1234567"), ("connect", "noproc://no/such/file")):
+        with pytest.raises(zmq.ZMQError) as info:
+            getattr(sock, method)(url)
+        assert url in str(info.value)
+
+
+def test_computed_options_are_read_only_and_string_reads_are_checked(ctx) -> None:
+    sub = ctx.socket(zmq.SUB)
+    for option in (zmq.EVENTS, zmq.RCVMORE, zmq.FD):
+        with pytest.raises(zmq.ZMQError, match="read-only") as info:
+            sub.setsockopt(option, 1)
+        assert info.value.errno == zmq.EINVAL
+    with pytest.raises(zmq.ZMQError, match="SUBSCRIBE is write-only") as info:
+        sub.getsockopt_unicode(zmq.SUBSCRIBE)
+    assert info.value.errno == zmq.EINVAL
+    with pytest.raises(TypeError, match="will not return a string"):
+        sub.getsockopt_unicode(zmq.AFFINITY)
+    sub.setsockopt_unicode(zmq.IDENTITY, "tést", "utf16")
+    assert sub.getsockopt_unicode(zmq.IDENTITY, "utf16") == "tést"
+
+
+def test_backend_is_pyzmqs_module_path() -> None:
+    assert zmq.backend.Socket is zmq.Socket and zmq.backend.Frame is zmq.Frame
+    assert zmq.backend.strerror(zmq.ETERM) == zmq.strerror(zmq.ETERM)
+
+
+def test_subscribe_attribute_takes_a_str_like_pyzmq(ctx) -> None:
+    sub = ctx.socket(zmq.SUB)
+    sub.subscribe = "topic"  # pyzmq encodes it
+    assert b"topic" in sub.subscriptions
+    from unittest import mock
+
+    mock.Mock(spec=sub)  # every attribute dir() lists can be looked at

@@ -272,3 +272,24 @@ def test_a_malformed_hello_is_a_protocol_error() -> None:
 
     with pytest.raises(ProtocolError):
         server.receive_data(encode_greeting("CURVE") + encode_command_frame(b"\x05HELLO\x01\x00"))
+
+
+def test_zap_enforce_domain() -> None:
+    """libzmq 4.3: enforce + domain + no handler refuses; enforce without a domain skips ZAP."""
+    enforced = Security("CURVE", True, secret_key=SERVER_SECRET, zap_domain=b"d",
+                        zap_enforce=True)
+    client = ZmtpConnection("REQ", mechanism=Security(
+        "CURVE", public_key=CLIENT_PUBLIC, secret_key=CLIENT_SECRET,
+        server_key=SERVER_PUBLIC).factory())
+    server = ZmtpConnection("REP", mechanism=enforced.factory())
+    with pytest.raises(HandshakeError) as info:
+        pump(client, server)
+    assert info.value.code is None  # HANDSHAKE_FAILED_NO_DETAIL, EFAULT
+    no_domain = Security("CURVE", True, secret_key=SERVER_SECRET, zap_enforce=True)
+    client = ZmtpConnection("REQ", mechanism=Security(
+        "CURVE", public_key=CLIENT_PUBLIC, secret_key=CLIENT_SECRET,
+        server_key=SERVER_PUBLIC).factory())
+    server = ZmtpConnection("REP", mechanism=no_domain.factory())
+    seen_c, seen_s = pump(client, server, answer_zap=False)
+    assert not any(isinstance(e, ZapRequest) for e in seen_s)
+    assert any(isinstance(e, HandshakeComplete) for e in seen_c)

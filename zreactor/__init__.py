@@ -88,6 +88,9 @@ from .sockets.frame import FINISHED_TRACKER as _FINISHED_TRACKER  # pyzmq's priv
 from .sockets.frame import Message, MessageTracker
 from .sockets.socket import Frame, Socket
 from .version import VERSION as __version__
+
+#: pyzmq's build revision (a git hash for development builds); zreactor's releases: empty
+__revision__ = ""
 from .version import pyzmq_version, pyzmq_version_info, zmq_version, zmq_version_info
 
 #: pyzmq's module-level constants (PAIR, NOBLOCK, LINGER, EVENT_* ...), libzmq's values.

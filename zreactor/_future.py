@@ -227,8 +227,9 @@ class _AsyncSocket(_Async):
         if _from_socket is None:
             if context is None:
                 raise TypeError("an awaitable socket needs a context or a socket to shadow")
-            # the synchronous factory: an awaitable context's socket() would wrap it again
-            _from_socket = _SyncContext.socket(context, socket_type, **kwargs)
+            # the blocking socket this one wraps (the context's default class may be us)
+            _from_socket = _SyncContext.socket(context, socket_type, socket_class=_SyncSocket,
+                                               **kwargs)
         self._shadow_sock = _from_socket
         self._recv_futures: deque[_FutureEvent] = deque()
         self._send_futures: deque[_FutureEvent] = deque()
@@ -255,6 +256,8 @@ class _AsyncSocket(_Async):
         # only reached for names this class does not define: bind, connect, options ...
         if name.startswith("__") or name == "_shadow_sock":
             raise AttributeError(name)
+        if name in ("events", "EVENTS"):
+            return self.get(EVENTS)  # reading it may make waiting futures ready (see get)
         return getattr(self._shadow_sock, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -772,12 +775,13 @@ class _AsyncPoller(_Async, Poller):
 
 
 class _AsyncContext(_SyncContext):
-    """A context whose ``socket()`` makes awaitable sockets (``_socket_class``).
+    """A context whose ``socket()`` makes awaitable sockets (its ``_socket_class``: the
+    base ``socket()`` makes the blocking socket and wraps it).
 
     Everything else is :class:`zreactor.Context`: blocking and awaitable sockets can come
-    from one context (``zreactor.Context.socket(ctx, zmq.PUSH)`` or
-    ``ctx.socket(zmq.PUSH, socket_class=zreactor.Socket)`` gives a blocking one, and
-    ``Socket(blocking)`` an awaitable view of it). ``instance()`` is separate per class.
+    from one context (``ctx.socket(zmq.PUSH, socket_class=zreactor.Socket)`` gives a
+    blocking one, and ``Socket(blocking)`` an awaitable view of it). ``instance()`` is
+    separate per class.
     """
 
     _socket_class: type = _AsyncSocket
@@ -787,16 +791,6 @@ class _AsyncContext(_SyncContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._awaitables: weakref.WeakSet[Any] = weakref.WeakSet()
-
-    def socket(self, socket_type: int, socket_class: type | None = None,  # type: ignore[override]
-               **kwargs: Any) -> Any:
-        """Create an awaitable socket (``socket_class``: another awaitable class, or
-        :class:`zreactor.Socket` for a blocking one)."""
-        sync = _SyncContext.socket(self, socket_type, **kwargs)
-        cls = socket_class or self._socket_class
-        if not issubclass(cls, _AsyncSocket):
-            return sync  # a blocking socket, asked for explicitly
-        return cls.from_socket(sync)
 
     def _adopt(self, wrapper: Any) -> None:
         """An awaitable socket over one of our sockets was made (for :meth:`destroy`)."""

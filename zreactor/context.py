@@ -32,6 +32,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import types
 import warnings
 from typing import Any, Callable, TypeVar
 
@@ -95,6 +96,9 @@ class Context:
     _start_threads = True  # ManualContext (zreactor.testing) steps the loops itself
     #: the class ``socket()`` instantiates (pyzmq's hook; a subclass of ``zreactor.Socket``)
     _socket_class: type = Socket
+    #: ``zmq.Context[zmq.Socket]`` in annotations (pyzmq's Context is generic in its socket
+    #: class; ipykernel annotates with it at import time)
+    __class_getitem__ = classmethod(types.GenericAlias)
     _instance: Context | None = None
     _instance_lock = threading.Lock()
     _instance_pid: int | None = None
@@ -318,10 +322,11 @@ class Context:
             ZMQError: EINVAL for an unknown type; ContextTerminated after term.
         """
         cls = socket_class or self._socket_class
+        awaitable = None
         if not issubclass(cls, Socket):
-            # an awaitable class (zreactor.asyncio): that context wraps the blocking socket
-            # made here, so here it is the blocking one
-            cls = Socket
+            # an awaitable class (zreactor.asyncio, zreactor.eventloop.future): it wraps the
+            # blocking socket made here, as pyzmq's do
+            awaitable, cls = cls, Socket
         options = {name: kwargs.pop(name) for name in list(kwargs) if name in _SOCKOPT_NAMES}
         sock = cls(self, socket_type, **kwargs)
         for option, value in list(self.sockopts.items()):
@@ -331,7 +336,7 @@ class Context:
                 pass  # e.g. SUBSCRIBE on a non-SUB socket: pyzmq skips these too
         for name, value in options.items():
             setattr(sock, name, value)
-        return sock
+        return sock if awaitable is None else awaitable.from_socket(sock)
 
     def add_socket(self, sock: Socket) -> None:
         """Register a new socket (``Socket.__init__`` calls this), so term() waits for it.

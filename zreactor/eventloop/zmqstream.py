@@ -113,6 +113,10 @@ class ZMQStream:
             self._drop_io_state(POLLIN)
         else:
             self._add_io_state(POLLIN)
+            # and one pass on the next iteration whatever EVENTS says now: a socket closed
+            # behind the stream's back before anything arrives sends no wake-up (its fd is
+            # released), and that pass is what notices and closes the stream too
+            self.io_loop.add_callback(lambda: self._handle_events(self.socket, 0))
 
     def on_recv_stream(self, callback: Callable[[ZMQStream, list[Any]], Any] | None,
                        copy: bool = True) -> None:

@@ -33,9 +33,10 @@ imports the listener and session machinery the inproc-only user never needs).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import ZMQError
 from .pipe import Pipe
@@ -60,6 +61,18 @@ def endpoint_str(addr: Any) -> str:
     if isinstance(addr, (bytes, bytearray)):
         return bytes(addr).decode("utf-8")
     raise TypeError(f"Expected addr to be str, got addr={addr!r}")
+
+
+@contextlib.contextmanager
+def _naming(addr: str) -> Iterator[None]:
+    """Append ``(addr='...')`` to a ``ZMQError`` raised inside, as pyzmq's bind/connect do."""
+    try:
+        yield
+    except ZMQError as exc:
+        if addr not in exc.strerror:
+            exc.strerror += f" (addr={addr!r})"
+            exc.args = (exc.strerror,)
+        raise
 
 
 class SocketContext:
@@ -117,6 +130,10 @@ class Endpoints:
                 ENAMETOOLONG (ipc path).
         """
         addr = endpoint_str(addr)
+        with _naming(addr):
+            return self._bind(addr)
+
+    def _bind(self, addr: str) -> SocketContext:
         transport, rest = self._endpoint_prelude(addr)
         if transport == "inproc":
             self.context.inproc.bind(rest, self)
@@ -207,6 +224,10 @@ class Endpoints:
                 (ipc path).
         """
         addr = endpoint_str(addr)
+        with _naming(addr):
+            return self._connect(addr)
+
+    def _connect(self, addr: str) -> SocketContext:
         transport, rest = self._endpoint_prelude(addr)
         if transport == "inproc":
             pipe = self.context.inproc.connect(rest, self)

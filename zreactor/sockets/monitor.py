@@ -241,7 +241,11 @@ def start_monitor(socket: Socket, addr: str | None, events: int | None = -1) -> 
         raise ZMQError(errno.EPROTONOSUPPORT, f"monitor endpoints must be inproc://, got {addr!r}")
     mask = _event_mask(events)
     stop_monitor(socket)
-    pair = socket.context.socket(SocketType.PAIR)
+    from .socket import Socket  # (socket.py imports this module)
+
+    # a blocking socket whatever the context makes by default: an awaitable context's
+    # sockets could not be written from the I/O threads that publish the events
+    pair = socket.context.socket(SocketType.PAIR, socket_class=Socket)
     pair._internal = True  # closed by the monitor, not by Context.destroy()
     pair.linger = 0  # never hold up termination for unread events (libzmq does the same)
     try:

@@ -118,6 +118,7 @@ class Options:
     curve_secretkey: bytes = field(default=b"", repr=False)
     curve_serverkey: bytes = b""
     zap_domain: bytes = b""
+    zap_enforce_domain: bool = False
     #: socket-type name as sent in the ZMTP READY command ("PUB", "SUB", ...)
     type_name: str = field(default="PAIR")
 
@@ -196,6 +197,7 @@ OPTION_SPECS: dict[int, OptionSpec] = {
     O.TYPE: OptionSpec("type", int, writable=False),
     O.LAST_ENDPOINT: OptionSpec("last_endpoint", str, writable=False),
     O.ZAP_DOMAIN: OptionSpec("zap_domain", bytes),
+    O.ZAP_ENFORCE_DOMAIN: OptionSpec("zap_enforce_domain", bool),
 }
 
 #: options the socket answers itself (not stored in :class:`Options`); see ``Socket.getsockopt``
@@ -302,6 +304,7 @@ def security_of(options: Options) -> Any:
         server_key=options.curve_serverkey,
         zap_domain=options.zap_domain,
         routing_id=options.routing_id,
+        zap_enforce=options.zap_enforce_domain,
     )
 
 
@@ -340,8 +343,21 @@ NOT_IMPLEMENTED: dict[int, str] = {
     O.IPC_FILTER_UID: "deprecated in libzmq; use ZAP",
     O.IPC_FILTER_GID: "deprecated in libzmq; use ZAP",
     O.BLOCKY: "a context option in libzmq; use Context.set",
-    O.ZAP_ENFORCE_DOMAIN: "not implemented: zreactor follows libzmq's default (a ZAP domain "
-                          "without a handler is allowed for NULL and CURVE)",
+}
+
+
+#: libzmq's defaults of options zreactor does not implement, reported on *read*: zreactor
+#: behaves as libzmq does with the default (no multicast, no adopted fd, no device binding,
+#: no loopback fast path), so the default is the truthful answer. *Setting* one is ENOTSUP.
+UNIMPLEMENTED_DEFAULTS: dict[int, Any] = {
+    O.RATE: 100,
+    O.RECOVERY_IVL: 10000,
+    O.MULTICAST_HOPS: 1,
+    O.MULTICAST_MAXTPDU: 1500,
+    O.MULTICAST_LOOP: 1,
+    O.USE_FD: -1,
+    O.LOOPBACK_FASTPATH: 0,
+    O.BINDTODEVICE: b"",
 }
 
 
@@ -353,6 +369,15 @@ def option_name(option: int) -> str:
         except ValueError:
             pass
     return f"option {option}"
+
+
+#: read-only rows answering :data:`UNIMPLEMENTED_DEFAULTS` (``Options`` has the fields)
+_DEFAULT_SPECS = {
+    option: OptionSpec(f"_default_{O(option).name.lower()}", type(value), writable=False)
+    for option, value in UNIMPLEMENTED_DEFAULTS.items()
+}
+for _option, _value in UNIMPLEMENTED_DEFAULTS.items():
+    setattr(Options, _DEFAULT_SPECS[_option].attr, _value)
 
 
 def register_option(option: int, spec: OptionSpec, default: Any = None) -> None:
@@ -379,6 +404,8 @@ def lookup(option: int, type_name: str, *, write: bool) -> OptionSpec:
     """
     spec = OPTION_SPECS.get(option)
     name = option_name(option)
+    if spec is None and not write and option in UNIMPLEMENTED_DEFAULTS:
+        return _DEFAULT_SPECS[option]
     if spec is None:
         if name.startswith("option "):
             raise ZMQError(errno.EINVAL, f"unknown socket option {option}")

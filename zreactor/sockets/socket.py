@@ -49,6 +49,7 @@ from __future__ import annotations
 import enum
 import errno
 import time
+import types
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Container
@@ -88,6 +89,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SOCKET_TRANSITIONS", "Frame", "Socket", "SocketEvent", "SocketState"]
 # (Frame lives in .frame; re-exported for the package)
+
+#: options the socket computes (``getsockopt`` answers them itself); setting one is EINVAL
+_READ_ONLY = frozenset({SocketOption.RCVMORE, SocketOption.EVENTS, SocketOption.FD})
 
 DONTWAIT = int(Flag.DONTWAIT)
 SNDMORE = int(Flag.SNDMORE)
@@ -135,6 +139,8 @@ class Socket(Endpoints, Conveniences, Own):
 
     #: the socket type (``zmq.PAIR`` ...); set by subclasses
     socket_type: int = -1
+    #: ``zmq.Socket[bytes]`` in annotations (pyzmq's Socket is generic in what it returns)
+    __class_getitem__ = classmethod(types.GenericAlias)
     #: the running :class:`~zreactor.sockets.monitor.Monitor`, if any
     _monitor: Any = None
     #: True for sockets the library closes itself (a monitor's PAIR): ``Context.destroy`` skips them
@@ -351,6 +357,8 @@ class Socket(Endpoints, Conveniences, Own):
         if option == SocketOption.IPV4ONLY:  # libzmq's deprecated inverse of IPV6
             self.options.ipv6 = not value
             return
+        if option in _READ_ONLY:
+            raise ZMQError(errno.EINVAL, f"{option_name(option)} is read-only")
         if self.xsetsockopt(option, value):
             return
         if option in (SocketOption.SUBSCRIBE, SocketOption.UNSUBSCRIBE):
@@ -381,6 +389,8 @@ class Socket(Endpoints, Conveniences, Own):
             return self.options.sndhwm
         if option == SocketOption.IPV4ONLY:
             return int(not self.options.ipv6)
+        if option in (SocketOption.SUBSCRIBE, SocketOption.UNSUBSCRIBE):
+            raise ZMQError(errno.EINVAL, f"{option_name(option)} is write-only")
         if option in SECURITY_OPTIONS:
             return get_security_option(self.options, option)
         spec = lookup(option, self.options.type_name, write=False)

@@ -9,9 +9,9 @@ submodules here re-export them under pyzmq's module names and add nothing.
 
 from __future__ import annotations
 
-from . import context, poll, socket
+from . import context, poll, socket, version
 from .context import Context
 from .poll import Poller, select
 from .socket import Socket
 
-__all__ = ["Context", "Poller", "Socket", "context", "poll", "select", "socket"]
+__all__ = ["Context", "Poller", "Socket", "context", "poll", "select", "socket", "version"]

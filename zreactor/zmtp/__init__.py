@@ -1,4 +1,4 @@
-"""The ZMTP 3.1 codec: sans-I/O greeting, framing, commands, NULL mechanism and connection.
+"""The ZMTP 3.1 codec: sans-I/O greeting, framing, commands, security mechanisms, connection.
 
 Theory of operation
 -------------------
@@ -11,7 +11,11 @@ The modules, bottom-up:
 * :mod:`.greeting` - the 64-byte greeting and early version detection;
 * :mod:`.frames` - the flags byte, short/long sizes, the incremental decoder, batch encoding;
 * :mod:`.commands` - READY metadata, ERROR, SUBSCRIBE/CANCEL, PING/PONG bodies;
-* :mod:`.mechanisms` - the NULL mechanism and the socket-type compatibility table;
+* :mod:`.handshake` - the one mechanism interface, libzmq's protocol error codes, properties;
+* :mod:`.mechanisms` - NULL and the greeting's mechanism check; :mod:`.plain` (RFC 24) and
+  :mod:`.curve` (RFC 26, PyNaCl imported only there); :mod:`.zap` - ZAP requests and
+  replies (RFC 27) on the wire; :mod:`.security` - a connection's settings and the factory
+  that picks its mechanism; :mod:`.metadata` - the properties carried by received frames;
 * :mod:`.state` - the connection's states and the table of legal transitions;
 * :mod:`.events` - what ``receive_data`` and ``receive_batch`` return;
 * :mod:`.connection` - :class:`ZmtpConnection`, which ties them together.

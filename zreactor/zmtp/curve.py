@@ -614,14 +614,19 @@ class CurveServer(Mechanism):
             self._send_ready()
 
     def zap_unavailable(self) -> None:
-        """No handler: a valid vouch is enough (libzmq's Stonehouse default)."""
+        """No handler: a valid vouch is enough (libzmq's Stonehouse default), unless
+        ZAP_ENFORCE_DOMAIN is set with a domain."""
+        self._enforced()
         self._move(MechanismEvent.ZAP_OK)
         self._send_ready()
 
     def _ask_zap(self, credentials: Sequence[bytes]) -> None:
-        if self._zap is None:  # built without ZAP settings: as if no handler were bound
+        zap = self._zap
+        if zap is None or (zap.enforce and not zap.domain):
+            # no ZAP settings, or libzmq's "enforce without a domain": no question asked
             self._move(MechanismEvent.ASK_ZAP)
-            self.zap_unavailable()
+            self._move(MechanismEvent.ZAP_OK)
+            self._send_ready()
             return
         super()._ask_zap(credentials)
 

@@ -46,6 +46,7 @@ then the application's ``ZMQ_METADATA``. The peer's properties are checked as li
 from __future__ import annotations
 
 import enum
+import errno as _errno
 import logging
 import threading
 import time
@@ -376,6 +377,13 @@ class Mechanism:
             raise HandshakeError(str(exc), PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_ERROR) from None
         self._move(MechanismEvent.GOT_ERROR)
         self.peer_error = PeerError(reason)
+
+    def _enforced(self) -> None:
+        """``ZAP_ENFORCE_DOMAIN`` with no handler bound: refuse, as libzmq does (EFAULT)."""
+        if self._zap is not None and self._zap.enforce:
+            raise HandshakeError(
+                "ZAP_ENFORCE_DOMAIN is set and no ZAP handler is bound to "
+                "inproc://zeromq.zap.01", None, _errno.EFAULT)
 
     def _ask_zap(self, credentials: Sequence[bytes]) -> None:
         """Queue a ZAP request for the peer (``self._zap`` must be set)."""

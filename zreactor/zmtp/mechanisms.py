@@ -172,6 +172,7 @@ class NullMechanism(Mechanism):
 
     def zap_unavailable(self) -> None:
         """No handler: go on without one, as libzmq does unless ZAP_ENFORCE_DOMAIN."""
+        self._enforced()
         self._move(MechanismEvent.ZAP_OK)
         self._send_ready()
 

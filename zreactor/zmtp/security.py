@@ -40,6 +40,7 @@ class Security:
         public_key, secret_key: our CURVE long-term key pair (32 raw bytes each).
         server_key: the CURVE server's public key (client side).
         zap_domain: ``ZAP_DOMAIN``.
+        zap_enforce: ``ZAP_ENFORCE_DOMAIN``: a domain without a handler refuses the peer.
         routing_id: our socket's routing id (goes into ZAP requests).
         peer_address: the peer's IP address for ZAP requests (``""`` for ipc).
     """
@@ -54,6 +55,7 @@ class Security:
     zap_domain: bytes = b""
     routing_id: bytes = b""
     peer_address: bytes = b""
+    zap_enforce: bool = False
 
     def __repr__(self) -> str:
         role = "server" if self.as_server else "client"
@@ -65,7 +67,7 @@ class Security:
 
     def factory(self) -> Callable[..., Mechanism]:
         """The mechanism constructor ``(socket_type, identity, metadata) -> Mechanism``."""
-        zap = ZapSettings(self.zap_domain, self.peer_address, self.routing_id)
+        zap = ZapSettings(self.zap_domain, self.peer_address, self.routing_id, self.zap_enforce)
         if self.mechanism == "PLAIN":
             from .plain import PlainClient, PlainServer
 

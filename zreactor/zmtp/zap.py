@@ -66,11 +66,14 @@ class ZapSettings:
         domain: the socket's ``ZAP_DOMAIN``.
         address: the peer's IP address (no port), ``""`` for ipc.
         routing_id: our socket's routing id.
+        enforce: ``ZAP_ENFORCE_DOMAIN``: with a domain set, no handler means no entry (NULL,
+            CURVE); without a domain a CURVE server then skips ZAP altogether (libzmq 4.3).
     """
 
     domain: bytes = b""
     address: bytes = b""
     routing_id: bytes = b""
+    enforce: bool = False
 
 
 @dataclass(frozen=True, slots=True)
