@@ -220,10 +220,9 @@ class Mailbox:
         with self._lock:
             commands = self._commands
             self._commands = deque()
-            #: True if commands may be waiting: the hint the reader's per-message paths read
-        #: (see :class:`Mailbox`, *the pending hint*). Written by :meth:`send`/:meth:`wake`
-        #: under the lock and by :meth:`drain`; read by the reader without it.
-        self.maybe_pending = False
+            # under the lock: cleared outside it, a send() between the swap and the clear
+            # would see True, skip its signal, and then have its command's hint wiped out
+            self.maybe_pending = False
         return commands
 
     def wait(self, timeout: float | None) -> bool:

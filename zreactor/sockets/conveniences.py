@@ -15,19 +15,36 @@ that ``socket.py`` reads as the core alone.
 ``recv_multipart`` takes what a partial ``recv`` left queued, else one whole message.
 
 *Option attributes.* :func:`install_option_attributes` puts one data descriptor per option
-name on the socket class, once, at import, so ``sock.linger`` costs one descriptor call. A
-name that is already a method of the class (``subscribe``) becomes both: calling it calls
-the method, assigning to it sets the option. A name that is anything else (``type``, a
-property) keeps its own definition.
+name on the socket class, once, at import, in both spellings (``sock.linger``,
+``sock.LINGER``), so an option attribute costs one descriptor call. A name that is already
+a method of the class (``subscribe``) becomes both: calling it calls the method, assigning
+to it sets the option. A name that is anything else (``type``, a property) keeps its own
+definition.
 
 *Strict attributes* (pyzmq's rule). ``sock.lingr = 0`` must not quietly create an attribute
-while the socket keeps lingering: :meth:`Conveniences.__setattr__` lets through a name the
-instance already has, a private name (``_x``: the library's own state), or one the class
-declares (a method, a descriptor, an annotation); it sends an upper-case option name
-(``sock.LINGER = 0``) to ``setsockopt``; anything else is ``AttributeError: Socket has no
-such option: LINGR``. Reads of an unknown name fail the same way (``__getattr__`` runs only
-when normal lookup failed, so it costs nothing on the hot path). A subclass declares its own
-public attributes at class level, as with pyzmq. ``dir(sock)`` lists the option names.
+while the socket keeps lingering: :meth:`Conveniences.__setattr__` lets through a private
+name (``_x``: the library's own state), one the class declares (a method, an option
+descriptor, an annotation) or one the instance already has; anything else is
+``AttributeError: Socket has no such option: LINGR``. A subclass declares its own public
+attributes at class level, as with pyzmq. ``dir(sock)`` lists the option names. Reads of an
+unknown name fail as on any Python object (``AttributeError: 'SubSocket' object has no
+attribute 'lingr'``): every option name is a class attribute, so nothing is left for a
+``__getattr__`` to do. An option that cannot be read (``sock.router_mandatory``, write-only)
+fails in its descriptor with an ``AttributeError`` naming it, as in pyzmq (``hasattr`` and
+``mock.Mock(spec=sock)`` rely on that).
+
+*The per-message fast path* (why there is no ``__getattr__`` and why ``__setattr__`` never
+looks at ``self.__dict__`` first). ``send``/``recv`` read half a dozen attributes of the
+socket per message, and on CPython 3.11 each read is fast only when the interpreter can
+specialize it (``LOAD_ATTR_INSTANCE_VALUE``, ``LOAD_METHOD_WITH_VALUES``). It cannot when
+the class defines ``__getattr__`` (its ``tp_getattro`` is no longer the generic one), nor
+once the instance's ``__dict__`` has been materialized, which ``name in self.__dict__``
+does for good. Together they cost inproc PUSH/PULL 37 % more instructions per send and 46 %
+more per receive (docs/PERFORMANCE.md).
+So option reads are descriptors, and ``__setattr__`` asks the cheap questions first: the
+socket's own ``__init__`` assigns only private or declared names and never reaches the
+``__dict__`` test. Assignments still pay for ``__setattr__`` (a Python call), so the
+per-message path assigns nothing on the socket.
 
 Everything here runs on the socket's thread.
 """
@@ -55,6 +72,9 @@ SNDMORE = int(Flag.SNDMORE)
 OPTION_NAMES: dict[str, int] = {o.name.lower(): int(o) for o in SocketOption}
 OPTION_NAMES["identity"] = int(SocketOption.ROUTING_ID)
 OPTION_NAMES.update((o.name.lower(), int(o)) for o in ListenerOption)  # sock.accept_grace
+#: and pyzmq's upper-case spelling (``sock.LINGER``), aliases included
+OPTION_NAMES.update((name, int(o)) for name, o in SocketOption.__members__.items())
+OPTION_NAMES.update((name, int(o)) for name, o in ListenerOption.__members__.items())
 
 
 def _declared_names(cls: type) -> frozenset[str]:
@@ -79,26 +99,14 @@ class Conveniences:
     """pyzmq's helper methods (a mixin of :class:`~zreactor.sockets.socket.Socket`)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name[0] == "_" or name in self.__dict__ or name in _declared_names(type(self)):
+        # cheap tests first, and never ``self.__dict__`` before them: see "The per-message
+        # fast path" in the module docstring
+        if name[0] == "_" or name in _declared_names(type(self)) or name in self.__dict__:
             object.__setattr__(self, name, value)
             return
-        option = getattr(SocketOption, name.upper(), None) if name.isupper() else None
-        if option is None:
-            raise _no_such_option(name)
-        self.setsockopt(option, value)
+        raise _no_such_option(name)
 
-    def __getattr__(self, name: str) -> Any:
-        # only called when ordinary lookup failed: an upper-case option name, or a typo
-        if name[0] == "_":
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        # (also reached when an option descriptor's read raised AttributeError: say why again)
-        if name.isupper():
-            option = getattr(SocketOption, name, None)
-        else:
-            option = OPTION_NAMES.get(name)
-        if option is None:
-            raise _no_such_option(name)
-        return _read_attribute(self, option)
+    # No ``__getattr__``, on purpose: see "The per-message fast path" in the module docstring.
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *SocketOption.__members__})
