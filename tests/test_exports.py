@@ -19,7 +19,7 @@ API = {
     "PollEvent", "Poller", "ProtocolError", "ReactorEvent", "ReadState", "ReconnectStop",
     "RouterNotify", "SecurityMechanism", "ShedPolicy", "Socket", "SocketOption", "SocketType",
     "StreamEngine", "WriteState", "ZMQBaseError", "ZMQBindError", "ZMQError",
-    "ZMQVersionError", "ZReactorError", "__version__", "available_pollers", "error", "has", "install_as_zmq", "curve_keypair", "curve_public",
+    "ZMQVersionError", "ZReactorError", "__version__", "available_pollers", "error", "has", "install_as_zmq", "device", "proxy_steerable", "curve_keypair", "curve_public",
     "proxy", "pyzmq_version", "pyzmq_version_info", "select", "strerror", "zmq_version",
     "zmq_version_info",
 }

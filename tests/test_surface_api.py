@@ -130,3 +130,16 @@ def test_string_hwm_recv_into_and_serialized_helpers() -> None:
     a.send_serialized({"n": 1}, lambda m: [repr(m).encode(), b"end"])
     assert b.recv_serialized(lambda frames: frames) == [b"{'n': 1}", b"end"]
     ctx.destroy(linger=0)
+
+
+def test_socket_class_asks_for_a_blocking_socket_from_an_awaitable_context() -> None:
+    # what ThreadAuthenticator relies on for its ZAP socket in an asyncio context
+    import zreactor.asyncio
+
+    ctx = zreactor.asyncio.Context()
+    try:
+        sock = ctx.socket(zmq.REP, socket_class=zmq.Socket)
+        assert isinstance(sock, zmq.Socket)
+        sock.close()
+    finally:
+        ctx.term()

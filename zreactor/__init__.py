@@ -73,7 +73,7 @@ from .errors import (
     ZReactorError,
     strerror,
 )
-from .proxy import proxy
+from .proxy import device, proxy, proxy_steerable
 from .zmtp.curve import curve_keypair, curve_public
 from .reactor.codec import Codec, LengthPrefixedCodec, LineCodec
 from .reactor.connecter import Connecter, ConnecterState
@@ -152,10 +152,12 @@ _API = [
     "available_pollers",
     "curve_keypair",
     "curve_public",
+    "device",
     "install_as_zmq",
     "error",
     "has",
     "proxy",
+    "proxy_steerable",
     "pyzmq_version",
     "pyzmq_version_info",
     "select",

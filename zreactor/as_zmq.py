@@ -76,6 +76,19 @@ class _AliasLoader(importlib.abc.Loader):
         # zreactor import already ran the module's code, once.
         module.__spec__ = self._own_spec
 
+    # ``python -m zmq.<module>``: runpy runs the module's code afresh as ``__main__``, so it asks
+    # the loader for that code; hand it zreactor's (the counterpart import above already ran
+    # the module once, as itself, which a command-line module only uses to define names).
+    def get_code(self, fullname: str) -> types.CodeType | None:
+        """The code object of the zreactor module this alias stands for (for ``-m``)."""
+        loader = self._own_spec.loader if self._own_spec is not None else None
+        get_code = getattr(loader, "get_code", None)
+        return None if get_code is None else get_code(self._own_spec.name)
+
+    def is_package(self, fullname: str) -> bool:
+        """Whether the aliased module is a package (runpy asks before running ``-m``)."""
+        return hasattr(self._module, "__path__")
+
 
 class ZmqAliasFinder(importlib.abc.MetaPathFinder):
     """A meta-path finder that answers ``zmq`` and ``zmq.*`` with ``zreactor`` and ``zreactor.*``."""

@@ -48,7 +48,7 @@ VERSION = b"1.0"
 def blocking_socket(context: Any, kind: int) -> Any:
     """A blocking socket of ``context``, even an asyncio one (whose ``socket()`` makes
     awaitable sockets; pyzmq passes ``socket_class=zmq.Socket`` for the same reason)."""
-    return zreactor.Context.socket(context, kind)
+    return context.socket(kind, socket_class=zreactor.Socket)
 
 
 def _equal(a: bytes, b: bytes) -> bool:
