@@ -23,12 +23,28 @@ def recv(sock: zmq.Socket, multipart: bool = False) -> object:
 
 @pytest.fixture
 def ctx():
-    # devices share Context.instance(); terminate it afterwards (this ends the devices)
+    """``Context.instance()``, which the devices share; afterwards every device is ended.
+
+    A device's sockets belong to its thread, so they are not closed from here (a socket is
+    not thread-safe, and a poll blocked on a socket another thread closed never wakes).
+    ``term()`` runs in the background instead: it wakes each device's poll with
+    ``ContextTerminated`` and the device closes its own sockets and ends; then the test's own
+    sockets, whose thread is this one, are closed and ``term()`` completes.
+    """
+    before = set(threading.enumerate())
     context = zmq.Context.instance()
     yield context
+    devices_threads = [t for t in threading.enumerate()
+                       if t not in before and not t.name.startswith("zreactor")]
+    terminating = threading.Thread(target=context.term)
+    terminating.start()
+    for thread in devices_threads:
+        thread.join(5)
+        assert not thread.is_alive(), f"device thread {thread.name} did not end with the context"
     for sock in context.sockets:
         sock.close(linger=0)
-    context.term()
+    terminating.join(5)
+    assert not terminating.is_alive(), "term() did not complete"
 
 
 def test_thread_proxy_forwards_and_copies_to_the_monitor(ctx: zmq.Context) -> None:
