@@ -395,7 +395,30 @@ def _key(value: bytes, what: str) -> bytes:
     return bytes(value)
 
 
-class CurveClient(Mechanism):
+class _Traffic(Mechanism):
+    """What both CURVE ends do once the handshake is done: every frame is a MESSAGE box.
+
+    A subclass sets ``self._boxes`` (a :class:`_Boxes` with its own and the peer's nonce
+    prefixes) during its handshake.
+    """
+
+    encrypts = True
+    _boxes: _Boxes
+
+    def encrypt(self, flags: int, body: bytes) -> bytes:
+        """Box one frame as a MESSAGE."""
+        return self._boxes.seal(flags, body)
+
+    def encrypt_frame(self, flags: int, body: bytes) -> bytes:
+        """Box one frame as a MESSAGE, returned as the whole wire frame."""
+        return self._boxes.seal_frame(flags, body)
+
+    def decrypt(self, body: bytes) -> tuple[int, bytes]:
+        """Open one MESSAGE (strictly increasing nonces)."""
+        return self._boxes.unseal(body)
+
+
+class CurveClient(_Traffic):
     """The CURVE client: proves it knows the server's public key and its own secret key.
 
     Args:
@@ -412,7 +435,6 @@ class CurveClient(Mechanism):
     name = "CURVE"
     number = 2
     MACHINE = CLIENT_TRANSITIONS
-    encrypts = True
 
     def __init__(self, socket_type: str, identity: bytes = b"",
                  metadata: Mapping[str, bytes] | None = None, *, public_key: bytes = b"",
@@ -479,20 +501,8 @@ class CurveClient(Mechanism):
         self._cn_secret = b""  # the precomputed key is all traffic needs
         self.complete = True
 
-    def encrypt(self, flags: int, body: bytes) -> bytes:
-        """Box one frame as a MESSAGE."""
-        return self._boxes.seal(flags, body)
 
-    def encrypt_frame(self, flags: int, body: bytes) -> bytes:
-        """Box one frame as a MESSAGE, returned as the whole wire frame."""
-        return self._boxes.seal_frame(flags, body)
-
-    def decrypt(self, body: bytes) -> tuple[int, bytes]:
-        """Open one MESSAGE (strictly increasing nonces)."""
-        return self._boxes.unseal(body)
-
-
-class CurveServer(Mechanism):
+class CurveServer(_Traffic):
     """The CURVE server: proves its identity, learns the client's, asks the ZAP handler.
 
     Args:
@@ -511,7 +521,6 @@ class CurveServer(Mechanism):
     name = "CURVE"
     number = 2
     MACHINE = SERVER_TRANSITIONS
-    encrypts = True
     as_server = True
 
     def __init__(self, socket_type: str, identity: bytes = b"",
@@ -636,15 +645,3 @@ class CurveServer(Mechanism):
                                             self._boxes._k)
         self._commands.append(b"\x05READY" + nonce + box)
         self.complete = True
-
-    def encrypt(self, flags: int, body: bytes) -> bytes:
-        """Box one frame as a MESSAGE."""
-        return self._boxes.seal(flags, body)
-
-    def encrypt_frame(self, flags: int, body: bytes) -> bytes:
-        """Box one frame as a MESSAGE, returned as the whole wire frame."""
-        return self._boxes.seal_frame(flags, body)
-
-    def decrypt(self, body: bytes) -> tuple[int, bytes]:
-        """Open one MESSAGE (strictly increasing nonces)."""
-        return self._boxes.unseal(body)
