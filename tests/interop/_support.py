@@ -95,3 +95,42 @@ def recv_monitor_events(monitor: Any, seconds: float) -> list[int]:
             return events
         events.append(recv_monitor_message(monitor)["event"])
 
+
+def exchange(client: Any, server: Any, client_type: str) -> None:
+    """One message each way (or PUB -> SUB) over an established pairing."""
+    if client_type == "SUB":
+        client.setsockopt(zmq.SUBSCRIBE, b"")
+        deadline = time.monotonic() + 5
+        while True:  # the subscription has to reach the PUB first
+            server.send(b"news")
+            if client.poll(50):
+                assert client.recv() == b"news"
+                return
+            assert time.monotonic() < deadline
+    client.send(b"ping")
+    if client_type == "DEALER":
+        ident, body = server.recv_multipart()
+        assert body == b"ping"
+        server.send_multipart([ident, b"pong"])
+    else:
+        assert server.recv() == b"ping"
+        server.send(b"pong")
+    assert client.recv() == b"pong"
+
+
+def monitor_events(monitor: Any, lib: str, seconds: float = 1.0) -> list[tuple[int, int]]:
+    """``(event, value)`` pairs read from a monitor socket of ``lib`` for ``seconds``."""
+    if lib == "pyzmq":
+        from zmq.utils.monitor import recv_monitor_message as recv
+    else:
+        from zreactor.utils.monitor import recv_monitor_message as recv
+    events = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if monitor.poll(50):
+            try:
+                event = recv(monitor)
+            except (zmq.Again, zreactor.Again):  # a poll can wake without a whole event
+                continue
+            events.append((event["event"], event["value"]))
+    return events

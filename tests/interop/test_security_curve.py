@@ -6,18 +6,16 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _support import Libs, zmq
+from _support import Libs, exchange, monitor_events, zmq
 
 pytest.importorskip("nacl")
 
 import zreactor
 from zreactor.auth import ThreadAuthenticator, create_certificates, load_certificate
-from zreactor.utils.monitor import recv_monitor_message
 
 LIBS = ["zreactor", "pyzmq"]
 MIXED = [(s, c) for s, c in itertools.product(LIBS, LIBS) if (s, c) != ("pyzmq", "pyzmq")]
@@ -63,44 +61,6 @@ def client_socket(libs: Libs, lib: str, kind: str, certs: dict[str, Any], who: s
                        curve_publickey=public, curve_secretkey=secret, **extra)
 
 
-def exchange(client: Any, server: Any, client_type: str) -> None:
-    if client_type == "SUB":
-        client.setsockopt(zmq.SUBSCRIBE, b"")
-        deadline = time.monotonic() + 5
-        while True:
-            server.send(b"news")
-            if client.poll(50):
-                assert client.recv() == b"news"
-                return
-            assert time.monotonic() < deadline
-    client.send(b"ping")
-    if client_type == "DEALER":
-        ident, body = server.recv_multipart()
-        assert body == b"ping"
-        server.send_multipart([ident, b"pong"])
-    else:
-        assert server.recv() == b"ping"
-        server.send(b"pong")
-    assert client.recv() == b"pong"
-
-
-def events_of(monitor: Any, lib: str, seconds: float) -> list[tuple[int, int]]:
-    if lib == "pyzmq":
-        from zmq.utils.monitor import recv_monitor_message as recv
-    else:
-        recv = recv_monitor_message
-    found = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if monitor.poll(50):
-            try:
-                event = recv(monitor)
-            except (zmq.Again, zreactor.Again):
-                continue
-            found.append((event["event"], event["value"]))
-    return found
-
-
 @pytest.mark.parametrize(("server_lib", "client_lib"), MIXED)
 @pytest.mark.parametrize(("client_type", "server_type"), PAIRS)
 def test_curve_right_key_with_certificate_allow_list(libs: Libs, certs: dict[str, Any],
@@ -142,7 +102,7 @@ def test_curve_wrong_server_key(libs: Libs, certs: dict[str, Any], server_lib: s
         server.recv(zmq.NOBLOCK) if server_lib == "pyzmq" else server.recv(zreactor.NOBLOCK)
     with pytest.raises((zmq.Again, zreactor.Again)):
         client.recv()
-    events = events_of(monitor, server_lib, 0.5)
+    events = monitor_events(monitor, server_lib, 0.5)
     assert (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) in events
     assert zmq.EVENT_HANDSHAKE_SUCCEEDED not in [e for e, _ in events]
 
@@ -164,7 +124,7 @@ def test_curve_client_not_in_the_certificate_folder_is_refused(
         else:
             with pytest.raises((zmq.Again, zreactor.Again)):
                 stranger.recv()
-        events = events_of(monitor, server_lib, 0.5)
+        events = monitor_events(monitor, server_lib, 0.5)
         assert (zmq.EVENT_HANDSHAKE_FAILED_AUTH, 400) in events
         # the allowed client on the same server still gets through
         friend = client_socket(libs, client_lib, "REQ", certs)

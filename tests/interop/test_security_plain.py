@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from typing import Any
 
 import pytest
-from _support import Libs, zmq
+from _support import Libs, exchange, monitor_events, zmq
 
 import zreactor
 from zreactor.auth import ThreadAuthenticator
-from zreactor.utils.monitor import recv_monitor_message
 
 LIBS = ["zreactor", "pyzmq"]
 PAIRS = [("REQ", "REP"), ("DEALER", "ROUTER"), ("SUB", "PUB")]
@@ -30,28 +28,6 @@ def authenticator(libs: Libs, server_lib: str) -> Any:
     auth.start()
     auth.configure_plain("*", USERS)
     return auth
-
-
-def exchange(client: Any, server: Any, client_type: str) -> None:
-    """One message each way (or PUB -> SUB) over an established pairing."""
-    if client_type == "SUB":
-        client.setsockopt(zmq.SUBSCRIBE, b"")
-        deadline = time.monotonic() + 5
-        while True:  # the subscription has to reach the PUB first
-            server.send(b"news")
-            if client.poll(50):
-                assert client.recv() == b"news"
-                return
-            assert time.monotonic() < deadline
-    client.send(b"ping")
-    if client_type == "DEALER":
-        ident, body = server.recv_multipart()
-        assert body == b"ping"
-        server.send_multipart([ident, b"pong"])
-    else:
-        assert server.recv() == b"ping"
-        server.send(b"pong")
-    assert client.recv() == b"pong"
 
 
 @pytest.mark.parametrize(("server_lib", "client_lib"), list(itertools.product(LIBS, LIBS)))
@@ -93,28 +69,11 @@ def test_plain_wrong_password_is_refused_with_auth_events(libs: Libs, server_lib
             with pytest.raises((zmq.Again, zreactor.Again)):
                 client.recv()
         for monitor, lib in ((server_mon, server_lib), (client_mon, client_lib)):
-            events = drain_events(monitor, lib)
+            events = monitor_events(monitor, lib)
             assert not any(e == zmq.EVENT_HANDSHAKE_SUCCEEDED for e, _ in events)
             assert (zmq.EVENT_HANDSHAKE_FAILED_AUTH, 400) in events, (lib, events)
     finally:
         auth.stop()
-
-
-def drain_events(monitor: Any, lib: str, seconds: float = 1.0) -> list[tuple[int, int]]:
-    if lib == "pyzmq":
-        from zmq.utils.monitor import recv_monitor_message as recv
-    else:
-        recv = recv_monitor_message
-    events = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if monitor.poll(50):
-            try:
-                event = recv(monitor)
-            except (zmq.Again, zreactor.Again):  # a poll can wake without a whole event
-                continue
-            events.append((event["event"], event["value"]))
-    return events
 
 
 def test_metadata_on_received_frames(libs: Libs) -> None:
@@ -150,7 +109,7 @@ def test_plain_server_without_handler_refuses(libs: Libs) -> None:
     client.send(b"x")
     with pytest.raises(zmq.Again):
         client.recv()
-    events = drain_events(monitor, "zreactor", 0.5)
+    events = monitor_events(monitor, "zreactor", 0.5)
     assert (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, errno.EFAULT) in events
 
 
@@ -167,7 +126,7 @@ def test_silent_zap_handler_drops_after_handshake_ivl(libs: Libs) -> None:
         handler.rcvtimeo = 3000
         request = handler.recv_multipart()  # asked, and never answered
         assert request == [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"u", b"p"]
-        events = drain_events(monitor, "zreactor", 1.5)
+        events = monitor_events(monitor, "zreactor", 1.5)
         kinds = [e for e, _ in events]
         assert zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL in kinds
         assert zmq.EVENT_HANDSHAKE_SUCCEEDED not in kinds
@@ -200,9 +159,9 @@ def test_zap_status_codes(libs: Libs, status: bytes) -> None:
         client_mon = client.get_monitor_socket()
         port = server.bind_to_random_port("tcp://127.0.0.1")
         client.connect(f"tcp://127.0.0.1:{port}")
-        events = drain_events(monitor, "zreactor", 0.8)
+        events = monitor_events(monitor, "zreactor", 0.8)
         assert (zmq.EVENT_HANDSHAKE_FAILED_AUTH, int(status)) in events
-        client_events = drain_events(client_mon, "pyzmq", 0.3)
+        client_events = monitor_events(client_mon, "pyzmq", 0.3)
         assert zmq.EVENT_HANDSHAKE_SUCCEEDED not in [e for e, _ in client_events]
         if status == b"500":  # libzmq's client reads the status code from our ERROR
             assert (zmq.EVENT_HANDSHAKE_FAILED_AUTH, 500) in client_events
@@ -241,7 +200,7 @@ def test_mismatch_is_logged_once_and_monitored(libs: Libs, caplog: Any) -> None:
     monitor = client.get_monitor_socket()
     with caplog.at_level("WARNING", logger="zreactor"):
         client.connect(f"tcp://127.0.0.1:{port}")
-        events = drain_events(monitor, "zreactor", 1.0)
+        events = monitor_events(monitor, "zreactor", 1.0)
     assert (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) \
         in events
     lines = [r.getMessage() for r in caplog.records if "PLAIN security mechanism" in r.getMessage()]
