@@ -32,7 +32,8 @@ def test_plain_output_has_both_keys_under_libzmqs_headings() -> None:
 
 def test_secret_derives_the_public_key_as_json() -> None:
     public, secret = zreactor.curve_keypair()
-    out = json.loads(keygen("--secret", secret.decode(), "--json"))
+    # the ``=`` form: a z85 key may begin with "-", which would read as an option
+    out = json.loads(keygen(f"--secret={secret.decode()}", "--json"))
     assert out == {"public": public.decode(), "secret": secret.decode()}
 
 

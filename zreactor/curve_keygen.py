@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=_program(), description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the keys as a JSON object")
     parser.add_argument("--secret", metavar="KEY",
-                        help="derive the public key of this z85 secret key")
+                        help="derive the public key of this z85 secret key (write --secret=KEY: "
+                             "a key may begin with '-')")
     args = parser.parse_args(argv)
     if args.secret:
         secret = args.secret
