@@ -15,7 +15,9 @@ then costs no hand-off between threads: no wake-up of the I/O thread, no command
 
 Every rule of lending (under the loop's lease, what EOF and errors do, how much one wait
 reads) belongs to the shortcut: this module only decides *when* to ask. It never lends while
-commands are pending (they are run first), and always gives back, in a ``finally``.
+commands are pending (they are run first), and always gives back, in a ``finally``. An event
+loop, which cannot block here, uses the halves: :func:`lend`, then :func:`read_lent` for
+each lent fd that became readable while it keeps waiting, and :func:`give_back`.
 
 Socket's thread only.
 """
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from ..zmtp.shortcut import CallerShortcut
     from .pipe import Pipe
 
-__all__ = ["MAX_CALLER_READS", "give_back", "lend", "wait"]
+__all__ = ["MAX_CALLER_READS", "give_back", "lend", "read_lent", "wait"]
 
 #: a socket with more connections than this waits on its mailbox alone (reading them on the
 #: application thread pays off for the few-peer REQ/DEALER case, not for a busy ROUTER)
@@ -70,3 +72,11 @@ def give_back(lent: list[tuple[int, CallerShortcut]], readable: Container[int]) 
     """The second half: return what :func:`lend` lent, reading those in ``readable`` first."""
     for fd, shortcut in lent:
         shortcut.take_back(fd in readable)
+
+
+def read_lent(lent: tuple[int, CallerShortcut]) -> bool:
+    """For a caller that keeps waiting (an event loop between two receives): read one
+    connection that :func:`lend` lent and that became readable, and keep it lent. False if
+    it went home instead: stop polling it, and give it back no more."""
+    fd, shortcut = lent
+    return shortcut.read_lent(fd)

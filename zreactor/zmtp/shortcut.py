@@ -37,6 +37,9 @@ became readable (a few chunks at most, so that one wait carries a large message 
 sender cannot keep the caller there). Giving back waits for the lease
 (:meth:`IOThread.wait_lease <zreactor.reactor.io_thread.IOThread.wait_lease>`): a lent fd
 must come home. EOF and errors read here end the engine here, as they would on the loop.
+A caller that goes on waiting after a read (an event loop between two receives) reads with
+:meth:`~CallerShortcut.read_lent` instead, which keeps the fd lent unless the read ended the
+connection or paused its input (the fd then goes home at once, and the caller is told).
 
 *Counting.* :attr:`~CallerShortcut.writes` and :attr:`~CallerShortcut.reads` count the times
 the shortcut carried a message out or read data in; tests and benchmarks assert on them.
@@ -146,13 +149,44 @@ class CallerShortcut:
             engine = self._engine
             if engine is None:
                 return
-            for _ in range(CALLER_READ_CHUNKS if readable else 0):
-                if engine._caller_read_fd() is None:
-                    break
-                self.reads += 1
-                if engine._caller_read() < engine.read_size:
-                    break  # drained (or ended): a full chunk would mean more may be there
+            if readable:
+                self._read(engine)
             engine._caller_give_back()
+
+    def read_lent(self, fd: int) -> bool:
+        """Read the lent ``fd``, which became readable, and keep it lent (a caller that goes
+        on waiting on it: an event loop between two receives).
+
+        Returns:
+            True if ``fd`` is still lent; False if it came home instead, and the caller must
+            stop polling it: the read ended the connection or filled the pipe (the I/O
+            thread then owns the fd again, or it is closed), or ``fd`` is no longer the
+            serving engine's (it closed while lent; a new engine's fd was never lent).
+        """
+        engine = self._engine
+        if engine is None:
+            return False  # closed while lent: it took its fd with it
+        with engine.io_thread.wait_lease():
+            engine = self._engine
+            if engine is None:
+                return False
+            if engine._caller_read_fd() == fd:
+                self._read(engine)
+                if engine._caller_read_fd() == fd:
+                    return True
+            # not lendable any more (or another engine's fd): home, as take_back does
+            engine._caller_give_back()
+            return False
+
+    def _read(self, engine: ZmtpEngine) -> None:
+        """Read the lent fd through the engine's one read path: a few chunks at most. Lease
+        held."""
+        for _ in range(CALLER_READ_CHUNKS):
+            if engine._caller_read_fd() is None:
+                break
+            self.reads += 1
+            if engine._caller_read() < engine.read_size:
+                break  # drained (or ended): a full chunk would mean more may be there
 
     def __repr__(self) -> str:
         return (f"<CallerShortcut {'serving' if self._engine is not None else 'idle'}"
