@@ -47,11 +47,15 @@ from .reactor.pool import IOThreadPool
 from .sockets.inproc import InprocRegistry
 from .sockets.frame import public_module
 from .sockets.reaper import Reaper
+from .sockets.shadow import HandleTable, make_shadow, origin
 from .sockets.socket import Socket
 
 __all__ = ["Context"]
 
 E = TypeVar("E", bound=Engine)
+
+#: contexts whose ``underlying`` handle was handed out, for :meth:`Context.shadow`
+_HANDLES = HandleTable()
 
 #: options a context can hold as defaults for new sockets (``ctx.linger = 0``), pyzmq style;
 #: the read-only ones make no sense as defaults
@@ -102,6 +106,28 @@ class Context:
     _instance: Context | None = None
     _instance_lock = threading.Lock()
     _instance_pid: int | None = None
+    #: pyzmq's: True for a shadow (:meth:`shadow`), whose ``_shadow_obj`` is the original
+    _shadow = False
+    _shadow_obj: Context | None = None
+
+    def __new__(cls, *args: Any, shadow: Any = None, **kwargs: Any) -> Context:
+        """``Context(other)`` or ``Context(shadow=handle)`` makes a shadow (:meth:`shadow`).
+
+        Raises:
+            ZMQError: EFAULT for a handle that names no live context.
+        """
+        if shadow is None and args and isinstance(args[0], Context):
+            shadow = args[0]  # pyzmq's positional spelling: zmq.asyncio.Context(sync_ctx)
+        if shadow is None:
+            return object.__new__(cls)
+        if not isinstance(shadow, Context):
+            handle = shadow if isinstance(shadow, int) else getattr(shadow, "underlying", None)
+            if not isinstance(handle, int):
+                raise TypeError(f"cannot shadow {shadow!r}: expected a context or its handle")
+            shadow = _HANDLES.lookup(handle)
+            if shadow is None:
+                raise ZMQError(errno.EFAULT, f"no live context at {handle:#x}")
+        return make_shadow(shadow, cls)
 
     def __init__(
         self,
@@ -110,7 +136,10 @@ class Context:
         poller: str | None = None,
         term_linger: float | None = None,
         clock: Callable[[], float] | None = None,
+        shadow: Any = None,
     ) -> None:
+        """See the class docstring; ``shadow`` (or a context as ``io_threads``) is
+        :meth:`__new__`'s, which makes a shadow instead (this never runs for one)."""
         if isinstance(io_threads, int) and not isinstance(io_threads, bool) and io_threads < 0:
             raise ZMQError(errno.EINVAL, f"io_threads must be >= 1, got {io_threads}")
         if term_linger is not None and term_linger < 0:
@@ -154,6 +183,39 @@ class Context:
                     cls._instance = inst
                     cls._instance_pid = os.getpid()
         return inst
+
+    # -- handles and shadows (pyzmq) ----------------------------------------------------------
+
+    @property
+    def underlying(self) -> int:
+        """The context's handle (pyzmq exposes the C pointer): the same for its shadows."""
+        return _HANDLES.handle(origin(self))
+
+    @classmethod
+    def shadow(cls, address: Any) -> Context:
+        """A second object over the same context (pyzmq's ``Context.shadow``).
+
+        Args:
+            address: a context, or its :attr:`underlying` handle.
+
+        The shadow shares everything with the context (``sockets/shadow.py``), option
+        defaults included; ``cls`` may be another context class over the same state
+        (``zreactor.asyncio.Context.shadow(ctx)``, or ``zreactor.asyncio.Context(ctx)``: its
+        sockets are awaitable). Terminating either terminates the context; a shadow that is
+        garbage collected terminates nothing. ``copy.copy(ctx)`` makes one too.
+
+        Raises:
+            ZMQError: EFAULT if no live context has that handle.
+        """
+        return cls(shadow=address)
+
+    def __copy__(self) -> Context:
+        """``copy.copy(ctx)``: a shadow, as in pyzmq."""
+        return type(origin(self)).shadow(self)
+
+    def __deepcopy__(self, memo: Any) -> Context:
+        """``copy.deepcopy(ctx)``: a shadow too (there is one context to share)."""
+        return self.__copy__()
 
     # -- context options (pyzmq's ctx.get/set) -----------------------------------------------
 
@@ -346,6 +408,8 @@ class Context:
         """
         with self._lock:
             if self._closed:
+                if self._shadow:  # libzmq's answer for a handle to a terminated context
+                    raise ZMQError(errno.EFAULT, "the context this shadows was terminated")
                 raise ContextTerminated()
             limit = self._ctx_options[ContextOption.MAX_SOCKETS]
             if len(self.reaper.sockets) >= limit:

@@ -50,7 +50,6 @@ import enum
 import errno
 import time
 import types
-import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Container
 
@@ -83,6 +82,7 @@ from .options import (
     set_security_option,
 )
 from .pipe import Pipe
+from .shadow import HandleTable, make_shadow, origin
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -96,9 +96,8 @@ _READ_ONLY = frozenset({SocketOption.RCVMORE, SocketOption.EVENTS, SocketOption.
 DONTWAIT = int(Flag.DONTWAIT)
 SNDMORE = int(Flag.SNDMORE)
 
-#: sockets whose ``underlying`` address was handed out, for :meth:`Socket.shadow` (weak: a
-#: socket nobody holds any more is gone, and so is its address)
-_SHADOWABLE: weakref.WeakValueDictionary[int, Socket] = weakref.WeakValueDictionary()
+#: sockets whose ``underlying`` handle was handed out, for :meth:`Socket.shadow`
+_HANDLES = HandleTable()
 
 
 class SocketState(enum.Enum):
@@ -157,18 +156,31 @@ class Socket(Endpoints, Conveniences, Own):
     own_state: Any
     #: pyzmq's: ``send(copy=False, track=True)`` of a shorter frame reports done at once
     copy_threshold: int = COPY_THRESHOLD
+    #: pyzmq's: True for a shadow (:meth:`shadow`), whose ``_shadow_obj`` is the original
+    _shadow = False
+    _shadow_obj: Socket | None = None
+    #: the methods that register the socket object itself (reaper, inproc names, the
+    #: ownership tree): a shadow runs them on its original (``sockets/shadow.py``)
+    _SHADOW_DELEGATES = ("bind", "connect", "unbind", "disconnect", "close", "monitor",
+                         "get_monitor_socket", "disable_monitor")
 
     def __new__(cls, context: Context | None = None, socket_type: int = -1,
-                *args: Any, **kwargs: Any) -> Socket:
-        """``zmq.Socket(ctx, zmq.PUSH)`` (pyzmq's spelling) makes a PUSH socket.
+                *args: Any, shadow: Any = None, **kwargs: Any) -> Socket:
+        """``zmq.Socket(ctx, zmq.PUSH)`` (pyzmq's spelling) makes a PUSH socket;
+        ``zmq.Socket(other)`` or ``zmq.Socket(shadow=handle)`` a shadow of another (:meth:`shadow`).
 
         The base class and user subclasses of it name no pattern; the type picks one, and a
         user subclass is combined with it (``class MySocket(zmq.Socket)`` then
         ``MySocket(ctx, zmq.REQ)`` is both a ``MySocket`` and a REQ socket).
 
         Raises:
-            ZMQError: EINVAL for an unknown or unimplemented socket type.
+            ZMQError: EINVAL for an unknown or unimplemented socket type; ENOTSOCK for a
+                handle that names no live socket.
         """
+        if shadow is None and context is not None and not hasattr(context, "add_socket"):
+            shadow = context  # not a context: pyzmq's positional Socket(other_socket)
+        if shadow is not None:
+            return _shadow_of(cls, shadow)
         if cls.socket_type >= 0:
             return object.__new__(cls)  # a pattern class (or a subclass of one)
         return object.__new__(_pattern_class(cls, socket_type))
@@ -423,30 +435,37 @@ class Socket(Endpoints, Conveniences, Own):
 
     @property
     def underlying(self) -> int:
-        """An identifier of the socket object (pyzmq exposes the C pointer).
+        """The socket's handle (pyzmq exposes the C pointer): the same for its shadows.
 
-        :meth:`shadow` turns it back into this socket while the socket is alive.
+        :meth:`shadow` turns it back into the socket while the socket is alive.
         """
-        _SHADOWABLE[id(self)] = self
-        return id(self)
+        return _HANDLES.handle(origin(self))
 
     @classmethod
-    def shadow(cls, address: int | Socket) -> Socket:
-        """The live socket whose :attr:`underlying` is ``address`` (pyzmq's ``Socket.shadow``).
+    def shadow(cls, address: Any) -> Socket:
+        """A second object over the same socket (pyzmq's ``Socket.shadow``).
 
-        pyzmq makes a second Python object over the same C socket; zreactor has no C socket,
-        so this is the socket object itself (awaitable sockets wrap it, see
-        :mod:`zreactor.asyncio`). Closing either closes the socket, as in pyzmq.
+        Args:
+            address: a socket, its :attr:`underlying` handle, or anything with an
+                ``underlying`` (an awaitable socket).
+
+        The shadow shares everything with the socket (``sockets/shadow.py``): a send through
+        either is a send on the one socket, closing either closes it, and a shadow that is
+        garbage collected closes nothing. ``copy.copy(sock)`` and ``zmq.Socket(sock)`` make
+        one too.
 
         Raises:
-            ZMQError: ENOTSOCK if no live socket has that address.
+            ZMQError: ENOTSOCK if no live socket has that handle.
         """
-        if isinstance(address, Socket):
-            return address
-        sock = _SHADOWABLE.get(int(address))
-        if sock is None:
-            raise ZMQError(errno.ENOTSOCK, f"no live socket at {address:#x}")
-        return sock
+        return cls(shadow=address)
+
+    def __copy__(self) -> Socket:
+        """``copy.copy(sock)``: a shadow, as in pyzmq."""
+        return type(origin(self)).shadow(self)
+
+    def __deepcopy__(self, memo: Any) -> Socket:
+        """``copy.deepcopy(sock)``: a shadow too (there is one socket to share)."""
+        return self.__copy__()
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -677,6 +696,26 @@ class Socket(Endpoints, Conveniences, Own):
             name = f"{cls.__module__}.{cls.__qualname__}"
         closed = " closed" if self.closed else ""
         return f"<{name}({public_module()}.{self.options.type_name}) at {hex(id(self))}{closed}>"
+
+
+def _shadow_of(cls: type[Socket], address: Any) -> Socket:
+    """The shadow ``cls(shadow=address)`` makes (see :meth:`Socket.shadow`)."""
+    if isinstance(address, Socket):
+        sock: Socket | None = address
+    else:
+        handle = address if isinstance(address, int) else getattr(address, "underlying", None)
+        if not isinstance(handle, int):
+            raise TypeError(f"cannot shadow {address!r}: expected a socket or its handle")
+        sock = _HANDLES.lookup(handle)
+        if sock is None:
+            raise ZMQError(errno.ENOTSOCK, f"no live socket at {handle:#x}")
+    sock = origin(sock)
+    if isinstance(sock, cls):
+        return make_shadow(sock)
+    if cls.socket_type >= 0:
+        raise ZMQError(errno.EINVAL, f"a {cls.__name__} cannot shadow a "
+                                     f"{sock.options.type_name} socket")
+    return make_shadow(sock, _pattern_class(cls, sock.socket_type))
 
 
 #: (user class, pattern class) -> the class combining them (see ``Socket.__new__``)
