@@ -219,7 +219,7 @@ def test_blocking_and_async_sockets_in_one_context(run: Any, ctx: Any) -> None:
         assert view.underlying == blocking.underlying and view.type == zmq.PUSH
         await view.send(b"via view")
         assert await pull.recv() == b"via view"
-        assert zmq.Socket.shadow(pull.underlying) is pull._shadow_sock
+        assert zmq.Socket.shadow(pull.underlying)._shadow_obj is pull._shadow_sock
         again = zaio.Socket.from_socket(zmq.Socket.shadow(view.underlying))
         await again.send(b"shadowed")
         assert await pull.recv() == b"shadowed"

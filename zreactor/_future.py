@@ -794,12 +794,14 @@ class _AsyncContext(_SyncContext):
 
     def _adopt(self, wrapper: Any) -> None:
         """An awaitable socket over one of our sockets was made (for :meth:`destroy`)."""
-        self._awaitables.add(wrapper)
+        # setdefault: an awaitable shadow of a blocking context (``Context(sync_ctx)``)
+        # shares that context's attributes, which have no such set until now
+        vars(self).setdefault("_awaitables", weakref.WeakSet()).add(wrapper)
 
     def destroy(self, linger: int | None = None) -> None:
         """Close every socket (awaitable ones first, so that their futures are cancelled and
         their fds unwatched before the fds go away), then terminate."""
-        for wrapper in list(self._awaitables):
+        for wrapper in list(vars(self).get("_awaitables", ())):
             if not wrapper.closed:
                 wrapper.close(linger=linger)
         super().destroy(linger)
