@@ -42,10 +42,12 @@ decoder's buffer (the ``get_buffer``/``buffer_updated`` hooks of
 :class:`~zreactor.reactor.stream.StreamEngine`; :mod:`zreactor.zmtp.frames` says why), which
 starts at 64 KiB and grows to hold four of the frames it sees, so one read may complete
 hundreds of small messages or several large ones; the greeting and the handshake, and
-encrypted traffic, are read as ``recv()`` chunks of :attr:`read_size` bytes. They arrive as one ``MessageBatch``, go into the pipe with one ``write_batch`` and
-the pipe is flushed once, so the socket's thread gets at most one wake-up per read. If the pipe is full (the socket's ``rcvhwm``), the
-messages that did not fit wait in a backlog and the engine stops reading the socket (the
-kernel's buffers then push back on the peer, as TCP intends) until the pipe says it has room.
+encrypted traffic, are read as ``recv()`` chunks of :attr:`read_size` bytes. The messages of
+one read arrive as one ``MessageBatch``, go into the pipe with one ``write_batch`` and the
+pipe is flushed once, so the socket's thread gets at most one wake-up per read. If the pipe
+is full (the socket's ``rcvhwm``), the messages that did not fit wait in a backlog and the
+engine stops reading the socket (the kernel's buffers then push back on the peer, as TCP
+intends) until the pipe says it has room.
 
 *Batching, out.* When the pipe becomes readable the engine pulls up to :data:`BATCH_BYTES` of
 messages (``read_batch``, a few hundred at a time), encodes them with ``send_batch`` and
