@@ -29,7 +29,9 @@ what is left.
 
 Every rule of lending (under the loop's lease, what EOF and errors do, how much one wait
 reads) belongs to the shortcut: this module only decides *when* to ask. It never lends while
-commands are pending (they are run first), and always gives back, in a ``finally``.
+commands are pending (they are run first), and always gives back, in a ``finally``. An event
+loop, which cannot block here, uses the halves: :func:`lend`, then :func:`read_lent` for
+each lent fd that became readable while it keeps waiting, and :func:`give_back`.
 
 Socket's thread only.
 """
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from ..reactor.mailbox import Mailbox
     from .pipe import Pipe
 
-__all__ = ["MAX_CALLER_READS", "arrange", "give_back", "lend", "release", "wait"]
+__all__ = ["MAX_CALLER_READS", "arrange", "give_back", "lend", "read_lent", "release", "wait"]
 
 #: a socket with more connections than this waits on its mailbox alone (reading them on the
 #: application thread pays off for the few-peer REQ/DEALER case, not for a busy ROUTER)
@@ -94,6 +96,22 @@ def give_back(lent: list[tuple[int, Pipe]], readable: Container[int]) -> None:
         finally:
             if roused:
                 pipe.settle()
+
+
+def read_lent(lent: tuple[int, Pipe]) -> bool:
+    """For a caller that keeps waiting (an event loop between two receives): read one
+    connection that :func:`lend` lent and that became readable (into its pipe woken by
+    hand), and keep it lent. False if it went home instead: stop polling it, and give it
+    back no more."""
+    fd, pipe = lent
+    shortcut = pipe.shortcut
+    assert shortcut is not None  # lend() lent only through one
+    roused = pipe.rouse()
+    try:
+        return shortcut.read_lent(fd)
+    finally:
+        if roused:
+            pipe.settle()
 
 
 def arrange(pipes: list[Pipe], lock_step: bool) -> None:

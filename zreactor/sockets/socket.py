@@ -95,6 +95,10 @@ _READ_ONLY = frozenset({SocketOption.RCVMORE, SocketOption.EVENTS, SocketOption.
 
 DONTWAIT = int(Flag.DONTWAIT)
 SNDMORE = int(Flag.SNDMORE)
+#: plain ints: ``EVENTS`` is read several times per message by event loops, and or-ing the
+#: enum members builds a new ``PollEvent`` each time
+POLLIN = int(PollEvent.POLLIN)
+POLLOUT = int(PollEvent.POLLOUT)
 
 #: sockets whose ``underlying`` handle was handed out, for :meth:`Socket.shadow`
 _HANDLES = HandleTable()
@@ -370,6 +374,13 @@ class Socket(Endpoints, Conveniences, Own):
         (their messages are then in the socket: read ``EVENTS``)."""
         caller_wait.give_back(lent, readable)
 
+    def read_lent(self, lent: tuple[int, Any]) -> bool:
+        """Read one connection of :meth:`lend_reads` that became readable, and keep it lent
+        (a loop that goes on waiting on it); its messages are then in the socket. False if
+        it went home instead (the connection ended or the receive queue filled): stop
+        watching its fd, and leave it out of :meth:`give_back_reads`."""
+        return caller_wait.read_lent(lent)
+
     # -- options ---------------------------------------------------------------------------------
 
     def setsockopt(self, option: int, value: Any) -> None:
@@ -640,9 +651,9 @@ class Socket(Endpoints, Conveniences, Own):
             self._process_commands()
         mask = 0
         if self._in_frames or self.xhas_in():
-            mask |= PollEvent.POLLIN
+            mask = POLLIN
         if self.xhas_out():
-            mask |= PollEvent.POLLOUT
+            mask |= POLLOUT
         return mask
 
     def poll(self, timeout: int | None = None, flags: int = PollEvent.POLLIN) -> int:

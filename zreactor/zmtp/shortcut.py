@@ -37,6 +37,10 @@ became readable (a few chunks at most, so that one wait carries a large message 
 sender cannot keep the caller there). Giving back waits for the lease
 (:meth:`IOThread.wait_lease <zreactor.reactor.io_thread.IOThread.wait_lease>`): a lent fd
 must come home. EOF and errors read here end the engine here, as they would on the loop.
+A caller that goes on waiting after a read (an event loop between two receives) reads with
+:meth:`~CallerShortcut.read_lent` instead, which keeps the fd lent (``CALLER``) unless the
+read ended the connection or paused its input (the fd then goes home at once, and the
+caller is told).
 
 *The held read* (lock-step sockets: REQ and REP). Lent only while the socket waits, the fd
 is the loop's again between one wait and the next, and a reply that lands in that window
@@ -321,12 +325,7 @@ class CallerShortcut:
             if self._engine is not engine:
                 return
             if readable:
-                for _ in range(CALLER_READ_CHUNKS):
-                    if engine._caller_read_fd() is None:
-                        break
-                    self.reads += 1
-                    if engine.read_once() < engine.read_size:
-                        break  # drained (or ended): a full chunk would mean more may be there
+                self._read(engine)
                 if self._engine is not engine:
                     return  # the read ended it: withdraw() gave the fd back with the engine
             if not self.lock_step:
@@ -339,6 +338,45 @@ class CallerShortcut:
                 self._ensure_tick()  # a tick during the wait lapsed: arm the next
         finally:
             lease.release()
+
+    def read_lent(self, fd: int) -> bool:
+        """Read the lent ``fd``, which became readable, and keep it lent (a caller that goes
+        on waiting on it: an event loop between two receives).
+
+        Returns:
+            True if ``fd`` is still lent; False if it came home instead, and the caller must
+            stop polling it: the read ended the connection or paused its input (the loop then
+            owns the fd again, or it is closed), or ``fd`` is no longer lent (its engine
+            closed; a new engine's fd was never lent).
+        """
+        engine = self._engine
+        if engine is None:
+            return False  # closed while lent: it took its fd with it
+        lease = engine.io_thread.wait_lease()
+        try:
+            if self._engine is not engine:
+                return False
+            if self.reader is Reader.CALLER and engine._caller_read_fd() == fd:
+                self._read(engine)
+                if self._engine is not engine:
+                    return False  # the read ended it: withdraw() gave the fd back with it
+                if engine._caller_read_fd() == fd:
+                    return True
+            if self.reader is not Reader.LOOP:
+                READER.fire(self, ReaderEvent.GIVE_BACK)
+            return False
+        finally:
+            lease.release()
+
+    def _read(self, engine: ZmtpEngine) -> None:
+        """Read the lent fd through the engine's one read path, a few chunks at most (lease
+        held)."""
+        for _ in range(CALLER_READ_CHUNKS):
+            if engine._caller_read_fd() is None:
+                break
+            self.reads += 1
+            if engine.read_once() < engine.read_size:
+                break  # drained (or ended): a full chunk would mean more may be there
 
     def _hold(self, engine: ZmtpEngine) -> None:
         """Keep the fd for the socket's next wait (lease held); to the loop if it may not
