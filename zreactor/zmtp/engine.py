@@ -37,11 +37,17 @@ the same grammar as on the loop. The engine cannot tell them apart, and does not
 ten bytes of its own and waits for ours). ``handshake_ivl`` bounds the whole handshake; when it
 expires the connection is dropped with ``HANDSHAKE_FAILED_NO_DETAIL``.
 
-*Batching, in.* One ``recv()`` (up to :attr:`read_size` bytes) may complete hundreds of
-messages. They arrive as one ``MessageBatch``, go into the pipe with one ``write_batch`` and
-the pipe is flushed once, so the socket's thread gets at most one wake-up per read. If the pipe is full (the socket's ``rcvhwm``), the
-messages that did not fit wait in a backlog and the engine stops reading the socket (the
-kernel's buffers then push back on the peer, as TCP intends) until the pipe says it has room.
+*Batching, in.* In traffic the engine reads with ``recv_into()`` straight into the frame
+decoder's buffer (the ``get_buffer``/``buffer_updated`` hooks of
+:class:`~zreactor.reactor.stream.StreamEngine`; :mod:`zreactor.zmtp.frames` says why), which
+starts at 64 KiB and grows to hold four of the frames it sees, so one read may complete
+hundreds of small messages or several large ones; the greeting and the handshake, and
+encrypted traffic, are read as ``recv()`` chunks of :attr:`read_size` bytes. The messages of
+one read arrive as one ``MessageBatch``, go into the pipe with one ``write_batch`` and the
+pipe is flushed once, so the socket's thread gets at most one wake-up per read. If the pipe
+is full (the socket's ``rcvhwm``), the messages that did not fit wait in a backlog and the
+engine stops reading the socket (the kernel's buffers then push back on the peer, as TCP
+intends) until the pipe says it has room.
 
 *Batching, out.* When the pipe becomes readable the engine pulls up to :data:`BATCH_BYTES` of
 messages (``read_batch``, a few hundred at a time), encodes them with ``send_batch`` and
@@ -416,11 +422,23 @@ class ZmtpEngine(StreamEngine):
             self._handshake_timer = self.call_later(self.handshake_ivl, self._handshake_expired)
         self._send_pending()
 
+    def get_buffer(self) -> memoryview | None:
+        """In traffic, read straight into the frame decoder's buffer (no encryption)."""
+        return self.conn.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """As :meth:`data_received`, for ``nbytes`` read into :meth:`get_buffer`."""
+        self._deliver(self.conn.buffer_updated, nbytes)
+
     def data_received(self, data: bytes) -> None:
         """Decode what arrived; write every message to the pipe; flush once."""
+        self._deliver(self.conn.receive_batch, data)
+
+    def _deliver(self, decode: Callable[[Any], list[Any]], received: Any) -> None:
+        """Decode with ``decode(received)``; write every message to the pipe; flush once."""
         self._reads += 1
         try:
-            events = self.conn.receive_batch(data)
+            events = decode(received)
         except ProtocolError as exc:
             # What the codec queued before the violation (typically our READY, queued when
             # the peer's greeting parsed) goes out first, best effort: a peer whose READY we
