@@ -435,3 +435,43 @@ def test_a_stream_socket_meets_a_stream_socket(ctx: zmq.Context) -> None:
     assert recv_exactly(server, srid, 9) == b"raw bytes"
     server.send_multipart([srid, b"back"])
     assert recv_exactly(dialer, rid, 4) == b"back"
+
+
+def test_an_asyncio_stream_server_with_asyncio_clients() -> None:
+    import asyncio
+
+    import zreactor.asyncio as zaio
+
+    async def scenario() -> list[bytes]:
+        ctx = zaio.Context()
+        server = ctx.socket(zmq.STREAM)
+        server.linger = 0
+        port = server.bind_to_random_port("tcp://127.0.0.1")
+
+        async def serve(expected: int) -> None:
+            done = 0
+            while done < expected:
+                rid, data = await server.recv_multipart()
+                if data:  # echo upper-cased, then close
+                    await server.send_multipart([rid, data.upper()])
+                    await server.send_multipart([rid, b""])
+                    done += 1
+
+        async def client(n: int) -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"client %d" % n)
+            await writer.drain()
+            reply = await reader.read()  # to EOF: the server closed
+            writer.close()
+            return reply
+
+        try:
+            task = asyncio.ensure_future(serve(5))
+            replies = await asyncio.wait_for(asyncio.gather(*(client(n) for n in range(5))), 10)
+            await asyncio.wait_for(task, 10)
+            return list(replies)
+        finally:
+            server.close()
+            ctx.term()
+
+    assert asyncio.run(scenario()) == [b"CLIENT %d" % n for n in range(5)]

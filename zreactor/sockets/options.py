@@ -411,6 +411,12 @@ def lookup(option: int, type_name: str, *, write: bool) -> OptionSpec:
             does not apply to this socket type.
     """
     spec = OPTION_SPECS.get(option)
+    if (
+        spec is not None
+        and (spec.types is None or type_name in spec.types)
+        and (spec.writable if write else spec.readable)
+    ):
+        return spec  # the common case: no name to build (option_name makes an enum)
     name = option_name(option)
     if spec is None and not write and option in UNIMPLEMENTED_DEFAULTS:
         return _DEFAULT_SPECS[option]

@@ -131,7 +131,8 @@ class Session(Engine):
         pipe: our end of the pipe to the socket (``None`` before the first handshake in the
             late-pipe cases, and once it is gone).
         socket_pipe: the socket's end, when the socket made the pipe at connect time.
-        engine: the current :class:`ZmtpEngine`, if a connection exists.
+        engine: the current :class:`ZmtpEngine` (a :class:`RawEngine` for STREAM), if a
+            connection exists.
         connecter: the connecter (``CONNECT`` role) while it lives.
         subscriptions: topics subscribed through this session (SUB/XSUB).
     """

@@ -95,6 +95,10 @@ _READ_ONLY = frozenset({SocketOption.RCVMORE, SocketOption.EVENTS, SocketOption.
 
 DONTWAIT = int(Flag.DONTWAIT)
 SNDMORE = int(Flag.SNDMORE)
+#: plain ints: ``EVENTS`` is read several times per message by event loops, and or-ing the
+#: enum members builds a new ``PollEvent`` each time
+POLLIN = int(PollEvent.POLLIN)
+POLLOUT = int(PollEvent.POLLOUT)
 
 #: sockets whose ``underlying`` handle was handed out, for :meth:`Socket.shadow`
 _HANDLES = HandleTable()
@@ -156,6 +160,10 @@ class Socket(Endpoints, Conveniences, Own):
     own_state: Any
     #: pyzmq's: ``send(copy=False, track=True)`` of a shorter frame reports done at once
     copy_threshold: int = COPY_THRESHOLD
+    #: the pattern alternates strictly between one send and one recv (REQ, REP): between
+    #: its calls, its few connections' reads stay on this thread (the *held read* of
+    #: :mod:`zreactor.zmtp.shortcut`, arranged by :mod:`~zreactor.sockets.caller_wait`)
+    lock_step = False
     #: pyzmq's: True for a shadow (:meth:`shadow`), whose ``_shadow_obj`` is the original
     _shadow = False
     _shadow_obj: Socket | None = None
@@ -222,6 +230,9 @@ class Socket(Endpoints, Conveniences, Own):
         self._life = SocketState.OPEN
         #: not OPEN (closed or stopped): the one flag the per-message paths test
         self._unusable = False
+        #: the wake-up fd was handed out (``FD``, ``fileno()``): someone may wait on it
+        #: elsewhere, so this socket never holds reads (``caller_wait.arrange``)
+        self._fd_shared = False
         #: events of this socket's listeners, sessions and engines (monitors subscribe)
         self.event_bus = EventBus(parent=context.events)
 
@@ -275,6 +286,7 @@ class Socket(Endpoints, Conveniences, Own):
         self.xpipe_terminated(pipe)
         if pipe in self._pipes:
             self._pipes.remove(pipe)
+            self._arrange_caller_reads()
         for objs in self._endpoints.values():
             if pipe in objs:
                 objs.remove(pipe)
@@ -285,6 +297,7 @@ class Socket(Endpoints, Conveniences, Own):
         """Adopt ``pipe`` (our end) and hand it to the pattern."""
         pipe.sink = self
         self._pipes.append(pipe)
+        self._arrange_caller_reads()
         self.xattach_pipe(pipe, subscribe_to_all)
         if self.terminating:
             # the socket is closing: take the pipe down at once
@@ -326,8 +339,21 @@ class Socket(Endpoints, Conveniences, Own):
             if timeout <= 0:
                 return False
         caller_wait.wait(self.mailbox, self._pipes, timeout)
-        self._process_commands()
+        if self.mailbox.maybe_pending:  # a wait that read a connection may have brought none
+            self._process_commands()
         return True
+
+    def _arrange_caller_reads(self) -> None:
+        """The pipes (or the wake-up fd's audience) changed: may the connections' reads be
+        held between calls? (:func:`caller_wait.arrange`)"""
+        caller_wait.arrange(self._pipes, self.lock_step and not self._fd_shared)
+
+    def _share_fd(self) -> int:
+        """The wake-up fd, for a caller that may wait on it outside this socket."""
+        if not self._fd_shared:
+            self._fd_shared = True
+            self._arrange_caller_reads()
+        return self.mailbox.fd
 
     def lend_reads(self) -> list[tuple[int, Any]]:
         """For an event loop about to wait for a message: borrow this socket's connections.
@@ -347,6 +373,13 @@ class Socket(Endpoints, Conveniences, Own):
         """Return what :meth:`lend_reads` lent, reading on this thread the fds in ``readable``
         (their messages are then in the socket: read ``EVENTS``)."""
         caller_wait.give_back(lent, readable)
+
+    def read_lent(self, lent: tuple[int, Any]) -> bool:
+        """Read one connection of :meth:`lend_reads` that became readable, and keep it lent
+        (a loop that goes on waiting on it); its messages are then in the socket. False if
+        it went home instead (the connection ended or the receive queue filled): stop
+        watching its fd, and leave it out of :meth:`give_back_reads`."""
+        return caller_wait.read_lent(lent)
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -394,9 +427,9 @@ class Socket(Endpoints, Conveniences, Own):
         if option == SocketOption.RCVMORE:
             return int(bool(self._in_frames))
         if option == SocketOption.EVENTS:
-            return self._events()
+            return self._events(released=True)
         if option == SocketOption.FD:
-            return self.mailbox.fd
+            return self._share_fd()
         if option == SocketOption.HWM:
             return self.options.sndhwm
         if option == SocketOption.IPV4ONLY:
@@ -431,7 +464,7 @@ class Socket(Endpoints, Conveniences, Own):
         the edge from "found empty" to "has one", as libzmq's ``ZMQ_FD``: after it stirs,
         read ``EVENTS`` (see :mod:`zreactor.asyncio`).
         """
-        return self.mailbox.fd
+        return self._share_fd()
 
     @property
     def underlying(self) -> int:
@@ -560,10 +593,12 @@ class Socket(Endpoints, Conveniences, Own):
             Again: ``DONTWAIT`` was given, ``timeout_ms`` is 0, or it expired.
         """
         if flags & DONTWAIT or timeout_ms == 0:
+            caller_wait.release(self._pipes)  # back to the application, not waiting here
             raise Again()
         deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
         while True:
             if not self._wait(deadline):
+                caller_wait.release(self._pipes)
                 raise Again()
             result = attempt()
             if result:
@@ -584,9 +619,12 @@ class Socket(Endpoints, Conveniences, Own):
             self._check_usable()
         frames = self._in_frames
         if not frames:
-            msg = None if self.mailbox.maybe_pending else self.xrecv()
-            if msg is None:
+            if self.mailbox.maybe_pending:
                 msg = self._recv_msg(flags)
+            else:
+                msg = self.xrecv()
+                if msg is None:  # the pattern was just asked: wait (no second look first)
+                    msg = self._retry(self.xrecv, self.options.rcvtimeo, flags)
             if len(msg) == 1:  # the common case: no need to queue the frames
                 return msg[0] if copy else Frame._received(msg[0], False)
             frames.extend(msg)
@@ -604,14 +642,18 @@ class Socket(Endpoints, Conveniences, Own):
 
     # -- readiness -------------------------------------------------------------------------------
 
-    def _events(self) -> int:
+    def _events(self, released: bool = False) -> int:
+        """The ``EVENTS`` mask. ``released``: the caller will wait elsewhere than in this
+        socket (``EVENTS``, a ``Poller``), so held reads go back to their loop first."""
+        if released:
+            caller_wait.release(self._pipes)
         if self.mailbox.maybe_pending:
             self._process_commands()
         mask = 0
         if self._in_frames or self.xhas_in():
-            mask |= PollEvent.POLLIN
+            mask = POLLIN
         if self.xhas_out():
-            mask |= PollEvent.POLLOUT
+            mask |= POLLOUT
         return mask
 
     def poll(self, timeout: int | None = None, flags: int = PollEvent.POLLIN) -> int:
@@ -638,6 +680,7 @@ class Socket(Endpoints, Conveniences, Own):
             return
         if linger is not None:
             self.options.linger = int(linger)
+        caller_wait.release(self._pipes)  # no wait will come to read them any more
         SOCKET_TRANSITIONS.fire(self, SocketEvent.CLOSE)
         self.context.reaper.reap(self)
 

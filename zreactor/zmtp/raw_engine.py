@@ -165,11 +165,14 @@ class RawEngine(StreamEngine):
         """Report the disconnection (unless the session ended us), then tell the session."""
         self._backlog.clear()
         lost = reason is not None and not isinstance(reason, ClosedBySocket)
-        if lost and self.notify and self.handshake is not None:
-            pipe = self.session.pipe
-            if pipe is not None and pipe.write(_NOTIFY):
-                pipe.flush()
+        pipe = self.session.pipe if lost and self.notify and self.handshake else None
+        wrote = pipe is not None and pipe.write(_NOTIFY)
         self.session.engine_closed(self, reason)
+        # Flushed only now: a session that drops the pipe (an accepted connection) has sent
+        # the pipe's termination by then, so a socket woken by this notice already knows its
+        # connection is gone (sending to it is EHOSTUNREACH), instead of racing the command.
+        if wrote and self.session.pipe is pipe:
+            pipe.flush()
 
     # -- session calls ------------------------------------------------------------------------
 
