@@ -472,7 +472,7 @@ class Pipe:
             if not queue.items:  # look again *after* raising the flag: see the module docstring
                 return
             queue.reader_asleep = False
-        self.process_activate_read()
+        self.process_activate_read()  # what the command would have run
 
     @property
     def pending_out(self) -> int:
