@@ -475,3 +475,33 @@ def test_an_asyncio_stream_server_with_asyncio_clients() -> None:
             ctx.term()
 
     assert asyncio.run(scenario()) == [b"CLIENT %d" % n for n in range(5)]
+
+
+def test_request_and_response_go_through_the_caller_shortcut(ctx: zmq.Context) -> None:
+    """A raw connection serves its session's caller shortcut as a ZMTP one does: a waiting
+    server reads the request itself and writes the response itself (zmtp/shortcut.py)."""
+    server, port = bound(ctx)
+    conn = client(port)
+    rid, _ = server.recv_multipart()
+    (pipe,) = server._pipes  # tests look inside: the connection's pipe and its shortcut
+    shortcut = pipe.shortcut
+    answers: list[bytes] = []
+
+    def requests() -> None:
+        for n in range(100):
+            time.sleep(0.002)  # the server is waiting by now: it reads the request itself
+            conn.sendall(b"request %03d" % n)
+            got = b""
+            while len(got) < 12:
+                got += conn.recv(12 - len(got))
+            answers.append(got)
+
+    thread = threading.Thread(target=requests)
+    thread.start()
+    for n in range(100):
+        assert recv_exactly(server, rid, 11) == b"request %03d" % n
+        server.send_multipart([rid, b"response %03d" % n])
+    thread.join(10)
+    assert answers == [b"response %03d" % n for n in range(100)]
+    assert shortcut.reads > 0 and shortcut.writes > 0, (shortcut.reads, shortcut.writes)
+    conn.close()

@@ -54,20 +54,33 @@ from the pipe (the socket's sends then block at ``sndhwm``), and resumes when it
 *Metadata.* As libzmq's raw engine does, received chunks carry the ``Peer-Address`` property
 (``zmq.Frame.get("Peer-Address")`` with ``copy=False``), for tcp connections.
 
-Threads: the engine's I/O thread only (a raw engine offers no caller shortcut).
+*Caller I/O.* Like a ZMTP engine, a raw engine serves its session's
+:class:`~zreactor.zmtp.shortcut.CallerShortcut` (from the moment it attaches): while its loop
+sleeps, the socket's thread writes the bytes it just sent and reads the reply it waits for
+itself, through the engine's one write path and one read path, so an HTTP-like request and
+response costs no thread switch. The rules are the shortcut's; the engine answers its
+questions (the ``_caller_*`` methods) as the ZMTP engine does, minus the handshake. A close
+marker always goes the ordinary way (the pipe is terminating), so a connection is closed on
+the loop.
+
+Threads: the engine's I/O thread, or the socket's thread holding that loop's lease (the
+caller shortcut).
 """
 
 from __future__ import annotations
 
 import socket
 from collections import deque
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..reactor.engine import EngineState
-from ..reactor.stream import StreamEngine
+from ..reactor.stream import ReadState, StreamEngine, WriteState
 from .engine import INPUT_FLOW, OUTPUT_FLOW, Flow, FlowEvent
 from .events import HandshakeComplete
 from .metadata import MetaBytes
+
+if TYPE_CHECKING:
+    from .shortcut import CallerShortcut
 
 __all__ = ["NO_HANDSHAKE", "ClosedBySocket", "RawEngine", "RawSession"]
 
@@ -114,6 +127,8 @@ class RawEngine(StreamEngine):
         notify: report connection and disconnection with empty messages (``STREAM_NOTIFY``).
         endpoint: the endpoint for events.
         high_water: write-queue size above which the engine stops pulling from the pipe.
+        shortcut: the session's :class:`~zreactor.zmtp.shortcut.CallerShortcut`, served
+            while attached; ``None``: no caller I/O.
 
     Attributes:
         handshake: :data:`NO_HANDSHAKE` once attached (the session reads it as "messages may
@@ -122,10 +137,16 @@ class RawEngine(StreamEngine):
     """
 
     def __init__(self, sock: socket.socket, session: RawSession, *, notify: bool = True,
-                 endpoint: str = "", high_water: int = 256 * 1024) -> None:
+                 endpoint: str = "", high_water: int = 256 * 1024,
+                 shortcut: CallerShortcut | None = None) -> None:
         super().__init__(sock, high_water=high_water, endpoint=endpoint)
         self.session = session
         self.notify = notify
+        self.shortcut = shortcut
+        #: reads that returned data, and its value at the last caller write (the shortcut's
+        #: rule of one caller write per read, which keeps a stream of sends batched)
+        self._reads = 0
+        self._caller_mark = -1
         self.handshake: HandshakeComplete | None = None
         self.input = Flow.RUNNING
         self.output = Flow.RUNNING
@@ -150,10 +171,13 @@ class RawEngine(StreamEngine):
             return
         if self.notify:
             self._deliver(_NOTIFY)
+        if self.shortcut is not None:
+            self.shortcut.serve(self)
         self._pull()  # a connect session's pipe may hold data queued before we connected
 
     def data_received(self, data: bytes) -> None:
         """One chunk in, one message to the socket (or to the backlog if the pipe is full)."""
+        self._reads += 1
         self._deliver([self._label(data) if self._label is not None else data])
 
     def eof_received(self) -> bool:
@@ -163,6 +187,8 @@ class RawEngine(StreamEngine):
 
     def closed(self, reason: BaseException | None) -> None:
         """Report the disconnection (unless the session ended us), then tell the session."""
+        if self.shortcut is not None:
+            self.shortcut.withdraw(self)
         self._backlog.clear()
         lost = reason is not None and not isinstance(reason, ClosedBySocket)
         pipe = self.session.pipe if lost and self.notify and self.handshake else None
@@ -208,6 +234,46 @@ class RawEngine(StreamEngine):
         if self.output is Flow.BLOCKED:
             OUTPUT_FLOW.fire(self, FlowEvent.RESUME)
             self._pull()
+
+    # -- the caller shortcut's questions (zmtp/shortcut.py: socket's thread, lease held) -------
+
+    def _caller_write(self) -> bool:
+        """The socket wrote to our sleeping pipe: pull it and write here, on its thread, if
+        we are idle (output running, nothing queued, no caller write since the last read);
+        wake our end of the pipe as ``ACTIVATE_READ`` would. False if the loop must do it."""
+        if (
+            self.state is not EngineState.ATTACHED
+            or self.output is not Flow.RUNNING
+            or self.write_state is not WriteState.OPEN
+            or self.write_buffer_size
+            or self._reads == self._caller_mark
+        ):
+            return False
+        pipe = self.session.pipe
+        if pipe is None or not pipe.resume_reading():
+            return False
+        self._caller_mark = self._reads
+        self._pull()
+        return True
+
+    def _caller_read_fd(self) -> int | None:
+        """The fd a waiting socket may poll and read through the shortcut, or None while
+        only the I/O thread may read (input blocked, read half not open)."""
+        if (
+            self.state is not EngineState.ATTACHED
+            or self.input is Flow.BLOCKED
+            or self.read_state is not ReadState.OPEN
+        ):
+            return None
+        return self.sock.fileno()
+
+    def _caller_lend(self) -> None:
+        """The socket's thread polls our fd now: the loop stops polling it."""
+        self.watch_reads(False)
+
+    def _caller_give_back(self) -> None:
+        """The socket stopped waiting: the loop polls our fd again (if reading is open)."""
+        self.watch_reads(True)
 
     # -- moving bytes ---------------------------------------------------------------------------
 
