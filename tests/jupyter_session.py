@@ -5,8 +5,9 @@ Run as ``python -m zreactor.run tests/jupyter_session.py --kernel pyzmq|zreactor
 is ipykernel in a subprocess: on real pyzmq/libzmq (``--kernel pyzmq``, its environment
 cleared of the aliasing variable), or itself on zreactor (``--kernel zreactor``, started
 through ``python -m zreactor.run``). The session: ``kernel_info``, twenty ``execute``
-requests whose stdout and results are checked, a ``complete`` request, and a clean
-shutdown. Prints one JSON line with what it saw; exits 1 on the first mismatch.
+requests whose stdout and results are checked, a ``complete`` request, the kernel's
+debugger started and attached (debugpy, reached over the kernel's STREAM socket), and a
+clean shutdown. Prints one JSON line with what it saw; exits 1 on the first mismatch.
 """
 
 from __future__ import annotations
@@ -68,6 +69,33 @@ async def execute(client: Any, code: str) -> tuple[dict[str, Any], str, Any]:
     return await collect_reply(client, msg_id), "".join(stdout), result
 
 
+async def debug_request(client: Any, seq: int, command: str, **arguments: Any) -> dict[str, Any]:
+    """One DAP request through the kernel's debugger (control channel); its reply's content.
+
+    The kernel carries it to debugpy over its STREAM socket (raw tcp, DAP's own framing), so
+    this is where a kernel on zreactor exercises STREAM sockets."""
+    msg = client.session.msg("debug_request", {"type": "request", "seq": seq,
+                                               "command": command, "arguments": arguments})
+    client.control_channel.send(msg)
+    while True:
+        reply = await client.control_channel.get_msg(timeout=TIMEOUT)
+        if reply["parent_header"]["msg_id"] == msg["header"]["msg_id"]:
+            content = reply["content"]
+            assert content.get("success"), (command, content)
+            return content  # type: ignore[no-any-return]
+
+
+async def debug(client: Any) -> str:
+    """Start the kernel's debugger, attach to it, check it runs, disconnect."""
+    await debug_request(client, 1, "initialize", clientID="zreactor-test", adapterID="",
+                        pathFormat="path", linesStartAt1=True, columnsStartAt1=True)
+    await debug_request(client, 2, "attach")
+    info = await debug_request(client, 3, "debugInfo")
+    assert info["body"]["isStarted"], info
+    await debug_request(client, 4, "disconnect", restart=False, terminateDebuggee=True)
+    return "attached"
+
+
 async def session(kernel: str) -> dict[str, Any]:
     assert zmq.__name__ == "zreactor", f"this client must run on zreactor, not {zmq!r}"
     seen: dict[str, Any] = {"client_zmq": zmq.__name__, "kernel": kernel}
@@ -104,6 +132,9 @@ async def session(kernel: str) -> dict[str, Any]:
             done = await collect_reply(client, msg_id)
             assert "OrderedDict" in done["content"]["matches"], done["content"]
             seen["complete"] = "collections.OrderedDict"
+            t2 = time.monotonic()
+            seen["debugger"] = await debug(client)
+            seen["debugger_s"] = round(time.monotonic() - t2, 2)
             # a clean shutdown: the kernel answers on the control channel and exits by itself
             process = km.provisioner.process  # type: ignore[union-attr]
             msg_id = client.shutdown()

@@ -219,7 +219,7 @@ def test_blocking_and_async_sockets_in_one_context(run: Any, ctx: Any) -> None:
         assert view.underlying == blocking.underlying and view.type == zmq.PUSH
         await view.send(b"via view")
         assert await pull.recv() == b"via view"
-        assert zmq.Socket.shadow(pull.underlying) is pull._shadow_sock
+        assert zmq.Socket.shadow(pull.underlying)._shadow_obj is pull._shadow_sock
         again = zaio.Socket.from_socket(zmq.Socket.shadow(view.underlying))
         await again.send(b"shadowed")
         assert await pull.recv() == b"shadowed"
@@ -383,3 +383,175 @@ def test_a_peer_hanging_up_while_a_connection_is_lent(run: Any, ctx: Any) -> Non
 
     cpu, wall = run(main())
     assert wall < 5 and cpu < 0.5 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s: a spin"
+
+
+# -- borrowed connections kept across receives (_future.py, *Caller reads*) -------------------
+
+
+def _shortcut(sock: Any) -> Any:
+    """The caller shortcut of an awaitable socket's one tcp connection (tests look inside)."""
+    (pipe,) = sock._shadow_sock._pipes
+    return pipe.shortcut
+
+
+def _watched(loop: asyncio.AbstractEventLoop) -> set[int]:
+    """The fds a selector loop watches (empty for uvloop, which does not say)."""
+    selector = getattr(loop, "_selector", None)
+    return set() if selector is None else set(selector.get_map())
+
+
+async def _receive_through_a_lent_connection(pull: Any, push: Any) -> None:
+    """Receive until one message came through ``pull``'s lent connection (not lent while
+    the handshake runs, nor when its I/O thread happened to be busy)."""
+    for i in range(100):
+        await push.send(b"%d" % i)
+        assert await pull.recv() == b"%d" % i
+        if pull._lent:
+            return
+    raise AssertionError("no receive was served through a lent connection")
+
+
+def test_a_borrowed_connection_stays_lent_from_receive_to_receive(run: Any, ctx: Any) -> None:
+    async def main() -> tuple[int, int, int]:
+        rep, req = tcp_pair(ctx, zmq.REP, zmq.REQ)
+
+        async def echo(count: int) -> None:
+            for _ in range(count):
+                await rep.send(await rep.recv())
+
+        server = asyncio.ensure_future(echo(300))
+        for i in range(20):
+            await req.send(b"warm-%d" % i)
+            assert await req.recv() == b"warm-%d" % i
+        shortcuts = _shortcut(req), _shortcut(rep)
+        lends = -sum(s.lends for s in shortcuts)
+        reads = -sum(s.reads for s in shortcuts)
+        woken = -sum(t.poller.dispatched for t in ctx.io_threads)
+        for i in range(280):
+            await req.send(b"req-%d" % i)
+            assert await req.recv() == b"req-%d" % i
+        lends += sum(s.lends for s in shortcuts)
+        reads += sum(s.reads for s in shortcuts)
+        woken += sum(t.poller.dispatched for t in ctx.io_threads)
+        await server
+        return lends, reads, woken
+
+    # each coroutine asks for its next message before the loop polls again, so each socket
+    # keeps its connection: lent once, not once per receive (560 before), and read here
+    lends, reads, woken = run(main())
+    assert lends < 56, f"{lends} lends for 560 receives"
+    assert reads >= 0.9 * 560, f"{reads} reads on the loop's thread for 560 messages"
+    assert woken < 280, f"the I/O thread woke {woken} times for 280 round trips"
+
+
+def test_a_connection_goes_home_when_nobody_receives(run: Any, ctx: Any) -> None:
+    async def main() -> None:
+        pull, push = tcp_pair(ctx, zmq.PULL, zmq.PUSH)
+        await _receive_through_a_lent_connection(pull, push)
+        await asyncio.sleep(0)  # the pass after the receive: nobody asked again
+        assert not pull._lent
+        # block the loop: only the I/O thread can read the next message now
+        await push.send(b"second")
+        time.sleep(0.3)
+        assert pull.get(zmq.EVENTS) & zmq.POLLIN, "the connection stayed lent to a busy loop"
+        assert await pull.recv() == b"second"
+
+    run(main())
+
+
+def test_close_after_a_receive_unwatches_the_borrowed_connection(run: Any, ctx: Any) -> None:
+    async def main() -> None:
+        pull, push = tcp_pair(ctx, zmq.PULL, zmq.PUSH)
+        await _receive_through_a_lent_connection(pull, push)
+        lent = {fd for fd, _ in pull._lent}
+        loop = asyncio.get_running_loop()
+        if isinstance(loop, asyncio.SelectorEventLoop):
+            assert lent <= _watched(loop)  # still lent: nobody asked again yet
+        pull.close()
+        assert not pull._lent
+        assert not (lent | {pull._fd}) & _watched(loop)
+
+    run(main())
+
+
+def test_cancelling_with_a_connection_lent_loses_nothing(run: Any, ctx: Any) -> None:
+    async def main() -> None:
+        pull, push = tcp_pair(ctx, zmq.PULL, zmq.PUSH)
+        for i in range(20):
+            await push.send(b"%d" % i)
+            assert await pull.recv() == b"%d" % i
+            waiting = pull.recv()  # the connection is still lent: this one waits on it
+            await asyncio.sleep(0)
+            waiting.cancel()
+            await push.send(b"kept-%d" % i)
+            assert await asyncio.wait_for(pull.recv(), 5) == b"kept-%d" % i
+        assert not pull._recv_futures
+
+    run(main())
+
+
+def test_a_full_receive_queue_sends_a_borrowed_connection_home(run: Any, ctx: Any) -> None:
+    async def main() -> None:
+        pull = ctx.socket(zmq.PULL, linger=0, rcvhwm=2)
+        port = pull.bind_to_random_port("tcp://127.0.0.1")
+        push = ctx.socket(zmq.PUSH, linger=0, socket_class=zmq.Socket)
+        push.connect(f"tcp://127.0.0.1:{port}")
+        push.send(b"hello")
+        assert await pull.recv() == b"hello"
+        waiting = pull.recv()  # lent while it waits
+        for i in range(500):  # far more than rcvhwm: the engine pauses its reads
+            push.send(b"%d" % i)
+        got = [await waiting] + [await pull.recv() for _ in range(499)]
+        assert got == [b"%d" % i for i in range(500)]
+
+    run(main())
+
+
+def test_a_connection_ending_while_lent_and_its_successor(run: Any, ctx: Any) -> None:
+    async def main() -> None:
+        push = ctx.socket(zmq.PUSH, linger=0)
+        port = push.bind_to_random_port("tcp://127.0.0.1")
+        pull = ctx.socket(zmq.PULL, linger=0)
+        pull.connect(f"tcp://127.0.0.1:{port}")
+        for generation in range(3):
+            await push.send(b"gen-%d" % generation)
+            assert await pull.recv() == b"gen-%d" % generation
+            waiting = pull.recv()  # its connection is lent; the peer goes away meanwhile
+            await asyncio.sleep(0.01)
+            push.close()
+            await asyncio.sleep(0.05)
+            push = ctx.socket(zmq.PUSH, linger=0)  # the same port: pull reconnects
+            push.bind(f"tcp://127.0.0.1:{port}")
+            await push.send(b"after-%d" % generation)
+            assert await asyncio.wait_for(waiting, 10) == b"after-%d" % generation
+
+    run(main())
+
+
+def test_messages_arriving_in_pieces_on_a_lent_connection(run: Any, ctx: Any) -> None:
+    async def main() -> None:
+        pull, push = tcp_pair(ctx, zmq.PULL, zmq.PUSH)
+        await _receive_through_a_lent_connection(pull, push)
+        # each wake-up of the lent fd reads a few chunks: these take several, and the reads
+        # before the last bring no whole message (the arrival path finds nothing, Again)
+        big = [bytes([i]) * (3 << 20) for i in range(3)]
+        waiting = [pull.recv() for _ in big]
+        for body in big:
+            await push.send(body)
+        assert [await f for f in waiting] == big
+
+    run(main())
+
+
+def test_a_poll_waiting_ahead_of_a_receive_on_a_lent_connection(run: Any, ctx: Any) -> None:
+    async def main() -> None:
+        pull, push = tcp_pair(ctx, zmq.PULL, zmq.PUSH)
+        await _receive_through_a_lent_connection(pull, push)
+        polling = pull.poll(5000)
+        receiving = pull.recv()
+        await asyncio.sleep(0.01)
+        await push.send(b"seen by both")
+        assert await polling == zmq.POLLIN  # a poll only learns; the receive takes it
+        assert await receiving == b"seen by both"
+
+    run(main())

@@ -366,6 +366,9 @@ def test_every_lifecycle_row_is_taken(ctx: Context) -> None:
         plain.finish()
         mine, peer = socket.socketpair()
         bulk = ctx.launch(Bulk(mine, high_water=8 << 20))  # ATTACHED -> CLOSING -> CLOSED
+        # Nothing is read until the engine is CLOSING: a reader draining concurrently could
+        # let the whole 4 MB through the first write, and close() would then skip CLOSING.
+        wait_for(lambda: bulk.state is EngineState.CLOSING)
         peer.settimeout(5)
         received = 0
         while chunk := peer.recv(1 << 20):

@@ -107,3 +107,68 @@ def test_tracked_frame_is_done_when_freed_and_delivered(pair) -> None:
         zmq.MessageTracker(zmq.Frame(b"untracked"))
     with pytest.raises(TypeError):
         zmq.MessageTracker("nope")
+
+
+def test_frame_exports_a_writable_buffer() -> None:
+    frame = zmq.Frame(b"abcdef")
+    view = memoryview(frame)
+    assert not view.readonly and view.ndim == 1 and view.shape == (6,) and view.format == "B"
+    assert frame.buffer.tobytes() == b"abcdef" and not frame.buffer.readonly
+    assert zmq.Frame().bytes == b"" and len(zmq.Frame(None)) == 0
+
+
+def test_bytes_is_a_snapshot_and_send_sends_the_current_content(pair) -> None:
+    a, b = pair
+    data = b"x" * 40
+    frame = zmq.Frame(data)
+    snapshot = frame.bytes
+    assert snapshot == data and snapshot is not data and frame.bytes is snapshot
+    frame.buffer[0:1] = b"y"  # pyzmq's frames are writable memory too
+    assert frame.bytes is snapshot and bytes(frame) == b"y" + b"x" * 39
+    a.send(frame, copy=False)
+    assert b.recv() == b"y" + b"x" * 39
+
+
+def test_received_frame_is_writable_and_its_bytes_are_the_wire_bytes(pair) -> None:
+    a, b = pair
+    a.send(b"\0" * 64)
+    frame = b.recv(copy=False)
+    assert type(frame.bytes) is bytes and frame.bytes == b"\0" * 64
+    view = memoryview(frame)
+    view[0] = 0xFF
+    assert bytes(frame)[0] == 0xFF and frame.bytes == b"\0" * 64
+
+
+def test_frame_works_with_numpy(pair) -> None:
+    numpy = pytest.importorskip("numpy")
+    a, b = pair
+    array = numpy.arange(12, dtype=">i4").reshape(3, 4)
+    a.send(array, copy=False)
+    got = numpy.frombuffer(b.recv(copy=False), array.dtype).reshape(array.shape)
+    assert (got == array).all()
+
+
+def test_copied_tracked_frame_is_done_at_once() -> None:
+    assert zmq.Frame(b"small", track=True).tracker.done  # pyzmq: copied, nothing held
+    assert zmq.Frame(b"big", copy=True, track=True).tracker.done
+    assert not zmq.Frame(b"small", copy=False, track=True).tracker.done
+    assert not zmq.Frame(b"x" * 70000, track=True).tracker.done  # past COPY_THRESHOLD
+
+
+def test_tracked_router_message_is_done_only_when_the_peer_reads_it() -> None:
+    ctx = zmq.Context()
+    try:
+        router, dealer = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
+        router.bind("inproc://tracked-router")
+        dealer.routing_id = b"D"
+        dealer.connect("inproc://tracked-router")
+        dealer.send(b"hello")
+        assert router.recv_multipart() == [b"D", b"hello"]
+        router.copy_threshold = 0
+        tracker = router.send_multipart([b"D", b"reply"], copy=False, track=True)
+        gc.collect()
+        assert not tracker.done  # ROUTER stripped the routing id in place: still queued
+        assert dealer.recv() == b"reply"
+        assert _wait_done(tracker)
+    finally:
+        ctx.destroy(linger=0)

@@ -9,7 +9,9 @@ against an ipykernel kernel that runs
   thread).
 
 The session checks ``kernel_info``, twenty ``execute`` requests with their stdout and
-results, a ``complete`` request, and a clean shutdown (the kernel replies and exits 0). Kernel
+results, a ``complete`` request, the kernel's debugger (ipykernel talks to debugpy over a
+STREAM socket: in (b) that is zreactor's, speaking raw tcp to debugpy), and a clean shutdown
+(the kernel replies and exits 0). Kernel
 start-up is a few seconds, so each test gets a generous timeout.
 
 The tests skip, saying why, when jupyter_client 8 / ipykernel 7 are not installed, or when
@@ -124,6 +126,7 @@ def test_zreactor_client_with_a_pyzmq_kernel() -> None:
     assert seen["client_zmq"] == "zreactor" and seen["kernel_zmq"] == "zmq"
     assert seen["kernel_info"] == "python" and seen["executes"] == 20
     assert seen["complete"] == "collections.OrderedDict"
+    assert seen["debugger"] == "attached"
     assert seen["shutdown_exit_code"] == 0
 
 
@@ -132,4 +135,5 @@ def test_zreactor_client_with_a_zreactor_kernel() -> None:
     assert seen["client_zmq"] == "zreactor" and seen["kernel_zmq"] == "zreactor"
     assert seen["kernel_info"] == "python" and seen["executes"] == 20
     assert seen["complete"] == "collections.OrderedDict"
+    assert seen["debugger"] == "attached"
     assert seen["shutdown_exit_code"] == 0

@@ -171,3 +171,42 @@ def test_write_batch_after_terminate_takes_nothing() -> None:
     w, _, _, _ = make()
     w.terminate(delay=True)
     assert w.write_batch(msgs(3)) == 0
+
+
+# -- waking by hand (the reader's thread makes its writer write: caller I/O) ------------------
+
+
+def test_a_roused_reader_gets_no_activate_read_and_settle_activates_it() -> None:
+    w, r, ws, rs = make()
+    assert r.read() is None  # asleep
+    assert r.rouse()
+    w.write([b"reply"])
+    w.flush()
+    assert rs.commands() == []  # no command from the reader's own thread to itself
+    r.settle()
+    assert rs.calls == [("read_activated", r)]  # what ACTIVATE_READ would have done
+    assert r.read() == [b"reply"]
+
+
+def test_settle_with_nothing_written_sleeps_again_and_the_next_write_wakes_it() -> None:
+    w, r, ws, rs = make()
+    assert r.read() is None
+    assert r.rouse()
+    r.settle()
+    assert rs.calls == [] and r.read() is None
+    w.write([b"later"])  # from the writer's thread, long after: the ordinary wake-up
+    w.flush()
+    assert rs.commands() == [PipeCmd.ACTIVATE_READ]
+    rs.run()
+    assert rs.calls == [("read_activated", r)]
+    assert r.read() == [b"later"]
+
+
+def test_rouse_on_an_awake_reader_does_nothing() -> None:
+    w, r, ws, rs = make()
+    w.write([b"m"])
+    w.flush()  # the reader never slept: no command either
+    assert not r.rouse()
+    assert r.read() == [b"m"]
+    r.terminate(False)
+    assert not r.rouse()  # nor on an end that may not read any more

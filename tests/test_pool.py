@@ -129,3 +129,22 @@ def test_engine_context_is_a_deprecated_name_of_the_pool() -> None:
         assert engine.pool is pool
     finally:
         pool.term()
+
+
+def test_resize_until_the_first_launch() -> None:
+    with IOThreadPool(io_threads=1) as pool:
+        pool.resize(3)
+        assert [t.index for t in pool.threads] == [0, 1, 2]
+        running = {t.name for t in threading.enumerate()}
+        assert all(t.name in running for t in pool.threads)
+        pool.resize(2)
+        assert len(pool.threads) == 2
+        with pytest.raises(ValueError):
+            pool.resize(0)
+        engine = pool.launch(Idle(), pool.threads[1])
+        assert engine.attached_event.wait(5)
+        with pytest.raises(ZReactorError):
+            pool.resize(4)
+        assert len(pool.threads) == 2
+    with pytest.raises(ZReactorError):
+        pool.resize(2)  # closed

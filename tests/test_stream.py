@@ -474,3 +474,31 @@ def test_a_term_that_caps_a_running_flush_resets_too(tcp) -> None:
     with pytest.raises(ConnectionResetError):
         while client.recv(1 << 20):
             pass
+
+
+class IntoBuffer(Tracked):
+    """Reads with recv_into into a small buffer of its own (the get_buffer hook)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self.buffer = bytearray(1000)
+        self.reads = 0
+
+    def get_buffer(self) -> memoryview:
+        return memoryview(self.buffer)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.reads += 1
+        self.received += self.buffer[:nbytes]
+
+
+def test_an_engine_can_read_into_its_own_buffer(ctx: Context, tcp) -> None:
+    server, client = tcp
+    e = ctx.launch(IntoBuffer(server))
+    payload = hashlib.sha256(b"seed").digest() * 4096  # 128 KiB
+    client.sendall(payload)
+    client.close()
+    assert e.closed_event.wait(5)
+    assert bytes(e.received) == payload
+    assert e.reads >= len(payload) // 1000  # every read went into the 1000-byte buffer
+    assert e.bytes_received == len(payload) and e.eofs == 1 and e.reasons == [None]

@@ -46,8 +46,51 @@ def test_context_options() -> None:
         assert info.value.errno == errno.EMFILE
         with pytest.raises(TypeError):
             ctx.set(zmq.MAX_SOCKETS, "many")
-        with pytest.raises(zmq.ZMQError, match="IO_THREADS"):
+    finally:
+        ctx.destroy(linger=0)
+
+
+def _io_thread_count() -> int:
+    import threading
+
+    return sum(t.name.startswith("zreactor-io") for t in threading.enumerate())
+
+
+def test_io_threads_change_until_the_first_engine_as_libzmq() -> None:
+    before = _io_thread_count()
+    ctx = zmq.Context()
+    try:
+        ctx.IO_THREADS = 3  # pyzmq's attribute spelling
+        assert ctx.IO_THREADS == 3 == ctx.get(zmq.IO_THREADS) == len(ctx.io_threads)
+        assert _io_thread_count() == before + 3
+        pair = ctx.socket(zmq.PAIR)
+        pair.bind("inproc://no-engine")  # inproc places nothing on the threads
+        ctx.set(zmq.IO_THREADS, 2)
+        assert ctx.IO_THREADS == 2 and _io_thread_count() == before + 2
+        pull = ctx.socket(zmq.PULL)
+        pull.bind("tcp://127.0.0.1:0")  # an engine now runs on them: the count is fixed
+        with pytest.raises(zmq.ZMQError, match="IO_THREADS") as info:
             ctx.set(zmq.IO_THREADS, 4)
+        assert info.value.errno == zmq.ENOTSUP and ctx.IO_THREADS == 2
+        with pytest.raises(zmq.ZMQError) as info:
+            ctx.set(zmq.IO_THREADS, 0)
+        assert info.value.errno == zmq.EINVAL
+    finally:
+        ctx.destroy(linger=0)
+    assert _io_thread_count() == before
+
+
+def test_context_option_attributes_are_pyzmqs() -> None:
+    ctx = zmq.Context()
+    try:
+        ctx.LINGER = 0  # an upper-case socket option name is a socket default, as in pyzmq
+        assert ctx.LINGER == 0 == ctx.linger and ctx.socket(zmq.PUSH).linger == 0
+        ctx.MAX_MSGSZ = 2**40  # recorded and clipped to INT_MAX, bounding nothing (libzmq)
+        assert ctx.MAX_MSGSZ == 2**31 - 1
+        ctx.MAX_MSGSZ = 0
+        assert ctx.get(zmq.MAX_MSGSZ) == 0
+        with pytest.raises(AttributeError):
+            ctx.THREAD_SCHED_POLICY  # listed by dir(), not readable: absent, as pyzmq says
     finally:
         ctx.destroy(linger=0)
 

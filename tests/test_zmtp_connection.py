@@ -14,6 +14,7 @@ from zreactor.zmtp import (
     Event,
     HandshakeComplete,
     LocalProtocolError,
+    MessageBatch,
     Message,
     PeerError,
     Ping,
@@ -534,3 +535,47 @@ def test_constructor_rejects_bad_arguments(kwargs: dict[str, object]) -> None:
 def test_constructor_rejects_unknown_socket_type() -> None:
     with pytest.raises(ValueError, match="unknown socket type"):
         ZmtpConnection("STREAM")
+
+
+# -- reading into the decoder ------------------------------------------------------------------
+
+
+def test_in_traffic_the_engine_reads_into_the_decoder() -> None:
+    conn = ZmtpConnection("PULL")
+    assert conn.get_buffer() is None  # greeting and handshake: chunks
+    with pytest.raises(LocalProtocolError, match="gave no buffer"):
+        conn.buffer_updated(1)
+    conn.receive_data(GREETING_3_1 + ready("PUSH"))
+    view = conn.get_buffer()
+    assert view is not None
+    wire = encode_messages([[b"one"], [b"two", b"three"]])
+    view[:len(wire)] = wire
+    view.release()
+    [batch] = conn.buffer_updated(len(wire))
+    assert isinstance(batch, MessageBatch)
+    assert batch.messages == [[b"one"], [b"two", b"three"]]
+
+
+def test_an_encrypting_mechanism_reads_chunks() -> None:
+    pytest.importorskip("nacl")
+    from zreactor.utils.z85 import decode
+    from zreactor.zmtp.curve import curve_keypair
+    from zreactor.zmtp.events import ZapRequest
+    from zreactor.zmtp.security import Security
+
+    server_public, server_secret = (decode(k) for k in curve_keypair())
+    client_public, client_secret = (decode(k) for k in curve_keypair())
+    server = ZmtpConnection("PULL", mechanism=Security(
+        "CURVE", True, secret_key=server_secret).factory())
+    client = ZmtpConnection("PUSH", mechanism=Security(
+        "CURVE", public_key=client_public, secret_key=client_secret,
+        server_key=server_public).factory())
+    for _ in range(4):  # the handshake; no ZAP handler (as the engine answers)
+        if client.has_data_to_send:
+            if any(isinstance(e, ZapRequest) for e in server.receive_data(
+                    client.data_to_send())):
+                server.zap_unavailable()
+        if server.has_data_to_send:
+            client.receive_data(server.data_to_send())
+    assert server.state is client.state is State.TRAFFIC
+    assert server.get_buffer() is None

@@ -44,7 +44,7 @@ from zreactor.zmtp.engine import (
     INPUT_FLOW, OUTPUT_FLOW, PROTOCOL_ERROR_ZMTP_UNSPECIFIED, Flow, ZmtpEngine,
 )
 from zreactor.zmtp.frames import encode_command_frame
-from zreactor.zmtp.shortcut import CallerShortcut
+from zreactor.zmtp.shortcut import HOLD_TICK, CallerShortcut, Reader
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -269,10 +269,8 @@ def _heartbeating_client(stepped, raw_sockets, **options: Any):
 def _steps_until_closed(stepped, peer: Peer, step: float, bound: float) -> float:
     """Advance by ``step`` until the engine drops ``peer``; return the fake time it took.
 
-    The bound is ``heartbeat_ivl + 2 * heartbeat_timeout``: a PING whose timeout timer is
-    still running arms none of its own (the running one only checks for traffic when it
-    expires), so the drop can come up to one timeout later than libzmq's, whose timer is
-    cancelled by any traffic and re-armed by the next PING.
+    libzmq cancels the timeout timer on any traffic and arms it again at the next PING, so
+    a peer silent from now is dropped ``heartbeat_ivl + heartbeat_timeout`` later at most.
     """
     waited = 0.0
     while not peer.is_closed():
@@ -297,7 +295,7 @@ def test_heartbeat_pings_carry_the_ttl_and_a_silent_peer_is_dropped(stepped, raw
     assert {p.ttl for p in peer.pings()} == {1.5}
     assert not log.of(EventKind.DISCONNECTED)
     # silent from here: dropped, and not before heartbeat_timeout of silence
-    silent = _steps_until_closed(stepped, peer, step=0.0625, bound=0.125 + 2 * 0.375)
+    silent = _steps_until_closed(stepped, peer, step=0.0625, bound=0.125 + 0.375)
     assert silent >= 0.375, f"dropped {silent} s into the silence"
     assert log.wait(EventKind.DISCONNECTED).endpoint == endpoint
     assert not log.of(EventKind.HANDSHAKE_FAILED_NO_DETAIL)  # it had completed
@@ -317,8 +315,40 @@ def test_any_traffic_counts_as_life_for_heartbeat_timeout(stepped, raw_sockets) 
     peer.pump(lambda evs: any(isinstance(e, Message) for e in evs), answer_pings=False)
     assert peer.messages() == [[b"still here"]]
     # and without traffic it goes: the check has teeth
-    silent = _steps_until_closed(stepped, peer, step=0.0625, bound=0.125 + 2 * 0.25)
+    silent = _steps_until_closed(stepped, peer, step=0.0625, bound=0.125 + 0.25)
     assert silent >= 0.25
+
+
+def test_the_timeout_runs_from_the_first_ping_after_the_last_traffic(stepped, raw_sockets) -> None:
+    # libzmq cancels the timeout timer on traffic and arms it at the next PING: with a
+    # timeout longer than the interval, a peer that falls silent just after answering a PING
+    # is dropped one interval plus one timeout later, to the step (binary fractions: exact)
+    client, peer, log, _ = _heartbeating_client(
+        stepped, raw_sockets, heartbeat_ivl=125, heartbeat_timeout=375)
+    for n in range(1, 8):  # PINGs at 1/8 s ... 7/8 s, each answered at once
+        stepped.advance(0.125)
+        peer.pump(lambda evs, n=n: sum(isinstance(e, Ping) for e in evs) >= n)
+    silent = _steps_until_closed(stepped, peer, step=0.0625, bound=1.0)
+    assert silent == 0.125 + 0.375, f"dropped {silent} s into the silence, libzmq: 0.5 s"
+    log.wait(EventKind.DISCONNECTED)
+
+
+def test_every_peer_ping_restarts_its_ttl(stepped, raw_sockets) -> None:
+    # libzmq re-arms the TTL timer at each PING (any message cancels it first): a peer that
+    # pings twice and falls silent is dropped one TTL after its last PING, not never
+    srv, endpoint, log = bound_pair(stepped)
+    peer = Peer(dial(endpoint, raw_sockets))
+    peer.handshake()
+    peer.conn.send_ping(ttl=0.3)
+    peer.pump(lambda evs: sum(isinstance(e, Pong) for e in evs) >= 1)
+    stepped.advance(0.25)
+    peer.conn.send_ping(ttl=0.3)
+    peer.pump(lambda evs: sum(isinstance(e, Pong) for e in evs) >= 2)
+    stepped.advance(0.25)  # 0.5 s since the first PING: alive, the second one's TTL runs
+    assert not peer.is_closed(), "dropped within the TTL of the last PING"
+    stepped.advance(0.0625)  # 0.3125 s after the last PING
+    assert peer.is_closed(), "still connected one TTL after the peer's last PING"
+    log.wait(EventKind.DISCONNECTED)
 
 
 def test_peer_ping_is_answered_at_once_and_its_ttl_enforced(stepped, raw_sockets) -> None:
@@ -336,32 +366,12 @@ def test_peer_ping_is_answered_at_once_and_its_ttl_enforced(stepped, raw_sockets
     log.wait(EventKind.DISCONNECTED)
 
 
-def test_peer_ping_ttl_is_enforced_while_the_socket_waits_in_recv(ctx, raw_sockets) -> None:
-    # The PING is read on the waiting socket's thread (caller I/O): the TTL timer it arms
-    # must reach the I/O loop asleep in select(), or a silent peer is never dropped.
-    srv, endpoint, log = bound_pair(ctx)
-    peer = Peer(dial(endpoint, raw_sockets))
-    peer.handshake()
-    outcome: list[object] = []
-    waiter = threading.Thread(target=lambda: outcome.append(_recv_or_error(srv)))
-    waiter.start()
-    try:
-        time.sleep(0.2)  # let the PAIR get its pipe and block in recv() with the fd lent
-        peer.conn.send_ping(ttl=0.3)
-        sent_at = time.monotonic()
-        peer.pump(lambda evs: any(isinstance(e, Pong) for e in evs), timeout=1)
-        closed_at = peer.wait_closed(timeout=3)  # then silence: the TTL runs out
-        assert closed_at - sent_at < 1.0
-        log.wait(EventKind.DISCONNECTED)
-    finally:
-        waiter.join(DEADLINE)
-    assert outcome and isinstance(outcome[0], zreactor.Again)
-
-
 def test_peer_ping_ttl_under_caller_io_on_the_stepped_clock(stepped, raw_sockets) -> None:
-    # The same, exact in time: and the stepped clock checks, before each step, that no loop
-    # sleeps past a timer it cannot see, so a TTL timer armed on the socket's thread without
-    # waking the loop fails here as a lost wake-up instead of being woken by the step.
+    # The PING is read on the waiting socket's thread (caller I/O): the TTL timer it arms
+    # must reach the I/O loop asleep in select(), or a silent peer is never dropped. The
+    # stepped clock checks, before each step, that no loop sleeps past a timer it cannot
+    # see, so a TTL timer armed on the socket's thread without waking the loop fails here as
+    # a lost wake-up instead of being woken by the step.
     srv, endpoint, log = bound_pair(stepped)
     srv.rcvtimeo = 1000  # the waiter gives up (real time) once the connection is gone
     peer = Peer(dial(endpoint, raw_sockets))
@@ -774,13 +784,13 @@ def test_request_reply_messages_leave_on_the_callers_thread(ctx) -> None:
 
 def test_replies_are_read_on_the_waiting_callers_thread(ctx) -> None:
     with zreactor.Context() as other:  # each socket with an I/O thread of its own
-        _, _, _, reads = _round_trips_through_the_shortcut(ctx, other, 280)
-    # A waiting socket reads its connection itself whenever it could lend the fd, i.e. the
-    # loop was asleep when it began to wait. In one process the two sides' threads and
-    # loops race for the interpreter lock, and a reply that lands before its reader lends
-    # the fd wakes the loop instead: about 40-60 % here, near 100 % against a peer in another
-    # process (benchmarks/messaging.py). Without the path, none.
-    assert reads >= 0.25 * 560, f"the shortcut read {reads} times for 560 messages"
+        req, rep, _, reads = _round_trips_through_the_shortcut(ctx, other, 280)
+    # REQ and REP are lock-step: each keeps its connection's read between its calls (the
+    # held read), so a message that lands before its reader comes to wait is still read by
+    # that reader's thread, never by the loop. Only a hold the loop's tick took back (the
+    # application away for HOLD_TICK) goes the ordinary way. Without the held read, 40-60 %.
+    assert reads >= 0.9 * 560, f"the shortcut read {reads} times for 560 messages"
+    assert req.holds and rep.holds
 
 
 def test_a_peer_hanging_up_while_the_fd_is_lent_neither_spins_nor_hangs(ctx) -> None:
@@ -805,6 +815,93 @@ def test_a_peer_hanging_up_while_the_fd_is_lent_neither_spins_nor_hangs(ctx) -> 
     assert 0.9 < waited < 3.0
     spent = (used.ru_utime + used.ru_stime) - (cpu.ru_utime + cpu.ru_stime)
     assert spent < 0.5, f"{spent:.2f} s of CPU while waiting 1 s: something spun"
+
+
+# -- the held read: a lock-step socket keeps its connection's read between its calls -------------
+
+
+def _req_holding_its_read(stepped, raw_sockets, **options: Any):
+    """A REQ dialling a scripted REP peer, with a request out and its read held (the
+    caller wrote the request and kept the read for the reply); the peer has read it."""
+    lsock, endpoint = raw_listener(raw_sockets)
+    req = stepped.socket(SocketType.REQ, linger=0, rcvtimeo=int(DEADLINE * 1000), **options)
+    log = EventRecorder(req.event_bus, timeout=DEADLINE)
+    req.connect(endpoint)
+    peer = Peer(accept(lsock, raw_sockets), "REP")
+    peer.handshake()
+    log.wait(EventKind.HANDSHAKE_SUCCEEDED)
+    for i in range(20):  # a caller write needs the loop asleep at that moment: retry if not
+        stepped.sync()
+        req.send(b"request-%d" % i)
+        peer.pump(lambda evs, i=i: len(peer.messages()) > i)
+        if _shortcut(req).reader is Reader.HELD:
+            return req, peer, log
+        peer.send([b"", b"reply-%d" % i])
+        assert req.recv() == b"reply-%d" % i
+    raise AssertionError("the REQ never wrote its request on its own thread")
+
+
+def test_a_held_read_goes_back_to_the_loop_a_tick_after_its_last_use(stepped, raw_sockets) -> None:
+    # The application sends and then stays away from the socket: nobody polls the held fd,
+    # so the peer's reply and PING wait in the kernel until the loop's tick (armed under the
+    # lease that held the read) finds the fd unused for a whole tick, takes it back and
+    # reads them: the PONG goes out.
+    req, peer, _ = _req_holding_its_read(stepped, raw_sockets)
+    shortcut = _shortcut(req)
+    peer.send([b"", b"the reply"])
+    peer.conn.send_ping(ttl=0.0, context=b"still there?")
+    peer.flush()
+    # the tick was armed with the first hold; the request was a use after it: the first
+    # tick looks again one tick later, and that one finds the fd idle
+    stepped.advance(HOLD_TICK * 1.25)
+    assert peer.read_once(0.05)
+    assert not any(isinstance(e, Pong) for e in peer.events), "the held fd was read"
+    assert shortcut.reader is Reader.HELD and shortcut.taken_back == 0
+    stepped.advance(HOLD_TICK)  # the second tick: the loop reads, answers the PING
+    peer.pump(lambda evs: any(isinstance(e, Pong) for e in evs), answer_pings=False)
+    assert shortcut.reader is Reader.LOOP and shortcut.taken_back == 1
+    assert req.recv() == b"the reply"  # handed over by the loop, in order
+
+
+def test_a_peer_hanging_up_on_a_held_read_is_seen_by_the_loop(stepped, raw_sockets) -> None:
+    req, peer, log = _req_holding_its_read(stepped, raw_sockets)
+    peer.sock.close()
+    stepped.sync()
+    assert not log.of(EventKind.DISCONNECTED)  # nobody reads the fd yet: the EOF waits
+    stepped.advance(HOLD_TICK * 1.25)  # the first tick: the request was a use, look again
+    stepped.advance(HOLD_TICK)  # the second: idle, so the loop takes the fd and reads EOF
+    log.wait(EventKind.DISCONNECTED)
+
+
+def test_a_heartbeat_timeout_looks_at_a_held_read_before_calling_the_peer_silent(
+        stepped, raw_sockets) -> None:
+    # A timeout shorter than the tick: the peer's PONG sits unread on the held fd when the
+    # timer fires, and the timer must read it rather than drop a live connection.
+    req, peer, log = _req_holding_its_read(stepped, raw_sockets, heartbeat_ivl=8,
+                                           heartbeat_timeout=4)
+    assert HOLD_TICK > 0.008 + 0.004
+    stepped.advance(0.0078125)  # 1/128 s: just before our first PING
+    stepped.advance(0.000390625)  # past 8 ms: the loop sends it
+    peer.pump(lambda evs: bool(peer.pings()))  # and the peer answers at once
+    stepped.advance(0.0048828125)  # the timeout is due, the read still held
+    assert not peer.is_closed(), "dropped although the PONG had arrived"
+    assert not log.of(EventKind.DISCONNECTED)
+    peer.send([b"", b"late reply"])
+    assert req.recv() == b"late reply"
+
+
+def test_a_socket_returning_without_waiting_gives_its_held_read_back(stepped, raw_sockets) -> None:
+    # EAGAIN, EVENTS or a Poller: the application will wait elsewhere, so the loop must read
+    req, peer, _ = _req_holding_its_read(stepped, raw_sockets)
+    shortcut = _shortcut(req)
+    with pytest.raises(zreactor.Again):
+        req.recv(zreactor.DONTWAIT)
+    assert shortcut.reader is Reader.LOOP
+    peer.send([b"", b"reply"])
+    poller = zreactor.Poller()
+    poller.register(req, zreactor.POLLIN)
+    assert poller.poll(DEADLINE * 1000) == [(req, zreactor.POLLIN)]
+    assert req.recv() == b"reply"
 
 
 def test_order_holds_when_caller_writes_and_io_thread_pulls_interleave(ctx) -> None:

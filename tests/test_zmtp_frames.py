@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zreactor.errors import ProtocolError
 from zreactor.zmtp.frames import (
@@ -230,3 +232,185 @@ def test_append_messages_matches_append_message_and_counts_body_bytes() -> None:
     total = append_messages(fast, messages)  # type: ignore[arg-type]
     assert b"".join(fast) == encode_messages(messages)  # type: ignore[arg-type]
     assert total == sum(len(f) for m in messages for f in m)
+
+
+# -- reading into the decoder: get_buffer / messages_received / frames_received -------------
+
+
+def read_into(decoder: FrameDecoder, data: bytes, sizes: list[int], *, messages: bool = True
+              ) -> tuple[list[object], list[bytes]]:
+    """Deliver ``data`` as reads of the given sizes (cycled), each written into
+    ``get_buffer()`` as ``recv_into`` would; return what the decoder completed."""
+    got: list[object] = []
+    partial: list[bytes] = []
+    pos = 0
+    step = 0
+    while pos < len(data):
+        view = decoder.get_buffer()
+        assert len(view) > 0
+        n = min(sizes[step % len(sizes)], len(view), len(data) - pos)
+        step += 1
+        view[:n] = data[pos:pos + n]
+        view.release()
+        pos += n
+        if messages:
+            items, partial, _ = decoder.messages_received(n, partial)
+            got += items
+        else:
+            got += decoder.frames_received(n)
+    return got, partial
+
+
+def test_reads_into_the_decoder_give_the_messages() -> None:
+    messages = [[b"a"], [b"b" * 300, b""], [b"c" * 70_000], [b"d", b"e"]]
+    got, partial = read_into(FrameDecoder(), encode_messages(messages), [65536])
+    assert got == messages and partial == []
+    assert all(type(body) is bytes for message in got for body in message)  # type: ignore
+
+
+def test_large_messages_are_copied_straight_out_of_the_buffer() -> None:
+    # after a read of large messages the decoder slices bodies from its buffer; the
+    # messages, their order and their types are the same as on the other path
+    messages = [[bytes([i]) * 65536] for i in range(12)] + [[b"small"]] * 3
+    decoder = FrameDecoder()
+    got, _ = read_into(decoder, encode_messages(messages), [1 << 20])
+    assert got == messages
+    assert all(type(message[0]) is bytes for message in got)  # type: ignore[index]
+
+
+def test_a_frame_larger_than_the_buffer_still_arrives_whole() -> None:
+    body = bytes(range(256)) * 8192  # 2 MiB
+    got, _ = read_into(FrameDecoder(), encode_messages([[body], [b"after"]]), [100_000])
+    assert got == [[body], [b"after"]]
+
+
+def test_reads_and_chunks_can_be_mixed() -> None:
+    messages = [[b"x" * n] for n in (1, 255, 256, 5000, 70_000)]
+    wire = encode_messages(messages)
+    decoder = FrameDecoder()
+    items, partial, _ = decoder.feed_messages(wire[:1000], [])
+    got, partial = list(items), partial
+    view = decoder.get_buffer()
+    n = min(len(view), len(wire) - 1000)
+    view[:n] = wire[1000:1000 + n]
+    items, partial, _ = decoder.messages_received(n, partial)
+    got += items
+    items, partial, _ = decoder.feed_messages(wire[1000 + n:], partial)
+    assert got + items == messages and partial == [] and decoder.buffered == 0
+
+
+def test_frames_received_matches_feed() -> None:
+    ping = encode_command_frame(b"\x04PINGxx")
+    wire = encode_messages([[b"a", b"b" * 400]]) + ping + encode_messages([[b"c" * 9000]])
+    got, _ = read_into(FrameDecoder(), wire, [7], messages=False)
+    assert got == FrameDecoder().feed(wire)
+
+
+def test_an_announced_huge_frame_is_not_allocated() -> None:
+    decoder = FrameDecoder()
+    view = decoder.get_buffer()
+    header = bytes([LONG]) + struct.pack(">Q", 1 << 40)  # a terabyte, no maxmsgsize
+    view[:9] = header
+    view.release()
+    assert decoder.messages_received(9, []) == ([], [], 0)
+    assert len(decoder.get_buffer()) <= 1 << 20  # room grows with the bytes, not the claim
+
+
+def test_an_oversize_frame_is_refused_from_its_header() -> None:
+    decoder = FrameDecoder(maxmsgsize=1000)
+    wire = encode_messages([[b"ok"], [b"x" * 5000]])
+    view = decoder.get_buffer()
+    n = 2 + 2 + 9  # the first message and the second one's header: no body yet
+    view[:n] = wire[:n]
+    view.release()
+    with pytest.raises(ProtocolError, match="exceeds maxmsgsize 1000") as info:
+        decoder.messages_received(n, [])
+    assert info.value.frames == [[b"ok"]]
+
+
+# Messages whose frames straddle the short/long boundary, the buffer's sizes and both copy
+# strategies; commands between them.
+_sizes = st.sampled_from([0, 1, 2, 100, 254, 255, 256, 2047, 2048, 5000, 65_536, 70_000])
+_message = st.lists(_sizes.map(lambda n: b"m" * n), min_size=1, max_size=3)
+_item = st.one_of(_message, st.just("PING"))
+
+
+def _wire(items: list[object]) -> tuple[bytes, list[object]]:
+    """The wire bytes for ``items`` and what messages_received should give for them."""
+    parts: list[bytes] = []
+    expected: list[object] = []
+    for item in items:
+        if item == "PING":
+            parts.append(encode_command_frame(b"\x04PINGxx"))
+            expected.append((COMMAND, b"\x04PINGxx"))
+        else:
+            parts.append(encode_messages([item]))  # type: ignore[list-item]
+            expected.append(item)
+    return b"".join(parts), expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(items=st.lists(_item, min_size=1, max_size=12),
+       sizes=st.lists(st.integers(1, 300_000), min_size=1, max_size=8))
+def test_every_split_into_reads_gives_the_same_messages(items: list[object],
+                                                        sizes: list[int]) -> None:
+    wire, expected = _wire(items)
+    decoder = FrameDecoder()
+    got, partial = read_into(decoder, wire, sizes)
+    assert got == expected and partial == [] and decoder.buffered == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=st.lists(_item, min_size=1, max_size=8),
+       sizes=st.lists(st.integers(1, 100_000), min_size=1, max_size=6),
+       chunked=st.lists(st.booleans(), min_size=1, max_size=6))
+def test_reads_and_chunks_in_any_mix_give_the_same_messages(
+        items: list[object], sizes: list[int], chunked: list[bool]) -> None:
+    wire, expected = _wire(items)
+    decoder = FrameDecoder()
+    got: list[object] = []
+    partial: list[bytes] = []
+    pos = step = 0
+    while pos < len(wire):
+        if chunked[step % len(chunked)]:
+            n = min(sizes[step % len(sizes)], len(wire) - pos)
+            items_, partial, _ = decoder.feed_messages(wire[pos:pos + n], partial)
+        else:
+            view = decoder.get_buffer()
+            n = min(sizes[step % len(sizes)], len(view), len(wire) - pos)
+            view[:n] = wire[pos:pos + n]
+            view.release()
+            items_, partial, _ = decoder.messages_received(n, partial)
+        got += items_
+        pos += n
+        step += 1
+    assert got == expected and partial == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=st.lists(_item, max_size=6), sizes=st.lists(st.integers(1, 80_000), min_size=1,
+                                                          max_size=6),
+       maxmsgsize=st.integers(0, 60_000))
+def test_an_oversize_frame_is_an_error_whatever_the_split(
+        items: list[object], sizes: list[int], maxmsgsize: int) -> None:
+    wire, expected = _wire(items)
+    bad = encode_messages([[b"o" * (maxmsgsize + 1)]])
+    if any(type(e) is list and any(len(f) > maxmsgsize for f in e) for e in expected) \
+            or maxmsgsize < 7:  # a PING's body (7 bytes) is a frame too
+        return  # the violation would come earlier; other tests cover that
+    decoder = FrameDecoder(maxmsgsize)
+    with pytest.raises(ProtocolError, match="exceeds maxmsgsize"):
+        read_into(decoder, wire + bad, sizes)
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=st.lists(_item, max_size=6),
+       flags=st.integers(0, 255).filter(lambda f: f & 0xF8 or f & 0x05 == 0x05),
+       tail=st.binary(max_size=20),
+       sizes=st.lists(st.integers(1, 80_000), min_size=1, max_size=6))
+def test_garbage_is_an_error_whatever_the_split(items: list[object], flags: int, tail: bytes,
+                                                sizes: list[int]) -> None:
+    wire, _ = _wire(items)
+    decoder = FrameDecoder()
+    with pytest.raises(ProtocolError):
+        read_into(decoder, wire + bytes([flags, 0]) + tail, sizes)

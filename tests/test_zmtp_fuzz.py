@@ -185,17 +185,37 @@ def run_both(socket_type: str, wire: bytes, chunks: list[bytes], maxmsgsize: int
         events: list[Event] = []
         try:
             for piece in pieces:
-                events += getattr(conn, method)(piece)
+                if method == "buffered":
+                    events += read_into(conn, piece)
+                else:
+                    events += getattr(conn, method)(piece)
         except ProtocolError:
             return events, True, conn.state
         return events, False, conn.state
 
     plain, plain_failed, plain_state = run("receive_data", [wire])
-    batched, batched_failed, batched_state = run("receive_batch", chunks)
-    assert batched_failed == plain_failed
-    assert batched_state is plain_state
-    if not plain_failed:
-        assert flatten(batched) == plain
+    for method in ("receive_batch", "buffered"):
+        batched, batched_failed, batched_state = run(method, chunks)
+        assert batched_failed == plain_failed, method
+        assert batched_state is plain_state, method
+        if not plain_failed:
+            assert flatten(batched) == plain, method
+
+
+def read_into(conn: ZmtpConnection, piece: bytes) -> list[Event]:
+    """``piece`` as an engine delivers it: into ``get_buffer()`` when there is one (as
+    ``recv_into`` would, as much as it takes), else through ``receive_batch``."""
+    events: list[Event] = []
+    while piece:
+        view = conn.get_buffer()
+        if view is None:
+            return events + conn.receive_batch(piece)
+        n = min(len(view), len(piece))
+        view[:n] = piece[:n]
+        view.release()
+        piece = piece[n:]
+        events += conn.buffer_updated(n)
+    return events
 
 
 @FUZZ

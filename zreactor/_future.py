@@ -23,17 +23,28 @@ stopping), never once per message. So:
   clear while messages are still waiting, because that call ran the command that announced
   them. Every path that touches the shadow therefore ends with
   :meth:`_schedule_remaining_events`: if ``EVENTS`` still shows something a queued future
-  waits for, ``_handle_events`` runs again on the next loop iteration (a ``call_soon``, not
+  waits for, ``_serve_ready`` runs again on the next loop iteration (a ``call_soon``, not
   a timer, and only while something is both waited for and ready: never a busy loop).
 
 *Caller reads.* While a receive waits and nothing is ready, the socket borrows its few
 tcp/ipc connections from their sleeping I/O thread (``Socket.lend_reads``, the blocking
 socket's caller-I/O wait of :mod:`zreactor.sockets.caller_wait` cut in two) and watches
 their fds on the loop too. A reply then wakes the loop directly and is decoded on the
-loop's thread: no I/O thread wake-up, no command, no fight for the interpreter lock, which
-is most of a round trip. Every wake-up, of either kind, first gives the connections back
-(reading the one that stirred), and so do close, context termination and the last waiting
-receive going away, so the I/O thread is never kept from a connection nobody waits on.
+loop's thread (``Socket.read_lent``): no I/O thread wake-up, no command, no fight for the
+interpreter lock, which is most of a round trip.
+
+*Kept from receive to receive.* A readable borrowed connection is read and *kept*: the
+coroutine its message wakes usually asks for the next one before the loop polls again
+(the future's callbacks, which resume it, were scheduled before our look), so lending and
+giving back per message (four ``epoll_ctl`` calls and two leases) would be wasted. The rule
+that keeps this safe: a connection stays borrowed while a receive waits (as it always
+did), and after the last waiting receive was served only until the loop's next pass
+(:meth:`_AsyncSocket._give_back_soon`), so a coroutine that stops receiving leaves its
+connections to their I/O thread as soon as the loop runs again. Everything else gives the connections
+back at once: a wake-up of the wake-up fd (commands: pipes may have come or gone), the last
+waiting receive cancelled or timed out, close, context termination, a move to another loop;
+a connection that ends or fills the receive queue goes home by itself (``read_lent`` says
+so, and the loop stops watching it).
 
 *Cancellation loses nothing.* A receive happens only when its future is still pending at the
 moment a message is ready, and the message goes straight into that future. A future
@@ -83,6 +94,8 @@ POLLIN = int(PollEvent.POLLIN)
 POLLOUT = int(PollEvent.POLLOUT)
 DONTWAIT = int(Flag.DONTWAIT)
 EVENTS = int(SocketOption.EVENTS)
+RCVTIMEO = int(SocketOption.RCVTIMEO)
+SNDTIMEO = int(SocketOption.SNDTIMEO)
 
 
 class _FutureEvent(NamedTuple):
@@ -183,8 +196,15 @@ class _Async:
         return self._get_loop().call_later(delay, callback)
 
     def _call_soon(self, callback: Callable[[], Any]) -> None:
-        """Run ``callback`` on the next loop iteration."""
-        loop = self._get_loop()
+        """Run ``callback`` on the next iteration of the running loop."""
+        self._get_loop()
+        self._soon(callback)
+
+    def _soon(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` on the next iteration of the loop we are on, for code that runs on
+        it already (a callback of it): no look for the running loop, which costs a
+        ``getpid()`` system call on CPython 3.11."""
+        loop = self._current_loop
         call_soon = getattr(loop, "call_soon", None)
         if call_soon is None:  # a tornado IOLoop
             loop.add_callback(callback)
@@ -213,6 +233,8 @@ class _AsyncSocket(_Async):
     _fd: int | None = None
     #: connections borrowed while a receive waits (``Socket.lend_reads``)
     _lent: list[tuple[int, Any]] = []
+    #: a look for "borrowed, but nobody receives" is scheduled (:meth:`_give_back_if_idle`)
+    _idle_check = False
     _poller_class: type[_AsyncPoller]
 
     def __init__(self, context: Any = None, socket_type: int = -1, io_loop: Any = None,
@@ -436,11 +458,10 @@ class _AsyncSocket(_Async):
         """Done-callback: forget an event whose future finished without being consumed
         (cancelled, timed out), so it does not wait in the queue for an event that may never
         come; with no receive left waiting, give borrowed connections back."""
+        event.timer.cancel()
         if event in event_list:  # not consumed (popped) already; a missed remove() would
             event_list.remove(event)  # cost a repr of the event for its error message
-        event.timer.cancel()
-        if self._lent and not any(not e.future.done() for e in self._recv_futures):
-            self._give_back()
+            self._give_back_if_idle()
 
     def _events_now(self, future: Any) -> int | None:
         """``EVENTS`` of the shadow, or None after failing ``future`` with its error."""
@@ -462,8 +483,8 @@ class _AsyncSocket(_Async):
             return None
         timer: Any = _NoTimer
         if kind != "poll":
-            timeout_ms = self._shadow_sock.rcvtimeo if queue is self._recv_futures \
-                else self._shadow_sock.sndtimeo
+            timeout_ms = self._shadow_sock.getsockopt(
+                RCVTIMEO if queue is self._recv_futures else SNDTIMEO)
             if timeout_ms >= 0:
                 timer = self._add_timeout(f, timeout_ms)
         event = _FutureEvent(f, kind, args, kwargs, msg, timer)
@@ -532,21 +553,61 @@ class _AsyncSocket(_Async):
         return None
 
     def _run_recv(self, f: Any, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        sock = self._shadow_sock
-        flags = kwargs.get("flags", 0) | DONTWAIT
         try:
-            if kind == "recv_into":
-                buf, nbytes = args[0], kwargs.get("nbytes", 0)
-                if nbytes < 0:
-                    raise ValueError(f"nbytes must be non-negative, not {nbytes}")
-                result: Any = _recv_into(sock, buf, nbytes, flags)
-            else:
-                result = getattr(sock, kind)(flags=flags, copy=kwargs.get("copy", True),
-                                             track=kwargs.get("track", False))
+            result = self._recv_now(kind, args, kwargs)
         except Exception as exc:
             f.set_exception(exc)
         else:
             f.set_result(result)
+
+    def _recv_now(self, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The shadow's receive of ``kind``, with ``DONTWAIT``; raises what it raises."""
+        sock = self._shadow_sock
+        flags = kwargs.get("flags", 0) | DONTWAIT
+        if kind == "recv_into":
+            buf, nbytes = args[0], kwargs.get("nbytes", 0)
+            if nbytes < 0:
+                raise ValueError(f"nbytes must be non-negative, not {nbytes}")
+            return _recv_into(sock, buf, nbytes, flags)
+        return getattr(sock, kind)(flags=flags, copy=kwargs.get("copy", True),
+                                   track=kwargs.get("track", False))
+
+    def _receive_arrival(self) -> bool:
+        """*The arrival*, a fast path: a borrowed connection has just been read, so the
+        oldest waiting receive simply tries its ``recv`` (``DONTWAIT``), without the
+        ``EVENTS`` look and the generic pass of :meth:`_serve_ready`. The socket's commands
+        still run (``recv`` runs them first), and the pass ends as every pass does, with
+        :meth:`_schedule_remaining_events`.
+
+        Returns:
+            False, having done nothing, when the generic pass must serve instead: no
+            receive waits, a ``poll`` waits first, or no whole message arrived (``Again``:
+            the read brought part of one, or only a heartbeat).
+        """
+        queue = self._recv_futures
+        while queue and queue[0].future.done():
+            queue.popleft()  # cancelled or timed out: its done-callback forgets it anyway
+        if not queue or queue[0].kind == "poll":
+            return False
+        event = queue[0]
+        try:
+            result = self._recv_now(event.kind, event.args, event.kwargs)
+        except Again:
+            return False
+        except Exception as exc:
+            queue.popleft()
+            event.timer.cancel()
+            event.future.set_exception(exc)
+        else:
+            queue.popleft()
+            event.timer.cancel()
+            event.future.set_result(result)
+        if not queue:
+            self._drop_io_state(POLLIN)
+            if self._lent:
+                self._give_back_soon()
+        self._schedule_remaining_events()
+        return True
 
     def _serve(self, queue: deque[_FutureEvent], state: int,
                run: Callable[[_FutureEvent], None]) -> None:
@@ -561,11 +622,15 @@ class _AsyncSocket(_Async):
             event.future.set_result(None)  # a poll only learns that it is ready
         else:
             run(event)
+        if state == POLLIN and self._lent and not queue:
+            self._give_back_soon()
 
     def _handle_recv(self) -> None:
         """Complete the oldest pending receive (a message is ready)."""
-        self._serve(self._recv_futures, POLLIN,
-                    lambda e: self._run_recv(e.future, e.kind, e.args, e.kwargs))
+        self._serve(self._recv_futures, POLLIN, self._run_recv_event)
+
+    def _run_recv_event(self, event: _FutureEvent) -> None:
+        self._run_recv(event.future, event.kind, event.args, event.kwargs)
 
     def _handle_send(self) -> None:
         """Complete the oldest pending send (there is room)."""
@@ -581,8 +646,13 @@ class _AsyncSocket(_Async):
             event.future.set_result(result)
 
     def _handle_events(self, fd: Any = 0, events: Any = 0) -> None:
-        """The fd stirred (or a look was scheduled): serve what is ready, then look again."""
+        """The wake-up fd stirred: commands wait (a pipe came or went, the context is
+        stopping ...), so give the borrowed connections back first; then serve."""
         self._give_back()
+        self._serve_ready()
+
+    def _serve_ready(self) -> None:
+        """Serve what is ready, then look again (a scheduled pass starts here)."""
         if self._shadow_sock.closed:
             self._cancel_pending(None)
             self._clear_io_state()
@@ -610,10 +680,10 @@ class _AsyncSocket(_Async):
             try:
                 events = int(self._shadow_sock.getsockopt(EVENTS))
             except ContextTerminated:
-                self._call_soon(self._handle_events)  # it fails the waiting futures
+                self._call_soon(self._serve_ready)  # it fails the waiting futures
                 return
         if events & self._state:
-            self._call_soon(self._handle_events)
+            self._call_soon(self._serve_ready)
         elif self._state & POLLIN and not self._lent:
             self._lend()
 
@@ -627,17 +697,34 @@ class _AsyncSocket(_Async):
         if not lent:
             return
         self._lent = lent
-        for fd, _ in lent:
-            self._watch_fd(loop, fd, partial(self._lent_readable, fd))
+        for entry in lent:
+            # a registration of this fd number on the loop can only be a stale one, of a
+            # connection closed while lent (its number since reused by this one): replace
+            # it, or the loop would take the number for watched and never poll this fd
+            self._unwatch(loop, entry[0])
+            self._watch_fd(loop, entry[0], partial(self._lent_readable, entry))
 
-    def _lent_readable(self, fd: int) -> None:
-        """A borrowed connection is readable: read it here, then serve what it brought."""
-        self._give_back((fd,))
-        self._handle_events()
+    def _lent_readable(self, entry: tuple[int, Any]) -> None:
+        """A borrowed connection is readable: read it here, keeping it borrowed (the next
+        receive is usually queued before the loop polls again); then serve."""
+        if entry in self._lent and not self._shadow_sock.read_lent(entry):
+            # it went home (ended, or the receive queue is full): stop watching it.
+            # The read may have closed the fd and another thread reused its number
+            # since; unwatching touches only this loop's registration of the number
+            self._lent = [e for e in self._lent if e is not entry]
+            self._unwatch(self._current_loop, entry[0])
+        if not self._receive_arrival():
+            self._serve_ready()
+
+    def _give_back_if_idle(self) -> None:
+        """Return the borrowed connections if no receive waits (see *Caller reads*)."""
+        self._idle_check = False
+        if self._lent and not any(not e.future.done() for e in self._recv_futures):
+            self._give_back()
 
     def _give_back(self, readable: tuple[int, ...] = ()) -> None:
         """Return the borrowed connections (reading those in ``readable`` first). Called at
-        every wake-up, when no receive waits any more, and at close."""
+        every wake-up of the wake-up fd, when no receive waits any more, and at close."""
         lent = self._lent
         if not lent:
             return
@@ -656,13 +743,22 @@ class _AsyncSocket(_Async):
     def _drop_io_state(self, state: int) -> None:
         self._state &= ~state
 
+    def _give_back_soon(self) -> None:
+        """The last waiting receive was just served. A coroutine that got its message
+        usually asks again in the callback its future scheduled (just now, so ahead of
+        ours): keep the borrowed connections until then, and give them back at that pass
+        if nobody did."""
+        if not self._idle_check:
+            self._idle_check = True
+            self._soon(self._give_back_if_idle)
+
     def _loop_changed(self, old: Any, new: Any) -> None:
         if old is not None:
             self._give_back()
             self._unwatch(old)
         self._watch_fd(new, self._fd, self._handle_events)
         # anything that became ready before we watched: the fd may already be clear
-        self._call_soon(self._handle_events)
+        self._call_soon(self._serve_ready)
 
     def _watch_fd(self, loop: Any, fd: int, callback: Callable[[], Any]) -> None:
         raise NotImplementedError
@@ -794,12 +890,14 @@ class _AsyncContext(_SyncContext):
 
     def _adopt(self, wrapper: Any) -> None:
         """An awaitable socket over one of our sockets was made (for :meth:`destroy`)."""
-        self._awaitables.add(wrapper)
+        # setdefault: an awaitable shadow of a blocking context (``Context(sync_ctx)``)
+        # shares that context's attributes, which have no such set until now
+        vars(self).setdefault("_awaitables", weakref.WeakSet()).add(wrapper)
 
     def destroy(self, linger: int | None = None) -> None:
         """Close every socket (awaitable ones first, so that their futures are cancelled and
         their fds unwatched before the fds go away), then terminate."""
-        for wrapper in list(self._awaitables):
+        for wrapper in list(vars(self).get("_awaitables", ())):
             if not wrapper.closed:
                 wrapper.close(linger=linger)
         super().destroy(linger)

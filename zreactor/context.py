@@ -47,11 +47,15 @@ from .reactor.pool import IOThreadPool
 from .sockets.inproc import InprocRegistry
 from .sockets.frame import public_module
 from .sockets.reaper import Reaper
+from .sockets.shadow import HandleTable, make_shadow, origin
 from .sockets.socket import Socket
 
 __all__ = ["Context"]
 
 E = TypeVar("E", bound=Engine)
+
+#: contexts whose ``underlying`` handle was handed out, for :meth:`Context.shadow`
+_HANDLES = HandleTable()
 
 #: options a context can hold as defaults for new sockets (``ctx.linger = 0``), pyzmq style;
 #: the read-only ones make no sense as defaults
@@ -63,10 +67,23 @@ _SOCKOPT_NAMES: dict[str, int] = {
 }
 _SOCKOPT_NAMES["identity"] = int(SocketOption.ROUTING_ID)
 #: context options as attributes (``ctx.max_sockets = 100``); ``io_threads`` is the thread
-#: list here, so ``ctx.get(zmq.IO_THREADS)`` reads the count
+#: list here, so ``ctx.get(zmq.IO_THREADS)`` (or ``ctx.IO_THREADS``) reads the count
 _CTX_OPTION_NAMES: dict[str, int] = {
     o.name.lower(): int(o) for o in ContextOption if o is not ContextOption.IO_THREADS
 }
+#: pyzmq's upper-case spellings (``ctx.IO_THREADS = 4``, ``ctx.LINGER = 0``)
+_CTX_OPTION_UPPER: dict[str, int] = {o.name: int(o) for o in ContextOption}
+_SOCKOPT_UPPER: dict[str, int] = {name.upper(): value for name, value in _SOCKOPT_NAMES.items()}
+
+
+def _context_option(name: str) -> int | None:
+    """The context option an attribute name spells (``max_sockets``, ``IO_THREADS``), if any."""
+    return _CTX_OPTION_UPPER.get(name) if name.isupper() else _CTX_OPTION_NAMES.get(name)
+
+
+def _socket_option(name: str) -> int | None:
+    """The socket option an attribute name spells as a default (``linger``, ``LINGER``)."""
+    return _SOCKOPT_UPPER.get(name) if name.isupper() else _SOCKOPT_NAMES.get(name)
 
 
 class Context:
@@ -102,6 +119,28 @@ class Context:
     _instance: Context | None = None
     _instance_lock = threading.Lock()
     _instance_pid: int | None = None
+    #: pyzmq's: True for a shadow (:meth:`shadow`), whose ``_shadow_obj`` is the original
+    _shadow = False
+    _shadow_obj: Context | None = None
+
+    def __new__(cls, *args: Any, shadow: Any = None, **kwargs: Any) -> Context:
+        """``Context(other)`` or ``Context(shadow=handle)`` makes a shadow (:meth:`shadow`).
+
+        Raises:
+            ZMQError: EFAULT for a handle that names no live context.
+        """
+        if shadow is None and args and isinstance(args[0], Context):
+            shadow = args[0]  # pyzmq's positional spelling: zmq.asyncio.Context(sync_ctx)
+        if shadow is None:
+            return object.__new__(cls)
+        if not isinstance(shadow, Context):
+            handle = shadow if isinstance(shadow, int) else getattr(shadow, "underlying", None)
+            if not isinstance(handle, int):
+                raise TypeError(f"cannot shadow {shadow!r}: expected a context or its handle")
+            shadow = _HANDLES.lookup(handle)
+            if shadow is None:
+                raise ZMQError(errno.EFAULT, f"no live context at {handle:#x}")
+        return make_shadow(shadow, cls)
 
     def __init__(
         self,
@@ -110,7 +149,10 @@ class Context:
         poller: str | None = None,
         term_linger: float | None = None,
         clock: Callable[[], float] | None = None,
+        shadow: Any = None,
     ) -> None:
+        """See the class docstring; ``shadow`` (or a context as ``io_threads``) is
+        :meth:`__new__`'s, which makes a shadow instead (this never runs for one)."""
         if isinstance(io_threads, int) and not isinstance(io_threads, bool) and io_threads < 0:
             raise ZMQError(errno.EINVAL, f"io_threads must be >= 1, got {io_threads}")
         if term_linger is not None and term_linger < 0:
@@ -155,30 +197,83 @@ class Context:
                     cls._instance_pid = os.getpid()
         return inst
 
+    # -- handles and shadows (pyzmq) ----------------------------------------------------------
+
+    @property
+    def underlying(self) -> int:
+        """The context's handle (pyzmq exposes the C pointer): the same for its shadows."""
+        return _HANDLES.handle(origin(self))
+
+    @classmethod
+    def shadow(cls, address: Any) -> Context:
+        """A second object over the same context (pyzmq's ``Context.shadow``).
+
+        Args:
+            address: a context, or its :attr:`underlying` handle.
+
+        The shadow shares everything with the context (``sockets/shadow.py``), option
+        defaults included; ``cls`` may be another context class over the same state
+        (``zreactor.asyncio.Context.shadow(ctx)``, or ``zreactor.asyncio.Context(ctx)``: its
+        sockets are awaitable). Terminating either terminates the context; a shadow that is
+        garbage collected terminates nothing. ``copy.copy(ctx)`` makes one too.
+
+        Raises:
+            ZMQError: EFAULT if no live context has that handle.
+        """
+        return cls(shadow=address)
+
+    def __copy__(self) -> Context:
+        """``copy.copy(ctx)``: a shadow, as in pyzmq."""
+        return type(origin(self)).shadow(self)
+
+    def __deepcopy__(self, memo: Any) -> Context:
+        """``copy.deepcopy(ctx)``: a shadow too (there is one context to share)."""
+        return self.__copy__()
+
     # -- context options (pyzmq's ctx.get/set) -----------------------------------------------
 
     def set(self, option: int, optval: int) -> None:
-        """Set a context option (``zmq.MAX_SOCKETS``, ``zmq.MAX_MSGSZ``; ``ctx.max_sockets``).
+        """Set a context option (``zmq.MAX_SOCKETS``, ``zmq.IO_THREADS``, ``zmq.MAX_MSGSZ``;
+        also ``ctx.max_sockets = n``, ``ctx.IO_THREADS = n``).
 
-        ``MAX_SOCKETS`` is enforced by :meth:`socket`; ``MAX_MSGSZ`` is recorded (messages are
-        bounded per socket by ``MAXMSGSIZE``).
+        ``MAX_SOCKETS`` is enforced by :meth:`socket`. ``IO_THREADS`` changes the number of
+        I/O threads until the first engine is placed on them (a tcp/ipc ``bind`` or
+        ``connect``, or :meth:`launch`): libzmq counts it until its first socket starts the
+        threads; zreactor's run from construction and are replaced. ``MAX_MSGSZ`` is
+        recorded and read back, and bounds nothing, exactly as in libzmq 4.3 (which stores
+        it in ``ctx_t::set`` and never consults it; messages are bounded per socket by
+        ``MAXMSGSIZE``).
 
         Raises:
-            TypeError: ``optval`` is not an int. ZMQError: ENOTSUP for ``IO_THREADS`` (fixed
-                by ``Context(io_threads=N)``) and the thread scheduling options zreactor
-                does not implement; EINVAL for a bad value or an unknown option.
+            TypeError: ``optval`` is not an int. ZMQError: ENOTSUP for ``IO_THREADS`` once an
+                engine was placed, and for the thread scheduling options zreactor does not
+                implement; EINVAL for a bad value (``IO_THREADS`` 0: zreactor's reaper
+                needs a thread) or an unknown option.
         """
         if not isinstance(optval, int):
             raise TypeError(f"expected int, got: {optval!r}")
         option = int(option)
-        if option in (ContextOption.MAX_SOCKETS, ContextOption.MAX_MSGSZ):
+        if option == ContextOption.MAX_SOCKETS:
             if optval < 1:
-                raise ZMQError(errno.EINVAL, f"{ContextOption(option).name} must be >= 1")
+                raise ZMQError(errno.EINVAL, "MAX_SOCKETS must be >= 1")
             self._ctx_options[option] = optval
             return
+        if option == ContextOption.MAX_MSGSZ:
+            if optval < 0:
+                raise ZMQError(errno.EINVAL, "MAX_MSGSZ must be >= 0")
+            self._ctx_options[option] = min(optval, 2**31 - 1)  # libzmq clips to INT_MAX
+            return
         if option == ContextOption.IO_THREADS:
-            raise ZMQError(errno.ENOTSUP, "zreactor fixes IO_THREADS at construction: "
-                                          "use Context(io_threads=N)")
+            if optval < 1:
+                raise ZMQError(errno.EINVAL, "IO_THREADS must be >= 1 in zreactor (the "
+                                             "socket reaper runs on I/O thread 0)")
+            try:
+                self.pool.resize(optval)
+            except ZReactorError:
+                raise ZMQError(errno.ENOTSUP, "IO_THREADS can change only until the first "
+                                              "tcp/ipc bind or connect (or launch) places an "
+                                              "engine on the threads") from None
+            return
         try:
             name = ContextOption(option).name
         except ValueError:
@@ -225,11 +320,11 @@ class Context:
         return self.sockopts[int(option)]
 
     def __setattr__(self, name: str, value: Any) -> None:
-        ctx_option = _CTX_OPTION_NAMES.get(name)
+        ctx_option = _context_option(name)
         if ctx_option is not None and name not in self.__dict__:
             self.set(ctx_option, value)
             return
-        option = _SOCKOPT_NAMES.get(name)
+        option = _socket_option(name)
         if option is None or name in self.__dict__ or hasattr(type(self), name):
             object.__setattr__(self, name, value)
         else:
@@ -237,17 +332,21 @@ class Context:
 
     def __getattr__(self, name: str) -> Any:
         # only reached for names that are not real attributes
-        ctx_option = _CTX_OPTION_NAMES.get(name)
+        ctx_option = _context_option(name)
         if ctx_option is not None and "_ctx_options" in self.__dict__:
-            return self.get(ctx_option)
-        option = _SOCKOPT_NAMES.get(name)
+            try:
+                return self.get(ctx_option)
+            except ZMQError as exc:  # pyzmq's rule: an option that cannot be read is absent
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute "
+                                     f"{name!r}: {exc}") from None
+        option = _socket_option(name)
         sockopts = self.__dict__.get("sockopts")
         if option is None or sockopts is None or option not in sockopts:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         return sockopts[option]
 
     def __delattr__(self, name: str) -> None:
-        option = _SOCKOPT_NAMES.get(name)
+        option = _socket_option(name)
         if option is None or name in self.__dict__:
             object.__delattr__(self, name)
         elif self.sockopts.pop(option, None) is None:
@@ -346,6 +445,8 @@ class Context:
         """
         with self._lock:
             if self._closed:
+                if self._shadow:  # libzmq's answer for a handle to a terminated context
+                    raise ZMQError(errno.EFAULT, "the context this shadows was terminated")
                 raise ContextTerminated()
             limit = self._ctx_options[ContextOption.MAX_SOCKETS]
             if len(self.reaper.sockets) >= limit:

@@ -52,6 +52,7 @@ def machines() -> dict[str, Diagram]:
     from .zmtp import curve, plain
     from .zmtp.engine import INPUT_FLOW, OUTPUT_FLOW
     from .zmtp.mechanisms import NULL_TRANSITIONS
+    from .zmtp.shortcut import READER
 
     return {
         "pipe": Diagram(
@@ -90,6 +91,11 @@ def machines() -> dict[str, Diagram]:
             "ZMTP engine: output flow", "zreactor/zmtp/engine.py: OUTPUT_FLOW",
             "Blocked while the write queue is above its high-water mark: nothing is pulled "
             "from the pipe (the same table as the input flow).", OUTPUT_FLOW),
+        "caller-read": Diagram(
+            "ZMTP engine: who reads the fd", "zreactor/zmtp/shortcut.py: READER",
+            "Caller I/O: the loop, a waiting socket's thread, or nobody between a lock-step "
+            "socket's calls (*held*, until its next wait or the loop's tick); entering a "
+            "state sets the loop's read interest to match.", READER),
         "engine": Diagram(
             "Engine lifecycle", "zreactor/reactor/engine.py: ENGINE_TRANSITIONS",
             "Every engine: `attached -> (readable | writable | timer | call)* -> "

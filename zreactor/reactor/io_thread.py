@@ -95,6 +95,8 @@ class IOThread:
         #: loop leases granted by :meth:`try_lease`, and the wake-ups their release cost
         self.leases = 0
         self.lease_wakeups = 0
+        #: the one lease of this loop, granted to each holder of its lock in turn
+        self._lease = LoopLease(self.poller, self.mailbox.wake, self._lease_woke)
 
     # -- load balancing -------------------------------------------------------------------
 
@@ -169,20 +171,21 @@ class IOThread:
         if not self.poller.lock.acquire(blocking=False):
             return None
         self.leases += 1
-        return LoopLease(self.poller, self.mailbox.wake, self._lease_woke)
+        return self._lease._grant()
 
     def wait_lease(self) -> LoopLease:
         """Borrow the loop, waiting for the handlers it is running now: for giving back only.
 
-        What a lease lent out (a connection's fd, lent to a socket that waits on it) must
-        come home, and handing it over as a command would cost the very wake-up the lease
-        saved. This waits for the lock, which the loop holds only while it runs one
-        iteration's timers and handlers (never across ``select()``), and other holders only
-        briefly. Never call it from the loop's own handlers, or while holding a lease.
+        What a lease lent out (a connection's fd, lent to a socket that waits on it, or held
+        for it between its calls) must come home, and handing it over as a command would
+        cost the very wake-up the lease saved. This waits for the lock, which the loop holds
+        only while it runs one iteration's timers and handlers (never across ``select()``),
+        and other holders only briefly. Never call it from the loop's own handlers, or while
+        holding a lease.
         """
         self.poller.lock.acquire()
         self.leases += 1
-        return LoopLease(self.poller, self.mailbox.wake, self._lease_woke)
+        return self._lease._grant()
 
     def _lease_woke(self) -> None:
         self.lease_wakeups += 1

@@ -49,6 +49,11 @@ after it is released; no wake-up is lost in between, because the loop cannot pas
 ``select()`` into its dispatch without the lock, and the fd stays readable until it drains
 it. A lease that did nothing the sleep would miss costs no syscall at all.
 
+*One lease per loop.* Only the thread holding the loop's lock can hold its lease, so each I/O
+thread keeps a single :class:`LoopLease` and hands that same object to every holder in turn
+(a lease is taken on every caller write and read: allocating one each time would be most of
+its cost).
+
 *Checks.* A lease is released once, by the thread that took it (:class:`LeaseError`
 otherwise). :attr:`IOThread.leases
 <zreactor.reactor.io_thread.IOThread.leases>` and :attr:`IOThread.lease_wakeups` count the
@@ -80,7 +85,8 @@ class LoopLease:
     """A sleeping I/O loop, lent to the thread that took it; see the module docstring.
 
     Obtain one with ``io_thread.try_lease()``; give it back with :meth:`release` or by
-    leaving a ``with`` block. Not for construction by users.
+    leaving a ``with`` block. Not for construction by users: each I/O thread makes its one
+    lease and grants it with :meth:`_grant` to whoever acquires the loop's lock.
 
     Args:
         poller: the poller whose loop lock the caller has just acquired.
@@ -95,7 +101,12 @@ class LoopLease:
         self.poller = poller
         self._wake = wake
         self._on_wake = on_wake
-        self._owner: int | None = threading.get_ident()
+        self._owner: int | None = None
+
+    def _grant(self) -> LoopLease:
+        """The calling thread has just acquired the loop's lock: it holds the lease now."""
+        self._owner = threading.get_ident()
+        return self
 
     @property
     def held(self) -> bool:

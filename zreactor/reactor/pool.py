@@ -105,6 +105,10 @@ class IOThreadPool:
         if not isinstance(io_threads, int) or isinstance(io_threads, bool) or io_threads < 1:
             raise ValueError(f"io_threads must be a positive int, got {io_threads!r}")
         selector_factory = choose_selector(poller)
+        #: what :meth:`resize` makes new threads with
+        self._new_thread = (selector_factory, clock, name_prefix)
+        #: set by the first placement or launch: the thread count is fixed from then on
+        self._launched = False
         self.events = EventBus()
         self.fds = FdRegistry()
         self.started = start
@@ -150,6 +154,7 @@ class IOThreadPool:
         an engine on the thread you were given.
         """
         with self._lock:
+            self._launched = True
             thread = min(self.threads, key=lambda t: t.load)
             thread.pending += 1
         return thread
@@ -161,12 +166,59 @@ class IOThreadPool:
         engine counts as load until its ``PLUG`` like any other (any thread).
         """
         with self._lock:
+            self._launched = True
             thread.pending += 1
 
     def plugged(self, thread: IOThread) -> None:
         """An engine counted by :meth:`choose` or :meth:`launching` arrived (``PLUG``)."""
         with self._lock:
             thread.pending -= 1
+
+    def resize(self, io_threads: int) -> None:
+        """Grow or shrink the pool to ``io_threads`` threads, until the first launch.
+
+        libzmq's ``IO_THREADS`` context option, which counts until its context starts its
+        threads: here they start at once, so a different count replaces them (new ones
+        start; removed ones, which nothing was ever placed on, stop and are joined) as long
+        as no engine was placed or launched. Thread 0, the root's, always stays. Any thread
+        but the pool's own.
+
+        Raises:
+            ValueError: ``io_threads`` is not a positive int.
+            ZReactorError: an engine was placed or launched already, or the pool is closed.
+        """
+        if not isinstance(io_threads, int) or isinstance(io_threads, bool) or io_threads < 1:
+            raise ValueError(f"io_threads must be a positive int, got {io_threads!r}")
+        selector_factory, clock, name_prefix = self._new_thread
+        added: list[IOThread] = []
+        count = len(self.threads)
+        try:  # made first, outside the lock: a new thread's mailbox may fail (EMFILE)
+            for index in range(count, io_threads):
+                added.append(IOThread(index, self, selector_factory, clock,
+                                      name_prefix=name_prefix))
+            with self._lock:
+                if self._launched or self._closed:
+                    raise ZReactorError("the pool's thread count is fixed once an engine was "
+                                        "placed or launched")
+                if len(self.threads) != count:
+                    raise ZReactorError("the pool was resized by another thread meanwhile")
+                removed = self.threads[io_threads:]
+                del self.threads[io_threads:]
+                self.threads.extend(added)
+        except BaseException:
+            for thread in added:
+                thread.close()
+            raise
+        for thread in removed:
+            thread.stop()
+            if self.started:
+                thread.join()
+            else:
+                thread.run_once(max_wait=0)  # processes the STOP command
+            thread.close()
+        if self.started:
+            for thread in added:
+                thread.start()
 
     # -- launching ----------------------------------------------------------------------------
 
@@ -185,6 +237,7 @@ class IOThreadPool:
         with self._lock:
             if self._closed:
                 raise ContextClosedError("the I/O thread pool was terminated")
+            self._launched = True
             if io_thread is None:
                 io_thread = min(self.threads, key=lambda t: t.load)
             io_thread.pending += 1

@@ -37,6 +37,15 @@ as ``reason``.
 :mod:`zreactor.zmtp.shortcut`) uses the same two hooks, plus :meth:`StreamEngine.watch_reads`
 to stop and restart the loop polling the socket while another thread reads it.
 
+*Reading into a buffer.* An engine whose codec keeps its own read buffer overrides
+:meth:`StreamEngine.get_buffer` to return a writable ``memoryview`` of it; the read is then
+``recv_into()`` that view and :meth:`StreamEngine.buffer_updated` gets the byte count, with no
+``bytes`` allocated per read and nothing copied before the codec sees it. This is asyncio's
+``BufferedProtocol`` contract (``get_buffer``/``buffer_updated``) and libzmq's decoder
+``get_buffer``/``decode`` pair; the ZMTP engine uses it in traffic
+(:mod:`zreactor.reactor.readbuffer` explains the buffer, :mod:`zreactor.zmtp.frames` the
+decoding). ``get_buffer()`` returning ``None`` means an ordinary ``recv()`` for this read.
+
 *Threads.* The engine's I/O thread runs it, or a thread holding that loop's
 :class:`~zreactor.reactor.lease.LoopLease` (which stands in for the loop: the hooks cannot
 tell the difference). From any other thread, use :meth:`StreamEngine.write_threadsafe` or
@@ -136,7 +145,8 @@ class StreamEngine(Engine):
 
     Call grammar (on the engine's I/O thread, or a thread holding its loop's lease)::
 
-        attached -> (data_received | message_received)* -> [eof_received] -> closed(reason)
+        attached -> (data_received | message_received | get_buffer buffer_updated)*
+                 -> [eof_received] -> closed(reason)
 
     Args:
         sock: a connected stream socket; the engine makes it non-blocking and owns it.
@@ -188,6 +198,17 @@ class StreamEngine(Engine):
 
     def message_received(self, message: Any) -> None:
         """The codec decoded one message."""
+
+    def get_buffer(self) -> memoryview | None:
+        """Hook: a writable buffer for the next read, or ``None`` (the default) to be handed
+        a fresh ``bytes`` through ``data_received``. See *Reading into a buffer*."""
+        return None
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Hook: the last read put ``nbytes`` (> 0) into the buffer :meth:`get_buffer`
+        gave. An engine that gives buffers must override this."""
+        raise NotImplementedError(f"{type(self).__name__}.get_buffer() gave a buffer: "
+                                  "override buffer_updated() too")
 
     def eof_received(self) -> bool | None:
         """The peer closed its sending half. Return true to keep writing (half-close)."""
@@ -312,23 +333,34 @@ class StreamEngine(Engine):
         """Hook (the one read path): one ``recv()``, handed to ``data_received`` (or decoded
         for ``message_received``); EOF and errors end the stream as they should.
 
+        An engine whose :meth:`get_buffer` gives a buffer is read with ``recv_into()`` into
+        it instead, and told with :meth:`buffer_updated` (*Reading into a buffer*, above).
+
         Returns:
             The number of bytes read: 0 if nothing was there, or at EOF or an error.
         """
+        buffer = self.get_buffer()
         try:
-            data = self.sock.recv(self.read_size)
+            if buffer is None:
+                data = self.sock.recv(self.read_size)
+                nbytes = len(data)
+            else:
+                nbytes = self.sock.recv_into(buffer)
         except (BlockingIOError, InterruptedError):
             return 0
         except _CONNECTION_LOST as exc:
             self._lost(exc)
             return 0
-        if not data:
+        if not nbytes:
             self._eof()
             return 0
-        self.bytes_received += len(data)
+        self.bytes_received += nbytes
+        if buffer is not None:
+            self.buffer_updated(nbytes)
+            return nbytes
         if self.codec is None:
             self.data_received(data)
-            return len(data)
+            return nbytes
         error: ProtocolError | None = None
         try:
             messages = self.codec.feed(data)
@@ -340,7 +372,7 @@ class StreamEngine(Engine):
             self.message_received(message)
         if error is not None:
             self._lost(error)
-        return len(data)
+        return nbytes
 
     def watch_reads(self, on: bool) -> None:
         """Hook: start or stop the loop polling the socket for reads, leaving

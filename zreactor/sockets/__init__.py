@@ -3,7 +3,7 @@
 :data:`SOCKET_CLASSES` maps each socket type number to the class implementing it; the
 context's ``socket()`` looks types up here. One module per pattern: :mod:`.pair`,
 :mod:`.pubsub` (PUB, SUB, XPUB, XSUB), :mod:`.reqrep` (REQ, REP), :mod:`.dealer_router`
-(DEALER, ROUTER) and :mod:`.pipeline` (PUSH, PULL).
+(DEALER, ROUTER), :mod:`.pipeline` (PUSH, PULL) and :mod:`.stream` (STREAM: raw tcp/ipc).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from .pipeline import PullSocket, PushSocket
 from .pubsub import PubSocket, SubSocket, XPubSocket, XSubSocket
 from .reqrep import RepSocket, ReqSocket
 from .socket import Socket
+from .stream import StreamSocket
 
 # Imported now rather than at the first bind()/connect() that needs them: an import opens its
 # source file, which fails with EMFILE when the process is at its descriptor limit, so a
@@ -39,6 +40,7 @@ SOCKET_CLASSES: dict[int, type[Socket]] = {
     SocketType.PUSH: PushSocket,
     SocketType.XPUB: XPubSocket,
     SocketType.XSUB: XSubSocket,
+    SocketType.STREAM: StreamSocket,
 }
 
 

@@ -11,11 +11,27 @@ ROUTER), :func:`wait` does better. Each such connection's pipe carries the engin
 connection's fd (the I/O loop, if asleep, stops polling it), waits on those fds and its
 mailbox together (:meth:`Mailbox.wait_with <zreactor.reactor.mailbox.Mailbox.wait_with>`),
 and gives every lent fd back, read first on this thread if it became readable. The reply
-then costs no hand-off between threads: no wake-up of the I/O thread, no command back.
+then costs no hand-off between threads: no wake-up of the I/O thread, no command back. The
+read writes the reply into the socket's own pipe on this very thread, so the pipe is woken
+by hand around it (:meth:`Pipe.rouse <zreactor.sockets.pipe.Pipe.rouse>` /
+:meth:`~zreactor.sockets.pipe.Pipe.settle`) instead of by an ``ACTIVATE_READ`` this thread
+would send to itself.
+
+*Lock-step sockets* (REQ, REP: ``Socket.lock_step``) go one step further and keep their
+connections' reads between their calls: the shortcut's *held read*
+(:mod:`zreactor.zmtp.shortcut`). :func:`arrange` tells every shortcut of a socket whether it
+may hold, whenever the socket's pipes change: only a lock-step socket with at most
+:data:`MAX_CALLER_READS` connections whose wake-up fd was never handed out (an event loop
+watching that fd would not know to wait on a held connection; it lends for itself). A socket
+that returns to the application without waiting (``EAGAIN``, ``EVENTS``, a ``Poller``,
+``close()``) gives what it holds back at once with :func:`release`; the loop's tick takes back
+what is left.
 
 Every rule of lending (under the loop's lease, what EOF and errors do, how much one wait
 reads) belongs to the shortcut: this module only decides *when* to ask. It never lends while
-commands are pending (they are run first), and always gives back, in a ``finally``.
+commands are pending (they are run first), and always gives back, in a ``finally``. An event
+loop, which cannot block here, uses the halves: :func:`lend`, then :func:`read_lent` for
+each lent fd that became readable while it keeps waiting, and :func:`give_back`.
 
 Socket's thread only.
 """
@@ -26,10 +42,9 @@ from typing import TYPE_CHECKING, Container
 
 if TYPE_CHECKING:
     from ..reactor.mailbox import Mailbox
-    from ..zmtp.shortcut import CallerShortcut
     from .pipe import Pipe
 
-__all__ = ["MAX_CALLER_READS", "give_back", "lend", "wait"]
+__all__ = ["MAX_CALLER_READS", "arrange", "give_back", "lend", "read_lent", "release", "wait"]
 
 #: a socket with more connections than this waits on its mailbox alone (reading them on the
 #: application thread pays off for the few-peer REQ/DEALER case, not for a busy ROUTER)
@@ -50,23 +65,72 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None) -> None:
         give_back(lent, readable)
 
 
-def lend(mailbox: Mailbox, pipes: list[Pipe]) -> list[tuple[int, CallerShortcut]]:
+def lend(mailbox: Mailbox, pipes: list[Pipe]) -> list[tuple[int, Pipe]]:
     """The first half of :func:`wait`, for a caller that waits elsewhere (an event loop):
-    ``(fd, shortcut)`` for each connection of ``pipes`` its engine lent; none while commands
+    ``(fd, pipe)`` for each connection of ``pipes`` its engine lent; none while commands
     are pending or for more than :data:`MAX_CALLER_READS` connections. Every one must go
     back through :func:`give_back`."""
-    lent: list[tuple[int, CallerShortcut]] = []
+    lent: list[tuple[int, Pipe]] = []
     if len(pipes) <= MAX_CALLER_READS and not mailbox.maybe_pending:
         for pipe in pipes:
             shortcut = pipe.shortcut
             if shortcut is not None:
                 fd = shortcut.lend_read()
                 if fd is not None:
-                    lent.append((fd, shortcut))
+                    lent.append((fd, pipe))
     return lent
 
 
-def give_back(lent: list[tuple[int, CallerShortcut]], readable: Container[int]) -> None:
-    """The second half: return what :func:`lend` lent, reading those in ``readable`` first."""
-    for fd, shortcut in lent:
-        shortcut.take_back(fd in readable)
+def give_back(lent: list[tuple[int, Pipe]], readable: Container[int]) -> None:
+    """The second half: return what :func:`lend` lent, reading those in ``readable`` first
+    (into pipes woken by hand: see the module docstring)."""
+    for fd, pipe in lent:
+        shortcut = pipe.shortcut
+        assert shortcut is not None  # lend() lent only through one
+        if fd not in readable:
+            shortcut.take_back(False)
+            continue
+        roused = pipe.rouse()
+        try:
+            shortcut.take_back(True)
+        finally:
+            if roused:
+                pipe.settle()
+
+
+def read_lent(lent: tuple[int, Pipe]) -> bool:
+    """For a caller that keeps waiting (an event loop between two receives): read one
+    connection that :func:`lend` lent and that became readable (into its pipe woken by
+    hand), and keep it lent. False if it went home instead: stop polling it, and give it
+    back no more."""
+    fd, pipe = lent
+    shortcut = pipe.shortcut
+    assert shortcut is not None  # lend() lent only through one
+    roused = pipe.rouse()
+    try:
+        return shortcut.read_lent(fd)
+    finally:
+        if roused:
+            pipe.settle()
+
+
+def arrange(pipes: list[Pipe], lock_step: bool) -> None:
+    """Tell the shortcuts of ``pipes`` (all of one socket) whether they may hold reads
+    between the socket's calls: ``lock_step`` and few enough connections (module
+    docstring). A shortcut that may no longer hold gives back what it holds."""
+    hold = lock_step and len(pipes) <= MAX_CALLER_READS
+    for pipe in pipes:
+        shortcut = pipe.shortcut
+        if shortcut is not None and shortcut.lock_step is not hold:
+            shortcut.lock_step = hold
+            if not hold:
+                shortcut.release()
+
+
+def release(pipes: list[Pipe]) -> None:
+    """Give back every read the shortcuts of ``pipes`` hold: the socket returns to the
+    application without waiting on them. Nothing to do (no lease taken) if none is held."""
+    for pipe in pipes:
+        shortcut = pipe.shortcut
+        if shortcut is not None:
+            shortcut.release()

@@ -237,6 +237,7 @@ class Endpoints:
         from . import transports
 
         endpoint, session = transports.connect(self, addr)
+        self.options.connect_routing_id = b""  # it named this connection only (libzmq's)
         objs = self._endpoints.setdefault(endpoint, [])
         if session.socket_pipe is not None:
             # listed first: disconnect() terminates our end before the session (as libzmq),

@@ -2,12 +2,30 @@
 
 Theory of operation
 -------------------
-zreactor keeps every frame as an immutable ``bytes`` object from the moment it is sent, so a
-caller's buffer is never shared with an I/O thread: :func:`as_frame` turns whatever a caller
-passes to ``send`` into ``bytes`` once, at the edge (a ``bytes`` object is kept as is, since
-nobody can change it; a ``bytearray`` or ``memoryview`` is copied). ``recv(copy=False)`` wraps
-the received bytes in a :class:`Frame` (pyzmq's shape: ``.bytes``, ``.buffer``, ``.more``,
-``get(zmq.MORE)``) without copying them again.
+zreactor keeps every frame *in flight* as an immutable ``bytes`` object from the moment it is
+sent, so a caller's buffer is never shared with an I/O thread: :func:`as_frame` turns whatever
+a caller passes to ``send`` into ``bytes`` once, at the edge (a ``bytes`` object is kept as
+is, since nobody can change it; a ``bytearray``, ``memoryview``, numpy array or
+:class:`Frame` is copied).
+
+*The Frame and its buffer.* A :class:`Frame` is what the API hands out for
+``recv(copy=False)`` and what callers build to send: pyzmq's shape (``.bytes``, ``.buffer``,
+``.more``, ``get(zmq.MORE)``, ``frame["User-Id"]``) and pyzmq's buffer, which is *writable*
+(it is libzmq's message memory there): ``memoryview(frame)``, ``numpy.frombuffer(frame)``
+and ``frame.buffer`` see it. A pure-Python class can export the buffer protocol itself only
+from Python 3.12 (``__buffer__``); to export it on every supported version, :class:`Frame`
+*is* a ``bytearray`` (the one builtin whose buffer is writable, one-dimensional, format
+``"B"`` and subclassable with slots), holding the frame's content. The costs, said once:
+
+* building a frame copies its data into the frame (pyzmq's ``copy=True``; zreactor has no
+  zero-copy frames, see the garbage collector in :mod:`zreactor.utils.garbage`), and a
+  received frame is one copy of the bytes the wire delivered;
+* ``.bytes`` is a ``bytes`` snapshot, made on first access and then always the same object
+  (pyzmq's rule); for a received frame the snapshot is taken at reception, from the bytes the
+  wire delivered, so it costs no copy. Writing into the buffer later changes what a ``send``
+  of the frame sends (its current content) but not an earlier snapshot, as in pyzmq.
+* ``bytearray``'s own methods (``append``, slicing ...) are inherited; pyzmq's frames have
+  none of them. ``frame[key]`` is pyzmq's ``frame.get(key)``, not indexing.
 
 *Tracking* (``send(..., track=True)``, ``Frame(track=True)``). pyzmq's :class:`MessageTracker`
 answers "is ZeroMQ done with this message?", which for libzmq means it released the buffer.
@@ -15,11 +33,12 @@ zreactor's honest equivalent: done when zreactor dropped its last reference to t
 because it was written to the connection, read by an inproc peer, or discarded (HWM on PUB,
 a closed pipe). A tracked send wraps the message in a :class:`TrackedMessage`, a ``list``
 subclass that can be weakly referenced; ``weakref.finalize`` sets the tracker's event when
-the message is freed. Untracked messages are plain lists, so tracking costs nothing unless
-asked for. A tracked :class:`Frame` adds its own event, set when the frame object itself is
-freed (as pyzmq's is when libzmq and Python both let go of it). Tracking is by reference
-counting: where a pattern copies a message before queuing it (ROUTER strips the routing
-frame), the tracker may report done as soon as the copy is queued.
+the message is freed. Patterns edit that list in place (ROUTER strips the routing frame, REQ
+adds its delimiter) and never copy it, so the tracker follows the message to the pipe, the
+engine and the wire. Untracked messages are plain lists, so tracking costs nothing unless
+asked for. A tracked :class:`Frame` built with ``copy=False`` (pyzmq's zero-copy case) adds
+its own event, set when the frame object itself is freed, as pyzmq's is when libzmq and Python
+both let go of it; a copied one is done at once, as in pyzmq.
 
 *Metadata.* Frames received on PLAIN, CURVE or ZAP-authenticated connections arrive as
 :class:`~zreactor.zmtp.metadata.MetaBytes` carrying the connection's properties;
@@ -28,6 +47,7 @@ frame), the tracker may report done as soon as the copy is queued.
 
 from __future__ import annotations
 
+import builtins
 import sys
 import threading
 import time
@@ -127,73 +147,96 @@ class TrackedMessage(list):  # type: ignore[type-arg]
         self.tracker = MessageTracker(event)
 
 
-class Frame:
+class Frame(bytearray):
     """One frame of a message (pyzmq's ``zmq.Frame``; ``zmq.Message`` is the same class).
 
+    The frame is a ``bytearray`` holding its content (see the module docstring), so it
+    exports a writable buffer: ``memoryview(frame)``, ``numpy.frombuffer(frame, dtype)``.
+
     Args:
-        data: bytes-like content (not ``str``: encode it).
-        track: give the frame a :attr:`tracker`, done when the frame is freed.
-        copy: copy ``data`` (default: when it is shorter than ``copy_threshold``); zreactor
-            never shares a mutable buffer with an I/O thread either way.
+        data: bytes-like content (not ``str``: encode it); ``None`` is an empty frame.
+        track: give the frame a :attr:`tracker`: done when the frame is freed, or at once
+            when the data was copied (``copy=True``, or a short frame by default), as pyzmq.
+        copy: pyzmq's choice between copying ``data`` and sharing it with libzmq (default:
+            share it from ``copy_threshold`` bytes on). zreactor always copies it into the
+            frame; ``copy`` decides only what ``track`` reports, as a pyzmq caller expects.
         copy_threshold: see ``copy`` (default ``zmq.COPY_THRESHOLD``).
 
     Attributes:
-        bytes: the content. more: True if more frames of the same message follow.
+        more: True if more frames of the same message follow (received frames).
         tracker: a :class:`MessageTracker`, or ``None`` when not tracked.
 
     Raises:
         TypeError: ``data`` is a ``str`` or not bytes-like. BufferError: not contiguous.
     """
 
-    __slots__ = ("bytes", "more", "tracker", "_buffer", "_properties", "__weakref__")
+    __slots__ = ("more", "tracker", "_bytes", "_view", "_properties", "__weakref__")
 
-    def __init__(self, data: Any = b"", track: bool = False, copy: bool | None = None,
+    def __init__(self, data: Any = None, track: bool = False, copy: bool | None = None,
                  copy_threshold: int | None = None) -> None:
         if isinstance(data, str):
             raise TypeError("Str objects not allowed. Only: bytes, buffer interfaces.")
         if data is None:
             data = b""
         try:
-            view = memoryview(data)
+            view = memoryview(data)  # refuses ints, which bytearray(5) would take as a size
         except TypeError:
             raise TypeError(f"expected a bytes-like object, got {type(data).__name__}") from None
         if not view.contiguous:
             raise BufferError("a Frame needs a contiguous buffer")
-        threshold = COPY_THRESHOLD if copy_threshold is None else copy_threshold
-        if type(data) is bytes and not (copy or (copy is None and len(data) < threshold)):
-            self.bytes = data  # immutable: sharing it is safe
-        else:
-            self.bytes = view.tobytes()
+        bytearray.__init__(self, view)
         self.more = False
-        self._buffer: memoryview | None = None
+        self._bytes: bytes | None = None
+        self._view: weakref.ref[memoryview] | None = None
         self._properties: dict[str, str] | None = None
         self.tracker: MessageTracker | None = None
         if track:
-            event = threading.Event()
-            weakref.finalize(self, event.set)
-            self.tracker = MessageTracker(event)
+            threshold = COPY_THRESHOLD if copy_threshold is None else copy_threshold
+            if copy or (copy is None and view.nbytes < threshold):
+                self.tracker = FINISHED_TRACKER  # copied: nothing of the caller's is held
+            else:
+                event = threading.Event()
+                weakref.finalize(self, event.set)
+                self.tracker = MessageTracker(event)
 
     @classmethod
     def _received(cls, data: bytes, more: bool) -> Frame:
-        """A frame for ``recv(copy=False)``: wraps ``data`` without copying it."""
+        """A frame for ``recv(copy=False)``: ``data`` (as the wire delivered it) is also the
+        :attr:`bytes` snapshot, so reading ``.bytes`` copies nothing."""
         frame = cls.__new__(cls)
-        frame.bytes = data
+        bytearray.__init__(frame, data)
         frame.more = more
-        frame._buffer = None
+        frame._bytes = data if type(data) is bytes else None  # MetaBytes: a plain copy later
+        frame._view = None
         frame._properties = getattr(data, "properties", None)  # MetaBytes (see module doc)
         frame.tracker = None
         return frame
 
     @property
+    def bytes(self) -> bytes:
+        """The content as ``bytes``: a copy made on first access, the same object afterwards."""
+        snapshot = self._bytes
+        if snapshot is None:
+            snapshot = self._bytes = builtins.bytes(self)
+        return snapshot
+
+    @property
     def buffer(self) -> memoryview:
-        """The content as a (read-only) memoryview; the same object on every access."""
-        if self._buffer is None:
-            self._buffer = memoryview(self.bytes)
-        return self._buffer
+        """A (writable) memoryview of the content; the same object while anyone holds it.
+
+        Held weakly, as pyzmq does: a view held by the frame itself would make every frame
+        that was ever viewed a reference cycle, freed (and its tracker done) only by the
+        cyclic garbage collector. While a view exists the frame cannot change size.
+        """
+        view = None if self._view is None else self._view()
+        if view is None:
+            view = memoryview(self)
+            self._view = weakref.ref(view)
+        return view
 
     @property
     def closed(self) -> bool:
-        """Always False (pyzmq's frames can be closed; zreactor's hold plain bytes)."""
+        """Always False (pyzmq's frames can be closed; zreactor's are plain memory)."""
         return False
 
     def get(self, option: int | str) -> Any:
@@ -237,45 +280,37 @@ class Frame:
 
         raise ZMQError(errno.EINVAL, f"frame property {option!r} cannot be set")
 
-    def __getitem__(self, key: int | str) -> Any:
+    def __getitem__(self, key: int | str) -> Any:  # type: ignore[override]
+        """``frame["User-Id"]`` is ``frame.get("User-Id")`` (pyzmq), not indexing.
+
+        Raises:
+            KeyError: the frame has no such property.
+        """
         value = self.get(key)
         if value is None:
             raise KeyError(key)
         return value
 
     def fast_copy(self) -> Frame:
-        """A new frame with the same content (and tracker), without copying the bytes."""
-        frame = Frame._received(self.bytes, self.more)
+        """A new frame with the same content, snapshot, properties and tracker."""
+        frame = Frame._received(self, self.more)
+        frame._bytes = self._bytes
         frame._properties = self._properties
         frame.tracker = self.tracker
         return frame
 
     __copy__ = fast_copy
 
-    def __buffer__(self, flags: int) -> memoryview:  # Python 3.12+: memoryview(frame)
-        return memoryview(self.bytes)
-
-    def __bytes__(self) -> bytes:
-        return self.bytes
-
-    def __len__(self) -> int:
-        return len(self.bytes)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Frame):
-            return self.bytes == other.bytes
-        if isinstance(other, (bytes, bytearray, memoryview)):
-            return self.bytes == bytes(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.bytes)
+    def __hash__(self) -> int:  # type: ignore[override]
+        """By content, like ``==`` (do not change a frame's content while it is a dict key)."""
+        return hash(builtins.bytes(self))
 
     def __repr__(self) -> str:
-        nbytes = len(self.bytes)
+        """pyzmq's: ``<zmq.Frame(b'xxxxxxxxxxxx'...2kB)>``."""
+        nbytes = len(self)
         suffix = ""
         if nbytes > 16:
-            shown = self.bytes[:12]
+            shown = builtins.bytes(memoryview(self)[:12])
             for limit, unit, divisor in ((1e9, "GB", 1e9), (2**20, "MB", 1e6), (1e3, "kB", 1e3)):
                 if nbytes >= limit:
                     suffix = f"...{nbytes // divisor:.0f}{unit}"
@@ -283,7 +318,7 @@ class Frame:
             else:
                 suffix = f"...{nbytes}B"
         else:
-            shown = self.bytes
+            shown = builtins.bytes(self)
         return f"<{public_module()}.{type(self).__name__}({shown!r}{suffix})>"
 
     __str__ = __repr__
@@ -302,7 +337,7 @@ def as_frame(data: Any) -> bytes:
     if isinstance(data, bytes):
         return data
     if isinstance(data, Frame):
-        return data.bytes
+        return bytes(data)  # its current content (the buffer may have been written)
     if isinstance(data, str):
         raise TypeError("unicode not allowed, use send_string")
     try:

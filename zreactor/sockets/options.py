@@ -109,6 +109,10 @@ class Options:
     mechanism: int = 0
     thread_safe: bool = False
     last_endpoint: str = ""
+    #: the routing id the next ``connect`` gives its connection (STREAM, ROUTER); one-shot
+    connect_routing_id: bytes = b""
+    #: STREAM: report connections and disconnections as empty messages
+    stream_notify: bool = True
     # -- security (issue 11; see set_security_option below; ``mechanism`` is above) --
     as_server: bool = False
     plain_username: bytes = b""
@@ -198,6 +202,10 @@ OPTION_SPECS: dict[int, OptionSpec] = {
     O.LAST_ENDPOINT: OptionSpec("last_endpoint", str, writable=False),
     O.ZAP_DOMAIN: OptionSpec("zap_domain", bytes),
     O.ZAP_ENFORCE_DOMAIN: OptionSpec("zap_enforce_domain", bool),
+    O.CONNECT_ROUTING_ID: OptionSpec("connect_routing_id", bytes, readable=False,
+                                     types=frozenset({"STREAM", "ROUTER"})),
+    O.STREAM_NOTIFY: OptionSpec("stream_notify", bool, readable=False,
+                                types=frozenset({"STREAM"})),
 }
 
 #: options the socket answers itself (not stored in :class:`Options`); see ``Socket.getsockopt``
@@ -403,6 +411,12 @@ def lookup(option: int, type_name: str, *, write: bool) -> OptionSpec:
             does not apply to this socket type.
     """
     spec = OPTION_SPECS.get(option)
+    if (
+        spec is not None
+        and (spec.types is None or type_name in spec.types)
+        and (spec.writable if write else spec.readable)
+    ):
+        return spec  # the common case: no name to build (option_name makes an enum)
     name = option_name(option)
     if spec is None and not write and option in UNIMPLEMENTED_DEFAULTS:
         return _DEFAULT_SPECS[option]
@@ -456,6 +470,8 @@ def coerce(option: int, spec: OptionSpec, value: Any) -> Any:
         value = bytes(value)
         if option == O.ROUTING_ID and (not value or len(value) > 255 or value[0] == 0):
             raise ZMQError(errno.EINVAL, "ROUTING_ID must be 1-255 bytes, not starting with 0")
+        if option == O.CONNECT_ROUTING_ID and not 0 < len(value) <= 255:
+            raise ZMQError(errno.EINVAL, "CONNECT_ROUTING_ID must be 1-255 bytes")
         return value
     if spec.kind is bool:
         return bool(value)

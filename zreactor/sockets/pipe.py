@@ -37,6 +37,17 @@ unchanged; :meth:`Pipe.resume_reading` is the reader-side half, valid only under
 lease. The same shortcut lends the connection's fd to the socket while it waits (see
 :mod:`zreactor.sockets.caller_wait`). Inproc pipes have none.
 
+*Waking by hand.* When the socket's thread reads its own connection (the engine decodes on
+that thread and writes to this pipe), an ``ACTIVATE_READ`` would be a command from the
+socket's thread to itself: an eventfd write, then a drain and a dispatch, to say what the
+thread is about to look at anyway. So the reader may wake its end itself around such a read:
+:meth:`Pipe.rouse` clears its sleep flag first (the writer then sees an awake reader and
+sends nothing), and :meth:`Pipe.settle` looks afterwards, activating the end if messages
+came and otherwise going back to sleep with the same look-again. This is the reader's half
+of the protocol above run by the reader itself, so it needs no lock and no lease: a writer
+on another thread that appends between the two is seen by ``settle``, one that appends
+after its look-again sees the flag raised and sends the command.
+
 *High-water marks.* The writer counts messages written; the reader counts messages read and,
 every ``lwm`` messages, tells the writer with ``ACTIVATE_WRITE(msgs_read)``. The writer is
 full while ``written - peers_read >= hwm`` (``hwm == 0``: unbounded). A full writer goes
@@ -436,6 +447,32 @@ class Pipe:
                 return False
             self._in_active = True
         return True
+
+    def rouse(self) -> bool:
+        """Reader side of *Waking by hand*: wake this sleeping end before this thread makes
+        its writer write (the engine reading on the socket's thread), so that no
+        ``ACTIVATE_READ`` comes back to it. False (nothing done) unless the end was asleep
+        and may read; after True, call :meth:`settle` once the writer is done.
+        """
+        if self._in_active:
+            return False  # awake: the reader looks anyway
+        state = self.state
+        if state is not PipeState.ACTIVE and state is not PipeState.WAITING_FOR_DELIMITER:
+            return False
+        self._in.reader_asleep = False
+        return True
+
+    def settle(self) -> None:
+        """Reader side of *Waking by hand*, after :meth:`rouse`: activate this end (the sink
+        hears ``read_activated``, as from the command) if anything came, else sleep again,
+        looking once more after raising the flag."""
+        queue = self._in
+        if not queue.items:
+            queue.reader_asleep = True
+            if not queue.items:  # look again *after* raising the flag: see the module docstring
+                return
+            queue.reader_asleep = False
+        self.process_activate_read()  # what the command would have run
 
     @property
     def pending_out(self) -> int:

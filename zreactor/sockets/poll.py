@@ -14,7 +14,9 @@ So :meth:`Poller.poll` works like libzmq's ``zmq_poll``, in three steps, and rep
 until something is ready or the timeout passes:
 
 1. ask each socket for its events (``socket._events()``), which first runs the commands
-   already in its mailbox and so clears the wake-up fd;
+   already in its mailbox and so clears the wake-up fd (and gives back any connection read
+   a lock-step socket holds for its own next wait: the wait is here, see
+   :mod:`zreactor.sockets.caller_wait`);
 2. if any registered socket or fd is ready, return at once;
 3. otherwise block in ``poll(2)`` on every socket's wake-up fd and every raw fd, until one of
    them becomes readable (something *may* have changed) or the deadline passes.
@@ -206,7 +208,7 @@ def zmq_poll(items: Sequence[tuple[Any, int]], deadline: float | None,
         #    their pipes; raw fds: ask the kernel without blocking
         ready: dict[int, int] = {}
         for index, sock, flags in sockets:
-            events = int(sock._events()) & flags
+            events = int(sock._events(released=True)) & flags  # we wait here, not in it
             if events:
                 ready[index] = events
         if fds:

@@ -1,4 +1,4 @@
-"""Sessions: what binds one connection's ZMTP engine to one pipe of a socket.
+"""Sessions: what binds one connection's engine (ZMTP, or raw for STREAM) to one pipe of a socket.
 
 Theory of operation
 -------------------
@@ -8,7 +8,10 @@ to its messaging socket, and owns the :class:`~zreactor.zmtp.engine.ZmtpEngine` 
 that pipe over the wire. The session is the pipe's *sink* on that side (``read_activated``,
 ``write_activated``, ``pipe_terminated``); it forwards activations to its engine, and the
 engine reads and writes the pipe directly (same thread, no commands on the message path). The
-engine contract is in :mod:`zreactor.zmtp.engine`.
+engine contract is in :mod:`zreactor.zmtp.engine`. A STREAM socket's sessions get a
+:class:`~zreactor.zmtp.raw_engine.RawEngine` instead (raw bytes, no ZMTP, libzmq's
+``raw_engine_t``), which keeps the same contract with a handshake that completes at once;
+that choice, in ``_new_engine``, is the session's only difference for STREAM.
 
 Two roles (:class:`Role`):
 
@@ -29,7 +32,9 @@ Two roles (:class:`Role`):
     session; messages already received stay readable by the socket.
 
 *Ending.* A protocol error (a broken frame, an incompatible socket type, the peer's ERROR)
-ends the session in either role: libzmq does not reconnect after one, and neither do we. A
+ends the session in either role: libzmq does not reconnect after one, and neither do we.
+So does a STREAM socket closing the connection (its raw engine ends with
+:class:`~zreactor.zmtp.raw_engine.ClosedBySocket`). A
 pipe terminated by the socket (``close``, ``disconnect``, a second PAIR peer refused) ends it
 too. The session then asks its owner to terminate it, as every engine does.
 
@@ -68,6 +73,7 @@ from ..reactor.fsm import Machine
 from ..reactor.own import Own
 from ..zmtp.engine import ZmtpEngine
 from ..zmtp.events import HandshakeComplete
+from ..zmtp.raw_engine import ClosedBySocket, RawEngine
 from ..zmtp.shortcut import CallerShortcut
 from .options import apply_to_socket, conflates, security_of
 from .pipe import Pipe, pipepair
@@ -125,7 +131,8 @@ class Session(Engine):
         pipe: our end of the pipe to the socket (``None`` before the first handshake in the
             late-pipe cases, and once it is gone).
         socket_pipe: the socket's end, when the socket made the pipe at connect time.
-        engine: the current :class:`ZmtpEngine`, if a connection exists.
+        engine: the current :class:`ZmtpEngine` (a :class:`RawEngine` for STREAM), if a
+            connection exists.
         connecter: the connecter (``CONNECT`` role) while it lives.
         subscriptions: topics subscribed through this session (SUB/XSUB).
     """
@@ -138,7 +145,7 @@ class Session(Engine):
         self.session_state = SessionState.OPEN
         self.pipe: Pipe | None = None
         self.socket_pipe: Pipe | None = None
-        self.engine: ZmtpEngine | None = None
+        self.engine: ZmtpEngine | RawEngine | None = None
         self.connecter: Connecter | None = None
         self.subscriptions: set[bytes] = set()
         #: caller I/O for the socket's end of our pipe, served by each engine in turn
@@ -157,6 +164,8 @@ class Session(Engine):
         self.late_pipe = (
             role is Role.ACCEPTED or options.immediate or options.type == SocketType.ROUTER
         )
+        #: the name the socket gives this dialled connection (``CONNECT_ROUTING_ID``), or b""
+        self.connect_routing_id = options.connect_routing_id if role is Role.CONNECT else b""
 
     # -- construction (socket's or listener's thread) -------------------------------------------
 
@@ -184,6 +193,7 @@ class Session(Engine):
             sock_end, own_end = pipepair((zsocket, session), (options.sndhwm, options.rcvhwm),
                                          conflate=conflates(options))
             sock_end.endpoint = own_end.endpoint = endpoint
+            sock_end.routing_id = session.connect_routing_id or None
             sock_end.shortcut = session.shortcut
             session.pipe, session.socket_pipe = own_end, sock_end
         return session
@@ -212,9 +222,13 @@ class Session(Engine):
         self.pool.launching(self.thread)  # counted as load until it is plugged
         self.launch_child(child, self.thread)
 
-    def _new_engine(self, sock: _socket.socket) -> ZmtpEngine:
+    def _new_engine(self, sock: _socket.socket) -> ZmtpEngine | RawEngine:
         o = self.options
         apply_to_socket(sock, o)  # SNDBUF/RCVBUF, TCP_KEEPALIVE*, TCP_MAXRT, TOS
+        if o.type == SocketType.STREAM:
+            # raw bytes, no ZMTP (libzmq's raw_engine_t): see zreactor/zmtp/raw_engine.py
+            return RawEngine(sock, self, notify=o.stream_notify, endpoint=self.endpoint,
+                             shortcut=self.shortcut)
         return ZmtpEngine(
             sock,
             self,
@@ -242,20 +256,24 @@ class Session(Engine):
 
     # -- engine calls (see zreactor.zmtp.engine) ------------------------------------------------
 
-    def engine_attached(self, engine: ZmtpEngine) -> None:
+    def engine_attached(self, engine: ZmtpEngine | RawEngine) -> None:
         """A connection exists (its handshake has not completed yet)."""
         self.engine = engine
 
-    def engine_ready(self, engine: ZmtpEngine, handshake: HandshakeComplete) -> None:
-        """The handshake completed: make the pipe now if it is made per connection."""
+    def engine_ready(self, engine: ZmtpEngine | RawEngine, handshake: HandshakeComplete) -> None:
+        """The handshake completed: make the pipe now if it is made per connection.
+
+        A pipe made for a connection this session dialled is named by the
+        ``CONNECT_ROUTING_ID`` it was given, if any, rather than by the peer's identity.
+        """
         if self.pipe is None and self.session_state is SessionState.OPEN and self.late_pipe:
-            self._open_pipe(handshake.peer_identity)
+            self._open_pipe(self.connect_routing_id or handshake.peer_identity)
 
     def zap_request(self, engine: ZmtpEngine, frames: list[bytes]) -> bool:
         """Carry a ZAP request to the handler; False if none is bound."""
         return self.zap.request(engine, frames)
 
-    def engine_closed(self, engine: ZmtpEngine, reason: BaseException | None) -> None:
+    def engine_closed(self, engine: ZmtpEngine | RawEngine, reason: BaseException | None) -> None:
         """The connection ended; decide between reconnecting and ending (module docstring)."""
         dropped = self.zap.engine_gone(engine)
         if dropped is not None:
@@ -265,12 +283,15 @@ class Session(Engine):
         self.engine = None
         if self.session_state is SessionState.CLOSING:
             return  # we terminated it
-        if self.role is Role.ACCEPTED or isinstance(reason, ProtocolError):
+        by_socket = isinstance(reason, ClosedBySocket)  # a STREAM socket's empty send
+        if self.role is Role.ACCEPTED or isinstance(reason, ProtocolError) or by_socket:
             connecter, self.connecter = self.connecter, None
             if connecter is not None:  # no reconnection after a protocol error
                 self.term_child(connecter)
-            # (a connecter reports DISCONNECTED for the connections it redials)
-            self.emit(EventKind.DISCONNECTED, 0, reason=str(reason) if reason else "")
+            # (a connecter reports DISCONNECTED for the connections it redials; a closing
+            # send is the socket's own doing: it reports none, as libzmq)
+            if not by_socket:
+                self.emit(EventKind.DISCONNECTED, 0, reason=str(reason) if reason else "")
             self._drop_pipe()
             if self.session_state is SessionState.OPEN:
                 self.terminate()

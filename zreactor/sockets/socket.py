@@ -50,7 +50,6 @@ import enum
 import errno
 import time
 import types
-import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Container
 
@@ -83,6 +82,7 @@ from .options import (
     set_security_option,
 )
 from .pipe import Pipe
+from .shadow import HandleTable, make_shadow, origin
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -95,10 +95,13 @@ _READ_ONLY = frozenset({SocketOption.RCVMORE, SocketOption.EVENTS, SocketOption.
 
 DONTWAIT = int(Flag.DONTWAIT)
 SNDMORE = int(Flag.SNDMORE)
+#: plain ints: ``EVENTS`` is read several times per message by event loops, and or-ing the
+#: enum members builds a new ``PollEvent`` each time
+POLLIN = int(PollEvent.POLLIN)
+POLLOUT = int(PollEvent.POLLOUT)
 
-#: sockets whose ``underlying`` address was handed out, for :meth:`Socket.shadow` (weak: a
-#: socket nobody holds any more is gone, and so is its address)
-_SHADOWABLE: weakref.WeakValueDictionary[int, Socket] = weakref.WeakValueDictionary()
+#: sockets whose ``underlying`` handle was handed out, for :meth:`Socket.shadow`
+_HANDLES = HandleTable()
 
 
 class SocketState(enum.Enum):
@@ -157,18 +160,35 @@ class Socket(Endpoints, Conveniences, Own):
     own_state: Any
     #: pyzmq's: ``send(copy=False, track=True)`` of a shorter frame reports done at once
     copy_threshold: int = COPY_THRESHOLD
+    #: the pattern alternates strictly between one send and one recv (REQ, REP): between
+    #: its calls, its few connections' reads stay on this thread (the *held read* of
+    #: :mod:`zreactor.zmtp.shortcut`, arranged by :mod:`~zreactor.sockets.caller_wait`)
+    lock_step = False
+    #: pyzmq's: True for a shadow (:meth:`shadow`), whose ``_shadow_obj`` is the original
+    _shadow = False
+    _shadow_obj: Socket | None = None
+    #: the methods that register the socket object itself (reaper, inproc names, the
+    #: ownership tree): a shadow runs them on its original (``sockets/shadow.py``)
+    _SHADOW_DELEGATES = ("bind", "connect", "unbind", "disconnect", "close", "monitor",
+                         "get_monitor_socket", "disable_monitor")
 
     def __new__(cls, context: Context | None = None, socket_type: int = -1,
-                *args: Any, **kwargs: Any) -> Socket:
-        """``zmq.Socket(ctx, zmq.PUSH)`` (pyzmq's spelling) makes a PUSH socket.
+                *args: Any, shadow: Any = None, **kwargs: Any) -> Socket:
+        """``zmq.Socket(ctx, zmq.PUSH)`` (pyzmq's spelling) makes a PUSH socket;
+        ``zmq.Socket(other)`` or ``zmq.Socket(shadow=handle)`` a shadow of another (:meth:`shadow`).
 
         The base class and user subclasses of it name no pattern; the type picks one, and a
         user subclass is combined with it (``class MySocket(zmq.Socket)`` then
         ``MySocket(ctx, zmq.REQ)`` is both a ``MySocket`` and a REQ socket).
 
         Raises:
-            ZMQError: EINVAL for an unknown or unimplemented socket type.
+            ZMQError: EINVAL for an unknown or unimplemented socket type; ENOTSOCK for a
+                handle that names no live socket.
         """
+        if shadow is None and context is not None and not hasattr(context, "add_socket"):
+            shadow = context  # not a context: pyzmq's positional Socket(other_socket)
+        if shadow is not None:
+            return _shadow_of(cls, shadow)
         if cls.socket_type >= 0:
             return object.__new__(cls)  # a pattern class (or a subclass of one)
         return object.__new__(_pattern_class(cls, socket_type))
@@ -210,6 +230,9 @@ class Socket(Endpoints, Conveniences, Own):
         self._life = SocketState.OPEN
         #: not OPEN (closed or stopped): the one flag the per-message paths test
         self._unusable = False
+        #: the wake-up fd was handed out (``FD``, ``fileno()``): someone may wait on it
+        #: elsewhere, so this socket never holds reads (``caller_wait.arrange``)
+        self._fd_shared = False
         #: events of this socket's listeners, sessions and engines (monitors subscribe)
         self.event_bus = EventBus(parent=context.events)
 
@@ -263,6 +286,7 @@ class Socket(Endpoints, Conveniences, Own):
         self.xpipe_terminated(pipe)
         if pipe in self._pipes:
             self._pipes.remove(pipe)
+            self._arrange_caller_reads()
         for objs in self._endpoints.values():
             if pipe in objs:
                 objs.remove(pipe)
@@ -273,6 +297,7 @@ class Socket(Endpoints, Conveniences, Own):
         """Adopt ``pipe`` (our end) and hand it to the pattern."""
         pipe.sink = self
         self._pipes.append(pipe)
+        self._arrange_caller_reads()
         self.xattach_pipe(pipe, subscribe_to_all)
         if self.terminating:
             # the socket is closing: take the pipe down at once
@@ -314,8 +339,21 @@ class Socket(Endpoints, Conveniences, Own):
             if timeout <= 0:
                 return False
         caller_wait.wait(self.mailbox, self._pipes, timeout)
-        self._process_commands()
+        if self.mailbox.maybe_pending:  # a wait that read a connection may have brought none
+            self._process_commands()
         return True
+
+    def _arrange_caller_reads(self) -> None:
+        """The pipes (or the wake-up fd's audience) changed: may the connections' reads be
+        held between calls? (:func:`caller_wait.arrange`)"""
+        caller_wait.arrange(self._pipes, self.lock_step and not self._fd_shared)
+
+    def _share_fd(self) -> int:
+        """The wake-up fd, for a caller that may wait on it outside this socket."""
+        if not self._fd_shared:
+            self._fd_shared = True
+            self._arrange_caller_reads()
+        return self.mailbox.fd
 
     def lend_reads(self) -> list[tuple[int, Any]]:
         """For an event loop about to wait for a message: borrow this socket's connections.
@@ -335,6 +373,13 @@ class Socket(Endpoints, Conveniences, Own):
         """Return what :meth:`lend_reads` lent, reading on this thread the fds in ``readable``
         (their messages are then in the socket: read ``EVENTS``)."""
         caller_wait.give_back(lent, readable)
+
+    def read_lent(self, lent: tuple[int, Any]) -> bool:
+        """Read one connection of :meth:`lend_reads` that became readable, and keep it lent
+        (a loop that goes on waiting on it); its messages are then in the socket. False if
+        it went home instead (the connection ended or the receive queue filled): stop
+        watching its fd, and leave it out of :meth:`give_back_reads`."""
+        return caller_wait.read_lent(lent)
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -382,9 +427,9 @@ class Socket(Endpoints, Conveniences, Own):
         if option == SocketOption.RCVMORE:
             return int(bool(self._in_frames))
         if option == SocketOption.EVENTS:
-            return self._events()
+            return self._events(released=True)
         if option == SocketOption.FD:
-            return self.mailbox.fd
+            return self._share_fd()
         if option == SocketOption.HWM:
             return self.options.sndhwm
         if option == SocketOption.IPV4ONLY:
@@ -419,34 +464,41 @@ class Socket(Endpoints, Conveniences, Own):
         the edge from "found empty" to "has one", as libzmq's ``ZMQ_FD``: after it stirs,
         read ``EVENTS`` (see :mod:`zreactor.asyncio`).
         """
-        return self.mailbox.fd
+        return self._share_fd()
 
     @property
     def underlying(self) -> int:
-        """An identifier of the socket object (pyzmq exposes the C pointer).
+        """The socket's handle (pyzmq exposes the C pointer): the same for its shadows.
 
-        :meth:`shadow` turns it back into this socket while the socket is alive.
+        :meth:`shadow` turns it back into the socket while the socket is alive.
         """
-        _SHADOWABLE[id(self)] = self
-        return id(self)
+        return _HANDLES.handle(origin(self))
 
     @classmethod
-    def shadow(cls, address: int | Socket) -> Socket:
-        """The live socket whose :attr:`underlying` is ``address`` (pyzmq's ``Socket.shadow``).
+    def shadow(cls, address: Any) -> Socket:
+        """A second object over the same socket (pyzmq's ``Socket.shadow``).
 
-        pyzmq makes a second Python object over the same C socket; zreactor has no C socket,
-        so this is the socket object itself (awaitable sockets wrap it, see
-        :mod:`zreactor.asyncio`). Closing either closes the socket, as in pyzmq.
+        Args:
+            address: a socket, its :attr:`underlying` handle, or anything with an
+                ``underlying`` (an awaitable socket).
+
+        The shadow shares everything with the socket (``sockets/shadow.py``): a send through
+        either is a send on the one socket, closing either closes it, and a shadow that is
+        garbage collected closes nothing. ``copy.copy(sock)`` and ``zmq.Socket(sock)`` make
+        one too.
 
         Raises:
-            ZMQError: ENOTSOCK if no live socket has that address.
+            ZMQError: ENOTSOCK if no live socket has that handle.
         """
-        if isinstance(address, Socket):
-            return address
-        sock = _SHADOWABLE.get(int(address))
-        if sock is None:
-            raise ZMQError(errno.ENOTSOCK, f"no live socket at {address:#x}")
-        return sock
+        return cls(shadow=address)
+
+    def __copy__(self) -> Socket:
+        """``copy.copy(sock)``: a shadow, as in pyzmq."""
+        return type(origin(self)).shadow(self)
+
+    def __deepcopy__(self, memo: Any) -> Socket:
+        """``copy.deepcopy(sock)``: a shadow too (there is one socket to share)."""
+        return self.__copy__()
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -541,10 +593,12 @@ class Socket(Endpoints, Conveniences, Own):
             Again: ``DONTWAIT`` was given, ``timeout_ms`` is 0, or it expired.
         """
         if flags & DONTWAIT or timeout_ms == 0:
+            caller_wait.release(self._pipes)  # back to the application, not waiting here
             raise Again()
         deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
         while True:
             if not self._wait(deadline):
+                caller_wait.release(self._pipes)
                 raise Again()
             result = attempt()
             if result:
@@ -565,9 +619,12 @@ class Socket(Endpoints, Conveniences, Own):
             self._check_usable()
         frames = self._in_frames
         if not frames:
-            msg = None if self.mailbox.maybe_pending else self.xrecv()
-            if msg is None:
+            if self.mailbox.maybe_pending:
                 msg = self._recv_msg(flags)
+            else:
+                msg = self.xrecv()
+                if msg is None:  # the pattern was just asked: wait (no second look first)
+                    msg = self._retry(self.xrecv, self.options.rcvtimeo, flags)
             if len(msg) == 1:  # the common case: no need to queue the frames
                 return msg[0] if copy else Frame._received(msg[0], False)
             frames.extend(msg)
@@ -585,14 +642,18 @@ class Socket(Endpoints, Conveniences, Own):
 
     # -- readiness -------------------------------------------------------------------------------
 
-    def _events(self) -> int:
+    def _events(self, released: bool = False) -> int:
+        """The ``EVENTS`` mask. ``released``: the caller will wait elsewhere than in this
+        socket (``EVENTS``, a ``Poller``), so held reads go back to their loop first."""
+        if released:
+            caller_wait.release(self._pipes)
         if self.mailbox.maybe_pending:
             self._process_commands()
         mask = 0
         if self._in_frames or self.xhas_in():
-            mask |= PollEvent.POLLIN
+            mask = POLLIN
         if self.xhas_out():
-            mask |= PollEvent.POLLOUT
+            mask |= POLLOUT
         return mask
 
     def poll(self, timeout: int | None = None, flags: int = PollEvent.POLLIN) -> int:
@@ -619,6 +680,7 @@ class Socket(Endpoints, Conveniences, Own):
             return
         if linger is not None:
             self.options.linger = int(linger)
+        caller_wait.release(self._pipes)  # no wait will come to read them any more
         SOCKET_TRANSITIONS.fire(self, SocketEvent.CLOSE)
         self.context.reaper.reap(self)
 
@@ -677,6 +739,26 @@ class Socket(Endpoints, Conveniences, Own):
             name = f"{cls.__module__}.{cls.__qualname__}"
         closed = " closed" if self.closed else ""
         return f"<{name}({public_module()}.{self.options.type_name}) at {hex(id(self))}{closed}>"
+
+
+def _shadow_of(cls: type[Socket], address: Any) -> Socket:
+    """The shadow ``cls(shadow=address)`` makes (see :meth:`Socket.shadow`)."""
+    if isinstance(address, Socket):
+        sock: Socket | None = address
+    else:
+        handle = address if isinstance(address, int) else getattr(address, "underlying", None)
+        if not isinstance(handle, int):
+            raise TypeError(f"cannot shadow {address!r}: expected a socket or its handle")
+        sock = _HANDLES.lookup(handle)
+        if sock is None:
+            raise ZMQError(errno.ENOTSOCK, f"no live socket at {handle:#x}")
+    sock = origin(sock)
+    if isinstance(sock, cls):
+        return make_shadow(sock)
+    if cls.socket_type >= 0:
+        raise ZMQError(errno.EINVAL, f"a {cls.__name__} cannot shadow a "
+                                     f"{sock.options.type_name} socket")
+    return make_shadow(sock, _pattern_class(cls, sock.socket_type))
 
 
 #: (user class, pattern class) -> the class combining them (see ``Socket.__new__``)

@@ -19,6 +19,10 @@ The modules, bottom-up:
 * :mod:`.state` - the connection's states and the table of legal transitions;
 * :mod:`.events` - what ``receive_data`` and ``receive_batch`` return;
 * :mod:`.connection` - :class:`ZmtpConnection`, which ties them together.
+
+Beside the codec, two engines carry a session's pipe over a stream: :mod:`.engine`
+(``ZmtpEngine``, driving the codec) and :mod:`.raw_engine` (``RawEngine``: a STREAM socket's
+raw bytes, no ZMTP at all, behind the same session contract).
 """
 
 from __future__ import annotations

@@ -25,6 +25,19 @@ of plain messages costs no event object and no second walk per message), and
 re-checking them. Both paths follow the same grammar and the same rules below; the fuzz tests
 hold :meth:`receive_batch` to the same output as :meth:`receive_data`.
 
+*Reading into the decoder.* In traffic an engine need not hand over chunks at all: when
+:meth:`get_buffer` returns a ``memoryview`` (plain traffic; ``None`` during the handshake and
+under an encrypting mechanism), it reads straight into the frame decoder's buffer and reports
+the count, with the same events as :meth:`receive_batch`::
+
+    buffer = conn.get_buffer()
+    if buffer is None:
+        events = conn.receive_batch(sock.recv(65536))
+    else:
+        events = conn.buffer_updated(sock.recv_into(buffer))
+
+(:mod:`.frames` explains why: each body is then copied once, kernel to application.)
+
 The call grammar, which the state machine in :mod:`.state` enforces::
 
     construct -> receive_data+ -> HandshakeComplete -> (receive_data | send_*)*
@@ -296,9 +309,42 @@ class ZmtpConnection:
         """
         if self._state is not State.TRAFFIC:
             return self.receive_data(data)
+        return self._traffic_batch(data, 0)
+
+    def get_buffer(self) -> memoryview | None:
+        """Where the engine should read next, or ``None``: then read a chunk and pass it to
+        :meth:`receive_batch`.
+
+        In traffic without encryption the frame decoder owns the read buffer (see
+        :mod:`.frames`, *Reading into the decoder*): ``n = sock.recv_into(buffer)``, then
+        :meth:`buffer_updated` ``(n)``. Before the handshake completes, and for a mechanism
+        that encrypts, this returns ``None``.
+        """
+        if self._state is not State.TRAFFIC or self._boxed:
+            return None
+        return self._decoder.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> list[Event]:
+        """:meth:`receive_batch` for the ``nbytes`` the last read put into :meth:`get_buffer`.
+
+        Raises:
+            ProtocolError: as :meth:`receive_data`.
+            LocalProtocolError: no buffer was handed out (the connection is not in plain
+                traffic).
+        """
+        if self._state is not State.TRAFFIC or self._boxed:
+            raise LocalProtocolError(
+                f"buffer_updated() in state {self._state.name}: get_buffer() gave no buffer")
+        return self._traffic_batch(None, nbytes)
+
+    def _traffic_batch(self, data: BytesLike | None, nbytes: int) -> list[Event]:
+        """Decode in traffic: ``data`` (a chunk), or ``nbytes`` read into the decoder."""
         try:
             try:
-                if self._boxed:
+                if data is None:
+                    items, self._partial, commands = self._decoder.messages_received(
+                        nbytes, self._partial)
+                elif self._boxed:
                     items, commands = self._unbox(data)
                 else:
                     items, self._partial, commands = self._decoder.feed_messages(

@@ -22,6 +22,9 @@ Both live on the same I/O thread and call each other directly. The contract, in 
                                               engine pulls it and writes, as restart_output
     | shortcut.lend_read() ... take_back()    the socket polls the fd while it waits, then
                                               reads it through the engine's read path
+    | shortcut.release()                      a lock-step socket gives back a held read
+    | [I/O thread:] the shortcut's tick       a held read nobody came for goes back to
+                                              the loop
     )*
     session.engine_closed(engine, reason)     once, from ``closed()``; nothing follows
 
@@ -34,11 +37,17 @@ the same grammar as on the loop. The engine cannot tell them apart, and does not
 ten bytes of its own and waits for ours). ``handshake_ivl`` bounds the whole handshake; when it
 expires the connection is dropped with ``HANDSHAKE_FAILED_NO_DETAIL``.
 
-*Batching, in.* One ``recv()`` (up to :attr:`read_size` bytes) may complete hundreds of
-messages. They arrive as one ``MessageBatch``, go into the pipe with one ``write_batch`` and
-the pipe is flushed once, so the socket's thread gets at most one wake-up per read. If the pipe is full (the socket's ``rcvhwm``), the
-messages that did not fit wait in a backlog and the engine stops reading the socket (the
-kernel's buffers then push back on the peer, as TCP intends) until the pipe says it has room.
+*Batching, in.* In traffic the engine reads with ``recv_into()`` straight into the frame
+decoder's buffer (the ``get_buffer``/``buffer_updated`` hooks of
+:class:`~zreactor.reactor.stream.StreamEngine`; :mod:`zreactor.zmtp.frames` says why), which
+starts at 64 KiB and grows to hold four of the frames it sees, so one read may complete
+hundreds of small messages or several large ones; the greeting and the handshake, and
+encrypted traffic, are read as ``recv()`` chunks of :attr:`read_size` bytes. The messages of
+one read arrive as one ``MessageBatch``, go into the pipe with one ``write_batch`` and the
+pipe is flushed once, so the socket's thread gets at most one wake-up per read. If the pipe
+is full (the socket's ``rcvhwm``), the messages that did not fit wait in a backlog and the
+engine stops reading the socket (the kernel's buffers then push back on the peer, as TCP
+intends) until the pipe says it has room.
 
 *Batching, out.* When the pipe becomes readable the engine pulls up to :data:`BATCH_BYTES` of
 messages (``read_batch``, a few hundred at a time), encodes them with ``send_batch`` and
@@ -62,9 +71,15 @@ in :mod:`zreactor.zmtp.shortcut`; the engine only answers the shortcut's questio
 ``heartbeat_timeout`` (default: the interval) after it, drop the connection. A PING from the
 peer is answered at once, and if it carries a TTL we drop the connection when nothing arrives
 within that TTL. "Anything arrives" means any bytes: a large frame still in flight counts as
-life, where libzmq waits for a complete frame. The timers are not reset per read; each records
-the read count when it was armed and, when it fires, compares (a counter bump per read is
-cheaper than rescheduling a timer per read).
+life, where libzmq waits for a complete frame. libzmq cancels both timers on every message
+it decodes, so the timeout runs from *the first PING we send after the last traffic*, and
+the TTL from *the peer's last PING*. We keep those deadlines without touching a timer per
+read: each timer records the read count when it was armed, traffic bumps the count, a PING
+we send re-arms the timeout timer if anything arrived since it was armed (the PING libzmq
+would arm it at), and every PING from the peer re-arms the TTL timer. A timer that fires
+with the count unchanged has seen silence, but first looks at the socket itself if the
+caller shortcut holds or borrows our fd (the loop polls nothing then; see *The held read*
+in :mod:`zreactor.zmtp.shortcut`): data waiting there is life, not silence.
 
 *Errors.* Everything that ends the connection ends here, in ``closed(reason)``:
 
@@ -352,28 +367,27 @@ class ZmtpEngine(StreamEngine):
 
     # -- the caller shortcut's questions (zmtp/shortcut.py: socket's thread, lease held) -------
 
-    def _caller_may_write(self) -> bool:
-        """True if the socket's thread may pull and write for us now: handshake done,
-        nothing queued, output running, and no caller write since the last read."""
-        return (
-            self.state is EngineState.ATTACHED
-            and self.handshake is not None
-            and self.output is Flow.RUNNING
-            and self.write_state is WriteState.OPEN
-            and not self.write_buffer_size
-            and self._reads != self._caller_mark
-            and not self._subscriber
-        )
-
-    def _caller_wake_pipe(self) -> bool:
-        """Wake our end of the pipe as ``ACTIVATE_READ`` would; False if it is ending."""
+    def _caller_write(self) -> bool:
+        """The socket wrote to our sleeping pipe: pull it and write here, on its thread, if
+        we are idle (handshake done, nothing queued, output running, not a subscriber, and
+        no caller write since the last read); wake our end of the pipe as ``ACTIVATE_READ``
+        would. False if the loop must do it (not idle, or the pipe is ending)."""
+        if (
+            self.state is not EngineState.ATTACHED
+            or self.handshake is None
+            or self.output is not Flow.RUNNING
+            or self.write_state is not WriteState.OPEN
+            or self.write_buffer_size
+            or self._reads == self._caller_mark
+            or self._subscriber
+        ):
+            return False
         pipe = self.session.pipe
-        return pipe is not None and pipe.resume_reading()
-
-    def _caller_write(self) -> None:
-        """Pull the pipe and write, on the socket's thread (one caller write per read)."""
+        if pipe is None or not pipe.resume_reading():
+            return False
         self._caller_mark = self._reads
         self._pull()
+        return True
 
     def _caller_read_fd(self) -> int | None:
         """The fd a waiting socket may poll and read through the shortcut, or None while
@@ -391,10 +405,6 @@ class ZmtpEngine(StreamEngine):
         """The socket's thread polls our fd now: the loop stops (no wake-up for data that
         thread will read anyway, no fight for the interpreter lock)."""
         self.watch_reads(False)
-
-    def _caller_read(self) -> int:
-        """Read once on the socket's thread: the one read path. Returns the bytes read."""
-        return self.read_once()
 
     def _caller_give_back(self) -> None:
         """The socket stopped waiting: the loop polls our fd again (if reading is open)."""
@@ -414,11 +424,23 @@ class ZmtpEngine(StreamEngine):
             self._handshake_timer = self.call_later(self.handshake_ivl, self._handshake_expired)
         self._send_pending()
 
+    def get_buffer(self) -> memoryview | None:
+        """In traffic, read straight into the frame decoder's buffer (no encryption)."""
+        return self.conn.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """As :meth:`data_received`, for ``nbytes`` read into :meth:`get_buffer`."""
+        self._deliver(self.conn.buffer_updated, nbytes)
+
     def data_received(self, data: bytes) -> None:
         """Decode what arrived; write every message to the pipe; flush once."""
+        self._deliver(self.conn.receive_batch, data)
+
+    def _deliver(self, decode: Callable[[Any], list[Any]], received: Any) -> None:
+        """Decode with ``decode(received)``; write every message to the pipe; flush once."""
         self._reads += 1
         try:
-            events = self.conn.receive_batch(data)
+            events = decode(received)
         except ProtocolError as exc:
             # What the codec queued before the violation (typically our READY, queued when
             # the peer's greeting parsed) goes out first, best effort: a peer whose READY we
@@ -504,7 +526,9 @@ class ZmtpEngine(StreamEngine):
         kind = type(event)
         if kind is Ping:
             self.conn.answer_ping(event)
-            if event.ttl > 0 and self._ttl_timer is None:
+            if event.ttl > 0:  # each PING restarts the TTL, as libzmq's cancel-and-arm does
+                if self._ttl_timer is not None:
+                    self._ttl_timer.cancel()
                 self._ttl_mark = self._reads
                 self._ttl_timer = self.call_later(event.ttl, self._ttl_expired)
         elif kind is HandshakeComplete:
@@ -676,20 +700,35 @@ class ZmtpEngine(StreamEngine):
             return
         self.call_later(self.heartbeat_ivl, self._heartbeat)
         self.conn.send_ping(self.heartbeat_ttl)
-        if self._timeout_timer is None and self.heartbeat_timeout > 0:
+        timer = self._timeout_timer
+        if self.heartbeat_timeout > 0 and (timer is None or self._reads != self._timeout_mark):
+            # the first PING since the last traffic starts the wait (libzmq cancels the
+            # timer on traffic and arms it at the next PING)
+            if timer is not None:
+                timer.cancel()
             self._timeout_mark = self._reads
             self._timeout_timer = self.call_later(self.heartbeat_timeout, self._timeout_expired)
         self._send_pending()
 
+    def _silent_since(self, mark: int) -> bool:
+        """True if nothing arrived since the read count was ``mark``; a fd the caller
+        shortcut holds or borrows is read here first (the loop does not poll it then)."""
+        if self._reads != mark:
+            return False
+        shortcut = self.shortcut
+        if shortcut is not None and shortcut.lent_from(self):
+            self.read_once()
+        return self._reads == mark and self.state is EngineState.ATTACHED
+
     def _timeout_expired(self) -> None:
         self._timeout_timer = None
-        if self._reads == self._timeout_mark:
+        if self._silent_since(self._timeout_mark):
             self.drop(TimeoutError(errno.ETIMEDOUT,
                                     f"no traffic within {self.heartbeat_timeout:g} s of our PING"))
 
     def _ttl_expired(self) -> None:
         self._ttl_timer = None
-        if self._reads == self._ttl_mark:
+        if self._silent_since(self._ttl_mark):
             self.drop(TimeoutError(errno.ETIMEDOUT, "no traffic within the TTL of the peer's PING"))
 
 

@@ -18,14 +18,35 @@ therefore total more than ``maxmsgsize`` if no single frame does.
 
 Speed
 -----
-The decoder is on the hot path, so it works on one buffer with index arithmetic:
+The decoder is on the hot path, so it works on one buffer with index arithmetic, and each
+body is copied exactly once on its way from the kernel to the application.
 
-* a chunk that arrives while nothing is buffered is parsed in place; only its incomplete tail
-  is copied into the buffer;
-* otherwise the chunk is appended to a ``bytearray`` and, after parsing, the consumed prefix is
-  deleted in one go (CPython deletes from the front of a ``bytearray`` without moving the
-  rest), so a 1 MB frame arriving 1 byte at a time costs O(n), not O(n^2);
-* each body is copied exactly once, out of a ``memoryview``.
+*Reading into the decoder.* The decoder owns the buffer the engine reads into (a
+:class:`~zreactor.reactor.readbuffer.ReadBuffer`, whose docstring explains its sizing), as
+libzmq's decoders own theirs: only the grammar knows how much the frame in progress still
+needs, and where the incomplete tail begins. The engine asks :meth:`FrameDecoder.get_buffer`
+for a ``memoryview``, ``recv_into()`` it, and reports the byte count with
+:meth:`FrameDecoder.messages_received` (or :meth:`FrameDecoder.frames_received`). The
+kernel writes into the buffer, complete frames are cut out of it, and an incomplete tail
+simply stays there for the next read: nothing is appended or joined. For a stream of 64 KiB
+messages that replaces ``recv()`` bytes → tail buffer → joined copy → body (three copies
+and two allocations per message, and a read per part-frame) with one copy per body and four
+messages per read.
+
+*Two copy strategies.* Cutting a small body out of a ``bytes`` object is one cheap slice;
+cutting it out of a ``bytearray`` needs a ``memoryview`` slice and a copy, about three times
+the interpreter work. So while messages are small the decoder copies the whole window into
+one ``bytes`` (one fast ``memcpy``) and slices the bodies out of that; once the last read's
+messages averaged :data:`LARGE_MESSAGE` bytes or more, or the frame in progress is that
+large, it copies each body straight out of the buffer instead, so a large body is copied
+once rather than twice.
+
+*Chunks.* :meth:`FrameDecoder.feed` and :meth:`FrameDecoder.feed_messages` take bytes read
+by someone else (the handshake, encrypted traffic, tests). A chunk that arrives while
+nothing is buffered is parsed where it is, and only its incomplete tail is copied into the
+buffer; otherwise the chunk is appended to the window first. Both ways in feed the same
+window, so a connection may switch between them at any frame boundary or in mid-frame (it
+does, when the handshake completes).
 
 The encoder side never builds a frame by concatenation: it appends headers and bodies to a
 list that the caller joins once (:func:`encode_messages`), which is what lets an engine batch
@@ -34,14 +55,14 @@ thousands of small messages into one ``send()``.
 The traffic fast path
 ---------------------
 :meth:`FrameDecoder.feed` returns frames; a connection in traffic would then walk them again to
-assemble messages. :meth:`FrameDecoder.feed_messages` does both in one loop, for the state where
-nearly every frame is message data: it returns finished messages (lists of frames) with any
-command frames left in place as ``(flags, body)`` tuples, plus a count of those commands, so a
-caller that sees no command takes the whole list as it is. Bodies are sliced out of a ``bytes``
-object (one copy each, no ``memoryview`` round trip), and the commonest frame of all, the short
-last frame of a single-frame message, has a branch of its own. A partial chunk is kept in the
-buffer together with the size of the frame it starts (``_need``), so a large frame arriving in
-small pieces is only appended to until it is complete: still O(n).
+assemble messages. :meth:`FrameDecoder.feed_messages` and
+:meth:`FrameDecoder.messages_received` do both in one loop, for the state where nearly every
+frame is message data: they return finished messages (lists of frames) with any command
+frames left in place as ``(flags, body)`` tuples, plus a count of those commands, so a caller
+that sees no command takes the whole list as it is. The commonest frame of all, the short
+last frame of a single-frame message, has a branch of its own. The size of the frame in
+progress is remembered (``_need``), so a large frame arriving in small pieces is not parsed
+again until it is complete.
 
 :func:`append_messages` is the matching encoder for frames already known to be ``bytes`` (the
 socket layer makes them so), with the same special case for short single-frame messages.
@@ -54,6 +75,7 @@ from collections.abc import Iterable, Sequence
 from typing import NoReturn
 
 from ..errors import ProtocolError
+from ..reactor.readbuffer import ReadBuffer
 
 __all__ = [
     "COMMAND",
@@ -63,6 +85,7 @@ __all__ = [
     "Frame",
     "FrameDecoder",
     "FramingError",
+    "LARGE_MESSAGE",
     "append_command",
     "append_message",
     "append_messages",
@@ -79,6 +102,9 @@ RESERVED = 0xF8
 SHORT_MAX = 255
 #: The RFC caps a long size at 2**63 - 1.
 LONG_MAX = (1 << 63) - 1
+#: Average message size from which the decoder copies bodies straight out of its read buffer
+#: instead of slicing a ``bytes`` copy of the window (*Two copy strategies*).
+LARGE_MESSAGE = 2048
 
 _unpack_long = struct.Struct(">Q").unpack_from
 _pack_long_header = struct.Struct(">BQ").pack
@@ -123,28 +149,73 @@ class FrameDecoder:
         offset: the stream offset of the first byte fed (64 when the decoder starts after the
             greeting); used only to say where a violation happened.
 
-    The decoder is a pure function of the bytes fed so far: feeding a stream in one piece or
-    one byte at a time yields the same frames. After it raises :class:`ProtocolError` it must
-    be discarded.
+    Two ways in, which may be mixed (the bytes are one stream either way):
+
+    * *chunks*: :meth:`feed` / :meth:`feed_messages` take bytes someone else read;
+    * *the read buffer*: ``n = sock.recv_into(decoder.get_buffer())``, then
+      :meth:`frames_received` / :meth:`messages_received` with ``n`` (see the module
+      docstring, *Reading into the decoder*).
+
+    The decoder is a pure function of the bytes given so far: a stream in one piece or one
+    byte at a time yields the same frames. After it raises :class:`ProtocolError` it must be
+    discarded.
     """
 
-    __slots__ = ("_buf", "_limit", "_maxmsgsize", "_need", "_offset")
+    __slots__ = ("_large", "_limit", "_maxmsgsize", "_need", "_offset", "_rb")
 
     def __init__(self, maxmsgsize: int = -1, *, offset: int = 0) -> None:
-        self._buf = bytearray()
+        self._rb = ReadBuffer()
         self._maxmsgsize = maxmsgsize
         #: The largest body accepted, as one comparison: maxmsgsize, or LONG_MAX for none.
         self._limit = maxmsgsize if maxmsgsize >= 0 else LONG_MAX
-        #: Stream offset of ``_buf[0]``.
+        #: Stream offset of the window's first byte (``_rb.start``).
         self._offset = offset
-        #: Bytes the frame at ``_buf[0]`` needs in all, when its header is complete (else 0):
-        #: :meth:`feed_messages` does not parse again until that many are buffered.
+        #: Bytes the frame at the window's start needs in all, when its header is complete
+        #: (else 0): nothing is parsed again until that many are there.
         self._need = 0
+        #: The last read's messages averaged at least LARGE_MESSAGE bytes: copy bodies
+        #: straight out of the buffer (see *Two copy strategies*).
+        self._large = False
 
     @property
     def buffered(self) -> int:
         """Bytes received that do not yet form a complete frame."""
-        return len(self._buf)
+        return len(self._rb)
+
+    # -- the read buffer ------------------------------------------------------------------
+
+    def get_buffer(self) -> memoryview:
+        """Where the next read should land: ``sock.recv_into(decoder.get_buffer())``.
+
+        The view has room for at least the rest of the frame in progress. Use it for one read
+        only, then report what it received with :meth:`frames_received` or
+        :meth:`messages_received` before asking again.
+        """
+        return self._rb.space(self._need)
+
+    def frames_received(self, nbytes: int) -> list[Frame]:
+        """The last read put ``nbytes`` into :meth:`get_buffer`: return the frames completed.
+
+        Raises:
+            FramingError: as :meth:`feed`.
+        """
+        self._rb.filled(nbytes)
+        return self._buffered_frames()
+
+    def messages_received(
+        self, nbytes: int, partial: list[bytes]
+    ) -> tuple[list[list[bytes] | Frame], list[bytes], int]:
+        """The last read put ``nbytes`` into :meth:`get_buffer`: the traffic fast path.
+
+        Args and returns as :meth:`feed_messages`.
+
+        Raises:
+            FramingError: as :meth:`feed`.
+        """
+        self._rb.filled(nbytes)
+        return self._buffered_messages(partial)
+
+    # -- chunks ---------------------------------------------------------------------------
 
     def feed(self, data: BytesLike) -> list[Frame]:
         """Consume ``data`` and return the frames it completed, in order.
@@ -154,45 +225,15 @@ class FrameDecoder:
                 long size exceeds 2**63-1, or a frame is larger than ``maxmsgsize``. The frames
                 completed before the violation travel in the exception.
         """
-        buf = self._buf
-        if buf:
-            buf += data
-            src: BytesLike = buf
-        else:
-            src = data
-        frames: list[Frame] = []
-        pos = 0
-        with memoryview(src) as view:
-            end_of_data = len(view)
-            maxmsgsize = self._maxmsgsize
-            while end_of_data - pos >= 2:
-                flags = view[pos]
-                if flags < LONG or flags == COMMAND:
-                    # Short data frame (last or MORE) or short command: the common case.
-                    size = view[pos + 1]
-                    start = pos + 2
-                elif flags & RESERVED or flags & (COMMAND | MORE) == COMMAND | MORE:
-                    self._reject(flags, 0, pos, frames)
-                else:
-                    if end_of_data - pos < 9:
-                        break
-                    size = _unpack_long(view, pos + 1)[0]
-                    if size > LONG_MAX:
-                        self._reject(flags, size, pos, frames)
-                    start = pos + 9
-                if 0 <= maxmsgsize < size:
-                    self._reject(flags, size, pos, frames)
-                end = start + size
-                if end > end_of_data:
-                    break
-                frames.append((flags, view[start:end].tobytes()))
-                pos = end
-            if src is not buf and pos < end_of_data:
-                buf += view[pos:]
-        if src is buf:
-            del buf[:pos]
+        rb = self._rb
+        if len(rb):
+            rb.append(data)
+            return self._buffered_frames()
+        with memoryview(data) as view:  # nothing buffered: parse the chunk where it is
+            frames, pos = self._frames(view, 0, len(view))
+            if pos < len(view):
+                rb.append(view[pos:])
         self._offset += pos
-        self._need = 0
         return frames
 
     def feed_messages(
@@ -215,17 +256,88 @@ class FrameDecoder:
             FramingError: as :meth:`feed`; its ``frames`` are the items completed before the
                 violation.
         """
-        buf = self._buf
-        if buf:
-            buf += data
-            if len(buf) < self._need:
-                return [], partial, 0  # the frame in progress is still incomplete
-            src = bytes(buf)
-            buf.clear()
-        elif type(data) is bytes:
-            src = data
+        rb = self._rb
+        if len(rb) or type(data) is not bytes:
+            rb.append(data)
+            return self._buffered_messages(partial)
+        items, partial, commands, used = self._small_messages(data, partial)
+        if used < len(data):  # nothing buffered: the chunk was parsed where it is
+            with memoryview(data) as view:
+                rb.append(view[used:])
+        self._offset += used
+        return items, partial, commands
+
+    # -- the parsing loops ----------------------------------------------------------------
+
+    def _buffered_frames(self) -> list[Frame]:
+        rb = self._rb
+        if len(rb) < self._need:
+            return []  # the frame in progress is still incomplete
+        start = rb.start
+        with memoryview(rb.data) as view:
+            frames, pos = self._frames(view, start, rb.end)
+        rb.consume(pos - start)
+        self._offset += pos - start
+        return frames
+
+    def _buffered_messages(
+        self, partial: list[bytes]
+    ) -> tuple[list[list[bytes] | Frame], list[bytes], int]:
+        rb = self._rb
+        need = self._need
+        if len(rb) < need:
+            return [], partial, 0  # the frame in progress is still incomplete
+        start = rb.start
+        if self._large or need >= LARGE_MESSAGE:
+            items, partial, commands, used = self._large_messages(rb.data, start, rb.end,
+                                                                  partial)
         else:
-            src = bytes(data)
+            with memoryview(rb.data) as view:
+                window = view[start:rb.end].tobytes()
+            items, partial, commands, used = self._small_messages(window, partial)
+        if items:
+            self._large = used >= LARGE_MESSAGE * len(items)
+        rb.consume(used)
+        self._offset += used
+        return items, partial, commands
+
+    def _frames(self, view: memoryview, pos: int, end_of_data: int) -> tuple[list[Frame], int]:
+        """Frames from ``view[pos:end_of_data]``; returns them and where parsing stopped."""
+        frames: list[Frame] = []
+        base = pos
+        limit = self._limit
+        need = 0
+        while end_of_data - pos >= 2:
+            flags = view[pos]
+            if flags < LONG or flags == COMMAND:
+                # Short data frame (last or MORE) or short command: the common case.
+                size = view[pos + 1]
+                start = pos + 2
+            elif flags & RESERVED or flags & (COMMAND | MORE) == COMMAND | MORE:
+                self._reject(flags, 0, pos - base, frames)
+            else:
+                if end_of_data - pos < 9:
+                    break
+                size = _unpack_long(view, pos + 1)[0]
+                if size > LONG_MAX:
+                    self._reject(flags, size, pos - base, frames)
+                start = pos + 9
+            if size > limit:
+                self._reject(flags, size, pos - base, frames)
+            end = start + size
+            if end > end_of_data:
+                need = end - pos
+                break
+            frames.append((flags, view[start:end].tobytes()))
+            pos = end
+        self._need = need
+        return frames, pos
+
+    def _small_messages(
+        self, src: bytes, partial: list[bytes]
+    ) -> tuple[list[list[bytes] | Frame], list[bytes], int, int]:
+        """Messages from all of ``src``, bodies sliced out of it; returns ``(items, partial,
+        commands, bytes used)``."""
         items: list[list[bytes] | Frame] = []
         append = items.append
         commands = 0
@@ -275,14 +387,57 @@ class FrameDecoder:
                 append(partial)
                 partial = []
             pos = end
-        if pos < end_of_data:
-            with memoryview(src) as view:
-                buf += view[pos:]
         self._need = need
-        self._offset += pos
-        return items, partial, commands
+        return items, partial, commands, pos
+
+    def _large_messages(
+        self, data: bytearray, pos: int, end_of_data: int, partial: list[bytes]
+    ) -> tuple[list[list[bytes] | Frame], list[bytes], int, int]:
+        """As :meth:`_small_messages` over ``data[pos:end_of_data]``, each body copied
+        straight out of ``data`` (its only copy)."""
+        items: list[list[bytes] | Frame] = []
+        append = items.append
+        commands = 0
+        limit = self._limit
+        base = pos
+        need = 0
+        with memoryview(data) as view:
+            while end_of_data - pos >= 2:
+                flags = data[pos]
+                if flags < LONG or flags == COMMAND:
+                    size = data[pos + 1]
+                    start = pos + 2
+                elif flags & RESERVED or flags & (COMMAND | MORE) == COMMAND | MORE:
+                    self._reject(flags, 0, pos - base, items)  # type: ignore[arg-type]
+                else:
+                    if end_of_data - pos < 9:
+                        break
+                    size = _unpack_long(data, pos + 1)[0]
+                    if size > LONG_MAX:
+                        self._reject(flags, size, pos - base, items)  # type: ignore[arg-type]
+                    start = pos + 9
+                if size > limit:
+                    self._reject(flags, size, pos - base, items)  # type: ignore[arg-type]
+                end = start + size
+                if end > end_of_data:
+                    need = end - pos
+                    break
+                body = view[start:end].tobytes()
+                if flags & COMMAND:
+                    append((flags, body))
+                    commands += 1
+                elif flags & MORE:
+                    partial.append(body)
+                else:
+                    partial.append(body)
+                    append(partial)
+                    partial = []
+                pos = end
+        self._need = need
+        return items, partial, commands, pos - base
 
     def _reject(self, flags: int, size: int, pos: int, frames: list[Frame]) -> NoReturn:
+        """Raise the :class:`FramingError` for the frame at window offset ``pos``."""
         where = f"frame at stream offset {self._offset + pos}"
         if flags & RESERVED:
             problem = (f"flags byte 0x{flags:02x} has reserved bits 0x{flags & RESERVED:02x} "

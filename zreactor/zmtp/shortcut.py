@@ -37,55 +37,221 @@ became readable (a few chunks at most, so that one wait carries a large message 
 sender cannot keep the caller there). Giving back waits for the lease
 (:meth:`IOThread.wait_lease <zreactor.reactor.io_thread.IOThread.wait_lease>`): a lent fd
 must come home. EOF and errors read here end the engine here, as they would on the loop.
+A caller that goes on waiting after a read (an event loop between two receives) reads with
+:meth:`~CallerShortcut.read_lent` instead, which keeps the fd lent (``CALLER``) unless the
+read ended the connection or paused its input (the fd then goes home at once, and the
+caller is told).
+
+*The held read* (lock-step sockets: REQ and REP). Lent only while the socket waits, the fd
+is the loop's again between one wait and the next, and a reply that lands in that window
+(it lands during the peer's turnaround, while the socket is still on its way from ``send()``
+to ``recv()``) wakes the I/O thread instead, which reads it and hands it over: the two
+thread wake-ups the shortcut exists to save. A socket that alternates strictly between
+``send()`` and ``recv()`` knows what comes next, so it sets :attr:`CallerShortcut.lock_step`
+and the fd stays with its thread *between* its calls too: a caller write or a caller read
+ends in the same lease with the fd kept away from the loop, **held**, and the next wait
+polls it without lending anything. Who reads the fd is one machine, :data:`READER` over
+:class:`Reader`; its entry actions set the loop's read interest to match:
+
+* ``LOOP``: the I/O loop polls the fd (an engine's start, and whenever nothing is lent);
+* ``CALLER``: lent to the socket's thread, which polls it while it waits;
+* ``HELD``: the socket's thread's across its calls: it polls the fd while it waits (taking
+  no lease to begin: the fd is its already) and *nobody* polls it in between.
+
+Nobody polling is only safe for a short while: an application that sends and then does
+something else for a minute must still answer the peer's heartbeats, see it hang up and
+report that to its monitor. So the loop takes a held fd back by itself, on a *tick*: a
+timer of :data:`HOLD_TICK` on the engine, armed by the move into ``HELD`` (under the lease,
+so the lease's one wake-up shows it to the sleeping loop) and again by a socket that ends a
+wait and finds it lapsed. The socket's thread counts its uses of the fd (a caller write, the
+end of a wait) and says while it polls it. A tick that finds the fd ``HELD``
+
+* and polled: lapses (the socket is waiting on it; the end of that wait arms the next);
+* and used since the last tick: arms the next itself, from the loop (no wake-up to pay: an
+  exchange in progress costs one loop wake-up per tick, not one per message);
+* and unused for a whole tick: moves it to ``LOOP``.
+
+So no fd stays unpolled for longer than two ticks. The messaging layer gives a held
+fd back at once (:meth:`~CallerShortcut.release`) whenever the socket returns to the
+application without having waited on it (``EAGAIN``, ``EVENTS``, a ``Poller``, ``close()``),
+and a socket whose wake-up fd was handed out (an event loop watches it) never holds: see
+:mod:`zreactor.sockets.caller_wait`. A heartbeat timer that would judge the peer silent looks
+at a held or lent fd first (:meth:`ZmtpEngine <zreactor.zmtp.engine.ZmtpEngine>`, *Heartbeats*).
+
+No message is lost or reordered by holding: holding changes only *which thread* reads the
+fd next (under the loop's lock either way, through the one read path), never what is read or
+in which order it reaches the pipe.
 
 *Counting.* :attr:`~CallerShortcut.writes` and :attr:`~CallerShortcut.reads` count the times
-the shortcut carried a message out or read data in; tests and benchmarks assert on them.
+the shortcut carried a message out or read data in, :attr:`~CallerShortcut.holds` the moves
+into ``HELD`` and :attr:`~CallerShortcut.taken_back` the ticks that found the fd held; tests
+and benchmarks assert on them.
 
-Threads: :meth:`~CallerShortcut.serve` and :meth:`~CallerShortcut.withdraw` on the engine's
-I/O thread; everything else on the socket's thread, the lease taken inside.
+Threads: :meth:`~CallerShortcut.serve`, :meth:`~CallerShortcut.withdraw` and the tick on the
+engine's I/O thread; everything else on the socket's thread, the lease taken inside.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import TYPE_CHECKING
 
+from ..reactor.fsm import Machine, Row
+
 if TYPE_CHECKING:
-    from ..reactor.lease import LoopLease
+    from ..reactor.io_thread import IOThread
+    from ..reactor.poller import Timer
     from .engine import ZmtpEngine
 
-__all__ = ["CALLER_READ_CHUNKS", "CallerShortcut"]
+__all__ = ["CALLER_READ_CHUNKS", "HOLD_TICK", "READER", "CallerShortcut", "Reader", "ReaderEvent"]
 
 #: most ``recv()`` calls one :meth:`CallerShortcut.take_back` makes
 CALLER_READ_CHUNKS = 8
+#: the loop takes back a read held for a lock-step socket that did not come back to use it
+#: for this long (seconds; so within two ticks of its last use, see *The held read*); the
+#: loop wakes once per tick while an exchange goes on
+HOLD_TICK = 0.05
+
+
+class Reader(enum.Enum):
+    """Which thread reads the engine's fd (see *The held read*)."""
+
+    #: the I/O loop polls it
+    LOOP = "loop"
+    #: lent to the socket's thread, which polls it while it waits
+    CALLER = "caller"
+    #: the socket's thread's, between its calls too: it polls the fd while it waits (no
+    #: lending needed) and nobody polls it in between
+    HELD = "held"
+
+
+class ReaderEvent(enum.Enum):
+    """What moves the fd between its readers."""
+
+    #: the socket is about to wait on it
+    LEND = "lend_read()"
+    #: a caller write or read of a lock-step socket: keep it for the next wait
+    HOLD = "hold (lock-step)"
+    #: the socket gives it back (done waiting, not lock-step, or returning to the app)
+    GIVE_BACK = "give back"
+    #: the loop's tick found it held: nobody came to wait on it
+    TAKE_BACK = "tick"
+    #: an engine began or stopped serving the shortcut: its fd starts with the loop
+    RESET = "serve() / withdraw()"
+
+
+def _to_loop(shortcut: CallerShortcut) -> None:
+    engine = shortcut._engine
+    if engine is not None:
+        engine._caller_give_back()
+
+
+def _from_loop(shortcut: CallerShortcut) -> None:
+    engine = shortcut._engine
+    if engine is not None:
+        engine._caller_lend()
+
+
+def _arm_tick(shortcut: CallerShortcut) -> None:
+    shortcut.holds += 1
+    shortcut._ensure_tick()
+
+
+_R, _E = Reader, ReaderEvent
+#: Who reads the fd; entering a state sets the loop's read interest to match.
+READER: Machine[Reader, ReaderEvent] = Machine("caller read", _R.LOOP, {
+    (_R.LOOP, _E.LEND): _R.CALLER,  # (a held fd is the socket's already: no move)
+    (_R.LOOP, _E.HOLD): Row(_R.HELD, _arm_tick),  # a caller write
+    (_R.CALLER, _E.HOLD): Row(_R.HELD, _arm_tick),  # a caller read, done waiting
+    (_R.CALLER, _E.GIVE_BACK): _R.LOOP,
+    (_R.HELD, _E.GIVE_BACK): _R.LOOP,
+    (_R.HELD, _E.TAKE_BACK): _R.LOOP,
+    (_R.LOOP, _E.RESET): _R.LOOP,
+    (_R.CALLER, _E.RESET): _R.LOOP,
+    (_R.HELD, _E.RESET): _R.LOOP,
+}, attr="reader", entry={_R.LOOP: _to_loop, _R.CALLER: _from_loop, _R.HELD: _from_loop})
 
 
 class CallerShortcut:
     """One session's caller I/O: the current engine's write and read, offered to the socket.
 
     Attributes:
+        reader: who reads the engine's fd (:class:`Reader`, moved by :data:`READER`).
+        lock_step: set by the socket's thread (:func:`zreactor.sockets.caller_wait.arrange`):
+            its socket alternates strictly between send and recv, so reads are held between
+            its calls (see *The held read*).
         writes: messages batches written by the socket's thread through :meth:`offer_write`.
         reads: reads made by the socket's thread in :meth:`take_back`.
         lends: fds lent by :meth:`lend_read`.
+        holds: moves into ``HELD``.
+        taken_back: ticks of the loop that found the fd still held.
     """
 
-    __slots__ = ("_engine", "writes", "reads", "lends")
+    __slots__ = ("_engine", "_thread", "_tick_timer", "_tick_mark", "_uses", "_polling",
+                 "_held_fd", "reader", "lock_step", "writes", "reads", "lends", "holds",
+                 "taken_back")
 
     def __init__(self) -> None:
         self._engine: ZmtpEngine | None = None
+        #: the serving engine's I/O thread (whose lease every call takes)
+        self._thread: IOThread | None = None
+        self._tick_timer: Timer | None = None
+        #: ``_uses`` when the tick was armed; uses of a held fd by the socket's thread (a
+        #: caller write, the end of a wait); True while that thread polls it (see the tick)
+        self._tick_mark = 0
+        self._uses = 0
+        self._polling = False
+        #: the fd while ``HELD`` (read without the lease by the socket's thread)
+        self._held_fd = -1
+        self.reader = Reader.LOOP
+        self.lock_step = False
         self.writes = 0
         self.reads = 0
         self.lends = 0
+        self.holds = 0
+        self.taken_back = 0
 
     # -- the engine's side (its I/O thread) ----------------------------------------------------
 
     def serve(self, engine: ZmtpEngine) -> None:
         """``engine`` completed its handshake: the shortcut now does its work."""
+        self._thread = engine.io_thread  # first: a caller that sees the engine sees its thread
         self._engine = engine
+        self._tick_timer = None
+        self._polling = False
+        READER.fire(self, ReaderEvent.RESET)
 
     def withdraw(self, engine: ZmtpEngine) -> None:
         """``engine`` closed: offer nothing until the next one serves."""
         if self._engine is engine:
             self._engine = None
+            self._tick_timer = None  # the engine's timers went with it
+            READER.fire(self, ReaderEvent.RESET)
+
+    def lent_from(self, engine: ZmtpEngine) -> bool:
+        """True if ``engine``'s fd is lent or held, i.e. the loop does not poll it (the
+        engine's thread, or a lease holder)."""
+        return self._engine is engine and self.reader is not Reader.LOOP
+
+    def _ensure_tick(self) -> None:
+        """Arm the tick unless it is armed (loop, or lease held)."""
+        timer = self._tick_timer
+        engine = self._engine
+        if (timer is None or not timer.active) and engine is not None:
+            self._tick_mark = self._uses
+            self._tick_timer = engine.call_later(HOLD_TICK, self._tick)
+
+    def _tick(self) -> None:
+        """The loop's tick (see *The held read*): a held fd nobody used for a whole tick
+        goes back to the loop."""
+        self._tick_timer = None
+        if self.reader is not Reader.HELD or self._polling:
+            return  # nothing held, or the socket waits on it: its wait's end re-arms
+        if self._uses != self._tick_mark:
+            self._ensure_tick()  # in use: look again in a tick
+            return
+        self.taken_back += 1
+        READER.fire(self, ReaderEvent.TAKE_BACK)
 
     # -- the socket's side -----------------------------------------------------------------------
 
@@ -96,64 +262,145 @@ class CallerShortcut:
             True if the engine pulled the pipe here; False if the caller must wake the I/O
             thread the ordinary way (loop busy, engine not idle, pipe closing).
         """
-        lease = self._borrow(reading=False)
+        engine = self._engine
+        if engine is None:
+            return False
+        lease = self._thread.try_lease()  # type: ignore[union-attr]
         if lease is None:
             return False
-        with lease:
-            engine = self._engine
-            if engine is None or not engine._caller_may_write():
+        try:
+            if self._engine is not engine or not engine._caller_write():
                 return False
-            if not engine._caller_wake_pipe():
-                return False  # the pipe is ending: its delimiter goes the ordinary way
             self.writes += 1
-            engine._caller_write()
+            if self.lock_step:
+                if self.reader is not Reader.HELD:
+                    self._hold(engine)  # the reply is next: keep its read for the wait
+                self._uses += 1
             return True
+        finally:
+            lease.release()
 
     def lend_read(self) -> int | None:
         """Lend the connection's fd to the socket about to wait, or None (nothing to lend,
-        or the loop busy: it then reads and hands over the data itself)."""
-        lease = self._borrow(reading=True)
+        or the loop busy: it then reads and hands over the data itself). A held fd is the
+        socket's already: it is lent without a lease."""
+        engine = self._engine
+        if engine is None:
+            return None
+        if self.reader is Reader.HELD:
+            # Racy read, safe: only this thread moves the fd into HELD, so HELD is never
+            # missed. If the loop moved it out since (a tick: it polls the fd too; the
+            # engine closed: the poll reports the dead fd at once), both threads may see it
+            # readable and the read under take_back's lease finds what is left: nothing is
+            # lost, one wake-up is wasted.
+            self.lends += 1
+            self._polling = True  # (read by the tick: see _tick)
+            return self._held_fd
+        if engine._caller_read_fd() is None:
+            return None  # (a hint; re-read under the lease)
+        lease = self._thread.try_lease()  # type: ignore[union-attr]
         if lease is None:
             return None
-        with lease:
-            engine = self._engine
-            fd = None if engine is None else engine._caller_read_fd()
-            if fd is not None:
-                engine._caller_lend()  # type: ignore[union-attr]
-                self.lends += 1
+        try:
+            if self._engine is not engine:
+                return None
+            fd = engine._caller_read_fd()
+            if fd is None:
+                return None
+            READER.fire(self, ReaderEvent.LEND)
+            self.lends += 1
             return fd
-
-    def _borrow(self, reading: bool) -> LoopLease | None:
-        """A lease on the serving engine's loop; None if there is no engine, the loop is
-        busy, or (``reading``) the engine has no fd to lend.
-
-        The engine and its fd are read first without the lease, as hints (so a socket with
-        nothing to do takes no lock); every caller re-reads them under the lease. A stale
-        hint only means asking for what the check under the lease then refuses, or not
-        asking this once (the loop then does the work and hands it over the ordinary way).
-        """
-        engine = self._engine
-        if engine is None or (reading and engine._caller_read_fd() is None):
-            return None
-        return engine.io_thread.try_lease()
+        finally:
+            lease.release()
 
     def take_back(self, readable: bool) -> None:
-        """Give a lent fd back; first read it here if it became readable."""
+        """End the socket's wait on a lent or held fd, first reading it here if it became
+        readable: back to the loop, or held for a lock-step socket (*The held read*)."""
         engine = self._engine
         if engine is None:
             return  # closed while lent: it took its fd with it
-        with engine.io_thread.wait_lease():
-            engine = self._engine
-            if engine is None:
+        lease = self._thread.wait_lease()  # type: ignore[union-attr]
+        try:
+            self._polling = False
+            if self._engine is not engine:
                 return
-            for _ in range(CALLER_READ_CHUNKS if readable else 0):
-                if engine._caller_read_fd() is None:
-                    break
-                self.reads += 1
-                if engine._caller_read() < engine.read_size:
-                    break  # drained (or ended): a full chunk would mean more may be there
-            engine._caller_give_back()
+            if readable:
+                self._read(engine)
+                if self._engine is not engine:
+                    return  # the read ended it: withdraw() gave the fd back with the engine
+            if not self.lock_step:
+                if self.reader is not Reader.LOOP:
+                    READER.fire(self, ReaderEvent.GIVE_BACK)
+            elif self.reader is not Reader.HELD:
+                self._hold(engine)
+            else:
+                self._uses += 1
+                self._ensure_tick()  # a tick during the wait lapsed: arm the next
+        finally:
+            lease.release()
+
+    def read_lent(self, fd: int) -> bool:
+        """Read the lent ``fd``, which became readable, and keep it lent (a caller that goes
+        on waiting on it: an event loop between two receives).
+
+        Returns:
+            True if ``fd`` is still lent; False if it came home instead, and the caller must
+            stop polling it: the read ended the connection or paused its input (the loop then
+            owns the fd again, or it is closed), or ``fd`` is no longer lent (its engine
+            closed; a new engine's fd was never lent).
+        """
+        engine = self._engine
+        if engine is None:
+            return False  # closed while lent: it took its fd with it
+        lease = engine.io_thread.wait_lease()
+        try:
+            if self._engine is not engine:
+                return False
+            if self.reader is Reader.CALLER and engine._caller_read_fd() == fd:
+                self._read(engine)
+                if self._engine is not engine:
+                    return False  # the read ended it: withdraw() gave the fd back with it
+                if engine._caller_read_fd() == fd:
+                    return True
+            if self.reader is not Reader.LOOP:
+                READER.fire(self, ReaderEvent.GIVE_BACK)
+            return False
+        finally:
+            lease.release()
+
+    def _read(self, engine: ZmtpEngine) -> None:
+        """Read the lent fd through the engine's one read path, a few chunks at most (lease
+        held)."""
+        for _ in range(CALLER_READ_CHUNKS):
+            if engine._caller_read_fd() is None:
+                break
+            self.reads += 1
+            if engine.read_once() < engine.read_size:
+                break  # drained (or ended): a full chunk would mean more may be there
+
+    def _hold(self, engine: ZmtpEngine) -> None:
+        """Keep the fd for the socket's next wait (lease held); to the loop if it may not
+        be read here now (input blocked, read half closed)."""
+        fd = engine._caller_read_fd()
+        if fd is not None:
+            self._held_fd = fd
+            READER.fire(self, ReaderEvent.HOLD)
+        elif self.reader is not Reader.LOOP:
+            READER.fire(self, ReaderEvent.GIVE_BACK)
+
+    def release(self) -> None:
+        """Give a held fd back to the loop now: the socket returns to the application
+        without waiting on it. Costs nothing when nothing is held."""
+        engine = self._engine
+        if engine is None or self.reader is not Reader.HELD:
+            return  # (racy read, safe: see lend_read)
+        lease = self._thread.wait_lease()  # type: ignore[union-attr]
+        try:
+            if self._engine is engine and self.reader is Reader.HELD:
+                READER.fire(self, ReaderEvent.GIVE_BACK)
+        finally:
+            lease.release()
 
     def __repr__(self) -> str:
         return (f"<CallerShortcut {'serving' if self._engine is not None else 'idle'}"
-                f" writes={self.writes} reads={self.reads}>")
+                f" {self.reader.value} writes={self.writes} reads={self.reads}>")

@@ -1,0 +1,324 @@
+"""RawEngine: one raw byte stream (a STREAM socket's connection), no ZMTP at all.
+
+Theory of operation
+-------------------
+libzmq serves a ``ZMQ_STREAM`` socket's connections with ``raw_engine_t`` instead of its ZMTP
+engine: no greeting, no handshake, no framing. This is that engine. It owns the connected
+socket (a :class:`~zreactor.reactor.stream.StreamEngine`) and serves a session exactly as
+:class:`~zreactor.zmtp.engine.ZmtpEngine` does (the same :class:`RawSession` calls in the same
+order), so the session, its pipe, its reconnection and its linger need no special case:
+
+* every chunk one ``recv()`` returns becomes one single-frame message ``[chunk]`` in the pipe
+  (the STREAM socket puts the connection's routing id in front of it);
+* every message pulled from the pipe is written raw: the bytes of its frames, nothing else
+  (the STREAM socket has already taken the routing id off);
+* an empty message pulled from the pipe means "close": the STREAM socket queues one, then
+  terminates the pipe, when the application sends ``[routing_id, b""]``. The engine writes
+  what it had pulled before it, flushes, sends its FIN and closes with
+  :class:`ClosedBySocket`, which tells the session not to redial and not to report a
+  disconnection. (libzmq closes the connection only once its socket has run the pipe's
+  termination handshake, i.e. at the application's next call into the socket; the marker
+  closes it as soon as the bytes before it are out. If the pipe was full the marker is
+  missing, and the pipe's termination closes the connection the libzmq way.)
+
+*There is no codec.* libzmq's ``raw_decoder_t`` and ``raw_encoder_t`` are the identity: a chunk
+is a message, a message is its bytes. A sans-I/O codec class for the identity would be
+ceremony, so the engine moves the bytes itself; what it does own is the flow control below.
+
+*Notifications* (``STREAM_NOTIFY``, on by default; libzmq's ``raw_notify``). Right after the
+engine attaches it writes an empty message ``[b""]`` into the pipe: the socket reports
+``[routing_id, b""]``, "a peer connected". When the connection is lost (the peer's FIN, a
+reset, any socket error) it writes one more before telling the session: "the peer went
+away". An engine ended by its socket (an empty send, or the socket closing) writes none, as
+in libzmq: the socket already knows. A notification that finds the pipe full is lost, as
+libzmq's is.
+
+*The peer's FIN ends the connection.* libzmq's stream engine treats a read of 0 bytes as a
+connection error, and so do we: a raw peer that half-closes gets its disconnection reported
+and the connection closed, after what we had queued for it is flushed.
+
+*The call grammar* towards the session, in order (the same as ZMTP's, with the handshake
+complete the moment the engine attaches)::
+
+    session.engine_attached(engine)
+    session.engine_ready(engine, NO_HANDSHAKE)   the pipe may exist from here on
+    ( engine.restart_output() | engine.restart_input() )*
+    session.engine_closed(engine, reason)
+
+*Flow control* reuses the ZMTP engine's two flows (:data:`~zreactor.zmtp.engine.INPUT_FLOW`,
+:data:`~zreactor.zmtp.engine.OUTPUT_FLOW`): when the pipe to the socket is full (``rcvhwm``
+messages), chunks wait in a backlog and the engine stops reading, so the kernel's buffers push
+back on the peer; when the write queue rises above its high-water mark the engine stops pulling
+from the pipe (the socket's sends then block at ``sndhwm``), and resumes when it drains.
+
+*Metadata.* As libzmq's raw engine does, received chunks carry the ``Peer-Address`` property
+(``zmq.Frame.get("Peer-Address")`` with ``copy=False``), for tcp connections.
+
+*Caller I/O.* Like a ZMTP engine, a raw engine serves its session's
+:class:`~zreactor.zmtp.shortcut.CallerShortcut` (from the moment it attaches): while its loop
+sleeps, the socket's thread writes the bytes it just sent and reads the reply it waits for
+itself, through the engine's one write path and one read path, so an HTTP-like request and
+response costs no thread switch. The rules are the shortcut's; the engine answers its
+questions (the ``_caller_*`` methods) as the ZMTP engine does, minus the handshake. A close
+marker always goes the ordinary way (the pipe is terminating), so a connection is closed on
+the loop.
+
+Threads: the engine's I/O thread, or the socket's thread holding that loop's lease (the
+caller shortcut).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import deque
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..reactor.engine import EngineState
+from ..reactor.stream import ReadState, StreamEngine, WriteState
+from .engine import INPUT_FLOW, OUTPUT_FLOW, Flow, FlowEvent
+from .events import HandshakeComplete
+from .metadata import MetaBytes
+
+if TYPE_CHECKING:
+    from .shortcut import CallerShortcut
+
+__all__ = ["NO_HANDSHAKE", "ClosedBySocket", "RawEngine", "RawSession"]
+
+#: What a raw connection learns when it starts, in the shape the session takes from ZMTP:
+#: nothing (no peer socket type, no identity, no properties; version ``(0, 0)``: no ZMTP).
+NO_HANDSHAKE = HandshakeComplete(peer_socket_type="", peer_identity=b"", metadata={},
+                                 version=(0, 0))
+
+
+class ClosedBySocket(Exception):
+    """The reason a raw engine gives ``closed()`` when its socket asked it to close the
+    connection (an empty send): not a failure, but not the peer's doing either, so the
+    session ends the connection for good and reports no disconnection."""
+
+
+#: Most messages taken from the pipe in one ``read_batch``.
+_BATCH = 256
+#: Most bytes pulled from the pipe before one ``write()``.
+_BATCH_BYTES = 256 * 1024
+#: The notification message: "connected" after attaching, "disconnected" when lost.
+_NOTIFY: list[bytes] = [b""]
+
+
+class RawSession(Protocol):
+    """What a :class:`RawEngine` needs from its session (the ZMTP engine's contract, minus
+    ZAP: a raw connection has no security handshake)."""
+
+    #: the session's end of the pipe to the socket, or ``None`` (not yet, or no longer)
+    pipe: Any
+
+    def engine_attached(self, engine: Any) -> None: ...
+
+    def engine_ready(self, engine: Any, handshake: HandshakeComplete) -> None: ...
+
+    def engine_closed(self, engine: Any, reason: BaseException | None) -> None: ...
+
+
+class RawEngine(StreamEngine):
+    """One raw tcp/ipc connection serving one session (see the module docstring).
+
+    Args:
+        sock: the connected stream socket.
+        session: the :class:`RawSession` served.
+        notify: report connection and disconnection with empty messages (``STREAM_NOTIFY``).
+        endpoint: the endpoint for events.
+        high_water: write-queue size above which the engine stops pulling from the pipe.
+        shortcut: the session's :class:`~zreactor.zmtp.shortcut.CallerShortcut`, served
+            while attached; ``None``: no caller I/O.
+
+    Attributes:
+        handshake: :data:`NO_HANDSHAKE` once attached (the session reads it as "messages may
+            flow"), ``None`` before.
+        input: reading flow (:class:`~zreactor.zmtp.engine.Flow`). output: pulling flow.
+    """
+
+    def __init__(self, sock: socket.socket, session: RawSession, *, notify: bool = True,
+                 endpoint: str = "", high_water: int = 256 * 1024,
+                 shortcut: CallerShortcut | None = None) -> None:
+        super().__init__(sock, high_water=high_water, endpoint=endpoint)
+        self.session = session
+        self.notify = notify
+        self.shortcut = shortcut
+        #: reads that returned data, and its value at the last caller write (the shortcut's
+        #: rule of one caller write per read, which keeps a stream of sends batched)
+        self._reads = 0
+        self._caller_mark = -1
+        self.handshake: HandshakeComplete | None = None
+        self.input = Flow.RUNNING
+        self.output = Flow.RUNNING
+        #: chunks read while the pipe was full, oldest first
+        self._backlog: deque[list[bytes]] = deque()
+        self._label = MetaBytes.kind({"Peer-Address": _peer_ip(sock)}) \
+            if sock.family in (socket.AF_INET, socket.AF_INET6) else None
+
+    # -- StreamEngine hooks ---------------------------------------------------------------------
+
+    def attached(self) -> None:
+        """Tune tcp, tell the session, report the connection, flush what arrived already."""
+        if self.sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # pragma: no cover - the socket is already dead; reading says so
+                pass
+        self.session.engine_attached(self)
+        self.handshake = NO_HANDSHAKE
+        self.session.engine_ready(self, NO_HANDSHAKE)
+        if self.state is not EngineState.ATTACHED:
+            return
+        if self.notify:
+            self._deliver(_NOTIFY)
+        if self.shortcut is not None:
+            self.shortcut.serve(self)
+        self._pull()  # a connect session's pipe may hold data queued before we connected
+
+    def data_received(self, data: bytes) -> None:
+        """One chunk in, one message to the socket (or to the backlog if the pipe is full)."""
+        self._reads += 1
+        self._deliver([self._label(data) if self._label is not None else data])
+
+    def eof_received(self) -> bool:
+        """The peer's FIN: a lost connection for a STREAM socket, as in libzmq (flushed)."""
+        self.close(EOFError("the peer closed the connection"))
+        return False
+
+    def closed(self, reason: BaseException | None) -> None:
+        """Report the disconnection (unless the session ended us), then tell the session."""
+        if self.shortcut is not None:
+            self.shortcut.withdraw(self)
+        self._backlog.clear()
+        lost = reason is not None and not isinstance(reason, ClosedBySocket)
+        pipe = self.session.pipe if lost and self.notify and self.handshake else None
+        wrote = pipe is not None and pipe.write(_NOTIFY)
+        self.session.engine_closed(self, reason)
+        # Flushed only now: a session that drops the pipe (an accepted connection) has sent
+        # the pipe's termination by then, so a socket woken by this notice already knows its
+        # connection is gone (sending to it is EHOSTUNREACH), instead of racing the command.
+        if wrote and self.session.pipe is pipe:
+            pipe.flush()
+
+    # -- session calls ------------------------------------------------------------------------
+
+    def restart_output(self) -> None:
+        """The session's pipe became readable: pull and write."""
+        self._pull()
+
+    def restart_input(self) -> None:
+        """The session's pipe has room: deliver the backlog, then read again."""
+        if self.input is not Flow.BLOCKED:
+            return
+        pipe = self.session.pipe
+        backlog = self._backlog
+        if pipe is None:
+            backlog.clear()
+        else:
+            while backlog and pipe.write(backlog[0]):
+                backlog.popleft()
+            pipe.flush()
+            if backlog:
+                return  # still full: the next write_activated brings us back
+        INPUT_FLOW.fire(self, FlowEvent.RESUME)
+
+    # -- flow control -------------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The write queue is above the high-water mark: stop pulling (keep reading)."""
+        if self.output is Flow.RUNNING:
+            OUTPUT_FLOW.fire(self, FlowEvent.BLOCK)
+
+    def resume_writing(self) -> None:
+        """The write queue drained: pull from the pipe again."""
+        if self.output is Flow.BLOCKED:
+            OUTPUT_FLOW.fire(self, FlowEvent.RESUME)
+            self._pull()
+
+    # -- the caller shortcut's questions (zmtp/shortcut.py: socket's thread, lease held) -------
+
+    def _caller_write(self) -> bool:
+        """The socket wrote to our sleeping pipe: pull it and write here, on its thread, if
+        we are idle (output running, nothing queued, no caller write since the last read);
+        wake our end of the pipe as ``ACTIVATE_READ`` would. False if the loop must do it."""
+        if (
+            self.state is not EngineState.ATTACHED
+            or self.output is not Flow.RUNNING
+            or self.write_state is not WriteState.OPEN
+            or self.write_buffer_size
+            or self._reads == self._caller_mark
+        ):
+            return False
+        pipe = self.session.pipe
+        if pipe is None or not pipe.resume_reading():
+            return False
+        self._caller_mark = self._reads
+        self._pull()
+        return True
+
+    def _caller_read_fd(self) -> int | None:
+        """The fd a waiting socket may poll and read through the shortcut, or None while
+        only the I/O thread may read (input blocked, read half not open)."""
+        if (
+            self.state is not EngineState.ATTACHED
+            or self.input is Flow.BLOCKED
+            or self.read_state is not ReadState.OPEN
+        ):
+            return None
+        return self.sock.fileno()
+
+    def _caller_lend(self) -> None:
+        """The socket's thread polls our fd now: the loop stops polling it."""
+        self.watch_reads(False)
+
+    def _caller_give_back(self) -> None:
+        """The socket stopped waiting: the loop polls our fd again (if reading is open)."""
+        self.watch_reads(True)
+
+    # -- moving bytes ---------------------------------------------------------------------------
+
+    def _deliver(self, msg: list[bytes]) -> None:
+        pipe = self.session.pipe
+        if pipe is None:
+            return  # the socket let go of this connection; the session is ending it
+        if self._backlog or not pipe.write(msg):
+            self._backlog.append(msg)
+            if self.input is Flow.RUNNING:
+                INPUT_FLOW.fire(self, FlowEvent.BLOCK)
+            return
+        pipe.flush()
+
+    def _pull(self) -> None:
+        """Move messages from the pipe to the socket, a batch of bytes per ``write()``."""
+        pipe = self.session.pipe
+        while (pipe is not None and self.state is EngineState.ATTACHED
+               and self.output is Flow.RUNNING and self.handshake is not None):
+            parts: list[bytes] = []
+            size = 0
+            closing = False
+            while size < _BATCH_BYTES and not closing:
+                messages = pipe.read_batch(_BATCH)
+                if not messages:
+                    break
+                for msg in messages:
+                    frame = msg[0]
+                    if not frame:  # the socket's close marker: nothing after it is ours
+                        closing = True
+                        break
+                    parts.append(frame)
+                    size += len(frame)
+            if size:
+                self.send_now(parts, size)  # may pause_writing() or lose the connection
+            if closing:
+                self.close(ClosedBySocket("the socket closed this connection"))
+                return
+            if size < _BATCH_BYTES:
+                return  # the pipe is empty (it sleeps: a write wakes us)
+
+
+def _peer_ip(sock: socket.socket) -> str:
+    """The peer's IP address, as libzmq's ``Peer-Address`` property (``""`` if unknown)."""
+    try:
+        return str(sock.getpeername()[0])
+    except OSError:
+        return ""
