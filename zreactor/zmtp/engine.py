@@ -328,8 +328,10 @@ class ZmtpEngine(StreamEngine):
         self._ttl_mark = 0
         self._drops_data = socket_type == "PUB"
         #: metadata attached to every received frame (secure connections; see MetaBytes)
-        self._properties: dict[str, str] | None = None
+        #: the MetaBytes kind of this connection's received frames, if they carry metadata
         self._labelled: Any = None
+        #: the codec does not label the frames of message batches itself: we do
+        self._label_batches = False
         self._subscriber = socket_type in ("SUB", "XSUB")
 
     # -- flow control -------------------------------------------------------------------------
@@ -474,7 +476,7 @@ class ZmtpEngine(StreamEngine):
                 if self._drops_data or pipe is None:
                     continue  # a PUB takes only subscriptions; or nobody to deliver to
                 messages = event.messages  # type: ignore[union-attr]
-                if self._properties is not None:
+                if self._label_batches:
                     messages = [self._label(m) for m in messages]
                 taken = 0 if backlog else pipe.write_batch(messages)
                 if taken:
@@ -486,7 +488,7 @@ class ZmtpEngine(StreamEngine):
                 if self._drops_data:
                     continue  # a PUB takes nothing but subscriptions from its peers
                 frames = event.frames  # type: ignore[union-attr]
-                if self._properties is not None:
+                if self._labelled is not None:  # (decoded before the handshake was seen)
                     frames = self._label(frames)
             elif kind is Subscribe:
                 frames = [_SUBSCRIBE_PREFIX + event.topic]  # type: ignore[union-attr]
@@ -573,8 +575,9 @@ class ZmtpEngine(StreamEngine):
                          for k, v in mechanism.zap_metadata.items())
             props["User-Id"] = mechanism.user_id.decode("utf-8", "replace")
             props["Peer-Address"] = _peer_ip(self.sock)
-            self._properties = props
             self._labelled = MetaBytes.kind(props)
+            # an encrypting codec builds each frame anyway: it labels them as it goes
+            self._label_batches = not mechanism.label_frames(self._labelled)
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
