@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             socket.send_multipart([routing_id, response(request)])
             socket.send_multipart([routing_id, b""])  # close this connection
             answered += 1
+        # libzmq closes a connection at the socket's next call after the empty send: give it
+        # one, so the last client sees its end of file before the context goes away
+        while socket.poll(100):
+            socket.recv_multipart()
     except zmq.Again:
         print(f"no request for {args.timeout} s, giving up", file=sys.stderr)
         return 1
