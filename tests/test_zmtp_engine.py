@@ -742,11 +742,12 @@ def _shortcut(sock: zreactor.Socket) -> CallerShortcut:
 
 
 def _round_trips_through_the_shortcut(req_ctx: zreactor.Context, rep_ctx: zreactor.Context,
-                                      count: int) -> tuple[CallerShortcut, CallerShortcut, int, int]:
-    """``count`` REQ/REP round trips over tcp after a warm-up; the two shortcuts, and the
-    writes and reads they made during the round trips (both sides summed)."""
+                                      count: int, endpoint: str = "tcp://127.0.0.1:*",
+                                      ) -> tuple[CallerShortcut, CallerShortcut, int, int]:
+    """``count`` REQ/REP round trips (tcp unless ``endpoint`` says) after a warm-up; the two
+    shortcuts, and the writes and reads they made during the round trips (both sides summed)."""
     rep = rep_ctx.socket(SocketType.REP, linger=0, rcvtimeo=int(DEADLINE * 1000))
-    rep.bind("tcp://127.0.0.1:*")
+    rep.bind(endpoint)
     req = req_ctx.socket(SocketType.REQ, linger=0, rcvtimeo=int(DEADLINE * 1000))
     req.connect(rep.last_endpoint.decode())
 
@@ -782,9 +783,11 @@ def test_request_reply_messages_leave_on_the_callers_thread(ctx) -> None:
     assert writes >= 0.9 * 560, f"the shortcut wrote {writes} of 560 messages"
 
 
-def test_replies_are_read_on_the_waiting_callers_thread(ctx) -> None:
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_replies_are_read_on_the_waiting_callers_thread(ctx, transport, tmp_path) -> None:
+    endpoint = "tcp://127.0.0.1:*" if transport == "tcp" else f"ipc://{tmp_path}/rr.ipc"
     with zreactor.Context() as other:  # each socket with an I/O thread of its own
-        req, rep, _, reads = _round_trips_through_the_shortcut(ctx, other, 280)
+        req, rep, _, reads = _round_trips_through_the_shortcut(ctx, other, 280, endpoint)
     # REQ and REP are lock-step: each keeps its connection's read between its calls (the
     # held read), so a message that lands before its reader comes to wait is still read by
     # that reader's thread, never by the loop. Only a hold the loop's tick took back (the
