@@ -538,6 +538,14 @@ class Pipe:
         """True once the handshake is complete."""
         return self.state is PipeState.TERMINATED
 
+    @property
+    def reading_ended(self) -> bool:
+        """True once nothing more can be read from this end: the peer's delimiter was read,
+        or a termination dropped what was left. For a reader whose read came back empty and
+        that must tell "asleep" from "over" (a STREAM socket's raw engine closes then)."""
+        state = self.state
+        return state is not PipeState.ACTIVE and state is not PipeState.WAITING_FOR_DELIMITER
+
     def __repr__(self) -> str:
         return f"<Pipe {self.endpoint or '?'} {self.state.value} sink={type(self.sink).__name__}>"
 

@@ -227,7 +227,8 @@ class Session(Engine):
         apply_to_socket(sock, o)  # SNDBUF/RCVBUF, TCP_KEEPALIVE*, TCP_MAXRT, TOS
         if o.type == SocketType.STREAM:
             # raw bytes, no ZMTP (libzmq's raw_engine_t): see zreactor/zmtp/raw_engine.py
-            return RawEngine(sock, self, notify=o.stream_notify, endpoint=self.endpoint)
+            return RawEngine(sock, self, notify=o.stream_notify, endpoint=self.endpoint,
+                             shortcut=self.shortcut)
         return ZmtpEngine(
             sock,
             self,
