@@ -448,7 +448,7 @@ class Context:
             ContextTerminated: the context was terminated.
         """
         with self._lock:
-            if self._closed:
+            if self._closed or self._sockets_stopped:
                 if self._shadow:  # libzmq's answer for a handle to a terminated context
                     raise ZMQError(errno.EFAULT, "the context this shadows was terminated")
                 raise ContextTerminated()
@@ -505,13 +505,18 @@ class Context:
         self.pool.term(linger)
 
     def _stop_sockets(self) -> None:
-        """Send every live socket ``STOP``, then make :attr:`closing_fd` readable: blocking
-        calls (and a Poller blocked on them in any thread) wake and fail with ``ETERM``, or
-        ``ENOTSOCK`` once the socket is closed."""
-        for sock in self.sockets:
+        """Send every live socket ``STOP`` (once: ``destroy()`` then ``term()`` both call
+        this), then make :attr:`closing_fd` readable: blocking calls (and a Poller blocked
+        on them in any thread) wake and fail with ``ETERM``, or ``ENOTSOCK`` once the socket
+        is closed. From then on :meth:`add_socket` refuses new sockets."""
+        with self._lock:
+            if self._sockets_stopped:
+                return
+            self._sockets_stopped = True  # under the lock: add_socket cannot slip one in
+            sockets = self.reaper.sockets
+        for sock in sockets:
             sock.send_command(sock, Cmd.STOP)
         with self._lock:
-            self._sockets_stopped = True
             if self._closing is not None:
                 self._closing.signal()
 
