@@ -30,8 +30,8 @@ The rules:
   of small messages carries hundreds) and grows to hold :attr:`ReadBuffer.frames` frames of
   the size the codec waits for, up to :attr:`ReadBuffer.limit`, so a stream of 64 KiB
   messages is read four at a time rather than a partial frame per read. For a frame larger
-  than that the array at most doubles per read, as the frame's bytes arrive: what a peer
-  *announces* is never allocated up front. An array grown past the limit is dropped once
+  than that the array doubles as the frame's bytes arrive (each read asks for at most
+  ``limit`` more): what a peer *announces* is never allocated up front. An array grown past the limit is dropped once
   its window empties.
 * *Idle connections hold nothing.* When a read did not fill the space it was given (the
   kernel had no more: the stream paused) and the codec then consumed the whole window, the
@@ -104,10 +104,9 @@ class ReadBuffer:
         window = end - self.start
         room = MIN_SPACE
         if need > window:
-            # the rest of the frame, but never more than the window again (or the limit)
-            # at once: a peer announcing a huge frame makes us grow as its bytes arrive,
-            # not allocate what it announced
-            room = max(room, min(need - window, max(window, self.limit)))
+            # the rest of the frame, but at most the limit per read: a peer announcing a
+            # huge frame makes us grow as its bytes arrive, not allocate what it announced
+            room = max(room, min(need - window, self.limit))
         if len(data) - end < room:
             self._make_room(room, need)
             data = self.data
@@ -146,12 +145,16 @@ class ReadBuffer:
 
     def _make_room(self, room: int, need: int) -> None:
         window = self.end - self.start
+        size = len(self.data)
         target = max(self.size, min(self.frames * need, self.limit))
-        if window + room <= len(self.data) and len(self.data) >= target:
-            with memoryview(self.data) as view:  # memmove: the two ranges may overlap
-                view[:window] = view[self.start:self.end]
+        if window + room <= size and size >= target:
+            if self.start:
+                with memoryview(self.data) as view:  # memmove: the ranges may overlap
+                    view[:window] = view[self.start:self.end]
         else:
-            grown = bytearray(max(target, window + room))
+            # At least double (up to what the frame in progress needs), so that a frame far
+            # larger than the limit costs O(n) in copies as it grows, not O(n**2).
+            grown = bytearray(max(target, window + room, min(2 * size, need + MIN_SPACE)))
             if window:
                 grown[:window] = memoryview(self.data)[self.start:self.end]
             self.data = grown
