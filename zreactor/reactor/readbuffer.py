@@ -33,12 +33,13 @@ The rules:
   than that the array doubles as the frame's bytes arrive (each read asks for at most
   ``limit`` more): what a peer *announces* is never allocated up front. An array grown past the limit is dropped once
   its window empties.
-* *Idle connections hold nothing.* When a read did not fill the space it was given (the
-  kernel had no more: the stream paused) and the codec then consumed the whole window, the
-  array is dropped; the next ``space()`` allocates a new one. A stream that keeps the kernel
-  buffer full keeps its array. So a server's thousands of quiet connections cost no buffer
-  each (libzmq keeps an 8 KiB one per connection), at the price of one allocation per read
-  for a connection that is read faster than its peer writes.
+* *Quiet connections hold nothing.* When a small read (under :data:`MIN_SPACE` bytes: a
+  request, a reply, a heartbeat) leaves the window empty, the array is dropped; the next
+  ``space()`` allocates a new one. A stream, whose reads are larger, keeps its array, even
+  when a read does not fill it (a Unix socket returns about one ``send()`` of the peer's per
+  read). So a server's thousands of quiet connections cost no buffer each (libzmq keeps an
+  8 KiB one per connection), at the price of one allocation per read for a connection that
+  only ever exchanges small messages (about what a ``recv()`` of a fresh ``bytes`` costs).
 
 Threads: none of its own; a ReadBuffer belongs to the codec that owns it.
 """
@@ -66,7 +67,7 @@ class ReadBuffer:
         end: one past the window's last byte; the next read lands at ``data[end:]``.
     """
 
-    __slots__ = ("_keep", "_offered", "data", "end", "frames", "limit", "size", "start")
+    __slots__ = ("_keep", "data", "end", "frames", "limit", "size", "start")
 
     def __init__(self, size: int = 64 * 1024, *, frames: int = 4,
                  limit: int = 512 * 1024) -> None:
@@ -79,8 +80,7 @@ class ReadBuffer:
         self.data = bytearray()
         self.start = 0
         self.end = 0
-        #: free bytes the last space() offered, and whether the last read filled them
-        self._offered = 0
+        #: the last read was a stream's (not small): keep the array when the window empties
         self._keep = False
 
     def __len__(self) -> int:
@@ -111,13 +111,12 @@ class ReadBuffer:
             self._make_room(room, need)
             data = self.data
             end = self.end
-        self._offered = len(data) - end
         return memoryview(data)[end:]
 
     def filled(self, nbytes: int) -> None:
         """A read wrote ``nbytes`` into the last :meth:`space`."""
         self.end += nbytes
-        self._keep = nbytes >= self._offered
+        self._keep = nbytes >= MIN_SPACE
 
     def append(self, chunk: bytes | bytearray | memoryview) -> None:
         """Copy ``chunk`` to the end of the window (for a codec fed chunk by chunk)."""
@@ -133,7 +132,7 @@ class ReadBuffer:
         """The codec decoded the first ``nbytes`` of the window: forget them.
 
         An emptied window starts again at the front, and its array is dropped if the last
-        read was short (see *Idle connections hold nothing*).
+        read was small (see *Quiet connections hold nothing*).
         """
         start = self.start + nbytes
         if start < self.end:
