@@ -30,7 +30,7 @@ The rules:
   of small messages carries hundreds) and grows to hold :attr:`ReadBuffer.frames` frames of
   the size the codec waits for, up to :attr:`ReadBuffer.limit`, so a stream of 64 KiB
   messages is read four at a time rather than a partial frame per read. For a frame larger
-  than that the array doubles as the frame's bytes arrive (each read asks for at most
+  than that the array grows fourfold as the frame's bytes arrive (each read asks for at most
   ``limit`` more): what a peer *announces* is never allocated up front. An array grown past the limit is dropped once
   its window empties.
 * *Quiet connections hold nothing.* When a small read (under :data:`MIN_SPACE` bytes: a
@@ -151,9 +151,10 @@ class ReadBuffer:
                 with memoryview(self.data) as view:  # memmove: the ranges may overlap
                     view[:window] = view[self.start:self.end]
         else:
-            # At least double (up to what the frame in progress needs), so that a frame far
-            # larger than the limit costs O(n) in copies as it grows, not O(n**2).
-            grown = bytearray(max(target, window + room, min(2 * size, need + MIN_SPACE)))
+            # Grow fourfold (up to what the frame in progress needs): a frame far larger
+            # than the limit then costs O(n) in copies as it grows (a third of its size),
+            # not O(n**2), and never more than four times what has arrived.
+            grown = bytearray(max(target, window + room, min(4 * size, need + MIN_SPACE)))
             if window:
                 grown[:window] = memoryview(self.data)[self.start:self.end]
             self.data = grown
