@@ -526,3 +526,32 @@ def test_a_connection_ending_while_lent_and_its_successor(run: Any, ctx: Any) ->
             assert await asyncio.wait_for(waiting, 10) == b"after-%d" % generation
 
     run(main())
+
+
+def test_messages_arriving_in_pieces_on_a_lent_connection(run: Any, ctx: Any) -> None:
+    async def main() -> None:
+        pull, push = tcp_pair(ctx, zmq.PULL, zmq.PUSH)
+        await _receive_through_a_lent_connection(pull, push)
+        # each wake-up of the lent fd reads a few chunks: these take several, and the reads
+        # before the last bring no whole message (the arrival path finds nothing, Again)
+        big = [bytes([i]) * (3 << 20) for i in range(3)]
+        waiting = [pull.recv() for _ in big]
+        for body in big:
+            await push.send(body)
+        assert [await f for f in waiting] == big
+
+    run(main())
+
+
+def test_a_poll_waiting_ahead_of_a_receive_on_a_lent_connection(run: Any, ctx: Any) -> None:
+    async def main() -> None:
+        pull, push = tcp_pair(ctx, zmq.PULL, zmq.PUSH)
+        await _receive_through_a_lent_connection(pull, push)
+        polling = pull.poll(5000)
+        receiving = pull.recv()
+        await asyncio.sleep(0.01)
+        await push.send(b"seen by both")
+        assert await polling == zmq.POLLIN  # a poll only learns; the receive takes it
+        assert await receiving == b"seen by both"
+
+    run(main())

@@ -178,6 +178,34 @@ def test_asyncio_authenticator_plain() -> None:
     assert asyncio.run(main()) == [b"over asyncio"]
 
 
+def test_thread_authenticator_on_an_asyncio_context_lets_the_right_password_in() -> None:
+    """The ZAP handler's socket is a blocking one even when the context makes awaitable
+    sockets (pyzmq's test_auth runs every authenticator on an asyncio context; with an
+    awaitable ZAP socket no allowed handshake was ever answered)."""
+    import zreactor.asyncio
+
+    ctx = zreactor.asyncio.Context()
+    auth = ThreadAuthenticator(ctx)
+    auth.start()
+    auth.configure_plain("*", {"admin": "secret"})
+    try:
+        server = zreactor.Socket(ctx, zreactor.PULL)
+        server.plain_server = True
+        server.rcvtimeo = 5000
+        client = zreactor.Socket(ctx, zreactor.PUSH)
+        client.linger = 0
+        client.plain_username, client.plain_password = b"admin", b"secret"
+        port = server.bind_to_random_port("tcp://127.0.0.1")
+        client.connect(f"tcp://127.0.0.1:{port}")
+        client.send(b"through ZAP")
+        assert server.recv() == b"through ZAP"
+        client.close()
+        server.close(linger=0)
+    finally:
+        auth.stop()
+        ctx.term()
+
+
 def test_credentials_never_reach_the_log(caplog: Any) -> None:
     """A right and a wrong password, at DEBUG: neither appears in any log record."""
     import logging

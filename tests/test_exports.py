@@ -161,3 +161,9 @@ def test_public_names_have_docstrings() -> None:
                 if not inspect.getdoc(member):
                     missing.append(f"{name}.{attr}")
     assert not missing, f"public names without a docstring: {missing}"
+
+
+def test_own_release_number_lives_in_zreactor_version() -> None:
+    # zreactor.__version__ follows pyzmq's contract (zreactor/version.py says why)
+    assert zreactor.__version__ == zreactor.pyzmq_version()
+    assert zreactor.version.VERSION.count(".") == 2 and zreactor.version.VERSION != zreactor.__version__

@@ -50,6 +50,9 @@ def test_constants_and_versions(zmq: ModuleType) -> None:
     assert zmq.zmq_version_info() >= (4, 0)
     assert zmq.zmq_version().startswith("4.")
     assert isinstance(zmq.pyzmq_version(), str)
+    # pyzmq's contract, which feature gates read: __version__ is the pyzmq version
+    assert zmq.__version__ == zmq.pyzmq_version() and not zmq.__revision__
+    assert zmq.pyzmq_version_info() == tuple(map(int, zmq.pyzmq_version().split(".")))
 
 
 def test_context_instance_is_a_thread_safe_singleton(zmq: ModuleType) -> None:

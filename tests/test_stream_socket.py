@@ -435,3 +435,108 @@ def test_a_stream_socket_meets_a_stream_socket(ctx: zmq.Context) -> None:
     assert recv_exactly(server, srid, 9) == b"raw bytes"
     server.send_multipart([srid, b"back"])
     assert recv_exactly(dialer, rid, 4) == b"back"
+
+
+def test_an_asyncio_stream_server_with_asyncio_clients() -> None:
+    import asyncio
+
+    import zreactor.asyncio as zaio
+
+    async def scenario() -> list[bytes]:
+        ctx = zaio.Context()
+        server = ctx.socket(zmq.STREAM)
+        server.linger = 0
+        port = server.bind_to_random_port("tcp://127.0.0.1")
+
+        async def serve(expected: int) -> None:
+            done = 0
+            while done < expected:
+                rid, data = await server.recv_multipart()
+                if data:  # echo upper-cased, then close
+                    await server.send_multipart([rid, data.upper()])
+                    await server.send_multipart([rid, b""])
+                    done += 1
+
+        async def client(n: int) -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"client %d" % n)
+            await writer.drain()
+            reply = await reader.read()  # to EOF: the server closed
+            writer.close()
+            return reply
+
+        try:
+            task = asyncio.ensure_future(serve(5))
+            replies = await asyncio.wait_for(asyncio.gather(*(client(n) for n in range(5))), 10)
+            await asyncio.wait_for(task, 10)
+            return list(replies)
+        finally:
+            server.close()
+            ctx.term()
+
+    assert asyncio.run(scenario()) == [b"CLIENT %d" % n for n in range(5)]
+
+
+def test_request_and_response_go_through_the_caller_shortcut(ctx: zmq.Context) -> None:
+    """A raw connection serves its session's caller shortcut as a ZMTP one does: a waiting
+    server reads the request itself and writes the response itself (zmtp/shortcut.py)."""
+    server, port = bound(ctx)
+    conn = client(port)
+    rid, _ = server.recv_multipart()
+    (pipe,) = server._pipes  # tests look inside: the connection's pipe and its shortcut
+    shortcut = pipe.shortcut
+    answers: list[bytes] = []
+
+    def requests() -> None:
+        for n in range(100):
+            time.sleep(0.002)  # the server is waiting by now: it reads the request itself
+            conn.sendall(b"request %03d" % n)
+            got = b""
+            while len(got) < 12:
+                got += conn.recv(12 - len(got))
+            answers.append(got)
+
+    thread = threading.Thread(target=requests)
+    thread.start()
+    for n in range(100):
+        assert recv_exactly(server, rid, 11) == b"request %03d" % n
+        server.send_multipart([rid, b"response %03d" % n])
+    thread.join(10)
+    assert answers == [b"response %03d" % n for n in range(100)]
+    assert shortcut.reads > 0 and shortcut.writes > 0, (shortcut.reads, shortcut.writes)
+    conn.close()
+
+
+def test_a_peer_that_does_not_read_makes_send_block(ctx: zmq.Context) -> None:
+    server, port = bound(ctx, sndhwm=2, sndtimeo=200)
+    conn = client(port)
+    rid, _ = server.recv_multipart()
+    chunk = b"z" * 1_000_000
+    sent = 0
+    with pytest.raises(zmq.Again):
+        for _ in range(100):  # the kernel, the engine's queue, then two in the pipe
+            server.send_multipart([rid, chunk])
+            sent += 1
+    assert 2 < sent < 100
+    server.send_multipart([rid, b""])  # closing never waits for room
+    assert len(read_to_eof(conn)) == sent * len(chunk)
+    conn.close()
+
+
+def test_closing_the_socket_delivers_within_linger(ctx: zmq.Context, plain_server: PlainServer) -> None:
+    server, port = bound(ctx)
+    conn = client(port)
+    rid, _ = server.recv_multipart()
+    payload = os.urandom(3_000_000)
+    server.send_multipart([rid, payload])
+    server.close(linger=5000)
+    assert read_to_eof(conn) == payload
+    conn.close()
+    dialer = stream(ctx, linger=5000)
+    dialer.connect(f"tcp://127.0.0.1:{plain_server.port}")
+    rid = dialer.getsockopt(zmq.ROUTING_ID)
+    dialer.send_multipart([rid, b"queued before the connection existed"])
+    dialer.close()
+    accepted = plain_server.accept()
+    assert read_to_eof(accepted) == b"queued before the connection existed"
+    accepted.close()

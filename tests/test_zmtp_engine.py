@@ -742,11 +742,12 @@ def _shortcut(sock: zreactor.Socket) -> CallerShortcut:
 
 
 def _round_trips_through_the_shortcut(req_ctx: zreactor.Context, rep_ctx: zreactor.Context,
-                                      count: int) -> tuple[CallerShortcut, CallerShortcut, int, int]:
-    """``count`` REQ/REP round trips over tcp after a warm-up; the two shortcuts, and the
-    writes and reads they made during the round trips (both sides summed)."""
+                                      count: int, endpoint: str = "tcp://127.0.0.1:*",
+                                      ) -> tuple[CallerShortcut, CallerShortcut, int, int]:
+    """``count`` REQ/REP round trips (tcp unless ``endpoint`` says) after a warm-up; the two
+    shortcuts, and the writes and reads they made during the round trips (both sides summed)."""
     rep = rep_ctx.socket(SocketType.REP, linger=0, rcvtimeo=int(DEADLINE * 1000))
-    rep.bind("tcp://127.0.0.1:*")
+    rep.bind(endpoint)
     req = req_ctx.socket(SocketType.REQ, linger=0, rcvtimeo=int(DEADLINE * 1000))
     req.connect(rep.last_endpoint.decode())
 
@@ -782,9 +783,11 @@ def test_request_reply_messages_leave_on_the_callers_thread(ctx) -> None:
     assert writes >= 0.9 * 560, f"the shortcut wrote {writes} of 560 messages"
 
 
-def test_replies_are_read_on_the_waiting_callers_thread(ctx) -> None:
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_replies_are_read_on_the_waiting_callers_thread(ctx, transport, tmp_path) -> None:
+    endpoint = "tcp://127.0.0.1:*" if transport == "tcp" else f"ipc://{tmp_path}/rr.ipc"
     with zreactor.Context() as other:  # each socket with an I/O thread of its own
-        req, rep, _, reads = _round_trips_through_the_shortcut(ctx, other, 280)
+        req, rep, _, reads = _round_trips_through_the_shortcut(ctx, other, 280, endpoint)
     # REQ and REP are lock-step: each keeps its connection's read between its calls (the
     # held read), so a message that lands before its reader comes to wait is still read by
     # that reader's thread, never by the loop. Only a hold the loop's tick took back (the
@@ -841,20 +844,23 @@ def _req_holding_its_read(stepped, raw_sockets, **options: Any):
     raise AssertionError("the REQ never wrote its request on its own thread")
 
 
-def test_a_held_read_goes_back_to_the_loop_one_tick_after_it_was_held(stepped, raw_sockets) -> None:
+def test_a_held_read_goes_back_to_the_loop_a_tick_after_its_last_use(stepped, raw_sockets) -> None:
     # The application sends and then stays away from the socket: nobody polls the held fd,
-    # so the peer's reply and PING wait in the kernel, until the loop's tick (armed under
-    # the lease that held the read) takes the fd back and reads them: the PONG goes out.
+    # so the peer's reply and PING wait in the kernel until the loop's tick (armed under the
+    # lease that held the read) finds the fd unused for a whole tick, takes it back and
+    # reads them: the PONG goes out.
     req, peer, _ = _req_holding_its_read(stepped, raw_sockets)
     shortcut = _shortcut(req)
     peer.send([b"", b"the reply"])
     peer.conn.send_ping(ttl=0.0, context=b"still there?")
     peer.flush()
-    stepped.advance(HOLD_TICK * 0.75)
+    # the tick was armed with the first hold; the request was a use after it: the first
+    # tick looks again one tick later, and that one finds the fd idle
+    stepped.advance(HOLD_TICK * 1.25)
     assert peer.read_once(0.05)
     assert not any(isinstance(e, Pong) for e in peer.events), "the held fd was read"
     assert shortcut.reader is Reader.HELD and shortcut.taken_back == 0
-    stepped.advance(HOLD_TICK * 0.5)  # the tick is due: the loop reads, answers the PING
+    stepped.advance(HOLD_TICK)  # the second tick: the loop reads, answers the PING
     peer.pump(lambda evs: any(isinstance(e, Pong) for e in evs), answer_pings=False)
     assert shortcut.reader is Reader.LOOP and shortcut.taken_back == 1
     assert req.recv() == b"the reply"  # handed over by the loop, in order
@@ -865,8 +871,9 @@ def test_a_peer_hanging_up_on_a_held_read_is_seen_by_the_loop(stepped, raw_socke
     peer.sock.close()
     stepped.sync()
     assert not log.of(EventKind.DISCONNECTED)  # nobody reads the fd yet: the EOF waits
-    stepped.advance(HOLD_TICK * 1.25)
-    log.wait(EventKind.DISCONNECTED)  # the tick gave the fd to the loop: EOF, event
+    stepped.advance(HOLD_TICK * 1.25)  # the first tick: the request was a use, look again
+    stepped.advance(HOLD_TICK)  # the second: idle, so the loop takes the fd and reads EOF
+    log.wait(EventKind.DISCONNECTED)
 
 
 def test_a_heartbeat_timeout_looks_at_a_held_read_before_calling_the_peer_silent(

@@ -87,7 +87,7 @@ from .sockets.poll import Poller, select
 from .sockets.frame import FINISHED_TRACKER as _FINISHED_TRACKER  # pyzmq's private name
 from .sockets.frame import Message, MessageTracker
 from .sockets.socket import Frame, Socket
-from .version import VERSION as __version__
+from .version import PYZMQ_VERSION as __version__  # pyzmq's contract; see zreactor.version
 
 #: pyzmq's build revision (a git hash for development builds); zreactor's releases: empty
 __revision__ = ""

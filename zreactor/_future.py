@@ -553,21 +553,61 @@ class _AsyncSocket(_Async):
         return None
 
     def _run_recv(self, f: Any, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        sock = self._shadow_sock
-        flags = kwargs.get("flags", 0) | DONTWAIT
         try:
-            if kind == "recv_into":
-                buf, nbytes = args[0], kwargs.get("nbytes", 0)
-                if nbytes < 0:
-                    raise ValueError(f"nbytes must be non-negative, not {nbytes}")
-                result: Any = _recv_into(sock, buf, nbytes, flags)
-            else:
-                result = getattr(sock, kind)(flags=flags, copy=kwargs.get("copy", True),
-                                             track=kwargs.get("track", False))
+            result = self._recv_now(kind, args, kwargs)
         except Exception as exc:
             f.set_exception(exc)
         else:
             f.set_result(result)
+
+    def _recv_now(self, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The shadow's receive of ``kind``, with ``DONTWAIT``; raises what it raises."""
+        sock = self._shadow_sock
+        flags = kwargs.get("flags", 0) | DONTWAIT
+        if kind == "recv_into":
+            buf, nbytes = args[0], kwargs.get("nbytes", 0)
+            if nbytes < 0:
+                raise ValueError(f"nbytes must be non-negative, not {nbytes}")
+            return _recv_into(sock, buf, nbytes, flags)
+        return getattr(sock, kind)(flags=flags, copy=kwargs.get("copy", True),
+                                   track=kwargs.get("track", False))
+
+    def _receive_arrival(self) -> bool:
+        """*The arrival*, a fast path: a borrowed connection has just been read, so the
+        oldest waiting receive simply tries its ``recv`` (``DONTWAIT``), without the
+        ``EVENTS`` look and the generic pass of :meth:`_serve_ready`. The socket's commands
+        still run (``recv`` runs them first), and the pass ends as every pass does, with
+        :meth:`_schedule_remaining_events`.
+
+        Returns:
+            False, having done nothing, when the generic pass must serve instead: no
+            receive waits, a ``poll`` waits first, or no whole message arrived (``Again``:
+            the read brought part of one, or only a heartbeat).
+        """
+        queue = self._recv_futures
+        while queue and queue[0].future.done():
+            queue.popleft()  # cancelled or timed out: its done-callback forgets it anyway
+        if not queue or queue[0].kind == "poll":
+            return False
+        event = queue[0]
+        try:
+            result = self._recv_now(event.kind, event.args, event.kwargs)
+        except Again:
+            return False
+        except Exception as exc:
+            queue.popleft()
+            event.timer.cancel()
+            event.future.set_exception(exc)
+        else:
+            queue.popleft()
+            event.timer.cancel()
+            event.future.set_result(result)
+        if not queue:
+            self._drop_io_state(POLLIN)
+            if self._lent:
+                self._give_back_soon()
+        self._schedule_remaining_events()
+        return True
 
     def _serve(self, queue: deque[_FutureEvent], state: int,
                run: Callable[[_FutureEvent], None]) -> None:
@@ -673,7 +713,8 @@ class _AsyncSocket(_Async):
             # since; unwatching touches only this loop's registration of the number
             self._lent = [e for e in self._lent if e is not entry]
             self._unwatch(self._current_loop, entry[0])
-        self._serve_ready()
+        if not self._receive_arrival():
+            self._serve_ready()
 
     def _give_back_if_idle(self) -> None:
         """Return the borrowed connections if no receive waits (see *Caller reads*)."""

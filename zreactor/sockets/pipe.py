@@ -472,7 +472,7 @@ class Pipe:
             if not queue.items:  # look again *after* raising the flag: see the module docstring
                 return
             queue.reader_asleep = False
-        self.process_activate_read()
+        self.process_activate_read()  # what the command would have run
 
     @property
     def pending_out(self) -> int:
@@ -534,6 +534,14 @@ class Pipe:
     def terminated(self) -> bool:
         """True once the handshake is complete."""
         return self.state is PipeState.TERMINATED
+
+    @property
+    def reading_ended(self) -> bool:
+        """True once nothing more can be read from this end: the peer's delimiter was read,
+        or a termination dropped what was left. For a reader whose read came back empty and
+        that must tell "asleep" from "over" (a STREAM socket's raw engine closes then)."""
+        state = self.state
+        return state is not PipeState.ACTIVE and state is not PipeState.WAITING_FOR_DELIMITER
 
     def __repr__(self) -> str:
         return f"<Pipe {self.endpoint or '?'} {self.state.value} sink={type(self.sink).__name__}>"

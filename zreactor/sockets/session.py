@@ -131,7 +131,8 @@ class Session(Engine):
         pipe: our end of the pipe to the socket (``None`` before the first handshake in the
             late-pipe cases, and once it is gone).
         socket_pipe: the socket's end, when the socket made the pipe at connect time.
-        engine: the current :class:`ZmtpEngine`, if a connection exists.
+        engine: the current :class:`ZmtpEngine` (a :class:`RawEngine` for STREAM), if a
+            connection exists.
         connecter: the connecter (``CONNECT`` role) while it lives.
         subscriptions: topics subscribed through this session (SUB/XSUB).
     """
@@ -226,7 +227,8 @@ class Session(Engine):
         apply_to_socket(sock, o)  # SNDBUF/RCVBUF, TCP_KEEPALIVE*, TCP_MAXRT, TOS
         if o.type == SocketType.STREAM:
             # raw bytes, no ZMTP (libzmq's raw_engine_t): see zreactor/zmtp/raw_engine.py
-            return RawEngine(sock, self, notify=o.stream_notify, endpoint=self.endpoint)
+            return RawEngine(sock, self, notify=o.stream_notify, endpoint=self.endpoint,
+                             shortcut=self.shortcut)
         return ZmtpEngine(
             sock,
             self,

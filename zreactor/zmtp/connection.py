@@ -415,10 +415,8 @@ class ZmtpConnection:
         if self._state is not State.TRAFFIC:
             self._require_traffic("send messages")
         if self._boxed:
-            total = 0
-            for frames in messages:
-                self._box(frames)
-                total += sum(map(len, frames))
+            wire, total = self._mechanism.encrypt_messages(messages)  # type: ignore[arg-type]
+            self._outgoing.append(wire)
             return total
         return append_messages(self._outgoing, messages)
 
@@ -572,22 +570,7 @@ class ZmtpConnection:
         return self._open_boxes(frames)
 
     def _open_boxes(self, frames: list[Frame]) -> tuple[list[list[bytes] | Frame], int]:
-        unseal = self._mechanism.decrypt
-        items: list[list[bytes] | Frame] = []
-        partial = self._partial
-        commands = 0
-        for _, body in frames:
-            flags, plain = unseal(body)
-            if flags & COMMAND:
-                items.append((flags, plain))
-                commands += 1
-            elif flags & MORE:
-                partial.append(plain)
-            else:
-                partial.append(plain)
-                items.append(partial)
-                partial = []
-        self._partial = partial
+        items, self._partial, commands = self._mechanism.decrypt_messages(frames, self._partial)
         return items, commands
 
     def _on_items(self, items: list[list[bytes] | Frame], events: list[Event]) -> None:

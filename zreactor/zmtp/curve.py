@@ -26,7 +26,8 @@ The nonce prefixes are ``CurveZMQHELLO---``, ``WELCOME-``, ``COOKIE--``, ``VOUCH
 ``CurveZMQINITIATE``, ``CurveZMQREADY---``, ``CurveZMQMESSAGEC`` (client to server) and
 ``CurveZMQMESSAGES``. Every short nonce comes from one counter per side starting at 1 (HELLO
 1, INITIATE 2, then MESSAGEs; the server's READY 1, then MESSAGEs), so a nonce is never used
-twice with one key; the 16-byte ones are random.
+twice with one key; the 16-byte ones are random. The MESSAGE boxes of an established
+connection (traffic, the hot path) live in :mod:`.curve_boxes`; this module is the handshake.
 
 Rules it keeps, each tested:
 
@@ -50,23 +51,20 @@ from __future__ import annotations
 import enum
 import errno
 import os
-import struct
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..capabilities import module_available, register_capability
 from ..errors import ZMQError
 from . import commands
-from .frames import COMMAND, MORE
+from .curve_boxes import CLIENT_NONCE_PREFIX, SERVER_NONCE_PREFIX, MessageBoxes
 from .handshake import (
     PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
-    PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE,
     PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE,
     PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_HELLO,
     PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_INITIATE,
-    PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_MESSAGE,
     PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_READY,
     PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_WELCOME,
     PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND,
@@ -155,18 +153,12 @@ register_capability("curve", lambda: module_available("nacl"))
 # -- the mechanism ------------------------------------------------------------------------
 
 HELLO, WELCOME, INITIATE, MESSAGE = b"HELLO", b"WELCOME", b"INITIATE", b"MESSAGE"
-_MESSAGE_NAME = b"\x07MESSAGE"
-_u64 = struct.Struct(">Q")
-_LONG_HEADER = struct.Struct(">BQ")
-#: largest scratch buffer a connection keeps between frames
-_SCRATCH_MAX = 256 * 1024
 #: Seconds a cookie key seals cookies; the previous key still opens them for as long again.
 COOKIE_KEY_LIFETIME = 60.0
 _HELLO_DATA = 194  # HELLO is 200 bytes with its name
 _WELCOME_DATA = 160
 _INITIATE_MIN_DATA = 248  # libzmq: an INITIATE of at least 257 bytes with its name
 _READY_MIN_DATA = 24
-_MESSAGE_MIN = 8 + 8 + 16 + 1  # name, nonce, MAC, flags
 
 
 class _CookieKeys:
@@ -206,149 +198,6 @@ def _open(nacl: Any, call: str, code: int, what: str, *args: bytes) -> bytes:
         return getattr(nacl, call)(*args)  # type: ignore[no-any-return]
     except Exception:  # nacl.exceptions.CryptoError, or ValueError/TypeError on bad sizes
         raise HandshakeError(f"CURVE {what}: the box does not open", code) from None
-
-
-def _raw_sodium() -> tuple[Any, Any] | None:
-    """PyNaCl's own cffi handle on libsodium, for the per-frame calls of traffic.
-
-    ``nacl.bindings.crypto_box_easy_afternm`` checks its arguments in Python and copies its
-    result twice; for a 100-byte frame that is most of the cost. PyNaCl exposes the same
-    libsodium functions through ``nacl._sodium`` (its cffi module, the one its bindings call);
-    where that is missing we fall back to the public bindings, same bytes, slower.
-    """
-    try:
-        from nacl._sodium import ffi, lib
-    except ImportError:  # pragma: no cover - every PyNaCl release since 1.0 has it
-        return None
-    return ffi, lib
-
-
-_FLAG_BYTES = [bytes((i,)) for i in range(4)]
-#: a box's inner flags byte (bit 0 MORE, bit 1 COMMAND) as ZMTP frame flags
-_INNER_FLAGS = (0, MORE, COMMAND, MORE | COMMAND)
-
-
-class _Boxes:
-    """The traffic half shared by both roles: one precomputed key, two nonce counters."""
-
-    __slots__ = ("_ffi", "_in_prefix", "_k", "_lib", "_nacl", "_out_prefix", "_rbuf", "_rsize",
-                 "_wbuf", "nonce", "peer_nonce")
-
-    def __init__(self, nacl: Any, out_prefix: bytes, in_prefix: bytes) -> None:
-        self._nacl = nacl
-        raw = _raw_sodium()
-        self._ffi, self._lib = raw if raw is not None else (None, None)
-        self._k = b""
-        # scratch buffers reused across frames (the result is copied out as bytes), grown on
-        # demand: a cffi allocation per frame costs about as much as the box itself
-        self._rbuf: Any = None
-        self._rsize = 0
-        self._wbuf: Any = None
-        self._out_prefix = out_prefix
-        self._in_prefix = in_prefix
-        #: our next short nonce (HELLO/READY used 1)
-        self.nonce = 1
-        #: the greatest short nonce the peer used
-        self.peer_nonce = 0
-
-    def __repr__(self) -> str:
-        return f"<CURVE boxes nonce={self.nonce} peer_nonce={self.peer_nonce}>"
-
-    def next_nonce(self) -> bytes:
-        value = self.nonce
-        self.nonce = value + 1
-        return _u64.pack(value)
-
-    def take_peer_nonce(self, raw: bytes) -> None:
-        value = _u64.unpack(raw)[0]
-        if value <= self.peer_nonce:
-            raise HandshakeError(
-                f"CURVE nonce {value} is not above the peer's last {self.peer_nonce}: a replayed "
-                "or reordered box", PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE)
-        self.peer_nonce = value
-
-    def seal(self, flags: int, body: bytes) -> bytes:
-        """``MESSAGE`` + nonce + Box[flags + body]: the body of one boxed frame."""
-        plain = _FLAG_BYTES[(1 if flags & MORE else 0) | (2 if flags & COMMAND else 0)] + body
-        value = self.nonce
-        self.nonce = value + 1
-        nonce = _u64.pack(value)
-        lib = self._lib
-        if lib is None:
-            return _MESSAGE_NAME + nonce + self._nacl.crypto_box_easy_afternm(
-                plain, self._out_prefix + nonce, self._k)
-        ffi = self._ffi
-        size = len(plain)
-        out = ffi.new("unsigned char[]", 32 + size)
-        ffi.memmove(out, _MESSAGE_NAME + nonce, 16)
-        lib.crypto_box_easy_afternm(out + 16, plain, size, self._out_prefix + nonce, self._k)
-        return ffi.buffer(out)[:]
-
-    def seal_frame(self, flags: int, body: bytes) -> bytes:
-        """:meth:`seal` as a whole ZMTP frame: header (flags 0, as libzmq), then the body."""
-        lib = self._lib
-        if lib is None:
-            box = self.seal(flags, body)
-            size = len(box)
-            return (bytes((0, size)) if size <= 255 else _LONG_HEADER.pack(2, size)) + box
-        plain = _FLAG_BYTES[(1 if flags & MORE else 0) | (2 if flags & COMMAND else 0)] + body
-        value = self.nonce
-        self.nonce = value + 1
-        nonce = _u64.pack(value)
-        size = len(plain)
-        frame_size = 32 + size
-        header = bytes((0, frame_size)) if frame_size <= 255 else _LONG_HEADER.pack(2, frame_size)
-        at = len(header)
-        ffi = self._ffi
-        total = at + frame_size
-        out = self._wbuf
-        if out is None or len(out) < total:
-            out = ffi.new("unsigned char[]", max(total, 4096))
-            if total <= _SCRATCH_MAX:  # a huge frame's buffer is not kept
-                self._wbuf = out
-        ffi.memmove(out, header + _MESSAGE_NAME + nonce, at + 16)
-        lib.crypto_box_easy_afternm(out + at + 16, plain, size, self._out_prefix + nonce, self._k)
-        return ffi.buffer(out, total)[:]
-
-    def unseal(self, body: bytes) -> tuple[int, bytes]:
-        """Open one MESSAGE body into ``(zmtp flags, frame)``.
-
-        Raises:
-            HandshakeError: not a MESSAGE, too short, a nonce not above the last one
-                (``INVALID_SEQUENCE``), or a box that does not open (``CRYPTOGRAPHIC``).
-        """
-        if body[:8] != _MESSAGE_NAME:
-            raise HandshakeError("CURVE traffic must be MESSAGE commands",
-                                 PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND)
-        size = len(body)
-        if size < _MESSAGE_MIN:
-            raise HandshakeError(f"CURVE MESSAGE of {size} bytes is too short",
-                                 PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_MESSAGE)
-        nonce = body[8:16]
-        value = int.from_bytes(nonce, "big")
-        if value <= self.peer_nonce:
-            raise HandshakeError(
-                f"CURVE nonce {value} is not above the peer's last {self.peer_nonce}: a replayed "
-                "or reordered box", PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE)
-        self.peer_nonce = value
-        lib = self._lib
-        if lib is None:
-            plain = _open(self._nacl, "crypto_box_open_easy_afternm",
-                          PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, "MESSAGE",
-                          bytes(body[16:]), self._in_prefix + bytes(nonce), self._k)
-            return _INNER_FLAGS[plain[0] & 3], plain[1:]
-        ffi = self._ffi
-        length = size - 32
-        out = self._rbuf
-        if out is None or self._rsize < length:
-            out = ffi.new("unsigned char[]", max(length, 4096))
-            if size <= _SCRATCH_MAX:
-                self._rbuf, self._rsize = out, len(out)
-        if lib.crypto_box_open_easy_afternm(out, ffi.from_buffer(body) + 16, size - 16,
-                                            self._in_prefix + bytes(nonce), self._k) != 0:
-            raise HandshakeError("CURVE MESSAGE: the box does not open",
-                                 PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
-        return _INNER_FLAGS[out[0] & 3], ffi.buffer(out, length)[1:]
 
 
 class ClientPhase(enum.Enum):
@@ -396,26 +245,38 @@ def _key(value: bytes, what: str) -> bytes:
 
 
 class _Traffic(Mechanism):
-    """What both CURVE ends do once the handshake is done: every frame is a MESSAGE box.
+    """What both CURVE ends do once the handshake is done: every frame is a MESSAGE box
+    (:mod:`.curve_boxes`).
 
-    A subclass sets ``self._boxes`` (a :class:`_Boxes` with its own and the peer's nonce
-    prefixes) during its handshake.
+    A subclass sets ``self._boxes`` (a :class:`~.curve_boxes.MessageBoxes` with its own and
+    the peer's nonce prefixes) and its key during its handshake.
     """
 
     encrypts = True
-    _boxes: _Boxes
+    _boxes: MessageBoxes
 
-    def encrypt(self, flags: int, body: bytes) -> bytes:
-        """Box one frame as a MESSAGE."""
-        return self._boxes.seal(flags, body)
-
-    def encrypt_frame(self, flags: int, body: bytes) -> bytes:
+    def encrypt_frame(self, flags: int, body: bytes) -> bytearray:
         """Box one frame as a MESSAGE, returned as the whole wire frame."""
         return self._boxes.seal_frame(flags, body)
 
+    def encrypt_messages(self, messages: Sequence[Sequence[bytes]]) -> tuple[bytearray, int]:
+        """Box every frame of a batch into one buffer of wire frames; also return the
+        messages' body bytes."""
+        return self._boxes.seal_messages(messages)
+
     def decrypt(self, body: bytes) -> tuple[int, bytes]:
         """Open one MESSAGE (strictly increasing nonces)."""
-        return self._boxes.unseal(body)
+        return self._boxes.open_frame(body)
+
+    def label_frames(self, kind: Callable[[Any], bytes]) -> bool:
+        """The boxes build every received frame as ``kind``: labelled as they open."""
+        self._boxes.frame_type = kind
+        return True
+
+    def decrypt_messages(self, frames: Sequence[tuple[int, bytes]], partial: list[bytes]
+                         ) -> tuple[list[Any], list[bytes], int]:
+        """Open a run of MESSAGE frames and assemble their messages."""
+        return self._boxes.open_messages(frames, partial)
 
 
 class CurveClient(_Traffic):
@@ -430,8 +291,8 @@ class CurveClient(_Traffic):
         ValueError: a key is missing or not 32 bytes. ZMQError: PyNaCl is not installed.
     """
 
-    __slots__ = ("_boxes", "_cookie", "_cn_public", "_cn_secret", "_cn_server", "_keys",
-                 "_nacl")
+    __slots__ = ("_boxes", "_cookie", "_cn_public", "_cn_secret", "_cn_server", "_hello_key",
+                 "_keys", "_nacl")
     name = "CURVE"
     number = 2
     MACHINE = CLIENT_TRANSITIONS
@@ -446,14 +307,18 @@ class CurveClient(_Traffic):
         self._cn_public, self._cn_secret = self._nacl.crypto_box_keypair()
         self._cn_server = b""
         self._cookie = b""
-        self._boxes = _Boxes(self._nacl, b"CurveZMQMESSAGEC", b"CurveZMQMESSAGES")
+        # HELLO and WELCOME are boxed between C' and S: one key for both (crypto_box is
+        # beforenm + afternm; this saves the WELCOME's scalar multiplication)
+        self._hello_key = b""
+        self._boxes = MessageBoxes(self._nacl, CLIENT_NONCE_PREFIX, SERVER_NONCE_PREFIX)
 
     def start(self) -> None:
         """Queue HELLO."""
         self._move(MechanismEvent.SEND_HELLO)
         nonce = self._boxes.next_nonce()
-        box = self._nacl.crypto_box(bytes(64), b"CurveZMQHELLO---" + nonce, self._keys[2],
-                                    self._cn_secret)
+        self._hello_key = self._nacl.crypto_box_beforenm(self._keys[2], self._cn_secret)
+        box = self._nacl.crypto_box_afternm(bytes(64), b"CurveZMQHELLO---" + nonce,
+                                            self._hello_key)
         self._commands.append(b"\x05HELLO\x01\x00" + bytes(72) + self._cn_public + nonce + box)
 
     def process_command(self, name: bytes, data: bytes) -> None:
@@ -474,18 +339,19 @@ class CurveClient(_Traffic):
             raise HandshakeError(f"CURVE WELCOME of {len(data) + 8} bytes, expected 168",
                                  PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_WELCOME)
         nacl = self._nacl
-        plain = _open(nacl, "crypto_box_open", PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
+        plain = _open(nacl, "crypto_box_open_afternm", PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
                       "WELCOME (wrong server key?)", bytes(data[16:]),
-                      b"WELCOME-" + bytes(data[:16]), self._keys[2], self._cn_secret)
+                      b"WELCOME-" + bytes(data[:16]), self._hello_key)
+        self._hello_key = b""
         self._cn_server, self._cookie = plain[:32], plain[32:128]
-        self._boxes._k = nacl.crypto_box_beforenm(self._cn_server, self._cn_secret)
+        self._boxes.key = nacl.crypto_box_beforenm(self._cn_server, self._cn_secret)
         public, secret, server = self._keys
         vouch_nonce = os.urandom(16)
         vouch = nacl.crypto_box(self._cn_public + server, b"VOUCH---" + vouch_nonce,
                                 self._cn_server, secret)
         nonce = self._boxes.next_nonce()
         box = nacl.crypto_box_afternm(public + vouch_nonce + vouch + self.properties(),
-                                      b"CurveZMQINITIATE" + nonce, self._boxes._k)
+                                      b"CurveZMQINITIATE" + nonce, self._boxes.key)
         self._commands.append(b"\x08INITIATE" + self._cookie + nonce + box)
 
     def _ready(self, data: bytes) -> None:
@@ -496,7 +362,7 @@ class CurveClient(_Traffic):
         nonce = bytes(data[:8])
         self._boxes.take_peer_nonce(nonce)
         plain = _open(self._nacl, "crypto_box_open_afternm", PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
-                      "READY", bytes(data[8:]), b"CurveZMQREADY---" + nonce, self._boxes._k)
+                      "READY", bytes(data[8:]), b"CurveZMQREADY---" + nonce, self._boxes.key)
         self.peer = self._accept_properties(plain, "READY")
         self._cn_secret = b""  # the precomputed key is all traffic needs
         self.complete = True
@@ -531,7 +397,7 @@ class CurveServer(_Traffic):
         self._secret = _key(secret_key, "secret key")
         self._public = self._nacl.crypto_scalarmult_base(self._secret)
         self._cookie_keys = cookie_keys or COOKIE_KEYS
-        self._boxes = _Boxes(self._nacl, b"CurveZMQMESSAGES", b"CurveZMQMESSAGEC")
+        self._boxes = MessageBoxes(self._nacl, SERVER_NONCE_PREFIX, CLIENT_NONCE_PREFIX)
         #: the client's long-term public key, once its vouch checked out
         self.client_key = b""
 
@@ -554,7 +420,7 @@ class CurveServer(_Traffic):
     def stored_client_state(self) -> tuple[bytes, ...]:
         """What this mechanism holds about the client besides its phase (for the RFC 26
         test: empty between WELCOME and INITIATE)."""
-        return tuple(v for v in (self._boxes._k, self.client_key) if v)
+        return tuple(v for v in (self._boxes.key, self.client_key) if v)
 
     def _hello(self, data: bytes) -> None:
         if len(data) != _HELLO_DATA or data[:2] != b"\x01\x00":
@@ -565,17 +431,19 @@ class CurveServer(_Traffic):
         cn_client = bytes(data[74:106])
         nonce = bytes(data[106:114])
         self._boxes.take_peer_nonce(nonce)
-        _open(nacl, "crypto_box_open", PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
+        # HELLO and WELCOME are boxed between C' and S: one key for both
+        hello_key = nacl.crypto_box_beforenm(cn_client, self._secret)
+        _open(nacl, "crypto_box_open_afternm", PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
               "HELLO (the client has a wrong server key?)", bytes(data[114:194]),
-              b"CurveZMQHELLO---" + nonce, cn_client, self._secret)
+              b"CurveZMQHELLO---" + nonce, hello_key)
         self._move(MechanismEvent.GOT_HELLO)
         cn_public, cn_secret = nacl.crypto_box_keypair()
         cookie_nonce = os.urandom(16)
         cookie = cookie_nonce + nacl.crypto_secretbox(
             cn_client + cn_secret, b"COOKIE--" + cookie_nonce, self._cookie_keys.current())
         welcome_nonce = os.urandom(16)
-        box = nacl.crypto_box(cn_public + cookie, b"WELCOME-" + welcome_nonce, cn_client,
-                              self._secret)
+        box = nacl.crypto_box_afternm(cn_public + cookie, b"WELCOME-" + welcome_nonce,
+                                      hello_key)
         self._commands.append(b"\x07WELCOME" + welcome_nonce + box)
         # RFC 26: nothing about this client is kept; C' and s' come back in the cookie
 
@@ -610,7 +478,7 @@ class CurveServer(_Traffic):
             raise HandshakeError("CURVE vouch does not match the connection's keys",
                                  PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE)
         peer = self._accept_properties(inner[128:], "INITIATE")
-        self._boxes._k = k
+        self._boxes.key = k
         self.client_key = client_key
         self.peer = peer
         self._ask_zap((client_key,))
@@ -642,6 +510,6 @@ class CurveServer(_Traffic):
     def _send_ready(self) -> None:
         nonce = self._boxes.next_nonce()
         box = self._nacl.crypto_box_afternm(self.properties(), b"CurveZMQREADY---" + nonce,
-                                            self._boxes._k)
+                                            self._boxes.key)
         self._commands.append(b"\x05READY" + nonce + box)
         self.complete = True

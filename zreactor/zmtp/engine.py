@@ -42,7 +42,12 @@ decoder's buffer (the ``get_buffer``/``buffer_updated`` hooks of
 :class:`~zreactor.reactor.stream.StreamEngine`; :mod:`zreactor.zmtp.frames` says why), which
 starts at 64 KiB and grows to hold four of the frames it sees, so one read may complete
 hundreds of small messages or several large ones; the greeting and the handshake, and
-encrypted traffic, are read as ``recv()`` chunks of :attr:`read_size` bytes. The messages of
+encrypted traffic, are read as ``recv()`` chunks of :attr:`read_size` bytes. So is the read
+after a *short* one (the kernel had less than the buffer offered, and the decoder dropped
+its emptied buffer): a request/reply connection reads one small message at a time, and a
+fresh zeroed 64 KiB array per read costs more than the copy it saves, while ``recv()``
+allocates only what arrived and the decoder parses it in place. A full read switches back
+to the buffer. The messages of
 one read arrive as one ``MessageBatch``, go into the pipe with one ``write_batch`` and the
 pipe is flushed once, so the socket's thread gets at most one wake-up per read. If the pipe
 is full (the socket's ``rcvhwm``), the messages that did not fit wait in a backlog and the
@@ -312,6 +317,10 @@ class ZmtpEngine(StreamEngine):
         self._caller_mark = -1
         #: reads that returned data: the heartbeat timers' notion of "something arrived"
         self._reads = 0
+        #: the last read took less than it was offered: read the next one with recv()
+        #: (*Batching, in*); and the room the last buffer offered
+        self._short_read = False
+        self._offered = 0
         self._handshake_timer: Timer | None = None
         self._timeout_timer: Timer | None = None  # our PING awaits any traffic
         self._timeout_mark = 0
@@ -319,8 +328,10 @@ class ZmtpEngine(StreamEngine):
         self._ttl_mark = 0
         self._drops_data = socket_type == "PUB"
         #: metadata attached to every received frame (secure connections; see MetaBytes)
-        self._properties: dict[str, str] | None = None
+        #: the MetaBytes kind of this connection's received frames, if they carry metadata
         self._labelled: Any = None
+        #: the codec does not label the frames of message batches itself: we do
+        self._label_batches = False
         self._subscriber = socket_type in ("SUB", "XSUB")
 
     # -- flow control -------------------------------------------------------------------------
@@ -423,15 +434,23 @@ class ZmtpEngine(StreamEngine):
         self._send_pending()
 
     def get_buffer(self) -> memoryview | None:
-        """In traffic, read straight into the frame decoder's buffer (no encryption)."""
-        return self.conn.get_buffer()
+        """In traffic, read straight into the frame decoder's buffer (no encryption), unless
+        the last read was short (*Batching, in*)."""
+        if self._short_read:
+            return None
+        view = self.conn.get_buffer()
+        if view is not None:
+            self._offered = len(view)
+        return view
 
     def buffer_updated(self, nbytes: int) -> None:
         """As :meth:`data_received`, for ``nbytes`` read into :meth:`get_buffer`."""
+        self._short_read = nbytes < self._offered
         self._deliver(self.conn.buffer_updated, nbytes)
 
     def data_received(self, data: bytes) -> None:
         """Decode what arrived; write every message to the pipe; flush once."""
+        self._short_read = len(data) < self.read_size
         self._deliver(self.conn.receive_batch, data)
 
     def _deliver(self, decode: Callable[[Any], list[Any]], received: Any) -> None:
@@ -457,7 +476,7 @@ class ZmtpEngine(StreamEngine):
                 if self._drops_data or pipe is None:
                     continue  # a PUB takes only subscriptions; or nobody to deliver to
                 messages = event.messages  # type: ignore[union-attr]
-                if self._properties is not None:
+                if self._label_batches:
                     messages = [self._label(m) for m in messages]
                 taken = 0 if backlog else pipe.write_batch(messages)
                 if taken:
@@ -469,7 +488,7 @@ class ZmtpEngine(StreamEngine):
                 if self._drops_data:
                     continue  # a PUB takes nothing but subscriptions from its peers
                 frames = event.frames  # type: ignore[union-attr]
-                if self._properties is not None:
+                if self._labelled is not None:  # (decoded before the handshake was seen)
                     frames = self._label(frames)
             elif kind is Subscribe:
                 frames = [_SUBSCRIBE_PREFIX + event.topic]  # type: ignore[union-attr]
@@ -556,8 +575,9 @@ class ZmtpEngine(StreamEngine):
                          for k, v in mechanism.zap_metadata.items())
             props["User-Id"] = mechanism.user_id.decode("utf-8", "replace")
             props["Peer-Address"] = _peer_ip(self.sock)
-            self._properties = props
             self._labelled = MetaBytes.kind(props)
+            # an encrypting codec builds each frame anyway: it labels them as it goes
+            self._label_batches = not mechanism.label_frames(self._labelled)
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None

@@ -50,7 +50,7 @@ import errno as _errno
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -58,6 +58,7 @@ from ..errors import ProtocolError
 from ..reactor.fsm import Machine
 from . import commands
 from .events import PeerError
+from .frames import BytesLike
 
 __all__ = [
     "COMPATIBLE_PEERS",
@@ -312,16 +313,35 @@ class Mechanism:
         """The ERROR this mechanism sends to refuse the peer."""
         return commands.encode_error(reason)
 
-    def encrypt(self, flags: int, body: bytes) -> bytes:
-        """Box one frame into a MESSAGE command body (encrypting mechanisms only)."""
+    def encrypt_frame(self, flags: int, body: bytes) -> BytesLike:
+        """Box one frame (``MORE``/``COMMAND`` in ``flags``) into a MESSAGE command, returned
+        as the whole wire frame (encrypting mechanisms only)."""
         raise NotImplementedError
 
-    def encrypt_frame(self, flags: int, body: bytes) -> bytes:
-        """:meth:`encrypt`, returned as the whole wire frame (header included)."""
+    def encrypt_messages(self, messages: Sequence[Sequence[bytes]]) -> tuple[BytesLike, int]:
+        """Box every frame of many messages: ``(their wire frames, their body bytes)``
+        (encrypting only; the batch form of :meth:`encrypt_frame`)."""
         raise NotImplementedError
 
     def decrypt(self, body: bytes) -> tuple[int, bytes]:
         """Open one MESSAGE command body into ``(zmtp_flags, body)`` (encrypting only)."""
+        raise NotImplementedError
+
+    def label_frames(self, kind: Callable[[Any], bytes]) -> bool:
+        """Build the frames of received messages with ``kind`` (a ``bytes`` subclass that
+        carries the connection's metadata) from now on, if this mechanism builds them.
+
+        Returns:
+            True if it does (encrypting mechanisms, which make every frame anew as its box
+            opens, so the label costs nothing more); False if the caller must label them.
+        """
+        return False
+
+    def decrypt_messages(self, frames: Sequence[tuple[int, bytes]], partial: list[bytes]
+                         ) -> tuple[list[Any], list[bytes], int]:
+        """Open wire frames and assemble messages, with the result of
+        :meth:`~.frames.FrameDecoder.feed_messages` (encrypting only; the batch form of
+        :meth:`decrypt`)."""
         raise NotImplementedError
 
     # -- shared helpers ---------------------------------------------------------------------

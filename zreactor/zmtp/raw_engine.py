@@ -12,14 +12,15 @@ order), so the session, its pipe, its reconnection and its linger need no specia
   (the STREAM socket puts the connection's routing id in front of it);
 * every message pulled from the pipe is written raw: the bytes of its frames, nothing else
   (the STREAM socket has already taken the routing id off);
-* an empty message pulled from the pipe means "close": the STREAM socket queues one, then
-  terminates the pipe, when the application sends ``[routing_id, b""]``. The engine writes
-  what it had pulled before it, flushes, sends its FIN and closes with
-  :class:`ClosedBySocket`, which tells the session not to redial and not to report a
-  disconnection. (libzmq closes the connection only once its socket has run the pipe's
-  termination handshake, i.e. at the application's next call into the socket; the marker
-  closes it as soon as the bytes before it are out. If the pipe was full the marker is
-  missing, and the pipe's termination closes the connection the libzmq way.)
+* a pipe read to its end means "close": the STREAM socket terminates the pipe when the
+  application sends ``[routing_id, b""]``, and the session's end still delivers what was
+  queued before that. When a read of the pipe comes back empty and the pipe says its reading
+  has ended (``pipe.reading_ended``: its delimiter was read), the engine flushes what it
+  wrote, sends its FIN and closes with :class:`ClosedBySocket`, which tells the session not
+  to redial and not to report a disconnection. (libzmq closes the connection only once its
+  socket has run the pipe's termination handshake, i.e. at the application's next call into
+  the socket; reading the delimiter is enough to know, so we close as soon as the bytes
+  before it are out.)
 
 *There is no codec.* libzmq's ``raw_decoder_t`` and ``raw_encoder_t`` are the identity: a chunk
 is a message, a message is its bytes. A sans-I/O codec class for the identity would be
@@ -54,20 +55,33 @@ from the pipe (the socket's sends then block at ``sndhwm``), and resumes when it
 *Metadata.* As libzmq's raw engine does, received chunks carry the ``Peer-Address`` property
 (``zmq.Frame.get("Peer-Address")`` with ``copy=False``), for tcp connections.
 
-Threads: the engine's I/O thread only (a raw engine offers no caller shortcut).
+*Caller I/O.* Like a ZMTP engine, a raw engine serves its session's
+:class:`~zreactor.zmtp.shortcut.CallerShortcut` (from the moment it attaches): while its loop
+sleeps, the socket's thread writes the bytes it just sent and reads the reply it waits for
+itself, through the engine's one write path and one read path, so an HTTP-like request and
+response costs no thread switch. The rules are the shortcut's; the engine answers its
+questions (the ``_caller_*`` methods) as the ZMTP engine does, minus the handshake. A closing
+pipe's delimiter always goes the ordinary way (a terminating pipe wakes its reader by
+command), so a connection is closed on the loop.
+
+Threads: the engine's I/O thread, or the socket's thread holding that loop's lease (the
+caller shortcut).
 """
 
 from __future__ import annotations
 
 import socket
 from collections import deque
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..reactor.engine import EngineState
-from ..reactor.stream import StreamEngine
+from ..reactor.stream import ReadState, StreamEngine, WriteState
 from .engine import INPUT_FLOW, OUTPUT_FLOW, Flow, FlowEvent
 from .events import HandshakeComplete
 from .metadata import MetaBytes
+
+if TYPE_CHECKING:
+    from .shortcut import CallerShortcut
 
 __all__ = ["NO_HANDSHAKE", "ClosedBySocket", "RawEngine", "RawSession"]
 
@@ -114,6 +128,8 @@ class RawEngine(StreamEngine):
         notify: report connection and disconnection with empty messages (``STREAM_NOTIFY``).
         endpoint: the endpoint for events.
         high_water: write-queue size above which the engine stops pulling from the pipe.
+        shortcut: the session's :class:`~zreactor.zmtp.shortcut.CallerShortcut`, served
+            while attached; ``None``: no caller I/O.
 
     Attributes:
         handshake: :data:`NO_HANDSHAKE` once attached (the session reads it as "messages may
@@ -122,10 +138,16 @@ class RawEngine(StreamEngine):
     """
 
     def __init__(self, sock: socket.socket, session: RawSession, *, notify: bool = True,
-                 endpoint: str = "", high_water: int = 256 * 1024) -> None:
+                 endpoint: str = "", high_water: int = 256 * 1024,
+                 shortcut: CallerShortcut | None = None) -> None:
         super().__init__(sock, high_water=high_water, endpoint=endpoint)
         self.session = session
         self.notify = notify
+        self.shortcut = shortcut
+        #: reads that returned data, and its value at the last caller write (the shortcut's
+        #: rule of one caller write per read, which keeps a stream of sends batched)
+        self._reads = 0
+        self._caller_mark = -1
         self.handshake: HandshakeComplete | None = None
         self.input = Flow.RUNNING
         self.output = Flow.RUNNING
@@ -150,10 +172,13 @@ class RawEngine(StreamEngine):
             return
         if self.notify:
             self._deliver(_NOTIFY)
+        if self.shortcut is not None:
+            self.shortcut.serve(self)
         self._pull()  # a connect session's pipe may hold data queued before we connected
 
     def data_received(self, data: bytes) -> None:
         """One chunk in, one message to the socket (or to the backlog if the pipe is full)."""
+        self._reads += 1
         self._deliver([self._label(data) if self._label is not None else data])
 
     def eof_received(self) -> bool:
@@ -163,6 +188,8 @@ class RawEngine(StreamEngine):
 
     def closed(self, reason: BaseException | None) -> None:
         """Report the disconnection (unless the session ended us), then tell the session."""
+        if self.shortcut is not None:
+            self.shortcut.withdraw(self)
         self._backlog.clear()
         lost = reason is not None and not isinstance(reason, ClosedBySocket)
         pipe = self.session.pipe if lost and self.notify and self.handshake else None
@@ -209,6 +236,46 @@ class RawEngine(StreamEngine):
             OUTPUT_FLOW.fire(self, FlowEvent.RESUME)
             self._pull()
 
+    # -- the caller shortcut's questions (zmtp/shortcut.py: socket's thread, lease held) -------
+
+    def _caller_write(self) -> bool:
+        """The socket wrote to our sleeping pipe: pull it and write here, on its thread, if
+        we are idle (output running, nothing queued, no caller write since the last read);
+        wake our end of the pipe as ``ACTIVATE_READ`` would. False if the loop must do it."""
+        if (
+            self.state is not EngineState.ATTACHED
+            or self.output is not Flow.RUNNING
+            or self.write_state is not WriteState.OPEN
+            or self.write_buffer_size
+            or self._reads == self._caller_mark
+        ):
+            return False
+        pipe = self.session.pipe
+        if pipe is None or not pipe.resume_reading():
+            return False
+        self._caller_mark = self._reads
+        self._pull()
+        return True
+
+    def _caller_read_fd(self) -> int | None:
+        """The fd a waiting socket may poll and read through the shortcut, or None while
+        only the I/O thread may read (input blocked, read half not open)."""
+        if (
+            self.state is not EngineState.ATTACHED
+            or self.input is Flow.BLOCKED
+            or self.read_state is not ReadState.OPEN
+        ):
+            return None
+        return self.sock.fileno()
+
+    def _caller_lend(self) -> None:
+        """The socket's thread polls our fd now: the loop stops polling it."""
+        self.watch_reads(False)
+
+    def _caller_give_back(self) -> None:
+        """The socket stopped waiting: the loop polls our fd again (if reading is open)."""
+        self.watch_reads(True)
+
     # -- moving bytes ---------------------------------------------------------------------------
 
     def _deliver(self, msg: list[bytes]) -> None:
@@ -229,25 +296,21 @@ class RawEngine(StreamEngine):
                and self.output is Flow.RUNNING and self.handshake is not None):
             parts: list[bytes] = []
             size = 0
-            closing = False
-            while size < _BATCH_BYTES and not closing:
+            while size < _BATCH_BYTES:
                 messages = pipe.read_batch(_BATCH)
                 if not messages:
                     break
                 for msg in messages:
-                    frame = msg[0]
-                    if not frame:  # the socket's close marker: nothing after it is ours
-                        closing = True
-                        break
-                    parts.append(frame)
-                    size += len(frame)
+                    for frame in msg:
+                        parts.append(frame)
+                        size += len(frame)
             if size:
                 self.send_now(parts, size)  # may pause_writing() or lose the connection
-            if closing:
-                self.close(ClosedBySocket("the socket closed this connection"))
-                return
             if size < _BATCH_BYTES:
-                return  # the pipe is empty (it sleeps: a write wakes us)
+                if pipe.reading_ended and self.state is EngineState.ATTACHED:
+                    # the socket closed this connection (an empty send): all of it is out
+                    self.close(ClosedBySocket("the socket closed this connection"))
+                return  # else the pipe is empty (it sleeps: a write wakes us)
 
 
 def _peer_ip(sock: socket.socket) -> str:

@@ -60,11 +60,18 @@ polls it without lending anything. Who reads the fd is one machine, :data:`READE
 
 Nobody polling is only safe for a short while: an application that sends and then does
 something else for a minute must still answer the peer's heartbeats, see it hang up and
-report that to its monitor. So the loop takes a held fd back by itself: every move into
-``HELD`` makes sure a timer of :data:`HOLD_TICK` is armed on the engine (armed under the
-lease, so the lease's one wake-up shows it to the sleeping loop; once per tick while the
-exchange goes on, not once per message), and a tick that finds the fd ``HELD`` moves it to
-``LOOP``. No fd stays unpolled for longer than one tick. The messaging layer gives a held
+report that to its monitor. So the loop takes a held fd back by itself, on a *tick*: a
+timer of :data:`HOLD_TICK` on the engine, armed by the move into ``HELD`` (under the lease,
+so the lease's one wake-up shows it to the sleeping loop) and again by a socket that ends a
+wait and finds it lapsed. The socket's thread counts its uses of the fd (a caller write, the
+end of a wait) and says while it polls it. A tick that finds the fd ``HELD``
+
+* and polled: lapses (the socket is waiting on it; the end of that wait arms the next);
+* and used since the last tick: arms the next itself, from the loop (no wake-up to pay: an
+  exchange in progress costs one loop wake-up per tick, not one per message);
+* and unused for a whole tick: moves it to ``LOOP``.
+
+So no fd stays unpolled for longer than two ticks. The messaging layer gives a held
 fd back at once (:meth:`~CallerShortcut.release`) whenever the socket returns to the
 application without having waited on it (``EAGAIN``, ``EVENTS``, a ``Poller``, ``close()``),
 and a socket whose wake-up fd was handed out (an event loop watches it) never holds: see
@@ -92,6 +99,7 @@ from typing import TYPE_CHECKING
 from ..reactor.fsm import Machine, Row
 
 if TYPE_CHECKING:
+    from ..reactor.io_thread import IOThread
     from ..reactor.poller import Timer
     from .engine import ZmtpEngine
 
@@ -99,10 +107,10 @@ __all__ = ["CALLER_READ_CHUNKS", "HOLD_TICK", "READER", "CallerShortcut", "Reade
 
 #: most ``recv()`` calls one :meth:`CallerShortcut.take_back` makes
 CALLER_READ_CHUNKS = 8
-#: seconds after which the loop takes back a read held for a lock-step socket that did not
-#: come back to wait on it (see *The held read*); the loop wakes once per tick while an
-#: exchange goes on
-HOLD_TICK = 0.02
+#: the loop takes back a read held for a lock-step socket that did not come back to use it
+#: for this long (seconds; so within two ticks of its last use, see *The held read*); the
+#: loop wakes once per tick while an exchange goes on
+HOLD_TICK = 0.05
 
 
 class Reader(enum.Enum):
@@ -146,10 +154,7 @@ def _from_loop(shortcut: CallerShortcut) -> None:
 
 def _arm_tick(shortcut: CallerShortcut) -> None:
     shortcut.holds += 1
-    timer = shortcut._tick_timer
-    engine = shortcut._engine
-    if (timer is None or not timer.active) and engine is not None:
-        shortcut._tick_timer = engine.call_later(HOLD_TICK, shortcut._tick)
+    shortcut._ensure_tick()
 
 
 _R, _E = Reader, ReaderEvent
@@ -182,12 +187,20 @@ class CallerShortcut:
         taken_back: ticks of the loop that found the fd still held.
     """
 
-    __slots__ = ("_engine", "_tick_timer", "_held_fd", "reader", "lock_step", "writes",
-                 "reads", "lends", "holds", "taken_back")
+    __slots__ = ("_engine", "_thread", "_tick_timer", "_tick_mark", "_uses", "_polling",
+                 "_held_fd", "reader", "lock_step", "writes", "reads", "lends", "holds",
+                 "taken_back")
 
     def __init__(self) -> None:
         self._engine: ZmtpEngine | None = None
+        #: the serving engine's I/O thread (whose lease every call takes)
+        self._thread: IOThread | None = None
         self._tick_timer: Timer | None = None
+        #: ``_uses`` when the tick was armed; uses of a held fd by the socket's thread (a
+        #: caller write, the end of a wait); True while that thread polls it (see the tick)
+        self._tick_mark = 0
+        self._uses = 0
+        self._polling = False
         #: the fd while ``HELD`` (read without the lease by the socket's thread)
         self._held_fd = -1
         self.reader = Reader.LOOP
@@ -202,8 +215,10 @@ class CallerShortcut:
 
     def serve(self, engine: ZmtpEngine) -> None:
         """``engine`` completed its handshake: the shortcut now does its work."""
+        self._thread = engine.io_thread  # first: a caller that sees the engine sees its thread
         self._engine = engine
         self._tick_timer = None
+        self._polling = False
         READER.fire(self, ReaderEvent.RESET)
 
     def withdraw(self, engine: ZmtpEngine) -> None:
@@ -218,12 +233,25 @@ class CallerShortcut:
         engine's thread, or a lease holder)."""
         return self._engine is engine and self.reader is not Reader.LOOP
 
+    def _ensure_tick(self) -> None:
+        """Arm the tick unless it is armed (loop, or lease held)."""
+        timer = self._tick_timer
+        engine = self._engine
+        if (timer is None or not timer.active) and engine is not None:
+            self._tick_mark = self._uses
+            self._tick_timer = engine.call_later(HOLD_TICK, self._tick)
+
     def _tick(self) -> None:
-        """The loop's tick (see *The held read*): take the fd back if it is still held."""
+        """The loop's tick (see *The held read*): a held fd nobody used for a whole tick
+        goes back to the loop."""
         self._tick_timer = None
-        if self.reader is Reader.HELD:
-            self.taken_back += 1
-            READER.fire(self, ReaderEvent.TAKE_BACK)
+        if self.reader is not Reader.HELD or self._polling:
+            return  # nothing held, or the socket waits on it: its wait's end re-arms
+        if self._uses != self._tick_mark:
+            self._ensure_tick()  # in use: look again in a tick
+            return
+        self.taken_back += 1
+        READER.fire(self, ReaderEvent.TAKE_BACK)
 
     # -- the socket's side -----------------------------------------------------------------------
 
@@ -237,15 +265,17 @@ class CallerShortcut:
         engine = self._engine
         if engine is None:
             return False
-        lease = engine.io_thread.try_lease()
+        lease = self._thread.try_lease()  # type: ignore[union-attr]
         if lease is None:
             return False
         try:
             if self._engine is not engine or not engine._caller_write():
                 return False
             self.writes += 1
-            if self.lock_step and self.reader is not Reader.HELD:
-                self._hold(engine)  # the reply is next: keep its read for the wait
+            if self.lock_step:
+                if self.reader is not Reader.HELD:
+                    self._hold(engine)  # the reply is next: keep its read for the wait
+                self._uses += 1
             return True
         finally:
             lease.release()
@@ -264,10 +294,11 @@ class CallerShortcut:
             # readable and the read under take_back's lease finds what is left: nothing is
             # lost, one wake-up is wasted.
             self.lends += 1
+            self._polling = True  # (read by the tick: see _tick)
             return self._held_fd
         if engine._caller_read_fd() is None:
             return None  # (a hint; re-read under the lease)
-        lease = engine.io_thread.try_lease()
+        lease = self._thread.try_lease()  # type: ignore[union-attr]
         if lease is None:
             return None
         try:
@@ -288,8 +319,9 @@ class CallerShortcut:
         engine = self._engine
         if engine is None:
             return  # closed while lent: it took its fd with it
-        lease = engine.io_thread.wait_lease()
+        lease = self._thread.wait_lease()  # type: ignore[union-attr]
         try:
+            self._polling = False
             if self._engine is not engine:
                 return
             if readable:
@@ -301,6 +333,9 @@ class CallerShortcut:
                     READER.fire(self, ReaderEvent.GIVE_BACK)
             elif self.reader is not Reader.HELD:
                 self._hold(engine)
+            else:
+                self._uses += 1
+                self._ensure_tick()  # a tick during the wait lapsed: arm the next
         finally:
             lease.release()
 
@@ -359,7 +394,7 @@ class CallerShortcut:
         engine = self._engine
         if engine is None or self.reader is not Reader.HELD:
             return  # (racy read, safe: see lend_read)
-        lease = engine.io_thread.wait_lease()
+        lease = self._thread.wait_lease()  # type: ignore[union-attr]
         try:
             if self._engine is engine and self.reader is Reader.HELD:
                 READER.fire(self, ReaderEvent.GIVE_BACK)
