@@ -893,6 +893,17 @@ def test_a_heartbeat_timeout_looks_at_a_held_read_before_calling_the_peer_silent
     assert req.recv() == b"late reply"
 
 
+def test_a_held_read_that_fills_the_pipe_goes_home(stepped, raw_sockets) -> None:
+    # Three replies in one read, a receive queue of one: the engine's input blocks, and a fd
+    # it may not read must not stay held (the next wait would find it readable and spin).
+    req, peer, _ = _req_holding_its_read(stepped, raw_sockets, rcvhwm=1)
+    peer.send([b"", b"first"], [b"", b"second"], [b"", b"third"])
+    assert req.recv() == b"first"
+    assert _shortcut(req).reader is Reader.LOOP
+    req.send(b"again")  # and the socket goes on (the loop delivers the rest as room opens)
+    peer.pump(lambda evs: [b"", b"again"] in peer.messages())
+
+
 def test_a_socket_returning_without_waiting_gives_its_held_read_back(stepped, raw_sockets) -> None:
     # EAGAIN, EVENTS or a Poller: the application will wait elsewhere, so the loop must read
     req, peer, _ = _req_holding_its_read(stepped, raw_sockets)
