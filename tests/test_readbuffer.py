@@ -95,6 +95,20 @@ def test_a_frame_far_larger_than_the_limit_grows_in_o_n_copies() -> None:
     assert rb.capacity <= need + MIN_SPACE
 
 
+def test_a_large_frame_appended_in_chunks_grows_in_o_n_copies() -> None:
+    """A codec fed 64 KiB chunks of a 32 MiB frame: a few arrays, not one per chunk (each
+    a copy of everything before it: 512 arrays and ~40 s before)."""
+    rb = ReadBuffer(size=64 * 1024, limit=512 * 1024)
+    chunk = b"c" * (64 * 1024)
+    arrays, previous = 0, rb.data
+    while len(rb) < 32 << 20:
+        rb.append(chunk)
+        if rb.data is not previous:
+            arrays, previous = arrays + 1, rb.data
+    assert arrays <= 12
+    assert window(rb) == chunk * 512
+
+
 def test_an_emptied_window_drops_the_array_after_a_small_read() -> None:
     rb = ReadBuffer()
     read(rb, b"abc")  # a request, a reply: a quiet connection

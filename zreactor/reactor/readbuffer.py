@@ -122,7 +122,9 @@ class ReadBuffer:
         """Copy ``chunk`` to the end of the window (for a codec fed chunk by chunk)."""
         size = len(chunk)
         if len(self.data) - self.end < size:
-            self._make_room(size, 0)
+            # room for the window again too: a large frame fed in many chunks then doubles
+            # the array a few times instead of copying all it holds once per chunk
+            self._make_room(max(size, self.end - self.start), 0)
         end = self.end
         self.data[end:end + size] = chunk
         self.end = end + size
