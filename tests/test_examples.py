@@ -274,3 +274,20 @@ def test_broker_stops_after_its_duration(run: Runner, lib: str) -> None:
     for extra in ([], ["--loop"]):
         ok(run.finish(run.start(lib, "broker.py", "broker", "--frontend", front, "--backend", back,
                                 "--duration", 0.5, *extra), 30))
+
+
+# -- STREAM ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lib", lib_param("STREAM"))
+def test_http_server_answers_a_plain_http_client(run: Runner, lib: str) -> None:
+    import urllib.request
+
+    server = run.start(lib, "http_server.py", "--port", 0, "--count", 3, "--timeout", 30)
+    endpoint = run.wait_line(server).split()[1]
+    port = int(endpoint.rsplit(":", 1)[1])
+    for path in ("/", "/hello", "/a/b?c=d"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
+            assert reply.status == 200
+            assert reply.read() == b"Hello, World! You asked for " + path.encode() + b"\n"
+    assert ok(run.finish(server)).count("request ") == 3

@@ -338,3 +338,35 @@ def test_select(pair: tuple[zmq.Socket, zmq.Socket], pipe: tuple[int, int]) -> N
     started = time.monotonic()
     assert zmq.select([b], [], [], 0.2) == ([], [], [])
     assert 0.19 <= time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("end", ["destroy", "term"])
+def test_ending_the_context_wakes_a_poller_in_another_thread(end: str) -> None:
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PULL)
+    sock.bind("inproc://poller-woken")
+    outcome: list[BaseException] = []
+    started = threading.Event()
+
+    def poll() -> None:
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        started.set()
+        try:
+            poller.poll(30_000)
+        except zmq.ZMQError as exc:
+            outcome.append(exc)
+        if end == "term":
+            sock.close()  # term() waits for the application to close its sockets
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    started.wait(5)
+    time.sleep(0.1)  # let it block in poll(2)
+    if end == "destroy":
+        ctx.destroy(linger=0)  # closes the socket under the poller: pyzmq says ENOTSOCK
+    else:
+        ctx.term()
+    thread.join(10)
+    assert not thread.is_alive(), "the poller slept through the end of its context"
+    assert len(outcome) == 1 and outcome[0].errno in (zmq.ENOTSOCK, zmq.ETERM)

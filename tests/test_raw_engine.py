@@ -33,6 +33,12 @@ class Pipe:
         self.to_socket: deque[list[bytes]] = deque()
         self.to_engine: deque[list[bytes]] = deque()
         self.capacity = capacity
+        #: the socket terminated the pipe: once ``to_engine`` is empty, reading has ended
+        self.closing = False
+
+    @property
+    def reading_ended(self) -> bool:
+        return self.closing and not self.to_engine
 
     def write(self, msg: list[bytes]) -> bool:
         if len(self.to_socket) >= self.capacity:
@@ -124,9 +130,10 @@ def test_messages_from_the_pipe_are_written_raw(engine) -> None:
     assert data == b"GET / HTTP/1.0\r\n\r\n"
 
 
-def test_the_close_marker_flushes_then_closes_without_a_notification(engine) -> None:
+def test_a_pipe_read_to_its_end_flushes_then_closes_without_a_notification(engine) -> None:
     eng, session, peer = engine()
-    session.pipe.to_engine.extend([[b"last "], [b"words"], [b""], [b"never sent"]])
+    session.pipe.to_engine.extend([[b"last "], [b"words"]])
+    session.pipe.closing = True
     eng.call_threadsafe(eng.restart_output)
     data = b""
     while chunk := peer.recv(100):

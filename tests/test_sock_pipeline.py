@@ -185,6 +185,43 @@ def test_queued_messages_survive_the_senders_close(env: Env) -> None:
         pull.recv(zmq.DONTWAIT)
 
 
+def test_a_pull_reading_ahead_still_reports_what_it_holds(tenv: Env) -> None:
+    """With one peer a PULL takes a batch per pipe read (READ_AHEAD); what it took counts
+    for poll() and EVENTS, arrives in order, and ends with Again, not a hang."""
+    pull = tenv.socket(zmq.PULL)
+    addr = tenv.bind(pull)
+    push = tenv.socket(zmq.PUSH)
+    push.connect(addr)
+    tenv.settle()
+    for n in range(10):
+        push.send(b"%d" % n)
+    assert pull.poll(TIMEOUT_MS)
+    tenv.settle()  # all ten in the pipe: the first recv takes them all
+    got = [pull.recv()]
+    while len(got) < 10:
+        assert pull.poll(0) == zmq.POLLIN  # the pipe is empty; the socket is not
+        assert pull.getsockopt(zmq.EVENTS) & zmq.POLLIN
+        got.append(pull.recv(zmq.DONTWAIT))
+    assert got == [b"%d" % n for n in range(10)]
+    assert pull.poll(0) == 0
+    with pytest.raises(zmq.Again):
+        pull.recv(zmq.DONTWAIT)
+
+
+def test_messages_read_ahead_survive_the_senders_close(env: Env) -> None:
+    pull = env.socket(zmq.PULL)
+    pull.bind("inproc://ahead")
+    push = env.socket(zmq.PUSH)
+    push.connect("inproc://ahead")
+    for n in range(100):
+        push.send(b"%d" % n)
+    assert pull.recv() == b"0"  # takes a batch ahead
+    push.close(linger=0)
+    assert [pull.recv() for _ in range(99)] == [b"%d" % n for n in range(1, 100)]
+    with pytest.raises(zmq.Again):
+        pull.recv(zmq.DONTWAIT)
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
 def test_a_departed_reader_is_reaped_while_the_writer_lives(env: Env) -> None:
     """PUSH never reads, so a closing PULL must not wait for it to read a delimiter.

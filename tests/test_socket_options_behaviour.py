@@ -47,6 +47,47 @@ def test_conflate_keeps_only_the_newest_message(ctx, transport) -> None:
     assert pull.poll(100) == 0
 
 
+def test_inproc_conflate_of_a_binder_that_binds_after_the_connect(ctx) -> None:
+    push = ctx.socket(zmq.PUSH)
+    push.connect("inproc://conflate-late")  # queues into a pipe no binder has seen yet
+    for i in range(5):
+        push.send(b"%d" % i)
+    pull = ctx.socket(zmq.PULL)
+    pull.conflate = 1
+    pull.bind("inproc://conflate-late")  # the pending pipe conflates from now on
+    assert pull.recv() == b"4" and pull.poll(50) == 0
+    push.sndhwm = 2  # ignored by a conflating pipe: sends never block
+    push.sndtimeo = 1000
+    for i in range(10):
+        push.send(b"later %d" % i)
+    assert pull.recv() == b"later 9" and pull.poll(50) == 0
+
+
+@pytest.mark.parametrize("bind_first", [True, False])
+def test_connect_routing_id_names_an_inproc_peer(ctx, bind_first) -> None:
+    server = ctx.socket(zmq.ROUTER)
+    client = ctx.socket(zmq.ROUTER)
+    if bind_first:
+        server.bind("inproc://connect-rid")
+    client.connect_routing_id = b"the-server"
+    client.connect("inproc://connect-rid")
+    with pytest.raises(AttributeError):
+        client.connect_routing_id  # write-only, as libzmq's
+    if not bind_first:
+        server.bind("inproc://connect-rid")
+    client.router_mandatory = 1
+    client.send_multipart([b"the-server", b"hello"])  # addressable at once, by that name
+    identity, body = server.recv_multipart()
+    assert body == b"hello"
+    server.send_multipart([identity, b"reply"])
+    assert client.recv_multipart() == [b"the-server", b"reply"]
+    other = ctx.socket(zmq.ROUTER)
+    other.bind("inproc://connect-rid-2")
+    client.connect("inproc://connect-rid-2")  # the option named one connection only
+    with pytest.raises(zmq.ZMQError):
+        client.send_multipart([b"the-server-2", b"x"])
+
+
 def _connection_socket(zsock: zmq.Socket) -> socket.socket:
     """The OS socket of ``zsock``'s one tcp connection (white-box: the session's engine)."""
     def session():

@@ -505,3 +505,38 @@ def test_request_and_response_go_through_the_caller_shortcut(ctx: zmq.Context) -
     assert answers == [b"response %03d" % n for n in range(100)]
     assert shortcut.reads > 0 and shortcut.writes > 0, (shortcut.reads, shortcut.writes)
     conn.close()
+
+
+def test_a_peer_that_does_not_read_makes_send_block(ctx: zmq.Context) -> None:
+    server, port = bound(ctx, sndhwm=2, sndtimeo=200)
+    conn = client(port)
+    rid, _ = server.recv_multipart()
+    chunk = b"z" * 1_000_000
+    sent = 0
+    with pytest.raises(zmq.Again):
+        for _ in range(100):  # the kernel, the engine's queue, then two in the pipe
+            server.send_multipart([rid, chunk])
+            sent += 1
+    assert 2 < sent < 100
+    server.send_multipart([rid, b""])  # closing never waits for room
+    assert len(read_to_eof(conn)) == sent * len(chunk)
+    conn.close()
+
+
+def test_closing_the_socket_delivers_within_linger(ctx: zmq.Context, plain_server: PlainServer) -> None:
+    server, port = bound(ctx)
+    conn = client(port)
+    rid, _ = server.recv_multipart()
+    payload = os.urandom(3_000_000)
+    server.send_multipart([rid, payload])
+    server.close(linger=5000)
+    assert read_to_eof(conn) == payload
+    conn.close()
+    dialer = stream(ctx, linger=5000)
+    dialer.connect(f"tcp://127.0.0.1:{plain_server.port}")
+    rid = dialer.getsockopt(zmq.ROUTING_ID)
+    dialer.send_multipart([rid, b"queued before the connection existed"])
+    dialer.close()
+    accepted = plain_server.accept()
+    assert read_to_eof(accepted) == b"queued before the connection existed"
+    accepted.close()

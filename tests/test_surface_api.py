@@ -186,3 +186,20 @@ def test_socket_class_asks_for_a_blocking_socket_from_an_awaitable_context() -> 
         sock.close()
     finally:
         ctx.term()
+
+
+def test_bind_to_random_port_out_of_tries_is_zmq_bind_error() -> None:
+    import socket
+
+    ctx = zmq.Context()
+    try:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            sock = ctx.socket(zmq.PULL)
+            with pytest.raises(zmq.ZMQBindError):
+                sock.bind_to_random_port("tcp://127.0.0.1", port, port + 1, max_tries=3)
+        assert not isinstance(zmq.ZMQBindError("x"), zmq.ZMQError)  # pyzmq's hierarchy
+    finally:
+        ctx.destroy(linger=0)

@@ -742,11 +742,12 @@ def _shortcut(sock: zreactor.Socket) -> CallerShortcut:
 
 
 def _round_trips_through_the_shortcut(req_ctx: zreactor.Context, rep_ctx: zreactor.Context,
-                                      count: int) -> tuple[CallerShortcut, CallerShortcut, int, int]:
-    """``count`` REQ/REP round trips over tcp after a warm-up; the two shortcuts, and the
-    writes and reads they made during the round trips (both sides summed)."""
+                                      count: int, endpoint: str = "tcp://127.0.0.1:*",
+                                      ) -> tuple[CallerShortcut, CallerShortcut, int, int]:
+    """``count`` REQ/REP round trips (tcp unless ``endpoint`` says) after a warm-up; the two
+    shortcuts, and the writes and reads they made during the round trips (both sides summed)."""
     rep = rep_ctx.socket(SocketType.REP, linger=0, rcvtimeo=int(DEADLINE * 1000))
-    rep.bind("tcp://127.0.0.1:*")
+    rep.bind(endpoint)
     req = req_ctx.socket(SocketType.REQ, linger=0, rcvtimeo=int(DEADLINE * 1000))
     req.connect(rep.last_endpoint.decode())
 
@@ -782,9 +783,11 @@ def test_request_reply_messages_leave_on_the_callers_thread(ctx) -> None:
     assert writes >= 0.9 * 560, f"the shortcut wrote {writes} of 560 messages"
 
 
-def test_replies_are_read_on_the_waiting_callers_thread(ctx) -> None:
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_replies_are_read_on_the_waiting_callers_thread(ctx, transport, tmp_path) -> None:
+    endpoint = "tcp://127.0.0.1:*" if transport == "tcp" else f"ipc://{tmp_path}/rr.ipc"
     with zreactor.Context() as other:  # each socket with an I/O thread of its own
-        req, rep, _, reads = _round_trips_through_the_shortcut(ctx, other, 280)
+        req, rep, _, reads = _round_trips_through_the_shortcut(ctx, other, 280, endpoint)
     # REQ and REP are lock-step: each keeps its connection's read between its calls (the
     # held read), so a message that lands before its reader comes to wait is still read by
     # that reader's thread, never by the loop. Only a hold the loop's tick took back (the
@@ -888,6 +891,17 @@ def test_a_heartbeat_timeout_looks_at_a_held_read_before_calling_the_peer_silent
     assert not log.of(EventKind.DISCONNECTED)
     peer.send([b"", b"late reply"])
     assert req.recv() == b"late reply"
+
+
+def test_a_held_read_that_fills_the_pipe_goes_home(stepped, raw_sockets) -> None:
+    # Three replies in one read, a receive queue of one: the engine's input blocks, and a fd
+    # it may not read must not stay held (the next wait would find it readable and spin).
+    req, peer, _ = _req_holding_its_read(stepped, raw_sockets, rcvhwm=1)
+    peer.send([b"", b"first"], [b"", b"second"], [b"", b"third"])
+    assert req.recv() == b"first"
+    assert _shortcut(req).reader is Reader.LOOP
+    req.send(b"again")  # and the socket goes on (the loop delivers the rest as room opens)
+    peer.pump(lambda evs: [b"", b"again"] in peer.messages())
 
 
 def test_a_socket_returning_without_waiting_gives_its_held_read_back(stepped, raw_sockets) -> None:

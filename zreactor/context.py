@@ -42,7 +42,7 @@ from .reactor.connecter import Connecter
 from .reactor.engine import Engine
 from .reactor.io_thread import IOThread
 from .reactor.listener import Listener
-from .reactor.mailbox import Cmd
+from .reactor.mailbox import Cmd, Signaler
 from .reactor.pool import IOThreadPool
 from .sockets.inproc import InprocRegistry
 from .sockets.frame import public_module
@@ -169,6 +169,10 @@ class Context:
         self._lock = threading.Lock()
         self._closed = False
         self._terminated = threading.Event()
+        #: readable for good once the sockets were sent STOP (see ``closing_fd``); made on
+        #: first use, so a context nobody polls costs no fd for it
+        self._closing: Signaler | None = None
+        self._sockets_stopped = False
         #: the inproc transport's names (bound sockets, connections waiting for a bind)
         self.inproc = InprocRegistry()
         #: keeps the live sockets and finishes the closed ones (a child of the pool's root)
@@ -444,7 +448,7 @@ class Context:
             ContextTerminated: the context was terminated.
         """
         with self._lock:
-            if self._closed:
+            if self._closed or self._sockets_stopped:
                 if self._shadow:  # libzmq's answer for a handle to a terminated context
                     raise ZMQError(errno.EFAULT, "the context this shadows was terminated")
                 raise ContextTerminated()
@@ -487,16 +491,58 @@ class Context:
         try:
             self._shutdown(linger)
         finally:
-            self._terminated.set()
+            with self._lock:
+                self._terminated.set()
+                if self._closing is not None:
+                    self._closing.close()
 
     def _shutdown(self, linger: float | None) -> None:
         # 1. wake every socket's blocking calls with ETERM, 2. wait until the application has
         # closed them all (libzmq's rule), 3. terminate the pool's tree (the reaper finishes
         # the closed sockets before it acknowledges).
-        for sock in self.sockets:
-            sock.send_command(sock, Cmd.STOP)
+        self._stop_sockets()
         self.reaper.wait_closed()
         self.pool.term(linger)
+
+    def _stop_sockets(self) -> None:
+        """Send every live socket ``STOP`` (once: ``destroy()`` then ``term()`` both call
+        this), then make :attr:`closing_fd` readable: blocking calls (and a Poller blocked
+        on them in any thread) wake and fail with ``ETERM``, or ``ENOTSOCK`` once the socket
+        is closed. From then on :meth:`add_socket` refuses new sockets."""
+        with self._lock:
+            if self._sockets_stopped:
+                return
+            self._sockets_stopped = True  # under the lock: add_socket cannot slip one in
+            sockets = self.reaper.sockets
+        for sock in sockets:
+            sock.send_command(sock, Cmd.STOP)
+        with self._lock:
+            if self._closing is not None:
+                self._closing.signal()
+
+    @property
+    def closing_fd(self) -> int:
+        """An fd that becomes readable, and stays so, once the context stops its sockets
+        (``term()``, ``destroy()``).
+
+        :class:`~zreactor.Poller` watches it beside the sockets' own wake-up fds. A socket's
+        fd is not enough when another thread *closes* the socket (``destroy()``): the
+        context's reaper then reads that fd, and may consume the wake-up before the sleeping
+        poll sees it. By the time this fd is readable every socket has its ``STOP`` queued
+        or is closed, so a poll that wakes on it finds an error to raise, never a reason to
+        sleep again. Closed when :meth:`term` finishes.
+
+        Raises:
+            ContextTerminated: the context finished terminating.
+        """
+        with self._lock:
+            if self._closing is None:
+                if self._terminated.is_set():
+                    raise ContextTerminated()
+                self._closing = Signaler()
+                if self._sockets_stopped:
+                    self._closing.signal()
+            return self._closing.fd
 
     def close(self, linger: float | None = ...) -> None:  # type: ignore[assignment]
         """Alias of :meth:`term` (reads better in ``finally`` blocks)."""
@@ -505,14 +551,20 @@ class Context:
     def destroy(self, linger: int | None = None) -> None:
         """Close every socket (with ``linger`` in **milliseconds**, as pyzmq), then terminate.
 
-        Like pyzmq's, this closes sockets that other threads may be using: call it only
-        when they are done with them. Leaving a ``with Context() as ctx:`` block calls it,
-        with a ``ResourceWarning`` for each socket still open.
+        Like pyzmq's, this closes sockets that other threads may be using: their blocked
+        calls (``recv``, ``Poller.poll``) are woken first and fail with ``ETERM`` or
+        ``ENOTSOCK``; call it only when those threads are done with the sockets. Leaving a
+        ``with Context() as ctx:`` block calls it, with a ``ResourceWarning`` for each socket
+        still open.
         """
         if self._warn_destroy_close and not self._closed:
             for sock in self.reaper.application_sockets:
                 warnings.warn(f"Destroying context with unclosed socket {sock}",
                               ResourceWarning, stacklevel=3, source=sock)
+        if not self._closed:
+            # first, as term() does: wake the calls other threads are blocked in on these
+            # sockets (a socket closed while a Poller sleeps on its fd would not wake it)
+            self._stop_sockets()
         self.reaper.close_all(linger)
         self.term(... if linger is None else (None if linger < 0 else linger / 1000))
 

@@ -259,8 +259,8 @@ class Mailbox:
         finally:
             for fd in fds:
                 poll.unregister(fd)
-        mine = self.fd
-        return {fd for fd, _ in ready if fd != mine}
+        # (the fds polled, not the mailbox's own: it may be in ``ready`` too, and is not one)
+        return {fd for fd, _ in ready if fd in fds}
 
     def recv(self, timeout: float | None = None) -> deque[Command]:
         """Wait up to ``timeout`` seconds for commands and return them (maybe empty)."""

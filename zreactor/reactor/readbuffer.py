@@ -30,15 +30,16 @@ The rules:
   of small messages carries hundreds) and grows to hold :attr:`ReadBuffer.frames` frames of
   the size the codec waits for, up to :attr:`ReadBuffer.limit`, so a stream of 64 KiB
   messages is read four at a time rather than a partial frame per read. For a frame larger
-  than that the array at most doubles per read, as the frame's bytes arrive: what a peer
-  *announces* is never allocated up front. An array grown past the limit is dropped once
+  than that the array grows fourfold as the frame's bytes arrive (each read asks for at most
+  ``limit`` more): what a peer *announces* is never allocated up front. An array grown past the limit is dropped once
   its window empties.
-* *Idle connections hold nothing.* When a read did not fill the space it was given (the
-  kernel had no more: the stream paused) and the codec then consumed the whole window, the
-  array is dropped; the next ``space()`` allocates a new one. A stream that keeps the kernel
-  buffer full keeps its array. So a server's thousands of quiet connections cost no buffer
-  each (libzmq keeps an 8 KiB one per connection), at the price of one allocation per read
-  for a connection that is read faster than its peer writes.
+* *Quiet connections hold nothing.* When a small read (under :data:`MIN_SPACE` bytes: a
+  request, a reply, a heartbeat) leaves the window empty, the array is dropped; the next
+  ``space()`` allocates a new one. A stream, whose reads are larger, keeps its array, even
+  when a read does not fill it (a Unix socket returns about one ``send()`` of the peer's per
+  read). So a server's thousands of quiet connections cost no buffer each (libzmq keeps an
+  8 KiB one per connection), at the price of one allocation per read for a connection that
+  only ever exchanges small messages (about what a ``recv()`` of a fresh ``bytes`` costs).
 
 Threads: none of its own; a ReadBuffer belongs to the codec that owns it.
 """
@@ -66,7 +67,7 @@ class ReadBuffer:
         end: one past the window's last byte; the next read lands at ``data[end:]``.
     """
 
-    __slots__ = ("_keep", "_offered", "data", "end", "frames", "limit", "size", "start")
+    __slots__ = ("_keep", "data", "end", "frames", "limit", "size", "start")
 
     def __init__(self, size: int = 64 * 1024, *, frames: int = 4,
                  limit: int = 512 * 1024) -> None:
@@ -79,8 +80,7 @@ class ReadBuffer:
         self.data = bytearray()
         self.start = 0
         self.end = 0
-        #: free bytes the last space() offered, and whether the last read filled them
-        self._offered = 0
+        #: the last read was a stream's (not small): keep the array when the window empties
         self._keep = False
 
     def __len__(self) -> int:
@@ -104,27 +104,27 @@ class ReadBuffer:
         window = end - self.start
         room = MIN_SPACE
         if need > window:
-            # the rest of the frame, but never more than the window again (or the limit)
-            # at once: a peer announcing a huge frame makes us grow as its bytes arrive,
-            # not allocate what it announced
-            room = max(room, min(need - window, max(window, self.limit)))
+            # the rest of the frame, but at most the limit per read: a peer announcing a
+            # huge frame makes us grow as its bytes arrive, not allocate what it announced
+            room = max(room, min(need - window, self.limit))
         if len(data) - end < room:
             self._make_room(room, need)
             data = self.data
             end = self.end
-        self._offered = len(data) - end
         return memoryview(data)[end:]
 
     def filled(self, nbytes: int) -> None:
         """A read wrote ``nbytes`` into the last :meth:`space`."""
         self.end += nbytes
-        self._keep = nbytes >= self._offered
+        self._keep = nbytes >= MIN_SPACE
 
     def append(self, chunk: bytes | bytearray | memoryview) -> None:
         """Copy ``chunk`` to the end of the window (for a codec fed chunk by chunk)."""
         size = len(chunk)
         if len(self.data) - self.end < size:
-            self._make_room(size, 0)
+            # room for the window again too: a large frame fed in many chunks then doubles
+            # the array a few times instead of copying all it holds once per chunk
+            self._make_room(max(size, self.end - self.start), 0)
         end = self.end
         self.data[end:end + size] = chunk
         self.end = end + size
@@ -134,7 +134,7 @@ class ReadBuffer:
         """The codec decoded the first ``nbytes`` of the window: forget them.
 
         An emptied window starts again at the front, and its array is dropped if the last
-        read was short (see *Idle connections hold nothing*).
+        read was small (see *Quiet connections hold nothing*).
         """
         start = self.start + nbytes
         if start < self.end:
@@ -146,12 +146,17 @@ class ReadBuffer:
 
     def _make_room(self, room: int, need: int) -> None:
         window = self.end - self.start
+        size = len(self.data)
         target = max(self.size, min(self.frames * need, self.limit))
-        if window + room <= len(self.data) and len(self.data) >= target:
-            with memoryview(self.data) as view:  # memmove: the two ranges may overlap
-                view[:window] = view[self.start:self.end]
+        if window + room <= size and size >= target:
+            if self.start:
+                with memoryview(self.data) as view:  # memmove: the ranges may overlap
+                    view[:window] = view[self.start:self.end]
         else:
-            grown = bytearray(max(target, window + room))
+            # Grow fourfold (up to what the frame in progress needs): a frame far larger
+            # than the limit then costs O(n) in copies as it grows (a third of its size),
+            # not O(n**2), and never more than four times what has arrived.
+            grown = bytearray(max(target, window + room, min(4 * size, need + MIN_SPACE)))
             if window:
                 grown[:window] = memoryview(self.data)[self.start:self.end]
             self.data = grown

@@ -38,7 +38,7 @@ import errno
 import random
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..errors import ZMQError
+from ..errors import ZMQBindError, ZMQError
 from .pipe import Pipe
 
 if TYPE_CHECKING:
@@ -192,7 +192,8 @@ class Endpoints:
         """Bind ``addr`` (``tcp://HOST``) to a random port in ``[min_port, max_port)``.
 
         Raises:
-            ZMQError: EADDRINUSE after ``max_tries`` failures.
+            ZMQBindError: ``max_tries`` ports were all in use (pyzmq's error).
+            ZMQError: any other bind failure, at once.
         """
         if min_port == 49152 and max_port == 65536:
             self.bind(f"{addr}:*")
@@ -206,7 +207,8 @@ class Endpoints:
                     raise
                 continue
             return port
-        raise ZMQError(errno.EADDRINUSE, "could not bind to a random port")
+        raise ZMQBindError(f"Could not bind socket to a random port in [{min_port}, {max_port}) "
+                           f"after {max_tries} tries")
 
     def connect(self, addr: str | bytes) -> SocketContext:
         """Connect to ``tcp://``, ``ipc://`` or ``inproc://`` address (asynchronously).
@@ -231,6 +233,7 @@ class Endpoints:
         transport, rest = self._endpoint_prelude(addr)
         if transport == "inproc":
             pipe = self.context.inproc.connect(rest, self)
+            self.options.connect_routing_id = b""  # it named this connection only (libzmq's)
             self._endpoints.setdefault(addr, []).append(pipe)
             self.options.last_endpoint = addr
             return SocketContext(self, "connect", addr)

@@ -16,7 +16,14 @@ end, raising the HWMs to the summed values a bind-first connection would have ha
 ``rcvhwm`` one way, and the reverse the other way (0, unbounded, if either side is 0).
 
 *Routing ids.* Each end's ``routing_id`` is the identity of the socket at the *other* end,
-which is what a ROUTER needs to address it.
+which is what a ROUTER needs to address it; a connecting ROUTER's ``CONNECT_ROUTING_ID``
+names the peer instead, as libzmq's ``router_t::identify_peer`` does for every locally
+initiated pipe (inproc included).
+
+*Conflation.* An inproc pipe conflates if either socket asks for ``CONFLATE``, in either
+order: a connection pending when a conflating socket binds is made conflating then
+(:func:`~zreactor.sockets.pipe.conflate_pair`). (libzmq looks at the connecting socket only,
+so a conflating SUB that binds is ignored there; zreactor keeps one rule for both orders.)
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import TYPE_CHECKING
 from ..errors import ZMQError
 from .commands import SocketCmd
 from .options import conflates
-from .pipe import Pipe, pipepair
+from .pipe import Pipe, conflate_pair, pipepair
 
 if TYPE_CHECKING:
     from .socket import Socket
@@ -77,7 +84,11 @@ class InprocRegistry:
             fresh_b, fresh_c = make_inproc_pipes(sock, connecter)
             c_end.hwm, b_end.hwm = fresh_c.hwm, fresh_b.hwm
             c_end.lwm, b_end.lwm = fresh_c.lwm, fresh_b.lwm
-            b_end.routing_id, c_end.routing_id = fresh_b.routing_id, fresh_c.routing_id
+            b_end.routing_id = fresh_b.routing_id
+            if c_end.routing_id is None:  # else the connecter's CONNECT_ROUTING_ID named it
+                c_end.routing_id = fresh_c.routing_id
+            if conflates(sock.options) and not conflates(connecter.options):
+                conflate_pair(b_end, c_end)
             sock.attach_pipe(b_end)
 
     def lookup(self, name: str) -> Socket | None:
@@ -96,6 +107,8 @@ class InprocRegistry:
                 self._pending.setdefault(name, []).append((sock, c_end, b_end))
             else:
                 b_end, c_end = make_inproc_pipes(binder, sock)
+        if sock.options.connect_routing_id:
+            c_end.routing_id = sock.options.connect_routing_id
         c_end.endpoint = b_end.endpoint = f"inproc://{name}"
         sock.attach_pipe(c_end)
         if binder is not None:

@@ -70,6 +70,8 @@ the reader gets either the old message or the new one, never a torn state. Such 
 unbounded (hwm 0): its queue never holds more than one message, and messages that were
 replaced are never read, so counting reads against writes would wrongly fill it. Only the
 writer end appends the delimiter, after its last write, so a clear never drops it.
+:func:`conflate_pair` turns an existing pair into one (an inproc connection made before a
+conflating socket bound its name): its reader end keeps only the newest message queued.
 
 Sink interface: ``mailbox`` (for commands), ``read_activated(pipe)``,
 ``write_activated(pipe)``, ``pipe_terminated(pipe)``.
@@ -95,6 +97,7 @@ __all__ = [
     "PipeState",
     "compute_lwm",
     "ConflatePipe",
+    "conflate_pair",
     "pipepair",
 ]
 
@@ -535,6 +538,14 @@ class Pipe:
         """True once the handshake is complete."""
         return self.state is PipeState.TERMINATED
 
+    @property
+    def reading_ended(self) -> bool:
+        """True once nothing more can be read from this end: the peer's delimiter was read,
+        or a termination dropped what was left. For a reader whose read came back empty and
+        that must tell "asleep" from "over" (a STREAM socket's raw engine closes then)."""
+        state = self.state
+        return state is not PipeState.ACTIVE and state is not PipeState.WAITING_FOR_DELIMITER
+
     def __repr__(self) -> str:
         return f"<Pipe {self.endpoint or '?'} {self.state.value} sink={type(self.sink).__name__}>"
 
@@ -587,3 +598,22 @@ class ConflatePipe(Pipe):
         if self._out_active and self._out is not None:
             self._out.items.clear()
         return super().send(msg)
+
+
+def conflate_pair(reader: Pipe, writer: Pipe) -> None:
+    """Make the pair ``reader``/``writer`` (ends of one pipe) conflating from now on.
+
+    For a connection made before its other side asked for ``CONFLATE`` (an inproc connect
+    waiting for a conflating socket's bind). Call it on the thread that will read
+    ``reader`` before that end is attached, so nobody else reads it yet: it keeps the newest
+    message queued towards ``reader`` and drops the rest, as conflation would have, and both
+    ends become :class:`ConflatePipe` (the same slots, so the class can change in place) with
+    no hwm. The writer's thread may still be in a plain ``write``: at worst one message more
+    waits until its next write, which replaces both.
+    """
+    for end in (reader, writer):
+        end.__class__ = ConflatePipe
+        end.hwm = 0
+    items = reader._in.items
+    while len(items) > 1:
+        items.popleft()

@@ -19,7 +19,10 @@ until something is ready or the timeout passes:
    :mod:`zreactor.sockets.caller_wait`);
 2. if any registered socket or fd is ready, return at once;
 3. otherwise block in ``poll(2)`` on every socket's wake-up fd and every raw fd, until one of
-   them becomes readable (something *may* have changed) or the deadline passes.
+   them becomes readable (something *may* have changed) or the deadline passes. The sockets'
+   contexts' ``closing_fd`` is watched too: another thread may close a socket
+   (``Context.destroy``) and its reaper then reads the socket's fd itself; step 1 then raises
+   ``ENOTSOCK`` (or ``ETERM``).
 
 Step 1 clears a wake-up fd *before* the socket looks at its pipes, and a command sent after
 that look signals the fd again, so no wake-up is lost and nothing spins: an idle poll makes
@@ -208,6 +211,8 @@ def zmq_poll(items: Sequence[tuple[Any, int]], deadline: float | None,
         #    their pipes; raw fds: ask the kernel without blocking
         ready: dict[int, int] = {}
         for index, sock, flags in sockets:
+            if sock.closed:  # by another thread while we slept (Context.destroy wakes us)
+                raise ZMQError(errno.ENOTSOCK, f"a polled socket was closed: {sock!r}")
             events = int(sock._events(released=True)) & flags  # we wait here, not in it
             if events:
                 ready[index] = events
@@ -239,9 +244,21 @@ def _make_blocker(poll_factory: Callable[[], Any], sockets: list[tuple[int, Sock
     masks: dict[int, int] = {}
     for _, fd, flags in fds:
         masks[fd] = masks.get(fd, 0) | _kernel_mask(flags)
+    contexts = {}
     for _, sock, _ in sockets:
         fd = sock.mailbox.fd
         masks[fd] = masks.get(fd, 0) | _select.POLLIN
+        contexts[id(sock.context.reaper)] = sock.context  # one per context, shadows included
+    for context in contexts.values():
+        # readable once the context stops its sockets: a socket closed by another thread
+        # (Context.destroy) may never signal its own fd (see Context.closing_fd)
+        try:
+            masks[context.closing_fd] = _select.POLLIN
+        except OSError:
+            # out of descriptors (its first use makes it): polling must still work at the
+            # limit, so go without; the sockets' own STOP wake-ups remain, which a reaper
+            # racing a destroy() from another thread can consume (the only thing lost)
+            pass
     for fd, mask in masks.items():
         blocker.register(fd, mask)
     return blocker

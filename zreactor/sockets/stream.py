@@ -25,8 +25,8 @@ is made, and one that is lost, are each reported as ``[routing_id, b""]``.
 
 *Sending.* ``[routing_id, data]`` writes ``data`` raw to that connection; ``[routing_id,
 b""]`` closes it: what was sent before still goes out first, then the FIN, and no
-disconnection is reported for it (the socket queues a close marker for the engine, then
-terminates the pipe; see :mod:`zreactor.zmtp.raw_engine`). A longer message is a sequence of such pairs,
+disconnection is reported for it (the socket terminates the pipe; the engine closes once it
+has read it to its end, see :mod:`zreactor.zmtp.raw_engine`). A longer message is a sequence of such pairs,
 as libzmq reads the frames of one (the ``SNDMORE`` flag of a data frame is ignored). The
 rules, libzmq's, with one difference noted:
 
@@ -62,9 +62,6 @@ from .pipe import Pipe
 from .socket import Socket
 
 __all__ = ["StreamSocket"]
-
-#: the payload of a notification message (and of a send that closes a connection)
-_EMPTY = b""
 
 
 class StreamSocket(Socket):
@@ -158,10 +155,8 @@ class StreamSocket(Socket):
         for rid, data in pairs:
             pipe = out[rid]
             if not data:
-                # the close marker (zmtp/raw_engine.py), then the pipe's termination: the
-                # engine writes what was queued before it, then closes the connection
-                if pipe.write([_EMPTY]):
-                    written.append(pipe)
+                # the session's end still delivers what was queued; the engine closes the
+                # connection once it has read the pipe to its end (zmtp/raw_engine.py)
                 pipe.terminate(False)
             elif pipe.write([data]):
                 written.append(pipe)

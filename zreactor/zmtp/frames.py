@@ -346,16 +346,18 @@ class FrameDecoder:
         # maxmsgsize below 255 means even short frames must be checked (then nothing matches).
         fast = 0 if limit >= SHORT_MAX else -1
         end_of_data = len(src)
+        last = end_of_data - 1  # a frame header needs two bytes: pos < last
         pos = 0
         need = 0
-        while end_of_data - pos >= 2:
+        while pos < last:
             flags = src[pos]
             if flags == fast and not partial:
-                end = pos + 2 + src[pos + 1]
+                start = pos + 2
+                end = start + src[pos + 1]
                 if end > end_of_data:
                     need = end - pos
                     break
-                append([src[pos + 2:end]])
+                append([src[start:end]])
                 pos = end
                 continue
             if flags < LONG or flags == COMMAND:

@@ -12,14 +12,15 @@ order), so the session, its pipe, its reconnection and its linger need no specia
   (the STREAM socket puts the connection's routing id in front of it);
 * every message pulled from the pipe is written raw: the bytes of its frames, nothing else
   (the STREAM socket has already taken the routing id off);
-* an empty message pulled from the pipe means "close": the STREAM socket queues one, then
-  terminates the pipe, when the application sends ``[routing_id, b""]``. The engine writes
-  what it had pulled before it, flushes, sends its FIN and closes with
-  :class:`ClosedBySocket`, which tells the session not to redial and not to report a
-  disconnection. (libzmq closes the connection only once its socket has run the pipe's
-  termination handshake, i.e. at the application's next call into the socket; the marker
-  closes it as soon as the bytes before it are out. If the pipe was full the marker is
-  missing, and the pipe's termination closes the connection the libzmq way.)
+* a pipe read to its end means "close": the STREAM socket terminates the pipe when the
+  application sends ``[routing_id, b""]``, and the session's end still delivers what was
+  queued before that. When a read of the pipe comes back empty and the pipe says its reading
+  has ended (``pipe.reading_ended``: its delimiter was read), the engine flushes what it
+  wrote, sends its FIN and closes with :class:`ClosedBySocket`, which tells the session not
+  to redial and not to report a disconnection. (libzmq closes the connection only once its
+  socket has run the pipe's termination handshake, i.e. at the application's next call into
+  the socket; reading the delimiter is enough to know, so we close as soon as the bytes
+  before it are out.)
 
 *There is no codec.* libzmq's ``raw_decoder_t`` and ``raw_encoder_t`` are the identity: a chunk
 is a message, a message is its bytes. A sans-I/O codec class for the identity would be
@@ -59,9 +60,9 @@ from the pipe (the socket's sends then block at ``sndhwm``), and resumes when it
 sleeps, the socket's thread writes the bytes it just sent and reads the reply it waits for
 itself, through the engine's one write path and one read path, so an HTTP-like request and
 response costs no thread switch. The rules are the shortcut's; the engine answers its
-questions (the ``_caller_*`` methods) as the ZMTP engine does, minus the handshake. A close
-marker always goes the ordinary way (the pipe is terminating), so a connection is closed on
-the loop.
+questions (the ``_caller_*`` methods) as the ZMTP engine does, minus the handshake. A closing
+pipe's delimiter always goes the ordinary way (a terminating pipe wakes its reader by
+command), so a connection is closed on the loop.
 
 Threads: the engine's I/O thread, or the socket's thread holding that loop's lease (the
 caller shortcut).
@@ -295,25 +296,21 @@ class RawEngine(StreamEngine):
                and self.output is Flow.RUNNING and self.handshake is not None):
             parts: list[bytes] = []
             size = 0
-            closing = False
-            while size < _BATCH_BYTES and not closing:
+            while size < _BATCH_BYTES:
                 messages = pipe.read_batch(_BATCH)
                 if not messages:
                     break
                 for msg in messages:
-                    frame = msg[0]
-                    if not frame:  # the socket's close marker: nothing after it is ours
-                        closing = True
-                        break
-                    parts.append(frame)
-                    size += len(frame)
+                    for frame in msg:
+                        parts.append(frame)
+                        size += len(frame)
             if size:
                 self.send_now(parts, size)  # may pause_writing() or lose the connection
-            if closing:
-                self.close(ClosedBySocket("the socket closed this connection"))
-                return
             if size < _BATCH_BYTES:
-                return  # the pipe is empty (it sleeps: a write wakes us)
+                if pipe.reading_ended and self.state is EngineState.ATTACHED:
+                    # the socket closed this connection (an empty send): all of it is out
+                    self.close(ClosedBySocket("the socket closed this connection"))
+                return  # else the pipe is empty (it sleeps: a write wakes us)
 
 
 def _peer_ip(sock: socket.socket) -> str:

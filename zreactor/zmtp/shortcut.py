@@ -328,14 +328,19 @@ class CallerShortcut:
                 self._read(engine)
                 if self._engine is not engine:
                     return  # the read ended it: withdraw() gave the fd back with the engine
-            if not self.lock_step:
-                if self.reader is not Reader.LOOP:
+            if self.reader is not Reader.HELD:
+                if self.lock_step:
+                    self._hold(engine)
+                elif self.reader is not Reader.LOOP:
                     READER.fire(self, ReaderEvent.GIVE_BACK)
-            elif self.reader is not Reader.HELD:
-                self._hold(engine)
-            else:
+            elif self.lock_step and engine._caller_read_fd() is not None:
                 self._uses += 1
                 self._ensure_tick()  # a tick during the wait lapsed: arm the next
+            else:
+                # no longer lock-step, or the read may not go on here (the read filled the
+                # pipe: input blocked; or the read half ended): home, or the next wait
+                # would poll a readable fd it may not read, and spin
+                READER.fire(self, ReaderEvent.GIVE_BACK)
         finally:
             lease.release()
 
