@@ -3,6 +3,7 @@
 
     python benchmarks/asyncio_bench.py                # all three, 3 alternating rounds
     python benchmarks/asyncio_bench.py --only rr,idle --rounds 5 --json out.json
+    python benchmarks/asyncio_bench.py --loop uvloop  # both libraries on uvloop
 
 Three measurements, each made for both libraries in a fresh child process (so neither
 inherits the other's threads, fds or caches), the order alternating every round, and
@@ -153,6 +154,10 @@ def child(lib: str, test: str, args: argparse.Namespace) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 sockets need fds
     zmq, zaio = load(lib)
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
     result = asyncio.run(BENCHES[test](zmq, zaio, args))
     print(json.dumps(result))
 
@@ -180,6 +185,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--idle-seconds", type=float, default=3.0)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the event loop both libraries run on (default: asyncio's own)")
     parser.add_argument("--json", help="also write every figure here")
     parser.add_argument("--child", nargs=2, metavar=("LIB", "TEST"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,7 +195,7 @@ def main() -> int:
         return 0
     passthrough = ["--round-trips", str(args.round_trips), "--warmup", str(args.warmup),
                    "--messages", str(args.messages), "--sockets", str(args.sockets),
-                   "--idle-seconds", str(args.idle_seconds)]
+                   "--idle-seconds", str(args.idle_seconds), "--loop", args.loop]
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for test in [t for t in args.only.split(",") if t]:
         results[test] = {lib: [] for lib in LIBS}
@@ -197,7 +204,8 @@ def main() -> int:
             for lib in order:
                 results[test][lib].append(run_child(lib, test, passthrough))
                 print(f"  {test} round {r + 1} {lib}: {results[test][lib][-1]}", file=sys.stderr)
-    print(f"\nzreactor.asyncio vs pyzmq zmq.asyncio ({args.rounds} alternating rounds, medians)")
+    print(f"\nzreactor.asyncio vs pyzmq zmq.asyncio on the {args.loop} loop "
+          f"({args.rounds} alternating rounds, medians)")
     print(f"{'test':<10} {'figure':<18} {'zreactor':>12} {'pyzmq':>12} {'ratio':>7}  target")
     for test, by_lib in results.items():
         for key in by_lib["zreactor"][0]:

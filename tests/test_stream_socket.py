@@ -172,6 +172,40 @@ def test_pairs_in_one_message_go_out_in_order(ctx: zmq.Context) -> None:
     conn.close()
 
 
+def test_pairs_for_one_connection_are_never_split_by_a_full_pipe(ctx: zmq.Context) -> None:
+    # sndhwm=1: a pipe with room for one write. Each message names the connection twice;
+    # checking room per connection and writing pair by pair dropped the second pair.
+    server, port = bound(ctx, sndhwm=1)
+    conn = client(port)
+    rid, _ = server.recv_multipart()
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(read_to_eof(conn)))
+    reader.start()
+    expected = bytearray()
+    for i in range(200):
+        first, second = b"%05d<" % i + b"a" * 20_000, b">%05d" % i + b"b" * 20_000
+        server.send_multipart([rid, first, rid, second])
+        expected += first + second
+    server.send_multipart([rid, b""])
+    reader.join(10)
+    assert got and got[0] == bytes(expected)
+    conn.close()
+
+
+def test_a_pair_after_its_connection_closed_in_the_same_message_is_refused(
+    ctx: zmq.Context,
+) -> None:
+    server, port = bound(ctx)
+    conn = client(port)
+    rid, _ = server.recv_multipart()
+    with pytest.raises(zmq.ZMQError) as info:
+        server.send_multipart([rid, b"a", rid, b"", rid, b"late"])
+    assert info.value.errno == zmq.EHOSTUNREACH
+    server.send_multipart([rid, b"whole", rid, b""])  # nothing of the refused one went out
+    assert read_to_eof(conn) == b"whole"
+    conn.close()
+
+
 def test_a_closed_connection_becomes_unreachable(ctx: zmq.Context) -> None:
     server, port = bound(ctx)
     conn = client(port)

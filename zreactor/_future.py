@@ -719,7 +719,10 @@ class _AsyncSocket(_Async):
     def _give_back_if_idle(self) -> None:
         """Return the borrowed connections if no receive waits (see *Caller reads*)."""
         self._idle_check = False
-        if self._lent and not any(not e.future.done() for e in self._recv_futures):
+        if self._lent:
+            for event in self._recv_futures:  # (a loop, not any(): this runs per message)
+                if not event.future.done():
+                    return
             self._give_back()
 
     def _give_back(self, readable: tuple[int, ...] = ()) -> None:

@@ -139,27 +139,41 @@ class StreamSocket(Socket):
         connection named is full (the base then blocks or raises ``Again``).
 
         Raises:
-            ZMQError: EHOSTUNREACH for a routing id that names no connection.
+            ZMQError: EHOSTUNREACH for a routing id that names no connection, or one closed
+                by an earlier pair of the same message (nothing is sent then).
         """
-        pairs = list(zip(msg[0::2], msg[1::2]))
+        # One write per connection: the pairs naming the same connection are joined (a raw
+        # byte stream cannot tell one write from two), so its room is checked once and a
+        # pipe that fills part-way through the message can never drop a later pair.
+        chunks: dict[bytes, list[bytes]] = {}
+        closing: set[bytes] = set()
+        for rid, data in zip(msg[0::2], msg[1::2]):
+            if rid in closing:
+                raise ZMQError(errno.EHOSTUNREACH,
+                               f"connection {rid!r} is closed earlier in this message")
+            if data:
+                chunks.setdefault(rid, []).append(data)
+            else:
+                chunks.setdefault(rid, [])
+                closing.add(rid)
         out = self._out
-        for rid, data in pairs:
+        for rid, parts in chunks.items():
             pipe = out.get(rid)
             if pipe is None:
                 raise ZMQError(errno.EHOSTUNREACH, f"no connection with routing id {rid!r}")
-            if data and not pipe.check_write():
+            if parts and not pipe.check_write():
                 if not pipe.check_hwm():
                     return False  # full: the base blocks until it has room (or Again)
                 raise ZMQError(errno.EHOSTUNREACH, f"connection {rid!r} is closing")
         written: list[Pipe] = []
-        for rid, data in pairs:
+        for rid, parts in chunks.items():
             pipe = out[rid]
-            if not data:
+            if parts and pipe.write([parts[0] if len(parts) == 1 else b"".join(parts)]):
+                written.append(pipe)
+            if rid in closing:
                 # the session's end still delivers what was queued; the engine closes the
                 # connection once it has read the pipe to its end (zmtp/raw_engine.py)
                 pipe.terminate(False)
-            elif pipe.write([data]):
-                written.append(pipe)
         for pipe in written:
             pipe.flush()
         return True

@@ -43,12 +43,12 @@ decoder's buffer (the ``get_buffer``/``buffer_updated`` hooks of
 starts at 64 KiB and grows to hold four of the frames it sees, so one read may complete
 hundreds of small messages or several large ones; the greeting and the handshake, and
 encrypted traffic, are read as ``recv()`` chunks of :attr:`read_size` bytes. So is the read
-after a *short* one (the kernel had less than the buffer offered, and the decoder dropped
-its emptied buffer): a request/reply connection reads one small message at a time, and a
-fresh zeroed 64 KiB array per read costs more than the copy it saves, while ``recv()``
-allocates only what arrived and the decoder parses it in place. A full read switches back
-to the buffer. The messages of
-one read arrive as one ``MessageBatch``, go into the pipe with one ``write_batch`` and the
+after a *small* one (under :data:`~zreactor.reactor.readbuffer.MIN_SPACE`, 16 KiB, after
+which the decoder drops its emptied buffer): a request/reply connection reads one small
+message at a time, and a fresh zeroed 64 KiB array per read costs more than the copy it
+saves, while ``recv()`` allocates only what arrived and the decoder parses it in place. A
+stream's read, full or not (a Unix socket returns about one of the peer's ``send()`` calls
+per read), goes to the buffer. The messages of one read arrive as one ``MessageBatch``, go into the pipe with one ``write_batch`` and the
 pipe is flushed once, so the socket's thread gets at most one wake-up per read. If the pipe
 is full (the socket's ``rcvhwm``), the messages that did not fit wait in a backlog and the
 engine stops reading the socket (the kernel's buffers then push back on the peer, as TCP
@@ -126,6 +126,7 @@ from ..errors import ProtocolError
 from ..reactor.engine import EngineState
 from ..reactor.events import EventKind
 from ..reactor.fsm import Machine
+from ..reactor.readbuffer import MIN_SPACE
 from ..reactor.stream import READ_TRANSITIONS, ReadEvent, ReadState, StreamEngine, WriteState
 from .commands import PING_TTL_MAX
 from .connection import ZmtpConnection
@@ -317,10 +318,9 @@ class ZmtpEngine(StreamEngine):
         self._caller_mark = -1
         #: reads that returned data: the heartbeat timers' notion of "something arrived"
         self._reads = 0
-        #: the last read took less than it was offered: read the next one with recv()
-        #: (*Batching, in*); and the room the last buffer offered
-        self._short_read = False
-        self._offered = 0
+        #: the last read was small (a request, a reply): read the next one with recv()
+        #: (*Batching, in*)
+        self._small_read = False
         self._handshake_timer: Timer | None = None
         self._timeout_timer: Timer | None = None  # our PING awaits any traffic
         self._timeout_mark = 0
@@ -435,22 +435,19 @@ class ZmtpEngine(StreamEngine):
 
     def get_buffer(self) -> memoryview | None:
         """In traffic, read straight into the frame decoder's buffer (no encryption), unless
-        the last read was short (*Batching, in*)."""
-        if self._short_read:
+        the last read was small (*Batching, in*)."""
+        if self._small_read:
             return None
-        view = self.conn.get_buffer()
-        if view is not None:
-            self._offered = len(view)
-        return view
+        return self.conn.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
         """As :meth:`data_received`, for ``nbytes`` read into :meth:`get_buffer`."""
-        self._short_read = nbytes < self._offered
+        self._small_read = nbytes < MIN_SPACE
         self._deliver(self.conn.buffer_updated, nbytes)
 
     def data_received(self, data: bytes) -> None:
         """Decode what arrived; write every message to the pipe; flush once."""
-        self._short_read = len(data) < self.read_size
+        self._small_read = len(data) < MIN_SPACE
         self._deliver(self.conn.receive_batch, data)
 
     def _deliver(self, decode: Callable[[Any], list[Any]], received: Any) -> None:
