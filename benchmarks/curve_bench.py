@@ -84,51 +84,42 @@ def child(args: argparse.Namespace) -> None:
             payload = b"x" * args.size
             for _ in range(args.count):
                 sock.send(payload)
+    elif role == "server":  # "lat" and "hs": a REP echo server
+        sock = ctx.socket(zmq.REP)
+        _secure(sock, "server", keys, args.curve)
+        port = sock.bind_to_random_port("tcp://127.0.0.1")
+        print(port, flush=True)
+        for _ in range(args.count):
+            sock.send(sock.recv())
     elif what == "lat":
-        if role == "server":
-            sock = ctx.socket(zmq.REP)
-            _secure(sock, "server", keys, args.curve)
-            port = sock.bind_to_random_port("tcp://127.0.0.1")
-            print(port, flush=True)
-            for _ in range(args.count):
-                sock.send(sock.recv())
-        else:
+        sock = ctx.socket(zmq.REQ)
+        _secure(sock, "client", keys, args.curve)
+        sock.connect(f"tcp://127.0.0.1:{args.port}")
+        payload = b"x" * args.size
+        for _ in range(50):  # warm up (and complete the handshake)
+            sock.send(payload)
+            sock.recv()
+        times = []
+        for _ in range(args.count - 50):
+            t = time.perf_counter()
+            sock.send(payload)
+            sock.recv()
+            times.append(time.perf_counter() - t)
+        times.sort()
+        out = {"median_us": statistics.median(times) * 1e6,
+               "p99_us": times[int(len(times) * 0.99)] * 1e6}
+    elif what == "hs":
+        per_conn = []
+        for _ in range(args.count):
+            t = time.perf_counter()
             sock = ctx.socket(zmq.REQ)
             _secure(sock, "client", keys, args.curve)
             sock.connect(f"tcp://127.0.0.1:{args.port}")
-            payload = b"x" * args.size
-            for _ in range(50):  # warm up (and complete the handshake)
-                sock.send(payload)
-                sock.recv()
-            times = []
-            for _ in range(args.count - 50):
-                t = time.perf_counter()
-                sock.send(payload)
-                sock.recv()
-                times.append(time.perf_counter() - t)
-            times.sort()
-            out = {"median_us": statistics.median(times) * 1e6,
-                   "p99_us": times[int(len(times) * 0.99)] * 1e6}
-    elif what == "hs":
-        if role == "server":
-            sock = ctx.socket(zmq.REP)
-            _secure(sock, "server", keys, args.curve)
-            port = sock.bind_to_random_port("tcp://127.0.0.1")
-            print(port, flush=True)
-            for _ in range(args.count):
-                sock.send(sock.recv())
-        else:
-            per_conn = []
-            for _ in range(args.count):
-                t = time.perf_counter()
-                sock = ctx.socket(zmq.REQ)
-                _secure(sock, "client", keys, args.curve)
-                sock.connect(f"tcp://127.0.0.1:{args.port}")
-                sock.send(b"hi")
-                sock.recv()
-                per_conn.append(time.perf_counter() - t)
-                sock.close(linger=0)
-            out = {"median_ms": statistics.median(per_conn) * 1e3}
+            sock.send(b"hi")
+            sock.recv()
+            per_conn.append(time.perf_counter() - t)
+            sock.close(linger=0)
+        out = {"median_ms": statistics.median(per_conn) * 1e3}
     # the sender waits until everything is delivered (the receiver counts every message)
     sock.close(linger=-1 if role == "client" and what == "thr" else 0)
     ctx.term()

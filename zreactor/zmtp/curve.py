@@ -68,9 +68,11 @@ from .handshake import (
     PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_READY,
     PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_WELCOME,
     PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND,
+    ClientPhase,
     HandshakeError,
     Mechanism,
     MechanismEvent,
+    client_machine,
     mechanism_machine,
 )
 
@@ -200,16 +202,6 @@ def _open(nacl: Any, call: str, code: int, what: str, *args: bytes) -> bytes:
         raise HandshakeError(f"CURVE {what}: the box does not open", code) from None
 
 
-class ClientPhase(enum.Enum):
-    """Phases of a CURVE client."""
-
-    START = "start"
-    HELLO_SENT = "HELLO sent"
-    INITIATE_SENT = "INITIATE sent"
-    DONE = "done"
-    ERROR = "peer ERROR"
-
-
 class ServerPhase(enum.Enum):
     """Phases of a CURVE server."""
 
@@ -221,14 +213,9 @@ class ServerPhase(enum.Enum):
     ERROR = "peer ERROR"
 
 
-_C, _S, _E = ClientPhase, ServerPhase, MechanismEvent
-CLIENT_TRANSITIONS = mechanism_machine("CURVE client", ClientPhase.START, {
-    (_C.START, _E.SEND_HELLO): _C.HELLO_SENT,
-    (_C.HELLO_SENT, _E.GOT_WELCOME): _C.INITIATE_SENT,
-    (_C.HELLO_SENT, _E.GOT_ERROR): _C.ERROR,
-    (_C.INITIATE_SENT, _E.GOT_READY): _C.DONE,
-    (_C.INITIATE_SENT, _E.GOT_ERROR): _C.ERROR,
-})
+_S, _E = ServerPhase, MechanismEvent
+#: the client's phases are :class:`~.handshake.ClientPhase`, shared with PLAIN
+CLIENT_TRANSITIONS = client_machine("CURVE client")
 SERVER_TRANSITIONS = mechanism_machine("CURVE server", ServerPhase.WAIT_HELLO, {
     (_S.WAIT_HELLO, _E.GOT_HELLO): _S.WAIT_INITIATE,
     (_S.WAIT_INITIATE, _E.ASK_ZAP): _S.ZAP_WAIT,

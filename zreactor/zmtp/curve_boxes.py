@@ -84,6 +84,8 @@ _LONG_HEAD = struct.Struct(">BQ8sQ16xB")
 _OVERHEAD = 33
 #: the largest body whose MESSAGE still fits a short frame
 _SHORT_BODY = 255 - _OVERHEAD
+#: the largest average frame of a batch whose boxes are opened from one joined copy
+_JOIN_MAX = 1024
 #: the largest scratch buffer a connection keeps between batches
 _SCRATCH_MAX = 256 * 1024
 _FIRST = itemgetter(0)
@@ -138,7 +140,7 @@ class MessageBoxes:
     """
 
     __slots__ = ("_ffi", "_in_nonce", "_in_nonce_p", "_in_nonce_view", "_lib", "_nacl",
-                 "_out_nonce", "_out_nonce_p", "_scratch", "_scratch_memory", "_scratch_view",
+                 "_out_nonce", "_out_nonce_p", "_scratch", "_scratch_view",
                  "frame_type", "key", "nonce", "peer_nonce")
 
     def __init__(self, nacl: Any, out_prefix: bytes, in_prefix: bytes, *,
@@ -156,10 +158,9 @@ class MessageBoxes:
         self._in_nonce_p = _pointer(ffi, self._in_nonce) if ffi is not None else None
         # where boxes open into, grown on demand (an allocation per frame would cost about
         # as much as the box); slicing ``_scratch_view``, a cffi buffer, is the cheapest way
-        # to ``bytes``, and ``_scratch_memory`` the cheapest source for a ``bytes`` subclass
+        # from it to ``bytes`` (and a ``bytes`` subclass built from ``bytes`` copies once)
         self._scratch: Any = None
         self._scratch_view: Any = None
-        self._scratch_memory: Any = None
         #: the precomputed key (``crypto_box_beforenm``), set by the handshake
         self.key = b""
         #: what opened frames are built as: None for ``bytes``, or the engine's labelled
@@ -311,15 +312,17 @@ class MessageBoxes:
         opened = lib.crypto_box_open_easy_afternm
         nonce, nonce_p, key = self._in_nonce_view, self._in_nonce_p, self.key
         make = self.frame_type
-        out, view, memory = self._scratch, self._scratch_view, self._scratch_memory
+        out, view = self._scratch, self._scratch_view
         room = len(view) if view is not None else 0
         # Counters compare as their 8 big-endian bytes (the same order as the numbers),
         # so neither side is converted per frame.
         last = _COUNTER.pack(self.peer_nonce)
-        # one buffer for libsodium to read every box from (a pointer per frame costs more)
+        # Small boxes are read from one joined buffer (a pointer into each frame would cost
+        # more than the copy); large ones in place (the copy would cost more than a pointer).
         bodies = [body for _, body in frames]
-        joined = b"".join(bodies)
-        at = _pointer(ffi, joined) + 16
+        joined = b"".join(bodies) if len(bodies) > 1 and (
+            sum(map(len, bodies)) <= _JOIN_MAX * len(bodies)) else None
+        at = _pointer(ffi, joined) + 16 if joined is not None else None
         items: list[list[bytes] | Frame] = []
         append = items.append
         commands = 0
@@ -336,17 +339,18 @@ class MessageBoxes:
                 if length > room:
                     out = ffi.new(_BYTES, max(length, 4096))
                     view = ffi.buffer(out)
-                    memory = memoryview(view)
                     room = len(view)
                     if room <= _SCRATCH_MAX:  # a huge frame's buffer is not kept
                         self._scratch, self._scratch_view = out, view
-                        self._scratch_memory = memory
-                if opened(out, at, size - 16, nonce_p, key):
+                if at is None:
+                    box = _pointer(ffi, body) + 16
+                else:
+                    box, at = at, at + size
+                if opened(out, box, size - 16, nonce_p, key):
                     raise HandshakeError("CURVE MESSAGE: the box does not open",
                                          PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
-                at += size
                 inner = out[0]
-                plain = view[1:length] if make is None else make(memory[1:length])
+                plain = view[1:length] if make is None else make(view[1:length])
                 if not inner:  # the last (or only) frame of a message
                     if partial:
                         partial.append(plain)

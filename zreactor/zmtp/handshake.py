@@ -65,10 +65,12 @@ __all__ = [
     "IDENTITY_SENDERS",
     "SOCKET_TYPES",
     "AuthenticationFailed",
+    "ClientPhase",
     "HandshakeError",
     "Mechanism",
     "PeerReady",
     "MechanismEvent",
+    "client_machine",
     "failure_log",
     "mechanism_machine",
 ]
@@ -186,6 +188,29 @@ class MechanismEvent(enum.Enum):
     ZAP_OK = "ZAP 200 (or no handler, where allowed)"
     ZAP_REFUSED = "ZAP 300/400/500"
     GOT_ERROR = "ERROR received"
+
+
+class ClientPhase(enum.Enum):
+    """Phases of a PLAIN or CURVE client: both speak HELLO, WELCOME, INITIATE, READY."""
+
+    START = "start"
+    HELLO_SENT = "HELLO sent"
+    INITIATE_SENT = "INITIATE sent"
+    DONE = "done"
+    ERROR = "peer ERROR"
+
+
+def client_machine(name: str) -> Machine[Any, Any]:
+    """The phase machine of a PLAIN or CURVE client (``name``: the diagram's title): HELLO
+    sent, WELCOME answered with INITIATE, READY; a peer ERROR in either wait ends it."""
+    c, e = ClientPhase, MechanismEvent
+    return mechanism_machine(name, c.START, {
+        (c.START, e.SEND_HELLO): c.HELLO_SENT,
+        (c.HELLO_SENT, e.GOT_WELCOME): c.INITIATE_SENT,
+        (c.HELLO_SENT, e.GOT_ERROR): c.ERROR,
+        (c.INITIATE_SENT, e.GOT_READY): c.DONE,
+        (c.INITIATE_SENT, e.GOT_ERROR): c.ERROR,
+    })
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,9 +38,11 @@ from .handshake import (
     PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_HELLO,
     PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_WELCOME,
     PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND,
+    ClientPhase,
     HandshakeError,
     Mechanism,
     MechanismEvent,
+    client_machine,
     mechanism_machine,
 )
 
@@ -100,16 +102,6 @@ def decode_hello(data: bytes) -> tuple[bytes, bytes]:
     return username, data[2 + ulen:]
 
 
-class ClientPhase(enum.Enum):
-    """Phases of a PLAIN client."""
-
-    START = "start"
-    HELLO_SENT = "HELLO sent"
-    INITIATE_SENT = "INITIATE sent"
-    DONE = "done"
-    ERROR = "peer ERROR"
-
-
 class ServerPhase(enum.Enum):
     """Phases of a PLAIN server."""
 
@@ -121,14 +113,9 @@ class ServerPhase(enum.Enum):
     ERROR = "peer ERROR"
 
 
-_C, _S = ClientPhase, ServerPhase
-CLIENT_TRANSITIONS = mechanism_machine("PLAIN client", ClientPhase.START, {
-    (_C.START, MechanismEvent.SEND_HELLO): _C.HELLO_SENT,
-    (_C.HELLO_SENT, MechanismEvent.GOT_WELCOME): _C.INITIATE_SENT,
-    (_C.HELLO_SENT, MechanismEvent.GOT_ERROR): _C.ERROR,
-    (_C.INITIATE_SENT, MechanismEvent.GOT_READY): _C.DONE,
-    (_C.INITIATE_SENT, MechanismEvent.GOT_ERROR): _C.ERROR,
-})
+_S = ServerPhase
+#: the client's phases are :class:`~.handshake.ClientPhase`, shared with CURVE
+CLIENT_TRANSITIONS = client_machine("PLAIN client")
 SERVER_TRANSITIONS = mechanism_machine("PLAIN server", ServerPhase.WAIT_HELLO, {
     (_S.WAIT_HELLO, MechanismEvent.ASK_ZAP): _S.ZAP_WAIT,
     (_S.WAIT_HELLO, MechanismEvent.GOT_ERROR): _S.ERROR,
