@@ -284,6 +284,10 @@ def test_proxy_raises_context_terminated(zmq: ModuleType) -> None:
 
 
 def test_proxy_never_blocks_one_direction_on_the_other(zmq: ModuleType) -> None:
+    if zmq.__name__ == "zmq":
+        # libzmq 4.3.5's zmq_proxy now and then holds up the reply direction while the
+        # forward one is full: its reply missed the 2 s poll in about 1 run of 10 here.
+        pytest.skip("libzmq's proxy may block one direction on the other; zreactor's must not")
     ctx = zmq.Context()
     ctx.sndhwm = ctx.rcvhwm = 2
     front, back, client, worker = (ctx.socket(zmq.PAIR) for _ in range(4))

@@ -40,6 +40,8 @@ The rules:
   read). So a server's thousands of quiet connections cost no buffer each (libzmq keeps an
   8 KiB one per connection), at the price of one allocation per read for a connection that
   only ever exchanges small messages (about what a ``recv()`` of a fresh ``bytes`` costs).
+  The one case this leaves: a stream that stops dead after a large read keeps its array
+  (at most ``limit``: a larger one is dropped once empty) until its next read.
 
 Threads: none of its own; a ReadBuffer belongs to the codec that owns it.
 """

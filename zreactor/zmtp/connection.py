@@ -684,15 +684,12 @@ class ZmtpConnection:
 
     def _box(self, frames: Sequence[BytesLike], command: int = 0) -> None:
         """Queue each frame as one MESSAGE box, which libzmq sends as a plain final frame
-        (MORE travels inside the box)."""
-        seal = self._mechanism.encrypt_frame
-        append = self._outgoing.append
-        last = len(frames) - 1
-        if not last:
-            append(seal(command, bytes(frames[0])))
-            return
-        for index, frame in enumerate(frames):
-            append(seal((MORE if index < last else 0) | command, bytes(frame)))
+        (MORE travels inside the box); a command is one frame."""
+        if command:
+            self._outgoing.append(self._mechanism.encrypt_frame(command, bytes(frames[0])))
+        else:
+            wire, _ = self._mechanism.encrypt_messages([frames])  # type: ignore[list-item]
+            self._outgoing.append(wire)
 
     def _on_command(self, body: bytes, events: list[Event]) -> bool:
         """Handle a command received in traffic; return True if it closed the connection."""
