@@ -27,7 +27,8 @@ DEADLINE = 5.0
 
 
 class Pipe:
-    """What the engine uses of a pipe (write, flush, read_batch), over two deques."""
+    """What the engine uses of a pipe (write, write_batch, flush, read_batch), over two
+    deques."""
 
     def __init__(self, capacity: int) -> None:
         self.to_socket: deque[list[bytes]] = deque()
@@ -45,6 +46,15 @@ class Pipe:
             return False
         self.to_socket.append(msg)
         return True
+
+    def write_batch(self, msgs: list[list[bytes]]) -> int:
+        """The first of ``msgs`` that fit; how many (as ``Pipe.write_batch``)."""
+        taken = 0
+        for msg in msgs:
+            if not self.write(msg):
+                break
+            taken += 1
+        return taken
 
     def flush(self) -> None:
         pass

@@ -154,6 +154,7 @@ __all__ = [
     "FLOW_TRANSITIONS",
     "INPUT_FLOW",
     "OUTPUT_FLOW",
+    "PipeEngine",
     "PROTOCOL_ERROR_ZMTP_UNSPECIFIED",
     "Flow",
     "FlowEvent",
@@ -235,104 +236,49 @@ OUTPUT_FLOW: Machine[Flow, FlowEvent] = Machine(
     "output flow", Flow.RUNNING, FLOW_TRANSITIONS, attr="output")
 
 
-class ZmtpSession(Protocol):
-    """What a :class:`ZmtpEngine` needs from its session (see the module docstring)."""
+class PipeEngine(StreamEngine):
+    """A stream engine serving one session through the session's pipe: what the ZMTP engine
+    and the raw engine (``zmtp/raw_engine.py``) share.
 
-    #: the session's end of the pipe to the socket, or ``None`` (not yet, or no longer)
-    pipe: Any
-    #: subscriptions sent through this session (SUB/XSUB), replayed after a reconnection
-    subscriptions: set[bytes]
+    It holds the two flow machines' state (``input``, ``output``), the backlog of messages
+    read while the pipe was full, the session calls that move them (``restart_output``,
+    ``restart_input``, ``pause_writing``/``resume_writing``), and the answers to the caller
+    shortcut's questions (the ``_caller_*`` methods, zmtp/shortcut.py). A subclass sets
+    ``handshake`` once messages may flow, counts its reads in ``_reads`` and implements
+    ``_pull`` (pipe → stream).
 
-    def engine_attached(self, engine: ZmtpEngine) -> None: ...
-
-    def engine_ready(self, engine: ZmtpEngine, handshake: HandshakeComplete) -> None: ...
-
-    def engine_closed(self, engine: ZmtpEngine, reason: BaseException | None) -> None: ...
-
-    def zap_request(self, engine: ZmtpEngine, frames: list[bytes]) -> bool: ...
-
-
-class ZmtpEngine(StreamEngine):
-    """One ZMTP 3.1 connection serving one session.
-
-    Args:
-        sock: the connected stream socket (TCP or Unix).
-        session: the :class:`ZmtpSession` this connection serves.
-        socket_type: our socket type name (``"PAIR"``, ``"PUB"``, ...).
-        identity: our routing id, sent in READY by REQ, DEALER and ROUTER.
-        maxmsgsize: largest frame accepted from the peer in bytes; ``-1``: no limit.
-        handshake_ivl: seconds the handshake may take; ``0``: no limit.
-        heartbeat_ivl: seconds between our PINGs; ``0``: no heartbeats.
-        heartbeat_ttl: the TTL our PINGs carry, in seconds (at most 6553.5).
-        heartbeat_timeout: seconds to wait for traffic after a PING; ``None``: the interval;
-            ``0``: do not wait.
-        endpoint: the endpoint for events.
-        high_water: write-queue size above which the engine stops pulling from the pipe.
-        shortcut: the session's :class:`~zreactor.zmtp.shortcut.CallerShortcut`, served by
-            this engine once its handshake completes; ``None``: no caller I/O.
+    Threads: the engine's I/O thread, or the socket's thread holding that loop's lease (the
+    ``_caller_*`` methods; zmtp/shortcut.py).
 
     Attributes:
-        conn: the :class:`ZmtpConnection`.
-        handshake: the peer's :class:`HandshakeComplete` once it arrived, else ``None``.
+        session: the session served; its ``pipe`` is the end towards the socket.
+        shortcut: the session's :class:`~zreactor.zmtp.shortcut.CallerShortcut`, or ``None``.
+        handshake: the :class:`HandshakeComplete` once messages may flow, else ``None``.
         input: reading flow (:class:`Flow`). output: pulling flow.
     """
 
-    def __init__(
-        self,
-        sock: socket.socket,
-        session: ZmtpSession,
-        *,
-        socket_type: str,
-        identity: bytes = b"",
-        maxmsgsize: int = -1,
-        handshake_ivl: float = 30.0,
-        heartbeat_ivl: float = 0.0,
-        heartbeat_ttl: float = 0.0,
-        heartbeat_timeout: float | None = None,
-        endpoint: str = "",
-        high_water: int = 256 * 1024,
-        security: Any = None,
-        shortcut: CallerShortcut | None = None,
-    ) -> None:
+    #: a subscriber's output is its subscriptions, which only the loop writes (ZmtpEngine)
+    _subscriber = False
+
+    def __init__(self, sock: socket.socket, session: Any, *, endpoint: str, high_water: int,
+                 shortcut: CallerShortcut | None) -> None:
         super().__init__(sock, high_water=high_water, endpoint=endpoint)
         self.session = session
-        mechanism = None
-        if security is not None:
-            mechanism = security.with_peer(_peer_ip(sock)).factory()
-        self.conn = ZmtpConnection(socket_type, identity=identity, maxmsgsize=maxmsgsize,
-                                   mechanism=mechanism)
-        self.socket_type = socket_type
-        self.handshake: HandshakeComplete | None = None
         self.shortcut = shortcut
+        self.handshake: HandshakeComplete | None = None
         self.input = Flow.RUNNING
         self.output = Flow.RUNNING
-        self.handshake_ivl = handshake_ivl
-        self.heartbeat_ivl = heartbeat_ivl
-        self.heartbeat_ttl = min(max(heartbeat_ttl, 0.0), PING_TTL_MAX / 10)
-        self.heartbeat_timeout = heartbeat_ivl if heartbeat_timeout is None else heartbeat_timeout
-        #: messages decoded while the pipe was full, oldest first
+        #: messages read while the pipe was full, oldest first
         self._backlog: deque[list[bytes]] = deque()
-        #: messages per ``read_batch`` in :meth:`_encode` (adapts to the message size)
-        self._batch_limit = 64
-        #: ``_reads`` when the caller last wrote for us (one caller write per read)
-        self._caller_mark = -1
-        #: reads that returned data: the heartbeat timers' notion of "something arrived"
+        #: reads that returned data (the heartbeat timers' notion of "something arrived"),
+        #: and its value when the caller last wrote for us (one caller write per read, which
+        #: keeps a stream of sends batched)
         self._reads = 0
-        #: the last read was small (a request, a reply): read the next one with recv()
-        #: (*Batching, in*)
-        self._small_read = False
-        self._handshake_timer: Timer | None = None
-        self._timeout_timer: Timer | None = None  # our PING awaits any traffic
-        self._timeout_mark = 0
-        self._ttl_timer: Timer | None = None  # the peer's PING TTL
-        self._ttl_mark = 0
-        self._drops_data = socket_type == "PUB"
-        #: metadata attached to every received frame (secure connections; see MetaBytes)
-        #: the MetaBytes kind of this connection's received frames, if they carry metadata
-        self._labelled: Any = None
-        #: the codec does not label the frames of message batches itself: we do
-        self._label_batches = False
-        self._subscriber = socket_type in ("SUB", "XSUB")
+        self._caller_mark = -1
+
+    def _pull(self) -> None:
+        """Move what the pipe holds to the stream (the subclass's encoding)."""
+        raise NotImplementedError
 
     # -- flow control -------------------------------------------------------------------------
 
@@ -418,6 +364,96 @@ class ZmtpEngine(StreamEngine):
     def _caller_give_back(self) -> None:
         """The socket stopped waiting: the loop polls our fd again (if reading is open)."""
         self.watch_reads(True)
+
+
+class ZmtpSession(Protocol):
+    """What a :class:`ZmtpEngine` needs from its session (see the module docstring)."""
+
+    #: the session's end of the pipe to the socket, or ``None`` (not yet, or no longer)
+    pipe: Any
+    #: subscriptions sent through this session (SUB/XSUB), replayed after a reconnection
+    subscriptions: set[bytes]
+
+    def engine_attached(self, engine: ZmtpEngine) -> None: ...
+
+    def engine_ready(self, engine: ZmtpEngine, handshake: HandshakeComplete) -> None: ...
+
+    def engine_closed(self, engine: ZmtpEngine, reason: BaseException | None) -> None: ...
+
+    def zap_request(self, engine: ZmtpEngine, frames: list[bytes]) -> bool: ...
+
+
+class ZmtpEngine(PipeEngine):
+    """One ZMTP 3.1 connection serving one session.
+
+    Args:
+        sock: the connected stream socket (TCP or Unix).
+        session: the :class:`ZmtpSession` this connection serves.
+        socket_type: our socket type name (``"PAIR"``, ``"PUB"``, ...).
+        identity: our routing id, sent in READY by REQ, DEALER and ROUTER.
+        maxmsgsize: largest frame accepted from the peer in bytes; ``-1``: no limit.
+        handshake_ivl: seconds the handshake may take; ``0``: no limit.
+        heartbeat_ivl: seconds between our PINGs; ``0``: no heartbeats.
+        heartbeat_ttl: the TTL our PINGs carry, in seconds (at most 6553.5).
+        heartbeat_timeout: seconds to wait for traffic after a PING; ``None``: the interval;
+            ``0``: do not wait.
+        endpoint: the endpoint for events.
+        high_water: write-queue size above which the engine stops pulling from the pipe.
+        shortcut: the session's :class:`~zreactor.zmtp.shortcut.CallerShortcut`, served by
+            this engine once its handshake completes; ``None``: no caller I/O.
+
+    Attributes:
+        conn: the :class:`ZmtpConnection`.
+        handshake: the peer's :class:`HandshakeComplete` once it arrived, else ``None``.
+        input: reading flow (:class:`Flow`). output: pulling flow.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        session: ZmtpSession,
+        *,
+        socket_type: str,
+        identity: bytes = b"",
+        maxmsgsize: int = -1,
+        handshake_ivl: float = 30.0,
+        heartbeat_ivl: float = 0.0,
+        heartbeat_ttl: float = 0.0,
+        heartbeat_timeout: float | None = None,
+        endpoint: str = "",
+        high_water: int = 256 * 1024,
+        security: Any = None,
+        shortcut: CallerShortcut | None = None,
+    ) -> None:
+        super().__init__(sock, session, endpoint=endpoint, high_water=high_water,
+                         shortcut=shortcut)
+        mechanism = None
+        if security is not None:
+            mechanism = security.with_peer(_peer_ip(sock)).factory()
+        self.conn = ZmtpConnection(socket_type, identity=identity, maxmsgsize=maxmsgsize,
+                                   mechanism=mechanism)
+        self.socket_type = socket_type
+        self.handshake_ivl = handshake_ivl
+        self.heartbeat_ivl = heartbeat_ivl
+        self.heartbeat_ttl = min(max(heartbeat_ttl, 0.0), PING_TTL_MAX / 10)
+        self.heartbeat_timeout = heartbeat_ivl if heartbeat_timeout is None else heartbeat_timeout
+        #: messages per ``read_batch`` in :meth:`_encode` (adapts to the message size)
+        self._batch_limit = 64
+        #: the last read was small (a request, a reply): read the next one with recv()
+        #: (*Batching, in*)
+        self._small_read = False
+        self._handshake_timer: Timer | None = None
+        self._timeout_timer: Timer | None = None  # our PING awaits any traffic
+        self._timeout_mark = 0
+        self._ttl_timer: Timer | None = None  # the peer's PING TTL
+        self._ttl_mark = 0
+        self._drops_data = socket_type == "PUB"
+        #: metadata attached to every received frame (secure connections; see MetaBytes)
+        #: the MetaBytes kind of this connection's received frames, if they carry metadata
+        self._labelled: Any = None
+        #: the codec does not label the frames of message batches itself: we do
+        self._label_batches = False
+        self._subscriber = socket_type in ("SUB", "XSUB")
 
     # -- StreamEngine hooks ---------------------------------------------------------------------
 

@@ -4,8 +4,9 @@ Theory of operation
 -------------------
 libzmq serves a ``ZMQ_STREAM`` socket's connections with ``raw_engine_t`` instead of its ZMTP
 engine: no greeting, no handshake, no framing. This is that engine. It owns the connected
-socket (a :class:`~zreactor.reactor.stream.StreamEngine`) and serves a session exactly as
-:class:`~zreactor.zmtp.engine.ZmtpEngine` does (the same :class:`RawSession` calls in the same
+socket (a :class:`~zreactor.zmtp.engine.PipeEngine`, the stream engine it shares with
+:class:`~zreactor.zmtp.engine.ZmtpEngine`: flow control, backlog, session calls and caller
+shortcut) and serves a session exactly as the ZMTP engine does (the same :class:`RawSession` calls in the same
 order), so the session, its pipe, its reconnection and its linger need no special case:
 
 * every chunk one ``recv()`` returns becomes one single-frame message ``[chunk]`` in the pipe
@@ -60,7 +61,8 @@ from the pipe (the socket's sends then block at ``sndhwm``), and resumes when it
 sleeps, the socket's thread writes the bytes it just sent and reads the reply it waits for
 itself, through the engine's one write path and one read path, so an HTTP-like request and
 response costs no thread switch. The rules are the shortcut's; the engine answers its
-questions (the ``_caller_*`` methods) as the ZMTP engine does, minus the handshake. A closing
+questions (the ``_caller_*`` methods) with the ZMTP engine's answers, from their shared
+``PipeEngine`` (its handshake is complete from the moment it attaches). A closing
 pipe's delimiter always goes the ordinary way (a terminating pipe wakes its reader by
 command), so a connection is closed on the loop.
 
@@ -71,12 +73,10 @@ caller shortcut).
 from __future__ import annotations
 
 import socket
-from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..reactor.engine import EngineState
-from ..reactor.stream import ReadState, StreamEngine, WriteState
-from .engine import INPUT_FLOW, OUTPUT_FLOW, Flow, FlowEvent
+from .engine import INPUT_FLOW, Flow, FlowEvent, PipeEngine
 from .events import HandshakeComplete
 from .metadata import MetaBytes
 
@@ -119,7 +119,7 @@ class RawSession(Protocol):
     def engine_closed(self, engine: Any, reason: BaseException | None) -> None: ...
 
 
-class RawEngine(StreamEngine):
+class RawEngine(PipeEngine):
     """One raw tcp/ipc connection serving one session (see the module docstring).
 
     Args:
@@ -140,19 +140,9 @@ class RawEngine(StreamEngine):
     def __init__(self, sock: socket.socket, session: RawSession, *, notify: bool = True,
                  endpoint: str = "", high_water: int = 256 * 1024,
                  shortcut: CallerShortcut | None = None) -> None:
-        super().__init__(sock, high_water=high_water, endpoint=endpoint)
-        self.session = session
+        super().__init__(sock, session, endpoint=endpoint, high_water=high_water,
+                         shortcut=shortcut)
         self.notify = notify
-        self.shortcut = shortcut
-        #: reads that returned data, and its value at the last caller write (the shortcut's
-        #: rule of one caller write per read, which keeps a stream of sends batched)
-        self._reads = 0
-        self._caller_mark = -1
-        self.handshake: HandshakeComplete | None = None
-        self.input = Flow.RUNNING
-        self.output = Flow.RUNNING
-        #: chunks read while the pipe was full, oldest first
-        self._backlog: deque[list[bytes]] = deque()
         self._label = MetaBytes.kind({"Peer-Address": _peer_ip(sock)}) \
             if sock.family in (socket.AF_INET, socket.AF_INET6) else None
 
@@ -202,79 +192,6 @@ class RawEngine(StreamEngine):
             pipe.flush()
 
     # -- session calls ------------------------------------------------------------------------
-
-    def restart_output(self) -> None:
-        """The session's pipe became readable: pull and write."""
-        self._pull()
-
-    def restart_input(self) -> None:
-        """The session's pipe has room: deliver the backlog, then read again."""
-        if self.input is not Flow.BLOCKED:
-            return
-        pipe = self.session.pipe
-        backlog = self._backlog
-        if pipe is None:
-            backlog.clear()
-        else:
-            while backlog and pipe.write(backlog[0]):
-                backlog.popleft()
-            pipe.flush()
-            if backlog:
-                return  # still full: the next write_activated brings us back
-        INPUT_FLOW.fire(self, FlowEvent.RESUME)
-
-    # -- flow control -------------------------------------------------------------------------
-
-    def pause_writing(self) -> None:
-        """The write queue is above the high-water mark: stop pulling (keep reading)."""
-        if self.output is Flow.RUNNING:
-            OUTPUT_FLOW.fire(self, FlowEvent.BLOCK)
-
-    def resume_writing(self) -> None:
-        """The write queue drained: pull from the pipe again."""
-        if self.output is Flow.BLOCKED:
-            OUTPUT_FLOW.fire(self, FlowEvent.RESUME)
-            self._pull()
-
-    # -- the caller shortcut's questions (zmtp/shortcut.py: socket's thread, lease held) -------
-
-    def _caller_write(self) -> bool:
-        """The socket wrote to our sleeping pipe: pull it and write here, on its thread, if
-        we are idle (output running, nothing queued, no caller write since the last read);
-        wake our end of the pipe as ``ACTIVATE_READ`` would. False if the loop must do it."""
-        if (
-            self.state is not EngineState.ATTACHED
-            or self.output is not Flow.RUNNING
-            or self.write_state is not WriteState.OPEN
-            or self.write_buffer_size
-            or self._reads == self._caller_mark
-        ):
-            return False
-        pipe = self.session.pipe
-        if pipe is None or not pipe.resume_reading():
-            return False
-        self._caller_mark = self._reads
-        self._pull()
-        return True
-
-    def _caller_read_fd(self) -> int | None:
-        """The fd a waiting socket may poll and read through the shortcut, or None while
-        only the I/O thread may read (input blocked, read half not open)."""
-        if (
-            self.state is not EngineState.ATTACHED
-            or self.input is Flow.BLOCKED
-            or self.read_state is not ReadState.OPEN
-        ):
-            return None
-        return self.sock.fileno()
-
-    def _caller_lend(self) -> None:
-        """The socket's thread polls our fd now: the loop stops polling it."""
-        self.watch_reads(False)
-
-    def _caller_give_back(self) -> None:
-        """The socket stopped waiting: the loop polls our fd again (if reading is open)."""
-        self.watch_reads(True)
 
     # -- moving bytes ---------------------------------------------------------------------------
 
