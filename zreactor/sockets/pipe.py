@@ -213,6 +213,10 @@ PIPE_TRANSITIONS: Machine[PipeState, PipeEvent] = Machine(
     },
 )
 
+#: the states that may still read, as module globals for the per-message wake-ups
+#: (``reactor/fsm.py``, *Members on the per-message paths*)
+_ACTIVE, _WAITING = PipeState.ACTIVE, PipeState.WAITING_FOR_DELIMITER
+
 #: The in-band end-of-stream marker written by :meth:`Pipe.terminate`.
 DELIMITER: Any = object()
 
@@ -446,7 +450,7 @@ class Pipe:
         """
         if not self._in_active:
             state = self.state
-            if state is not PipeState.ACTIVE and state is not PipeState.WAITING_FOR_DELIMITER:
+            if state is not _ACTIVE and state is not _WAITING:
                 return False
             self._in_active = True
         return True
@@ -460,7 +464,7 @@ class Pipe:
         if self._in_active:
             return False  # awake: the reader looks anyway
         state = self.state
-        if state is not PipeState.ACTIVE and state is not PipeState.WAITING_FOR_DELIMITER:
+        if state is not _ACTIVE and state is not _WAITING:
             return False
         self._in.reader_asleep = False
         return True
@@ -491,9 +495,7 @@ class Pipe:
 
     def process_activate_read(self) -> None:
         """The peer wrote to a sleeping reader."""
-        if not self._in_active and (
-            self.state is PipeState.ACTIVE or self.state is PipeState.WAITING_FOR_DELIMITER
-        ):
+        if not self._in_active and (self.state is _ACTIVE or self.state is _WAITING):
             self._in_active = True
             self.sink.read_activated(self)
 

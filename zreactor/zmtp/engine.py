@@ -211,6 +211,12 @@ class FlowEvent(enum.Enum):
     RESUME = "resume"
 
 
+#: the members the per-message paths test, as module globals (``reactor/fsm.py``, *Members on
+#: the per-message paths*)
+_ATTACHED = EngineState.ATTACHED
+_RUNNING, _BLOCKED = Flow.RUNNING, Flow.BLOCKED
+_READ_OPEN, _WRITE_OPEN = ReadState.OPEN, WriteState.OPEN
+
 FLOW_TRANSITIONS: dict[tuple[Flow, FlowEvent], Flow] = {
     (Flow.RUNNING, FlowEvent.BLOCK): Flow.BLOCKED,
     (Flow.BLOCKED, FlowEvent.RESUME): Flow.RUNNING,
@@ -328,10 +334,10 @@ class PipeEngine(StreamEngine):
         no caller write since the last read); wake our end of the pipe as ``ACTIVATE_READ``
         would. False if the loop must do it (not idle, or the pipe is ending)."""
         if (
-            self.state is not EngineState.ATTACHED
+            self.state is not _ATTACHED
             or self.handshake is None
-            or self.output is not Flow.RUNNING
-            or self.write_state is not WriteState.OPEN
+            or self.output is not _RUNNING
+            or self.write_state is not _WRITE_OPEN
             or self.write_buffer_size
             or self._reads == self._caller_mark
             or self._subscriber
@@ -348,10 +354,10 @@ class PipeEngine(StreamEngine):
         """The fd a waiting socket may poll and read through the shortcut, or None while
         only the I/O thread may read (handshake, input blocked, read half not open)."""
         if (
-            self.state is not EngineState.ATTACHED
+            self.state is not _ATTACHED
             or self.handshake is None
-            or self.input is Flow.BLOCKED
-            or self.read_state is not ReadState.OPEN
+            or self.input is _BLOCKED
+            or self.read_state is not _READ_OPEN
         ):
             return None
         return self.sock.fileno()
@@ -529,7 +535,7 @@ class ZmtpEngine(PipeEngine):
                 frames = [_CANCEL_PREFIX + event.topic]  # type: ignore[union-attr]
             else:
                 self._on_control(event)
-                if self.state is not EngineState.ATTACHED:
+                if self.state is not _ATTACHED:
                     return
                 pipe = session.pipe
                 continue
@@ -541,7 +547,7 @@ class ZmtpEngine(PipeEngine):
                 wrote = True
         if wrote:
             pipe.flush()  # type: ignore[union-attr]
-        if backlog and self.input is Flow.RUNNING:
+        if backlog and self.input is _RUNNING:
             INPUT_FLOW.fire(self, FlowEvent.BLOCK)
         self._send_pending()
 
@@ -667,19 +673,19 @@ class ZmtpEngine(PipeEngine):
 
     def _send_pending(self) -> None:
         """Write whatever the connection has queued (greeting, READY, PONG, PING)."""
-        if self.state is EngineState.ATTACHED and self.conn.has_data_to_send:
+        if self.state is _ATTACHED and self.conn.has_data_to_send:
             self.write(self.conn.data_to_send())
 
     # -- sending -------------------------------------------------------------------------------
 
     def _pull(self) -> None:
         """Move messages from the pipe to the socket, a batch per ``write()``."""
-        if self.output is Flow.BLOCKED or self.handshake is None:
+        if self.output is _BLOCKED or self.handshake is None:
             return
         pipe = self.session.pipe
         conn = self.conn
         write = self.write
-        while pipe is not None and self.state is EngineState.ATTACHED:
+        while pipe is not None and self.state is _ATTACHED:
             if self._subscriber:
                 more, size, count = self._encode_subscriber(pipe), 0, 1
             else:
@@ -692,7 +698,7 @@ class ZmtpEngine(PipeEngine):
                 self.send_now(parts, sum(map(len, parts)))
             else:
                 write(conn.data_to_send())  # may pause_writing() or lose the connection
-            if not more or self.output is Flow.BLOCKED:
+            if not more or self.output is _BLOCKED:
                 return
 
     def _encode(self, pipe: Any) -> tuple[bool, int, int]:

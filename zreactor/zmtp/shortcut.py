@@ -172,6 +172,11 @@ READER: Machine[Reader, ReaderEvent] = Machine("caller read", _R.LOOP, {
 }, attr="reader", entry={_R.LOOP: _to_loop, _R.CALLER: _from_loop, _R.HELD: _from_loop})
 
 
+#: the readers the socket's calls test, as module globals (``reactor/fsm.py``, *Members on
+#: the per-message paths*)
+_LOOP, _HELD = Reader.LOOP, Reader.HELD
+
+
 class CallerShortcut:
     """One session's caller I/O: the current engine's write and read, offered to the socket.
 
@@ -273,7 +278,7 @@ class CallerShortcut:
                 return False
             self.writes += 1
             if self.lock_step:
-                if self.reader is not Reader.HELD:
+                if self.reader is not _HELD:
                     self._hold(engine)  # the reply is next: keep its read for the wait
                 self._uses += 1
             return True
@@ -287,7 +292,7 @@ class CallerShortcut:
         engine = self._engine
         if engine is None:
             return None
-        if self.reader is Reader.HELD:
+        if self.reader is _HELD:
             # Racy read, safe: only this thread moves the fd into HELD, so HELD is never
             # missed. If the loop moved it out since (a tick: it polls the fd too; the
             # engine closed: the poll reports the dead fd at once), both threads may see it
@@ -328,10 +333,10 @@ class CallerShortcut:
                 self._read(engine)
                 if self._engine is not engine:
                     return  # the read ended it: withdraw() gave the fd back with the engine
-            if self.reader is not Reader.HELD:
+            if self.reader is not _HELD:
                 if self.lock_step:
                     self._hold(engine)
-                elif self.reader is not Reader.LOOP:
+                elif self.reader is not _LOOP:
                     READER.fire(self, ReaderEvent.GIVE_BACK)
             elif self.lock_step and engine._caller_read_fd() is not None:
                 self._uses += 1
@@ -367,7 +372,7 @@ class CallerShortcut:
                     return False  # the read ended it: withdraw() gave the fd back with it
                 if engine._caller_read_fd() == fd:
                     return True
-            if self.reader is not Reader.LOOP:
+            if self.reader is not _LOOP:
                 READER.fire(self, ReaderEvent.GIVE_BACK)
             return False
         finally:
@@ -390,18 +395,18 @@ class CallerShortcut:
         if fd is not None:
             self._held_fd = fd
             READER.fire(self, ReaderEvent.HOLD)
-        elif self.reader is not Reader.LOOP:
+        elif self.reader is not _LOOP:
             READER.fire(self, ReaderEvent.GIVE_BACK)
 
     def release(self) -> None:
         """Give a held fd back to the loop now: the socket returns to the application
         without waiting on it. Costs nothing when nothing is held."""
         engine = self._engine
-        if engine is None or self.reader is not Reader.HELD:
+        if engine is None or self.reader is not _HELD:
             return  # (racy read, safe: see lend_read)
         lease = self._thread.wait_lease()  # type: ignore[union-attr]
         try:
-            if self._engine is engine and self.reader is Reader.HELD:
+            if self._engine is engine and self.reader is _HELD:
                 READER.fire(self, ReaderEvent.GIVE_BACK)
         finally:
             lease.release()
