@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import time
 
 import pytest
 
 import zreactor as zmq
+from zreactor.sockets.options import IPC_SNDBUF, Options, apply_to_socket
 from zreactor.sockets.session import Session
 
 
@@ -131,6 +134,47 @@ def test_tcp_keepalive_maxrt_tos_and_buffers_reach_the_os_socket(ctx) -> None:
     server2.bind("tcp://127.0.0.1:0")
     plain.connect(server2.last_endpoint)
     assert _connection_socket(plain).getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 0
+
+
+def _sndbuf(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+
+
+def _unix_sndbuf(asked: int | None) -> int:
+    """What the kernel makes of ``SO_SNDBUF`` ``asked`` on a Unix stream (None: its default)."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with a, b:
+        if asked is not None:
+            a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, asked)
+        return _sndbuf(a)
+
+
+def test_apply_to_socket_raises_only_an_ipc_send_buffer_left_unset() -> None:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with a, b:
+        apply_to_socket(a, Options())
+        assert _sndbuf(a) == _unix_sndbuf(IPC_SNDBUF) > _unix_sndbuf(None)
+        apply_to_socket(b, Options(sndbuf=65536))  # the application's value wins
+        assert _sndbuf(b) == _unix_sndbuf(65536)
+    with socket.socket() as tcp:  # tcp grows its own buffers: setting one would stop that
+        before = _sndbuf(tcp)
+        apply_to_socket(tcp, Options())
+        assert _sndbuf(tcp) == before
+
+
+def test_ipc_connections_get_the_larger_send_buffer(ctx) -> None:
+    server = ctx.socket(zmq.PAIR)
+    server.bind(f"ipc://{tempfile.gettempdir()}/zreactor-sndbuf-{os.getpid()}.ipc")
+    client = ctx.socket(zmq.PAIR)
+    client.connect(server.last_endpoint)
+    client.send(b"ping")
+    server.rcvtimeo = 5000
+    assert server.recv() == b"ping"
+    assert _sndbuf(_connection_socket(client)) == _unix_sndbuf(IPC_SNDBUF)
+    sized = ctx.socket(zmq.PAIR)
+    sized.sndbuf = 65536
+    sized.connect(server.last_endpoint)
+    assert _sndbuf(_connection_socket(sized)) == _unix_sndbuf(65536)
 
 
 def test_reconnect_stop_conn_refused_gives_up(ctx) -> None:

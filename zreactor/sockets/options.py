@@ -26,7 +26,21 @@ listener its accept options); the :class:`Options` field it names must exist, ei
 added with a default by that module's row (``default=``).
 
 What the per-connection options do to the OS socket (buffers, keepalive, ``TCP_MAXRT``,
-``TOS``) is :func:`apply_to_socket`, called once per tcp connection on its I/O thread.
+``TOS``) is :func:`apply_to_socket`, called once per tcp or ipc connection on its I/O thread.
+
+*The ipc send buffer.* An ``AF_UNIX`` stream has no receive buffer of its own: all that may be
+in flight is the *sender's* ``SO_SNDBUF`` (Linux: ``net.core.wmem_default``, 208 KiB, counted
+with each buffer's overhead, and writable again only once it drains to a quarter), where TCP
+over loopback grows its buffers to megabytes (``tcp_wmem``/``tcp_rmem``). 208 KiB is less
+than one of the engine's batches (``BATCH_BYTES``, 256 KiB, zmtp/engine.py): a stream of
+large messages had every other write come back short (the rest copied to the write queue,
+write interest, a wake-up, ``pause_writing``) and the receiver woke for half-empty reads; a
+stream of small ones (a batch is a pipe's 1000 messages, 100 KiB) did the same whenever
+either peer paused. So when ``SNDBUF`` is unset (-1) an ipc connection asks for
+:data:`IPC_SNDBUF`, which the kernel doubles (capped at ``net.core.wmem_max``): two batches
+fit. Not more: 1 MiB asked (2 MiB in flight, an L2 cache's worth) cost the receiver of 64 KB
+messages half as much CPU again, the copies out of the kernel running from colder memory
+(``docs/PERFORMANCE.md``, *ipc*). libzmq leaves the OS default: its batches are 8 KiB.
 """
 
 from __future__ import annotations
@@ -43,6 +57,7 @@ from ..constants import OptType
 from ..errors import ZMQError
 
 __all__ = [
+    "IPC_SNDBUF",
     "NOT_IMPLEMENTED",
     "OPTION_SPECS",
     "SECURITY_OPTIONS",
@@ -59,6 +74,11 @@ __all__ = [
     "option_name",
     "register_option",
 ]
+
+
+#: ``SO_SNDBUF`` asked for an ipc connection whose ``SNDBUF`` option is unset, in bytes (see
+#: *The ipc send buffer*): one engine batch (``BATCH_BYTES``), two once the kernel doubles it
+IPC_SNDBUF = 256 * 1024
 
 
 @dataclass(slots=False)
@@ -493,16 +513,19 @@ def conflates(options: Options) -> bool:
 
 
 def apply_to_socket(sock: _socket.socket, options: Options) -> None:
-    """Set the OS-level options of one new tcp connection (libzmq's ``tune_tcp_*``).
+    """Set the OS-level options of one new tcp or ipc connection (libzmq's ``tune_tcp_*``).
 
-    ``SNDBUF``/``RCVBUF`` (when not -1), ``TCP_KEEPALIVE`` and its ``_CNT``/``_IDLE``/
-    ``_INTVL`` (when not -1; ``_IDLE`` is Linux's ``TCP_KEEPIDLE``), ``TCP_MAXRT``
-    (``TCP_USER_TIMEOUT``, ms) and ``TOS``. Runs on the connection's I/O thread; an option the
-    platform lacks is skipped, as libzmq does.
+    ``SNDBUF``/``RCVBUF`` (when not -1; an ipc connection's unset ``SNDBUF`` asks for
+    :data:`IPC_SNDBUF`, see *The ipc send buffer*), and for tcp ``TCP_KEEPALIVE`` and its
+    ``_CNT``/``_IDLE``/``_INTVL`` (when not -1; ``_IDLE`` is Linux's ``TCP_KEEPIDLE``),
+    ``TCP_MAXRT`` (``TCP_USER_TIMEOUT``, ms) and ``TOS``. Runs on the connection's I/O thread;
+    an option the platform lacks is skipped, as libzmq does.
     """
     settings: list[tuple[int, str, int]] = []
     if options.sndbuf >= 0:
         settings.append((_socket.SOL_SOCKET, "SO_SNDBUF", options.sndbuf))
+    elif sock.family == getattr(_socket, "AF_UNIX", None):
+        settings.append((_socket.SOL_SOCKET, "SO_SNDBUF", IPC_SNDBUF))
     if options.rcvbuf >= 0:
         settings.append((_socket.SOL_SOCKET, "SO_RCVBUF", options.rcvbuf))
     if sock.family in (_socket.AF_INET, _socket.AF_INET6):  # the rest is tcp's
