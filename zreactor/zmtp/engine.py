@@ -257,7 +257,8 @@ class PipeEngine(StreamEngine):
         input: reading flow (:class:`Flow`). output: pulling flow.
     """
 
-    #: a subscriber's output is its subscriptions, which only the loop writes (ZmtpEngine)
+    #: a subscriber's output is its subscriptions (ZmtpEngine): each leaves at once, not
+    #: once per read (see ``_caller_write``)
     _subscriber = False
 
     def __init__(self, sock: socket.socket, session: Any, *, endpoint: str, high_water: int,
@@ -324,17 +325,22 @@ class PipeEngine(StreamEngine):
 
     def _caller_write(self) -> bool:
         """The socket wrote to our sleeping pipe: pull it and write here, on its thread, if
-        we are idle (handshake done, nothing queued, output running, not a subscriber, and
-        no caller write since the last read); wake our end of the pipe as ``ACTIVATE_READ``
-        would. False if the loop must do it (not idle, or the pipe is ending)."""
+        we are idle (handshake done, nothing queued, output running, and no caller write
+        since the last read, unless we are a subscriber); wake our end of the pipe as
+        ``ACTIVATE_READ`` would. False if the loop must do it (not idle, or the pipe is
+        ending).
+
+        A subscriber's writes are its subscriptions: ``setsockopt`` calls, not a stream to
+        batch, and each is worth sending before the call returns (a publisher told to start
+        then finds it in its kernel buffer: zmtp/shortcut.py, *The early read*). So the
+        one-write-per-read rule, which keeps streams batched, does not apply to them."""
         if (
             self.state is not EngineState.ATTACHED
             or self.handshake is None
             or self.output is not Flow.RUNNING
             or self.write_state is not WriteState.OPEN
             or self.write_buffer_size
-            or self._reads == self._caller_mark
-            or self._subscriber
+            or (self._reads == self._caller_mark and not self._subscriber)
         ):
             return False
         pipe = self.session.pipe
