@@ -192,10 +192,10 @@ class IOThread:
         for it between its calls) must come home, and handing it over as a command would
         cost the very wake-up the lease saved; a publisher about to send must see the
         subscriptions the loop may be reading (:mod:`zreactor.zmtp.shortcut`, *The early
-        read*). This waits for the lock, which the loop holds
-        only while it runs one iteration's timers and handlers (never across ``select()``),
-        and other holders only briefly. Never call it from the loop's own handlers, or while
-        holding a lease (:func:`on_a_loop_thread` tells).
+        read*). This waits for the lock, which the loop holds only while it runs one
+        iteration's timers and handlers (never across ``select()``), and other holders only
+        briefly. Never call it on an I/O thread (:func:`on_a_loop_thread`: its own loop's
+        lock is held, and another loop may be waiting for it), or while holding a lease.
         """
         self.poller.lock.acquire()
         self.leases += 1

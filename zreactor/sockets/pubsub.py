@@ -113,17 +113,18 @@ class XPubSocket(Socket):
         #: XPUB_MANUAL: the pipe of each pending notification, and of the last one received
         self._pending_pipes: deque[Pipe | None] = deque()
         self._last_pipe: Pipe | None = None
-        #: tcp/ipc subscribers (pipes with a caller shortcut), and when the next send reads
-        #: their waiting subscriptions first (module docstring)
+        #: tcp/ipc subscribers (pipes with a caller shortcut); whether sends read their
+        #: waiting subscriptions first (some, and few enough pipes), and from when on
+        #: (module docstring)
         self._connections = 0
+        self._early_reads = False
         self._early_read_at = 0.0
 
     def xattach_pipe(self, pipe: Pipe, subscribe_to_all: bool = False) -> None:
         """Add a subscriber, greet it (``XPUB_WELCOME_MSG``) and take in the subscriptions
         it already queued."""
         self._dist.attach(pipe)
-        if pipe.shortcut is not None:
-            self._connections += 1
+        self._count(pipe, 1)
         welcome = self.options.xpub_welcome_msg
         if welcome and pipe.write([welcome]):
             pipe.flush()
@@ -170,10 +171,17 @@ class XPubSocket(Socket):
         """Drop the subscriber's subscriptions; announce the topics nobody wants now."""
         self._subscriptions.rm_pipe(pipe, self._unsubscribed)
         self._dist.pipe_terminated(pipe)
-        if pipe.shortcut is not None:
-            self._connections -= 1
+        self._count(pipe, -1)
         if self._last_pipe is pipe:
             self._last_pipe = None
+
+    def _count(self, pipe: Pipe, change: int) -> None:
+        """A pipe came (``change`` 1, already listed) or goes (-1, still listed): may sends
+        read early? (Decided here so that a send reads one flag.)"""
+        if pipe.shortcut is not None:
+            self._connections += change
+        pipes = len(self._pipes) - (change < 0 and pipe in self._pipes)
+        self._early_reads = bool(self._connections) and pipes <= caller_wait.MAX_CALLER_READS
 
     def _unsubscribed(self, topic: bytes) -> None:
         if self._delivers:
@@ -209,7 +217,7 @@ class XPubSocket(Socket):
 
         First, at most once per :data:`EARLY_READ_INTERVAL`, take in the subscriptions
         already waiting in the kernel (module docstring)."""
-        if self._connections and len(self._pipes) <= caller_wait.MAX_CALLER_READS:
+        if self._early_reads:
             now = monotonic()
             if now >= self._early_read_at:
                 self._early_read_at = now + EARLY_READ_INTERVAL

@@ -98,17 +98,17 @@ subscriptions and only then matches the message. This lease is waited for, not t
 loop that is busy may be reading this very subscription (it woke when the data landed), and
 a publisher that went ahead would miss it; the wait is for the handlers of one loop
 iteration at most, as a give-back's. Code on an I/O thread (a logging handler publishing a
-record the loop logged) never waits: two loops could wait for each other.
-This is libzmq's ``process_commands`` on send, with the I/O thread's read done by the caller
-(the messaging layer throttles it as libzmq does: :mod:`zreactor.sockets.pubsub`). Nothing
-is read twice or out of order: the loop, level-triggered, finds the fd empty (one wasted
-``recv()``) or reads what came after, under the same lock.
+record the loop logged) never waits: two loops could wait for each other. This is libzmq's
+``process_commands`` on send, with the I/O thread's read done by the caller (the messaging
+layer throttles it as libzmq does: :mod:`zreactor.sockets.pubsub`). Nothing is read twice or
+out of order: the loop, level-triggered, finds the fd empty (one wasted ``recv()``) or reads
+what came after, under the same lock.
 
 *Counting.* :attr:`~CallerShortcut.writes` and :attr:`~CallerShortcut.reads` count the times
 the shortcut carried a message out or read data in, :attr:`~CallerShortcut.early_reads` the
-early reads, :attr:`~CallerShortcut.holds` the moves
-into ``HELD`` and :attr:`~CallerShortcut.taken_back` the ticks that found the fd held; tests
-and benchmarks assert on them.
+early reads, :attr:`~CallerShortcut.holds` the moves into ``HELD`` and
+:attr:`~CallerShortcut.taken_back` the ticks that found the fd held; tests and benchmarks
+assert on them.
 
 Threads: :meth:`~CallerShortcut.serve`, :meth:`~CallerShortcut.withdraw` and the tick on the
 engine's I/O thread; everything else on the socket's thread, the lease taken inside.
