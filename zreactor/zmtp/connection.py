@@ -131,6 +131,11 @@ _CANCEL_BYTE = 0
 _RESERVED_PROPERTIES = frozenset({"socket-type", "identity"})
 
 
+#: tested per message (receive_batch, get_buffer, send_batch), as a module global
+#: (``reactor/fsm.py``, *Members on the per-message paths*)
+_TRAFFIC = State.TRAFFIC
+
+
 class ZmtpConnection:
     """The ZMTP 3.1 protocol state of one connection, with any security mechanism.
 
@@ -307,7 +312,7 @@ class ZmtpConnection:
         Raises:
             ProtocolError: as :meth:`receive_data`.
         """
-        if self._state is not State.TRAFFIC:
+        if self._state is not _TRAFFIC:
             return self.receive_data(data)
         return self._traffic_batch(data, 0)
 
@@ -320,7 +325,7 @@ class ZmtpConnection:
         :meth:`buffer_updated` ``(n)``. Before the handshake completes, and for a mechanism
         that encrypts, this returns ``None``.
         """
-        if self._state is not State.TRAFFIC or self._boxed:
+        if self._state is not _TRAFFIC or self._boxed:
             return None
         return self._decoder.get_buffer()
 
@@ -412,7 +417,7 @@ class ZmtpConnection:
         Raises:
             LocalProtocolError: the handshake is not complete, or the connection is closed.
         """
-        if self._state is not State.TRAFFIC:
+        if self._state is not _TRAFFIC:
             self._require_traffic("send messages")
         if self._boxed:
             wire, total = self._mechanism.encrypt_messages(messages)  # type: ignore[arg-type]
