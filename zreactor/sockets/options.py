@@ -32,15 +32,18 @@ What the per-connection options do to the OS socket (buffers, keepalive, ``TCP_M
 in flight is the *sender's* ``SO_SNDBUF`` (Linux: ``net.core.wmem_default``, 208 KiB, counted
 with each buffer's overhead, and writable again only once it drains to a quarter), where TCP
 over loopback grows its buffers to megabytes (``tcp_wmem``/``tcp_rmem``). 208 KiB is less
-than one of the engine's batches (``BATCH_BYTES``, 256 KiB, zmtp/engine.py): a stream of
-large messages had every other write come back short (the rest copied to the write queue,
-write interest, a wake-up, ``pause_writing``) and the receiver woke for half-empty reads; a
-stream of small ones (a batch is a pipe's 1000 messages, 100 KiB) did the same whenever
-either peer paused. So when ``SNDBUF`` is unset (-1) an ipc connection asks for
-:data:`IPC_SNDBUF`, which the kernel doubles (capped at ``net.core.wmem_max``): two batches
-fit. Not more: 1 MiB asked (2 MiB in flight, an L2 cache's worth) cost the receiver of 64 KB
-messages half as much CPU again, the copies out of the kernel running from colder memory
-(``docs/PERFORMANCE.md``, *ipc*). libzmq leaves the OS default: its batches are 8 KiB.
+than one of the engine's batches (``BATCH_BYTES``, 256 KiB, zmtp/engine.py): with large
+messages more than half the writes came back short (the rest copied to the write queue,
+write interest, ``pause_writing``), the sender woke to write again each time the receiver
+had drained the buffer to its quarter, some 50 KiB, and the receiver woke for reads of what
+that left; with small messages (a batch is a pipe's 1000, 100 KiB) the same happened
+whenever either peer paused. So when ``SNDBUF`` is unset (-1) an ipc connection asks for
+:data:`IPC_SNDBUF`, which the kernel doubles (capped at ``net.core.wmem_max``): 512 KiB, two
+batches, and for 64 KB messages less than half the sender's wake-ups and 60 % of the
+receiver's reads. Not more: 1 MiB asked (2 MiB in flight, an L2 cache's worth) cost the
+receiver of 64 KB messages half as much CPU again, the copies out of the kernel running from
+colder memory (``docs/PERFORMANCE.md``, *Issue 8: ipc against tcp*). libzmq leaves the OS
+default: its batches are 8 KiB.
 """
 
 from __future__ import annotations
