@@ -18,7 +18,10 @@ Both live on the same I/O thread and call each other directly. The contract, in 
     ( engine.restart_output()                 the session's pipe has messages again
     | engine.restart_input()                  the session's pipe has room again
     | [socket's thread, under a loop lease, through the engine's CallerShortcut:]
-      shortcut.offer_write()                  the socket wrote to the sleeping pipe: the
+      shortcut.write_direct(msg)              the socket is about to write the whole of
+                                              the idle engine's next pull: it is encoded
+                                              and written, never queued (zmtp/direct.py)
+    | shortcut.offer_write()                  the socket wrote to the sleeping pipe: the
                                               engine pulls it and writes, as restart_output
     | shortcut.lend_read() ... take_back()    the socket polls the fd while it waits, then
                                               reads it through the engine's read path
@@ -69,7 +72,8 @@ kernel and reads the engine's socket itself, through the engine's one write path
 read path (the ``send_now`` / ``read_once`` hooks of
 :class:`~zreactor.reactor.stream.StreamEngine`). The rules, and why message order holds, are
 in :mod:`zreactor.zmtp.shortcut`; the engine only answers the shortcut's questions (the
-``_caller_*`` methods below).
+``_caller_*`` methods below). A message that would be the whole of its next pull is encoded
+and written without entering the pipe: the *direct write*, :mod:`zreactor.zmtp.direct`.
 
 *Heartbeats* follow libzmq's ``stream_engine_base_t``: with ``heartbeat_ivl`` we send a PING
 (carrying ``heartbeat_ttl``) every interval and, if nothing at all arrives within
@@ -520,6 +524,8 @@ class ZmtpEngine(PipeEngine):
         pipe = session.pipe if self.handshake is not None else None
         backlog = self._backlog
         wrote = False
+        #: only message batches came (plain traffic): decoding them queued nothing to send
+        only_batches = bool(events)
         for event in events:
             kind = type(event)
             if kind is MessageBatch:
@@ -534,6 +540,7 @@ class ZmtpEngine(PipeEngine):
                 if taken < len(messages):
                     backlog.extend(messages[taken:] if taken else messages)
                 continue
+            only_batches = False
             if kind is Message:
                 if self._drops_data:
                     continue  # a PUB takes nothing but subscriptions from its peers
@@ -560,7 +567,8 @@ class ZmtpEngine(PipeEngine):
             pipe.flush()  # type: ignore[union-attr]
         if backlog and self.input is _RUNNING:
             INPUT_FLOW.fire(self, FlowEvent.BLOCK)
-        self._send_pending()
+        if not only_batches:  # (a greeting, a handshake step, a PING may have queued some)
+            self._send_pending()
 
     def eof_received(self) -> bool:
         """The peer closed the connection: drop it (a ZMTP peer never half-closes)."""
