@@ -286,7 +286,7 @@ class RepSocket(Socket):
                 continue  # no delimiter: malformed, dropped
             if bottom == len(msg) - 1:
                 continue  # nothing after the delimiter: malformed, dropped
-            self._envelope = msg[: bottom + 1]
+            self._envelope[:] = msg[: bottom + 1]  # (in place: no attribute write per request)
             if self._reply_pipe is not fq.last_pipe:
                 self._reply_pipe = fq.last_pipe
             REP_TRANSITIONS.fire(self, _REP_RECV)
