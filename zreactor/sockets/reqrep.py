@@ -210,6 +210,10 @@ class ReqSocket(DealerSocket):
             REQ_TRANSITIONS.peek(self, _REQ_RECV)  # raises EFSM: no request outstanding
         reply = self._prefetched
         if reply is None:
+            if not self._fq.active:
+                # every peer's pipe went to sleep (the send's drain): nothing to look at
+                # (REQ's fair queue reads no messages ahead), the common case before a wait
+                return None
             reply = self._next_reply()
             if reply is None:
                 return None

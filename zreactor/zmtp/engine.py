@@ -707,7 +707,8 @@ class ZmtpEngine(PipeEngine):
                 more, size, count = self._encode_subscriber(pipe), 0, 1
             else:
                 more, size, count = self._encode(pipe)
-            self._write_encoded(size, count)
+            if self.conn.has_data_to_send:
+                self._write_encoded(size, count)
             if not more or self.output is _BLOCKED:
                 return
 
@@ -718,11 +719,10 @@ class ZmtpEngine(PipeEngine):
         return True
 
     def _write_encoded(self, size: int, count: int) -> None:
-        """Write what the connection has queued: ``count`` messages of ``size`` body bytes
-        (and any command); may pause_writing() or lose the connection."""
+        """Write what the connection has queued (something: the caller knows): ``count``
+        messages of ``size`` body bytes, and any command; may pause_writing() or lose the
+        connection."""
         conn = self.conn
-        if not conn.has_data_to_send:
-            return
         if size >= GATHER_BYTES * count:
             # large bodies: hand the kernel the frame list, no join (see GATHER_BYTES)
             parts = conn.buffers_to_send()
