@@ -269,6 +269,9 @@ class PipeEngine(StreamEngine):
 
     #: a subscriber's output is its subscriptions, which only the loop writes (ZmtpEngine)
     _subscriber = False
+    #: the engine encodes a single message for the direct write (zmtp/direct.py): the ZMTP
+    #: engine does; a raw engine's messages take the pipe
+    writes_direct = False
 
     def __init__(self, sock: socket.socket, session: Any, *, endpoint: str, high_water: int,
                  shortcut: CallerShortcut | None) -> None:
@@ -361,9 +364,8 @@ class PipeEngine(StreamEngine):
 
     def _send_direct(self, msg: list[bytes]) -> bool:
         """The direct write (zmtp/direct.py), once it found us idle and the pipe empty:
-        encode ``msg`` and write it now. False if this engine cannot (the default: only the
-        ZMTP engine encodes single messages)."""
-        return False
+        encode ``msg`` and write it now; only for an engine that :attr:`writes_direct`."""
+        raise NotImplementedError
 
     def _caller_read_fd(self) -> int | None:
         """The fd a waiting socket may poll and read through the shortcut, or None while
@@ -428,6 +430,9 @@ class ZmtpEngine(PipeEngine):
         handshake: the peer's :class:`HandshakeComplete` once it arrived, else ``None``.
         input: reading flow (:class:`Flow`). output: pulling flow.
     """
+
+    #: a request, a reply goes to the kernel without the pipe (zmtp/direct.py)
+    writes_direct = True
 
     def __init__(
         self,

@@ -283,7 +283,7 @@ class CallerShortcut:
             something queued).
         """
         engine = self._engine
-        if engine is None:
+        if engine is None or not engine.writes_direct:
             return False
         lease = self._thread.try_lease()  # type: ignore[union-attr]
         if lease is None:
