@@ -707,13 +707,18 @@ class ZmtpEngine(PipeEngine):
         if self.output is _BLOCKED or self.handshake is None:
             return
         pipe = self.session.pipe
+        conn = self.conn
         while pipe is not None and self.state is _ATTACHED:
             if self._subscriber:
                 more, size, count = self._encode_subscriber(pipe), 0, 1
             else:
                 more, size, count = self._encode(pipe)
-            if self.conn.has_data_to_send:
-                self._write_encoded(size, count)
+            if not conn.has_data_to_send:
+                pass
+            elif size >= GATHER_BYTES * count:
+                self._write_encoded(size, count)  # (large bodies: the gathered sendmsg())
+            else:
+                self.write(conn.data_to_send())  # may pause_writing() or lose the connection
             if not more or self.output is _BLOCKED:
                 return
 
