@@ -110,7 +110,9 @@ def test_the_high_water_mark_is_not_consumed_by_direct_writes(two) -> None:
         req.send(b"%d" % i)
         assert req.recv() == b"%d" % i
     server.join(DEADLINE)
-    assert _direct(req, rep) > 100
+    # (with HWM 1 every read sends the writer a credit command, which wakes the I/O thread:
+    # fewer writes find the loop asleep, but some must have gone direct)
+    assert _direct(req, rep) > 0
 
 
 def test_a_stream_that_does_not_read_goes_through_the_pipe_in_order(ctx) -> None:
