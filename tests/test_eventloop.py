@@ -176,7 +176,7 @@ def test_stream_over_an_awaitable_socket_uses_its_blocking_socket() -> None:
         sock = actx.socket(zmq.PUSH)
         with pytest.warns(RuntimeWarning):
             stream = zmqstream.ZMQStream(sock)
-        assert stream.socket is sock._shadow_sock
+        assert type(stream.socket) is zmq.Socket and stream.socket._shadow_obj is sock._shadow_sock
         assert stream.socket.underlying == sock.underlying
         stream.close()
 

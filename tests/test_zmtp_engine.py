@@ -593,13 +593,13 @@ class FakeSession:
 
 
 class CountingEngine(ZmtpEngine):
-    """Counts write() calls: the seam for "one write per batch"."""
+    """Counts calls of the one write path (``send_now``): the seam for "one write per batch"."""
 
     writes = 0
 
-    def write(self, data: Any) -> None:
+    def send_now(self, parts: Any, size: int) -> None:
         self.writes += 1
-        super().write(data)
+        super().send_now(parts, size)
 
 
 @pytest.fixture

@@ -25,12 +25,6 @@ EXCEPTIONS: dict[str, str] = {
     "tests/test_draft.py*": "libzmq's draft API (RADIO/DISH, SERVER/CLIENT) when compiled in",
     "tests/test_mypy.py*": "type-checks pyzmq's own source tree",
     "tests/test_win32_shim.py*": "Windows console Ctrl-C shim",
-    # ---- pyzmq's class layout
-    "tests/test_zmqstream.py::test_shadow_socket": (
-        "asserts type(stream.socket) is zmq.Socket: a zreactor socket is an instance of its"
-        " pattern's subclass of zmq.Socket (PushSocket ...), so only isinstance holds; the"
-        " RuntimeWarning and the shared underlying are checked in tests/test_eventloop.py"
-    ),
     # ---- tests that measure libzmq or CPython internals, not behaviour
     "tests/test_message.py::TestFrame::test_above_30": (
         "zero-copy Frames: CPython refcounts of the buffer libzmq still holds"

@@ -61,8 +61,8 @@ class ZMQStream:
     """Register callbacks for a socket's messages on a tornado IOLoop.
 
     Args:
-        socket: a zreactor socket (an awaitable one is replaced by its blocking socket,
-            with a ``RuntimeWarning``, as in pyzmq).
+        socket: a zreactor socket (an awaitable one is replaced by a ``zmq.Socket`` shadow
+            of it, with a ``RuntimeWarning``, as in pyzmq).
         io_loop: the loop; default ``IOLoop.current()``.
 
     ``bind``, ``bind_to_random_port``, ``connect``, ``setsockopt``, ``getsockopt`` and their
@@ -73,9 +73,9 @@ class ZMQStream:
         if not isinstance(socket, Socket):
             shadow = getattr(socket, "_shadow_sock", None)
             if isinstance(shadow, Socket):
-                warnings.warn("ZMQStream only supports blocking sockets: using the blocking "
-                              "socket behind this awaitable one", RuntimeWarning, stacklevel=2)
-                socket = shadow
+                warnings.warn("ZMQStream only supports blocking sockets: using a zmq.Socket "
+                              "shadow of this awaitable one", RuntimeWarning, stacklevel=2)
+                socket = Socket(shadow=shadow)  # exactly a zmq.Socket, as pyzmq's
         self.socket: Socket | None = socket
         self.io_loop = io_loop or IOLoop.current()
         self.poller = Poller()

@@ -140,6 +140,11 @@ WRITE_TRANSITIONS: Machine[WriteState, WriteEvent] = Machine("stream write", Wri
 }, attr="write_state")
 
 
+#: the members :meth:`StreamEngine.write` tests per message, as module globals
+#: (``reactor/fsm.py``, *Members on the per-message paths*)
+_ATTACHED, _WRITE_OPEN = EngineState.ATTACHED, WriteState.OPEN
+
+
 class StreamEngine(Engine):
     """An engine driving one connected stream socket.
 
@@ -243,7 +248,7 @@ class StreamEngine(Engine):
         Raises:
             RuntimeError: the engine is not attached, or its write half was shut down.
         """
-        if self.state is not EngineState.ATTACHED or self.write_state is not WriteState.OPEN:
+        if self.state is not _ATTACHED or self.write_state is not _WRITE_OPEN:
             raise RuntimeError(f"{self!r}: cannot write ({self.state.value}, {self.write_state.value})")
         if data:
             self.send_now((data,), len(data))

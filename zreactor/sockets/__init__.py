@@ -14,6 +14,7 @@ from .pair import PairSocket
 from .pipeline import PullSocket, PushSocket
 from .pubsub import PubSocket, SubSocket, XPubSocket, XSubSocket
 from .reqrep import RepSocket, ReqSocket
+from .shadow import forward_to_original
 from .socket import Socket
 from .stream import StreamSocket
 
@@ -42,6 +43,10 @@ SOCKET_CLASSES: dict[int, type[Socket]] = {
     SocketType.XSUB: XSubSocket,
     SocketType.STREAM: StreamSocket,
 }
+
+# ``zmq.Socket.shadow(sock)`` is exactly a ``Socket``: it reads every name a pattern defines
+# on its original (see ``sockets/shadow.py``)
+forward_to_original(Socket, SOCKET_CLASSES.values())
 
 
 def socket_class(socket_type: int) -> type[Socket]:

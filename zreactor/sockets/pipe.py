@@ -37,6 +37,14 @@ unchanged; :meth:`Pipe.resume_reading` is the reader-side half, valid only under
 lease. The same shortcut lends the connection's fd to the socket while it waits (see
 :mod:`zreactor.sockets.caller_wait`). Inproc pipes have none.
 
+*Direct writes.* When the reader is a session whose engine is idle, sleeping on an empty
+queue, :meth:`Pipe.send` first offers the message to ``shortcut.write_direct()``: the
+engine encodes and writes it on the writer's thread, under its loop's lease, and the message
+never enters the queue (:mod:`zreactor.zmtp.direct` says when, and why order, the high-water
+marks and the counts above still hold: neither end counts it, so their difference is what it
+would have been after the engine read it). :meth:`Pipe.reader_idle` is the reader-side test,
+valid only under that lease.
+
 *Waking by hand.* When the socket's thread reads its own connection (the engine decodes on
 that thread and writes to this pipe), an ``ACTIVATE_READ`` would be a command from the
 socket's thread to itself: an eventfd write, then a drain and a dispatch, to say what the
@@ -212,6 +220,10 @@ PIPE_TRANSITIONS: Machine[PipeState, PipeEvent] = Machine(
         _S.TERMINATED: _terminated,
     },
 )
+
+#: the states that may still read, as module globals for the per-message wake-ups
+#: (``reactor/fsm.py``, *Members on the per-message paths*)
+_ACTIVE, _WAITING = PipeState.ACTIVE, PipeState.WAITING_FOR_DELIMITER
 
 #: The in-band end-of-stream marker written by :meth:`Pipe.terminate`.
 DELIMITER: Any = object()
@@ -416,11 +428,13 @@ class Pipe:
             self._out_active = False
             return False
         out = self._out
+        shortcut = self.shortcut
+        if shortcut is not None and out.reader_asleep and shortcut.write_direct(msg):  # type: ignore[union-attr]
+            return True  # written by the engine on this thread, never queued (*Direct writes*)
         out.items.append(msg)  # type: ignore[union-attr]
         self._msgs_written += 1
         if out.reader_asleep:  # type: ignore[union-attr]
             out.reader_asleep = False  # type: ignore[union-attr]
-            shortcut = self.shortcut
             if shortcut is None or not shortcut.offer_write():
                 self._send_peer(PipeCmd.ACTIVATE_READ)
         return True
@@ -446,10 +460,21 @@ class Pipe:
         """
         if not self._in_active:
             state = self.state
-            if state is not PipeState.ACTIVE and state is not PipeState.WAITING_FOR_DELIMITER:
+            if state is not _ACTIVE and state is not _WAITING:
                 return False
             self._in_active = True
         return True
+
+    def reader_idle(self) -> bool:
+        """Reader side of *Direct writes*: True if this end sleeps on an empty queue, so a
+        message written now would be the only one the reader finds.
+
+        Only for a thread that holds the reader's I/O loop lease (the reader cannot wake
+        meanwhile, and only it pops).
+        """
+        queue = self._in
+        return not self._in_active and queue.reader_asleep and not queue.items \
+            and self.state is _ACTIVE
 
     def rouse(self) -> bool:
         """Reader side of *Waking by hand*: wake this sleeping end before this thread makes
@@ -460,7 +485,7 @@ class Pipe:
         if self._in_active:
             return False  # awake: the reader looks anyway
         state = self.state
-        if state is not PipeState.ACTIVE and state is not PipeState.WAITING_FOR_DELIMITER:
+        if state is not _ACTIVE and state is not _WAITING:
             return False
         self._in.reader_asleep = False
         return True
@@ -491,9 +516,7 @@ class Pipe:
 
     def process_activate_read(self) -> None:
         """The peer wrote to a sleeping reader."""
-        if not self._in_active and (
-            self.state is PipeState.ACTIVE or self.state is PipeState.WAITING_FOR_DELIMITER
-        ):
+        if not self._in_active and (self.state is _ACTIVE or self.state is _WAITING):
             self._in_active = True
             self.sink.read_activated(self)
 

@@ -123,6 +123,14 @@ REP_TRANSITIONS: Machine[RepState, RepEvent] = Machine("REP", RepState.RECV_REQU
 }, attr="_state", error=_efsm)
 
 
+#: the members the per-message paths test, as module globals (``reactor/fsm.py``, *Members
+#: on the per-message paths*)
+_SEND_REQUEST, _RECV_REPLY = ReqState.SEND_REQUEST, ReqState.RECV_REPLY
+_REQ_SEND, _REQ_SEND_RELAXED, _REQ_RECV = ReqEvent.SEND, ReqEvent.SEND_RELAXED, ReqEvent.RECV
+_RECV_REQUEST, _SEND_REPLY = RepState.RECV_REQUEST, RepState.SEND_REPLY
+_REP_RECV, _REP_SEND = RepEvent.RECV, RepEvent.SEND
+
+
 class ReqSocket(DealerSocket):
     """``zmq.REQ``: one request, then its reply (see the module docstring)."""
 
@@ -131,7 +139,7 @@ class ReqSocket(DealerSocket):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self._state = ReqState.SEND_REQUEST
+        self._state = _SEND_REQUEST
         #: the peer the outstanding request went to (None: it has gone, accept any)
         self._reply_pipe: Pipe | None = None
         #: the last request id sent with req_correlate (libzmq starts at a random value)
@@ -146,8 +154,8 @@ class ReqSocket(DealerSocket):
             ZMQError: EFSM while a reply is awaited (unless ``req_relaxed``).
         """
         options = self.options
-        event = ReqEvent.SEND_RELAXED if options.req_relaxed else ReqEvent.SEND
-        if self._state is not ReqState.SEND_REQUEST:  # (both events are legal from there)
+        event = _REQ_SEND_RELAXED if options.req_relaxed else _REQ_SEND
+        if self._state is not _SEND_REQUEST:  # (both events are legal from there)
             REQ_TRANSITIONS.peek(self, event)
         # Replies still queued now answer earlier requests: drop them before this request
         # becomes visible, or a late one could pass for its reply.
@@ -198,8 +206,8 @@ class ReqSocket(DealerSocket):
         Raises:
             ZMQError: EFSM if no request is outstanding.
         """
-        if self._state is not ReqState.RECV_REPLY:
-            REQ_TRANSITIONS.peek(self, ReqEvent.RECV)  # raises EFSM: no request outstanding
+        if self._state is not _RECV_REPLY:
+            REQ_TRANSITIONS.peek(self, _REQ_RECV)  # raises EFSM: no request outstanding
         reply = self._prefetched
         if reply is None:
             reply = self._next_reply()
@@ -207,12 +215,12 @@ class ReqSocket(DealerSocket):
                 return None
         else:
             self._prefetched = None
-        REQ_TRANSITIONS.fire(self, ReqEvent.RECV)
+        REQ_TRANSITIONS.fire(self, _REQ_RECV)
         return reply
 
     def xhas_in(self) -> bool:
         """True if the reply has come (never while no request is outstanding)."""
-        if self._state is not ReqState.RECV_REPLY:
+        if self._state is not _RECV_REPLY:
             return False
         if self._prefetched is None:
             self._prefetched = self._next_reply()
@@ -220,7 +228,7 @@ class ReqSocket(DealerSocket):
 
     def xhas_out(self) -> bool:
         """True if a request may be sent now and some peer has room."""
-        if self._state is ReqState.RECV_REPLY and not self.options.req_relaxed:
+        if self._state is _RECV_REPLY and not self.options.req_relaxed:
             return False
         return self._lb.has_out()
 
@@ -240,7 +248,7 @@ class RepSocket(Socket):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._fq = FairQueue()
-        self._state = RepState.RECV_REQUEST
+        self._state = _RECV_REQUEST
         #: the request's envelope and the pipe it came from, for the reply
         self._envelope: list[bytes] = []
         self._reply_pipe: Pipe | None = None
@@ -265,8 +273,8 @@ class RepSocket(Socket):
         Raises:
             ZMQError: EFSM while a reply is owed.
         """
-        if self._state is not RepState.RECV_REQUEST:
-            REP_TRANSITIONS.peek(self, RepEvent.RECV)  # raises EFSM: a reply is owed
+        if self._state is not _RECV_REQUEST:
+            REP_TRANSITIONS.peek(self, _REP_RECV)  # raises EFSM: a reply is owed
         fq = self._fq
         while True:
             msg = fq.recv()
@@ -281,7 +289,7 @@ class RepSocket(Socket):
             self._envelope = msg[: bottom + 1]
             if self._reply_pipe is not fq.last_pipe:
                 self._reply_pipe = fq.last_pipe
-            REP_TRANSITIONS.fire(self, RepEvent.RECV)
+            REP_TRANSITIONS.fire(self, _REP_RECV)
             return msg[bottom + 1:]
 
     def xsend(self, msg: list[bytes]) -> bool:
@@ -290,7 +298,7 @@ class RepSocket(Socket):
         Raises:
             ZMQError: EFSM if no request is waiting for a reply.
         """
-        REP_TRANSITIONS.fire(self, RepEvent.SEND)  # a reply never waits: commit now
+        REP_TRANSITIONS.fire(self, _REP_SEND)  # a reply never waits: commit now
         pipe = self._reply_pipe
         if pipe is not None:
             msg[:0] = self._envelope
@@ -302,8 +310,8 @@ class RepSocket(Socket):
 
     def xhas_in(self) -> bool:
         """True if a request may be received now and one is waiting."""
-        return self._state is RepState.RECV_REQUEST and self._fq.has_in()
+        return self._state is _RECV_REQUEST and self._fq.has_in()
 
     def xhas_out(self) -> bool:
         """True while a reply is owed."""
-        return self._state is RepState.SEND_REPLY
+        return self._state is _SEND_REPLY

@@ -143,7 +143,9 @@ SOCKET_TRANSITIONS: Machine[SocketState, SocketEvent] = Machine("socket", Socket
 class Socket(Endpoints, Conveniences, Own):
     """Base class of every socket type; the pyzmq-compatible API lives here.
 
-    Create sockets with ``ctx.socket(zmq.PUSH)``; do not instantiate this class directly.
+    Create sockets with ``ctx.socket(zmq.PUSH)`` (an instance of the pattern's subclass);
+    an object of exactly this class is a shadow (:meth:`shadow`), which reads the pattern's
+    hooks on its original (``sockets/shadow.py``).
     """
 
     #: the socket type (``zmq.PAIR`` ...); set by subclasses
@@ -170,9 +172,10 @@ class Socket(Endpoints, Conveniences, Own):
     #: its calls, its few connections' reads stay on this thread (the *held read* of
     #: :mod:`zreactor.zmtp.shortcut`, arranged by :mod:`~zreactor.sockets.caller_wait`)
     lock_step = False
-    #: pyzmq's: True for a shadow (:meth:`shadow`), whose ``_shadow_obj`` is the original
-    _shadow = False
-    _shadow_obj: Socket | None = None
+    #: a shadow's original (None for a socket that is not one), per object: a shadow shares
+    #: the original's attribute dict (``sockets/shadow.py``)
+    __slots__ = ("_shadow_obj",)
+    _shadow_obj: Socket | None
     #: the methods that register the socket object itself (reaper, inproc names, the
     #: ownership tree): a shadow runs them on its original (``sockets/shadow.py``)
     _SHADOW_DELEGATES = ("bind", "connect", "unbind", "disconnect", "close", "monitor",
@@ -195,12 +198,13 @@ class Socket(Endpoints, Conveniences, Own):
             shadow = context  # not a context: pyzmq's positional Socket(other_socket)
         if shadow is not None:
             return _shadow_of(cls, shadow)
-        if cls.socket_type >= 0:
-            return object.__new__(cls)  # a pattern class (or a subclass of one)
-        return object.__new__(_pattern_class(cls, socket_type))
+        # a pattern class (or a subclass of one), or the pattern the type names
+        sock = object.__new__(cls if cls.socket_type >= 0 else _pattern_class(cls, socket_type))
+        sock._shadow_obj = None
+        return sock
 
     def __init__(self, context: Context | None = None, socket_type: int | None = None, *,
-                 copy_threshold: int | None = None) -> None:
+                 shadow: Any = None, copy_threshold: int | None = None) -> None:
         """Create a socket of ``context``.
 
         ``ctx.socket(type, **options)`` is the usual spelling; it also applies the
@@ -210,6 +214,8 @@ class Socket(Endpoints, Conveniences, Own):
             ZMQError: EINVAL if ``socket_type`` is not this class's type.
             ContextTerminated: the context was terminated.
         """
+        if self._shadow_obj is not None:
+            return  # ``zmq.Socket(shadow=...)``: made whole by __new__, nothing to reset
         Own.__init__(self)
         if context is None:
             raise TypeError("a socket needs a context: ctx.socket(type) or Socket(ctx, type)")
@@ -473,6 +479,11 @@ class Socket(Endpoints, Conveniences, Own):
         return self._share_fd()
 
     @property
+    def _shadow(self) -> bool:
+        """pyzmq's: True for a shadow (:meth:`shadow`), whose ``_shadow_obj`` is the original."""
+        return self._shadow_obj is not None
+
+    @property
     def underlying(self) -> int:
         """The socket's handle (pyzmq exposes the C pointer): the same for its shadows.
 
@@ -491,7 +502,9 @@ class Socket(Endpoints, Conveniences, Own):
         The shadow shares everything with the socket (``sockets/shadow.py``): a send through
         either is a send on the one socket, closing either closes it, and a shadow that is
         garbage collected closes nothing. ``copy.copy(sock)`` and ``zmq.Socket(sock)`` make
-        one too.
+        one too. Called on ``zmq.Socket`` itself, the shadow's type is exactly ``zmq.Socket``
+        (pyzmq's "cast back to the base class", as ``ZMQStream`` does); on a pattern's class or
+        a subclass of yours, it is an instance of that class.
 
         Raises:
             ZMQError: ENOTSOCK if no live socket has that handle.
@@ -499,8 +512,8 @@ class Socket(Endpoints, Conveniences, Own):
         return cls(shadow=address)
 
     def __copy__(self) -> Socket:
-        """``copy.copy(sock)``: a shadow, as in pyzmq."""
-        return type(origin(self)).shadow(self)
+        """``copy.copy(sock)``: a shadow of the same class, as in pyzmq."""
+        return (Socket if type(self) is Socket else type(origin(self))).shadow(self)
 
     def __deepcopy__(self, memo: Any) -> Socket:
         """``copy.deepcopy(sock)``: a shadow too (there is one socket to share)."""
@@ -759,6 +772,8 @@ def _shadow_of(cls: type[Socket], address: Any) -> Socket:
         if sock is None:
             raise ZMQError(errno.ENOTSOCK, f"no live socket at {handle:#x}")
     sock = origin(sock)
+    if cls is Socket:
+        return make_shadow(sock, Socket)  # exactly a zmq.Socket (``shadow.forward_to_original``)
     if isinstance(sock, cls):
         return make_shadow(sock)
     if cls.socket_type >= 0:

@@ -133,6 +133,11 @@ _CANCEL_BYTE = 0
 _RESERVED_PROPERTIES = frozenset({"socket-type", "identity"})
 
 
+#: tested per message (receive_batch, get_buffer, send_batch), as a module global
+#: (``reactor/fsm.py``, *Members on the per-message paths*)
+_TRAFFIC = State.TRAFFIC
+
+
 class ZmtpConnection:
     """The ZMTP 3.1 protocol state of one connection, with any security mechanism.
 
@@ -309,7 +314,7 @@ class ZmtpConnection:
         Raises:
             ProtocolError: as :meth:`receive_data`.
         """
-        if self._state is not State.TRAFFIC:
+        if self._state is not _TRAFFIC:
             return self.receive_data(data)
         return self._traffic_batch(data, 0)
 
@@ -321,7 +326,7 @@ class ZmtpConnection:
         the decoder*): ``n = sock.recv_into(buffer)``, then :meth:`buffer_updated` ``(n)``.
         Before the handshake completes this returns ``None``.
         """
-        if self._state is not State.TRAFFIC:
+        if self._state is not _TRAFFIC:
             return None
         return self._decoder.get_buffer()
 
@@ -332,7 +337,7 @@ class ZmtpConnection:
             ProtocolError: as :meth:`receive_data`.
             LocalProtocolError: no buffer was handed out (the connection is not in traffic).
         """
-        if self._state is not State.TRAFFIC:
+        if self._state is not _TRAFFIC:
             raise LocalProtocolError(
                 f"buffer_updated() in state {self._state.name}: get_buffer() gave no buffer")
         return self._traffic_batch(None, nbytes)
@@ -412,7 +417,7 @@ class ZmtpConnection:
         Raises:
             LocalProtocolError: the handshake is not complete, or the connection is closed.
         """
-        if self._state is not State.TRAFFIC:
+        if self._state is not _TRAFFIC:
             self._require_traffic("send messages")
         if self._boxed:
             wire, total = self._mechanism.encrypt_messages(messages)  # type: ignore[arg-type]

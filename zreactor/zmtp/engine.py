@@ -211,6 +211,12 @@ class FlowEvent(enum.Enum):
     RESUME = "resume"
 
 
+#: the members the per-message paths test, as module globals (``reactor/fsm.py``, *Members on
+#: the per-message paths*)
+_ATTACHED = EngineState.ATTACHED
+_RUNNING, _BLOCKED = Flow.RUNNING, Flow.BLOCKED
+_READ_OPEN, _WRITE_OPEN = ReadState.OPEN, WriteState.OPEN
+
 FLOW_TRANSITIONS: dict[tuple[Flow, FlowEvent], Flow] = {
     (Flow.RUNNING, FlowEvent.BLOCK): Flow.BLOCKED,
     (Flow.BLOCKED, FlowEvent.RESUME): Flow.RUNNING,
@@ -322,20 +328,25 @@ class PipeEngine(StreamEngine):
 
     # -- the caller shortcut's questions (zmtp/shortcut.py: socket's thread, lease held) -------
 
-    def _caller_write(self) -> bool:
-        """The socket wrote to our sleeping pipe: pull it and write here, on its thread, if
-        we are idle (handshake done, nothing queued, output running, not a subscriber, and
-        no caller write since the last read); wake our end of the pipe as ``ACTIVATE_READ``
-        would. False if the loop must do it (not idle, or the pipe is ending)."""
-        if (
-            self.state is not EngineState.ATTACHED
+    def _caller_idle(self) -> bool:
+        """May the socket's thread write for us now? Handshake done, nothing queued, output
+        running, write half open, not a subscriber, and no caller write since the last read
+        from the peer (one per read keeps a stream of sends batched)."""
+        return not (
+            self.state is not _ATTACHED
             or self.handshake is None
-            or self.output is not Flow.RUNNING
-            or self.write_state is not WriteState.OPEN
+            or self.output is not _RUNNING
+            or self.write_state is not _WRITE_OPEN
             or self.write_buffer_size
             or self._reads == self._caller_mark
             or self._subscriber
-        ):
+        )
+
+    def _caller_write(self) -> bool:
+        """The socket wrote to our sleeping pipe: pull it and write here, on its thread, if
+        we are idle (:meth:`_caller_idle`); wake our end of the pipe as ``ACTIVATE_READ``
+        would. False if the loop must do it (not idle, or the pipe is ending)."""
+        if not self._caller_idle():
             return False
         pipe = self.session.pipe
         if pipe is None or not pipe.resume_reading():
@@ -344,14 +355,20 @@ class PipeEngine(StreamEngine):
         self._pull()
         return True
 
+    def _send_direct(self, msg: list[bytes]) -> bool:
+        """The direct write (zmtp/direct.py), once it found us idle and the pipe empty:
+        encode ``msg`` and write it now. False if this engine cannot (the default: only the
+        ZMTP engine encodes single messages)."""
+        return False
+
     def _caller_read_fd(self) -> int | None:
         """The fd a waiting socket may poll and read through the shortcut, or None while
         only the I/O thread may read (handshake, input blocked, read half not open)."""
         if (
-            self.state is not EngineState.ATTACHED
+            self.state is not _ATTACHED
             or self.handshake is None
-            or self.input is Flow.BLOCKED
-            or self.read_state is not ReadState.OPEN
+            or self.input is _BLOCKED
+            or self.read_state is not _READ_OPEN
         ):
             return None
         return self.sock.fileno()
@@ -529,7 +546,7 @@ class ZmtpEngine(PipeEngine):
                 frames = [_CANCEL_PREFIX + event.topic]  # type: ignore[union-attr]
             else:
                 self._on_control(event)
-                if self.state is not EngineState.ATTACHED:
+                if self.state is not _ATTACHED:
                     return
                 pipe = session.pipe
                 continue
@@ -541,7 +558,7 @@ class ZmtpEngine(PipeEngine):
                 wrote = True
         if wrote:
             pipe.flush()  # type: ignore[union-attr]
-        if backlog and self.input is Flow.RUNNING:
+        if backlog and self.input is _RUNNING:
             INPUT_FLOW.fire(self, FlowEvent.BLOCK)
         self._send_pending()
 
@@ -667,33 +684,45 @@ class ZmtpEngine(PipeEngine):
 
     def _send_pending(self) -> None:
         """Write whatever the connection has queued (greeting, READY, PONG, PING)."""
-        if self.state is EngineState.ATTACHED and self.conn.has_data_to_send:
+        if self.state is _ATTACHED and self.conn.has_data_to_send:
             self.write(self.conn.data_to_send())
 
     # -- sending -------------------------------------------------------------------------------
 
     def _pull(self) -> None:
         """Move messages from the pipe to the socket, a batch per ``write()``."""
-        if self.output is Flow.BLOCKED or self.handshake is None:
+        if self.output is _BLOCKED or self.handshake is None:
             return
         pipe = self.session.pipe
-        conn = self.conn
-        write = self.write
-        while pipe is not None and self.state is EngineState.ATTACHED:
+        while pipe is not None and self.state is _ATTACHED:
             if self._subscriber:
                 more, size, count = self._encode_subscriber(pipe), 0, 1
             else:
                 more, size, count = self._encode(pipe)
-            if not conn.has_data_to_send:
-                pass
-            elif size >= GATHER_BYTES * count:
-                # large bodies: hand the kernel the frame list, no join (see GATHER_BYTES)
-                parts = conn.buffers_to_send()
-                self.send_now(parts, sum(map(len, parts)))
-            else:
-                write(conn.data_to_send())  # may pause_writing() or lose the connection
-            if not more or self.output is Flow.BLOCKED:
+            self._write_encoded(size, count)
+            if not more or self.output is _BLOCKED:
                 return
+
+    def _send_direct(self, msg: list[bytes]) -> bool:
+        """The direct write (zmtp/direct.py): encode the one message and write it."""
+        self._caller_mark = self._reads
+        self._write_encoded(self.conn.send_batch((msg,)), 1)
+        return True
+
+    def _write_encoded(self, size: int, count: int) -> None:
+        """Write what the connection has queued: ``count`` messages of ``size`` body bytes
+        (and any command); may pause_writing() or lose the connection."""
+        conn = self.conn
+        if not conn.has_data_to_send:
+            return
+        if size >= GATHER_BYTES * count:
+            # large bodies: hand the kernel the frame list, no join (see GATHER_BYTES)
+            parts = conn.buffers_to_send()
+            self.send_now(parts, sum(map(len, parts)))
+        else:
+            data = conn.data_to_send()
+            # (write()'s checks hold: attached, and a ZMTP engine never shuts its write half)
+            self.send_now((data,), len(data))
 
     def _encode(self, pipe: Any) -> tuple[bool, int, int]:
         """Queue up to :data:`BATCH_BYTES` of messages on the connection.

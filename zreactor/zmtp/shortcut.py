@@ -29,6 +29,14 @@ gets the ordinary hand-off after its first message, and the I/O thread then pull
 of messages per ``write()``. Message order holds because the pipe's reader was asleep (the
 pipe empty before this message) and the lease keeps the loop out meanwhile.
 
+*The direct write.* When the message the socket is about to write would be the whole of
+the engine's next pull (the engine idle, its end of the pipe asleep on an empty queue), the
+pipe offers it to :meth:`~CallerShortcut.write_direct` before queueing it, and the engine
+encodes and writes that one message with no pull at all: :mod:`zreactor.zmtp.direct` has
+the rules and why order, the high-water marks and the pipe's counts hold. A request or a
+reply of a lock-step socket goes this way; a stream's first message after a read does too,
+and the rest are queued and pulled in batches as before.
+
 *The read.* A socket about to block lends the fds of its few connections
 (:meth:`~CallerShortcut.lend_read`: under a lease, the engine stops the loop polling its fd),
 waits on them together with its mailbox, and gives each back with
@@ -83,7 +91,8 @@ fd next (under the loop's lock either way, through the one read path), never wha
 in which order it reaches the pipe.
 
 *Counting.* :attr:`~CallerShortcut.writes` and :attr:`~CallerShortcut.reads` count the times
-the shortcut carried a message out or read data in, :attr:`~CallerShortcut.holds` the moves
+the shortcut carried a message out or read data in (:attr:`~CallerShortcut.direct_writes`
+those writes that were direct), :attr:`~CallerShortcut.holds` the moves
 into ``HELD`` and :attr:`~CallerShortcut.taken_back` the ticks that found the fd held; tests
 and benchmarks assert on them.
 
@@ -97,6 +106,7 @@ import enum
 from typing import TYPE_CHECKING
 
 from ..reactor.fsm import Machine, Row
+from . import direct
 
 if TYPE_CHECKING:
     from ..reactor.io_thread import IOThread
@@ -172,6 +182,11 @@ READER: Machine[Reader, ReaderEvent] = Machine("caller read", _R.LOOP, {
 }, attr="reader", entry={_R.LOOP: _to_loop, _R.CALLER: _from_loop, _R.HELD: _from_loop})
 
 
+#: the readers the socket's calls test, as module globals (``reactor/fsm.py``, *Members on
+#: the per-message paths*)
+_LOOP, _HELD = Reader.LOOP, Reader.HELD
+
+
 class CallerShortcut:
     """One session's caller I/O: the current engine's write and read, offered to the socket.
 
@@ -180,7 +195,9 @@ class CallerShortcut:
         lock_step: set by the socket's thread (:func:`zreactor.sockets.caller_wait.arrange`):
             its socket alternates strictly between send and recv, so reads are held between
             its calls (see *The held read*).
-        writes: messages batches written by the socket's thread through :meth:`offer_write`.
+        writes: messages or batches written by the socket's thread (:meth:`offer_write`,
+            :meth:`write_direct`).
+        direct_writes: those of them written by :meth:`write_direct`, never queued.
         reads: reads made by the socket's thread in :meth:`take_back`.
         lends: fds lent by :meth:`lend_read`.
         holds: moves into ``HELD``.
@@ -188,8 +205,8 @@ class CallerShortcut:
     """
 
     __slots__ = ("_engine", "_thread", "_tick_timer", "_tick_mark", "_uses", "_polling",
-                 "_held_fd", "reader", "lock_step", "writes", "reads", "lends", "holds",
-                 "taken_back")
+                 "_held_fd", "reader", "lock_step", "writes", "direct_writes", "reads", "lends",
+                 "holds", "taken_back")
 
     def __init__(self) -> None:
         self._engine: ZmtpEngine | None = None
@@ -206,6 +223,7 @@ class CallerShortcut:
         self.reader = Reader.LOOP
         self.lock_step = False
         self.writes = 0
+        self.direct_writes = 0
         self.reads = 0
         self.lends = 0
         self.holds = 0
@@ -255,6 +273,30 @@ class CallerShortcut:
 
     # -- the socket's side -----------------------------------------------------------------------
 
+    def write_direct(self, msg: list[bytes]) -> bool:
+        """The socket is about to write ``msg`` to the engine's sleeping pipe: write it to
+        the kernel now instead, on this thread, without queueing it (:mod:`.direct`).
+
+        Returns:
+            True if the message is written (or queued in the engine behind nothing); False,
+            having done nothing, if it must take the pipe (loop busy, engine not idle,
+            something queued).
+        """
+        engine = self._engine
+        if engine is None:
+            return False
+        lease = self._thread.try_lease()  # type: ignore[union-attr]
+        if lease is None:
+            return False
+        try:
+            if self._engine is not engine or not direct.send_message(engine, msg):
+                return False
+            self.direct_writes += 1
+            self._wrote(engine)
+            return True
+        finally:
+            lease.release()
+
     def offer_write(self) -> bool:
         """The socket wrote to the engine's sleeping pipe: write it now, on this thread.
 
@@ -271,14 +313,19 @@ class CallerShortcut:
         try:
             if self._engine is not engine or not engine._caller_write():
                 return False
-            self.writes += 1
-            if self.lock_step:
-                if self.reader is not Reader.HELD:
-                    self._hold(engine)  # the reply is next: keep its read for the wait
-                self._uses += 1
+            self._wrote(engine)
             return True
         finally:
             lease.release()
+
+    def _wrote(self, engine: ZmtpEngine) -> None:
+        """A caller write is done (lease held): count it; a lock-step socket keeps the read
+        of the reply for its wait (*The held read*)."""
+        self.writes += 1
+        if self.lock_step:
+            if self.reader is not _HELD:
+                self._hold(engine)  # the reply is next: keep its read for the wait
+            self._uses += 1
 
     def lend_read(self) -> int | None:
         """Lend the connection's fd to the socket about to wait, or None (nothing to lend,
@@ -287,7 +334,7 @@ class CallerShortcut:
         engine = self._engine
         if engine is None:
             return None
-        if self.reader is Reader.HELD:
+        if self.reader is _HELD:
             # Racy read, safe: only this thread moves the fd into HELD, so HELD is never
             # missed. If the loop moved it out since (a tick: it polls the fd too; the
             # engine closed: the poll reports the dead fd at once), both threads may see it
@@ -328,10 +375,10 @@ class CallerShortcut:
                 self._read(engine)
                 if self._engine is not engine:
                     return  # the read ended it: withdraw() gave the fd back with the engine
-            if self.reader is not Reader.HELD:
+            if self.reader is not _HELD:
                 if self.lock_step:
                     self._hold(engine)
-                elif self.reader is not Reader.LOOP:
+                elif self.reader is not _LOOP:
                     READER.fire(self, ReaderEvent.GIVE_BACK)
             elif self.lock_step and engine._caller_read_fd() is not None:
                 self._uses += 1
@@ -367,7 +414,7 @@ class CallerShortcut:
                     return False  # the read ended it: withdraw() gave the fd back with it
                 if engine._caller_read_fd() == fd:
                     return True
-            if self.reader is not Reader.LOOP:
+            if self.reader is not _LOOP:
                 READER.fire(self, ReaderEvent.GIVE_BACK)
             return False
         finally:
@@ -390,18 +437,18 @@ class CallerShortcut:
         if fd is not None:
             self._held_fd = fd
             READER.fire(self, ReaderEvent.HOLD)
-        elif self.reader is not Reader.LOOP:
+        elif self.reader is not _LOOP:
             READER.fire(self, ReaderEvent.GIVE_BACK)
 
     def release(self) -> None:
         """Give a held fd back to the loop now: the socket returns to the application
         without waiting on it. Costs nothing when nothing is held."""
         engine = self._engine
-        if engine is None or self.reader is not Reader.HELD:
+        if engine is None or self.reader is not _HELD:
             return  # (racy read, safe: see lend_read)
         lease = self._thread.wait_lease()  # type: ignore[union-attr]
         try:
-            if self._engine is engine and self.reader is Reader.HELD:
+            if self._engine is engine and self.reader is _HELD:
                 READER.fire(self, ReaderEvent.GIVE_BACK)
         finally:
             lease.release()

@@ -1,0 +1,251 @@
+"""The direct write (zreactor/zmtp/direct.py): a message from send() straight to the kernel.
+
+Counted on the shortcut itself (``CallerShortcut.direct_writes``): the path must carry the
+requests and replies of a REQ/REP exchange, and give way (to the pipe and the engine's pull)
+whenever something is queued, the engine is not idle or a stream sends without reading;
+what arrives, and in which order, must never depend on which way a message went.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import zreactor
+from zreactor.constants import SocketType
+from zreactor.sockets.pipe import pipepair
+from zreactor.zmtp.shortcut import CallerShortcut
+
+DEADLINE = 5.0
+TIMEOUT_MS = int(DEADLINE * 1000)
+
+
+def _shortcuts(sock: zreactor.Socket) -> list[CallerShortcut]:
+    """The caller shortcuts of the socket's tcp/ipc pipes (tests may look inside)."""
+    return [pipe.shortcut for pipe in sock._pipes if pipe.shortcut is not None]
+
+
+def _direct(*socks: zreactor.Socket) -> int:
+    return sum(s.direct_writes for sock in socks for s in _shortcuts(sock))
+
+
+def _endpoint(transport: str, tmp_path) -> str:
+    return "tcp://127.0.0.1:*" if transport == "tcp" else f"ipc://{tmp_path}/direct.ipc"
+
+
+def _echo(sock: zreactor.Socket, count: int, multipart: bool = False) -> threading.Thread:
+    def run() -> None:
+        for _ in range(count):
+            if multipart:
+                sock.send_multipart(sock.recv_multipart())
+            else:
+                sock.send(sock.recv())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def two() -> Iterator[tuple[zreactor.Context, zreactor.Context]]:
+    """Two contexts: each socket with an I/O thread of its own, as two processes would."""
+    a, b = zreactor.Context(), zreactor.Context()
+    yield a, b
+    for context in (a, b):
+        for sock in context.sockets:
+            sock.close(linger=0)
+        context.term()
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_direct_writes_carry_the_requests_and_replies(two, transport, tmp_path) -> None:
+    req_ctx, rep_ctx = two
+    rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS)
+    rep.bind(_endpoint(transport, tmp_path))
+    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS)
+    req.connect(rep.last_endpoint.decode())
+    count = 300
+    server = _echo(rep, 20 + count)
+    for i in range(20):  # connection up, handshake done
+        req.send(b"warm-%d" % i)
+        assert req.recv() == b"warm-%d" % i
+    before = _direct(req, rep)
+    for i in range(count):
+        req.send(b"req-%d" % i)
+        assert req.recv() == b"req-%d" % i
+    server.join(DEADLINE)
+    direct = _direct(req, rep) - before
+    # 600 messages; a writer that finds its loop busy at that moment takes the pipe instead
+    assert direct >= 0.9 * 2 * count, f"{direct} of {2 * count} messages went direct"
+
+
+def test_multipart_envelopes_and_large_bodies_arrive_whole(two) -> None:
+    req_ctx, rep_ctx = two
+    rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS)
+    rep.bind("tcp://127.0.0.1:*")
+    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS)
+    req.connect(rep.last_endpoint.decode())
+    messages = [[b"a"], [b"one", b"two", b""], [b"x" * 300, b"y"], [bytes(200_000)], [b"last"]]
+    server = _echo(rep, len(messages), multipart=True)
+    for msg in messages:
+        req.send_multipart(msg)
+        assert req.recv_multipart() == msg
+    server.join(DEADLINE)
+    assert _direct(req, rep) >= 2  # (the first round trip may still meet a busy loop)
+
+
+def test_the_high_water_mark_is_not_consumed_by_direct_writes(two) -> None:
+    # With HWM 1 a message counted as written but never as read would fill the pipe for good.
+    req_ctx, rep_ctx = two
+    rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS, sndhwm=1, rcvhwm=1)
+    rep.bind("tcp://127.0.0.1:*")
+    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS, sndtimeo=TIMEOUT_MS,
+                         sndhwm=1, rcvhwm=1)
+    req.connect(rep.last_endpoint.decode())
+    server = _echo(rep, 200)
+    for i in range(200):
+        req.send(b"%d" % i)
+        assert req.recv() == b"%d" % i
+    server.join(DEADLINE)
+    assert _direct(req, rep) > 100
+
+
+def test_a_stream_that_does_not_read_goes_through_the_pipe_in_order(ctx) -> None:
+    # One caller write per read from the peer: a PUSH streaming 2000 messages writes at most
+    # its first one directly; the rest are queued and pulled in batches, behind it.
+    pull = ctx.socket(SocketType.PULL, rcvtimeo=TIMEOUT_MS)
+    pull.bind("tcp://127.0.0.1:*")
+    push = ctx.socket(SocketType.PUSH, sndtimeo=TIMEOUT_MS)
+    push.connect(pull.last_endpoint.decode())
+    push.send(b"hello")
+    assert pull.recv() == b"hello"
+    before = _direct(push)
+    for i in range(2000):
+        push.send(b"%d" % i)
+    assert [pull.recv() for _ in range(2000)] == [b"%d" % i for i in range(2000)]
+    assert _direct(push) - before <= 1
+
+
+def test_replies_find_their_dealer_through_a_router(two) -> None:
+    # ROUTER strips the routing id before the pipe; a direct reply goes to the right peer.
+    a_ctx, b_ctx = two
+    router = a_ctx.socket(SocketType.ROUTER, rcvtimeo=TIMEOUT_MS)
+    router.bind("tcp://127.0.0.1:*")
+    dealers = []
+    for name in (b"left", b"right"):
+        dealer = b_ctx.socket(SocketType.DEALER, rcvtimeo=TIMEOUT_MS, routing_id=name)
+        dealer.connect(router.last_endpoint.decode())
+        dealers.append(dealer)
+    for round_ in range(50):
+        for dealer in dealers:
+            dealer.send(b"ping-%d" % round_)
+        for _ in dealers:
+            ident, body = router.recv_multipart()
+            router.send_multipart([ident, ident + b":" + body])
+        for dealer, name in zip(dealers, (b"left", b"right")):
+            assert dealer.recv() == name + b":ping-%d" % round_
+    assert _direct(router, *dealers) > 0
+
+
+def test_a_second_connection_shares_the_requests(two, tmp_path) -> None:
+    # REQ round-robins; a peer arriving between two round trips gets every other request,
+    # whichever way each went out.
+    req_ctx, rep_ctx = two
+    reps = []
+    for i in range(2):
+        rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS)
+        rep.bind(f"ipc://{tmp_path}/rep{i}.ipc")
+        reps.append(rep)
+    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS)
+    req.connect(reps[0].last_endpoint.decode())
+    served: list[list[bytes]] = [[], []]
+
+    def serve(index: int, count: int) -> threading.Thread:
+        def run() -> None:
+            for _ in range(count):
+                msg = reps[index].recv()
+                served[index].append(msg)
+                reps[index].send(msg)
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    first = serve(0, 10 + 20)
+    for i in range(10):
+        req.send(b"alone-%d" % i)
+        assert req.recv() == b"alone-%d" % i
+    req.connect(reps[1].last_endpoint.decode())
+    deadline = time.monotonic() + DEADLINE
+    while len(req._pipes) < 2 or not all(p.shortcut is not None for p in req._pipes):
+        assert time.monotonic() < deadline
+        req.poll(10, zreactor.POLLOUT)
+    second = serve(1, 20)
+    for i in range(40):
+        req.send(b"shared-%d" % i)
+        assert req.recv() == b"shared-%d" % i
+    first.join(DEADLINE)
+    second.join(DEADLINE)
+    assert len(served[0]) == 30 and len(served[1]) == 20
+    assert _direct(req) > 0
+
+
+def test_a_message_written_directly_survives_close(two) -> None:
+    req_ctx, rep_ctx = two
+    rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS)
+    rep.bind("tcp://127.0.0.1:*")
+    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS)
+    req.connect(rep.last_endpoint.decode())
+    req.send(b"warm")
+    assert rep.recv() == b"warm"
+    rep.send(b"warm")
+    assert req.recv() == b"warm"
+    before = _direct(req)
+    req.send(b"last words")
+    assert _direct(req) == before + 1
+    req.close(linger=0)  # the message is already in the kernel
+    assert rep.recv() == b"last words"
+
+
+def test_curve_boxes_direct_writes_too(two) -> None:
+    server_public, server_secret = zreactor.curve_keypair()
+    client_public, client_secret = zreactor.curve_keypair()
+    req_ctx, rep_ctx = two
+    rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS, curve_server=True,
+                         curve_secretkey=server_secret)
+    rep.bind("tcp://127.0.0.1:*")
+    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS, curve_serverkey=server_public,
+                         curve_publickey=client_public, curve_secretkey=client_secret)
+    req.connect(rep.last_endpoint.decode())
+    server = _echo(rep, 30, multipart=True)
+    for i in range(30):
+        req.send_multipart([b"secret-%d" % i, b"part"])
+        assert req.recv_multipart() == [b"secret-%d" % i, b"part"]
+    server.join(DEADLINE)
+    assert _direct(req, rep) >= 30
+
+
+# -- the reader's half (sockets/pipe.py, *Direct writes*) --------------------------------------
+
+
+class _Sink:
+    mailbox = None
+
+    def read_activated(self, pipe: object) -> None:
+        pass
+
+
+def test_reader_idle_only_while_asleep_on_an_empty_queue() -> None:
+    writer, reader = pipepair((_Sink(), _Sink()), (0, 0))
+    assert not reader.reader_idle()  # awake: it has not looked yet
+    assert reader.read() is None  # looks, finds nothing, sleeps
+    assert reader.reader_idle()
+    assert writer.write([b"queued"])  # (no flush: the flag is still raised)
+    assert not reader.reader_idle()  # something is queued ahead
+    reader.process_activate_read()  # (what the flush's ACTIVATE_READ would run)
+    assert not reader.reader_idle()  # awake
+    assert reader.read_batch(10) == [[b"queued"]]
+    assert reader.read_batch(10) == []
+    assert reader.reader_idle()
