@@ -99,12 +99,17 @@ def main() -> None:
     except OSError:
         report["listen_reserve_leaked"] = 1
     assert len(hog) >= before
+    # The ipc client's socket is made *before* the first connect. From the connect on, the
+    # I/O threads compete for every descriptor this process frees: the tcp connecter retries
+    # on its backoff timer, and the REP listener, once a client waits in its backlog, takes
+    # a descriptor as soon as one returns (it serves queued clients at once, by design). A
+    # descriptor freed here for the main thread after the connect could go to either.
+    fill()
+    free(1)
+    push = ctx.socket(zreactor.REQ)
     fill()
     req = holder["req"]
     report["connect_tcp"] = outcome(lambda: req.connect(endpoint))
-    push = None
-    free(1)
-    push = ctx.socket(zreactor.REQ)
     report["connect_ipc"] = outcome(lambda: push.connect(ipc))
     time.sleep(0.5)  # the connecters try, fail with EMFILE, and back off
     free(len(hog))

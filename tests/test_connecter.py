@@ -317,9 +317,12 @@ def test_reconnects_after_the_peer_closes(ctx: Context, server: socket.socket) -
 
 def test_retries_until_the_listener_appears(ctx: Context) -> None:
     events = collect(ctx)
-    probe = socket.create_server(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens there now
+    # Bound but not listening: connects are refused, and the port stays ours (closed, it
+    # could be taken, even by one of our own attempts connecting to itself: TCP's
+    # simultaneous open, when the kernel picks the port we dial as the source port).
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
     ctx.connect(f"tcp://127.0.0.1:{port}", Echo, reconnect_ivl=0.02)
     retries = 0
     deadline = time.monotonic() + 5
@@ -327,7 +330,7 @@ def test_retries_until_the_listener_appears(ctx: Context) -> None:
         assert time.monotonic() < deadline
         if events.get(timeout=5).kind is EventKind.CONNECT_RETRIED:
             retries += 1
-    server = socket.create_server(("127.0.0.1", port))
+    server.listen()
     server.settimeout(5)
     with server:
         conn, _ = server.accept()

@@ -10,6 +10,7 @@ talk to each other. Ports are random free ones; every process has a deadline and
 from __future__ import annotations
 
 import importlib.util
+import random
 import signal
 import socket
 import subprocess
@@ -55,17 +56,46 @@ def lib_param(*types: str) -> list:
     ]
 
 
-def free_ports(n: int) -> list[int]:
-    socks = []
+def _ephemeral_range() -> tuple[int, int]:
     try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        return 49152, 65535  # IANA's dynamic range, the default elsewhere
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports nobody listens on now, *outside* the kernel's ephemeral range.
+
+    The port must stay free from this check until the example binds it, a process start
+    later. A port from ``bind(0)`` comes from the ephemeral range, which every ``connect()``
+    on the machine draws its source port from (and so do other tests' ``bind(0)``): under
+    load one of them took it now and then and the example's bind failed. A client dialling
+    an ephemeral port before its server binds can even connect to itself (TCP simultaneous
+    open). Below the range only a process that names the same port can take it. Where the
+    test can let the binder pick its port (``--port 0``, reading its ``listening`` line),
+    it does; this is for the tests that start a connecting process first.
+    """
+    low = max(_ephemeral_range()[0], 11000)  # (a range starting lower: no safe place)
+    rng = random.Random()
+    ports: list[int] = []
+    while len(ports) < n:
+        port = rng.randrange(10000, low)
+        if port in ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+    return ports
+
+
+def port_of(line: str) -> int:
+    """The port of a ``listening tcp://127.0.0.1:PORT`` line's first endpoint."""
+    return int(line.split()[1].rsplit(":", 1)[1])
 
 
 class Runner:
@@ -140,14 +170,15 @@ def ok(result: tuple[int, str, str]) -> str:
 @pytest.mark.parametrize("server_lib", lib_param("REQ", "REP"))
 @pytest.mark.parametrize("client_lib", lib_param("REQ", "REP"))
 def test_reqrep(run: Runner, server_lib: str, client_lib: str) -> None:
-    (port,) = free_ports(1)
-    server = run.start(server_lib, "reqrep_server.py", "--port", port, "--count", 5, "--timeout", 30)
-    client = run.start(client_lib, "reqrep_client.py", "--port", port, "--count", 5, "--timeout", 30)
+    server = run.start(server_lib, "reqrep_server.py", "--port", 0, "--count", 5, "--timeout", 30)
+    line = run.wait_line(server)  # the server binds a port of its choosing (no port race)
+    assert line.startswith("listening tcp://127.0.0.1:")
+    client = run.start(client_lib, "reqrep_client.py", "--port", port_of(line), "--count", 5,
+                       "--timeout", 30)
     out = ok(run.finish(client))
     assert [line for line in out.splitlines() if line.startswith("Received reply")] == [
         f"Received reply {n} [ World ]" for n in range(5)]
     out = ok(run.finish(server))
-    assert out.splitlines()[0] == f"listening tcp://127.0.0.1:{port}"
     assert out.count("Received request") == 5
 
 
@@ -218,17 +249,22 @@ def test_weather_pub_exits_by_itself(run: Runner, lib: str) -> None:
 
 @pytest.mark.parametrize("lib", lib_param("PUSH", "PULL", "PUB", "SUB"))
 def test_pipeline(run: Runner, lib: str) -> None:
-    vent, sink_port, control = free_ports(3)
-    ports = ("--port", vent, "--sink-port", sink_port, "--control-port", control)
-    sink = run.start(lib, "pipeline_sink.py", "--port", sink_port, "--control-port", control,
+    # Every binder picks its own port (--port 0) and is up before whoever dials it, so no
+    # port can be taken between choosing and binding it. The zguide's order otherwise: the
+    # sink is up before the workers (their KILL subscription must reach it; workers that
+    # connect first are exercised by the pub-sub and broker tests), and the ventilator waits
+    # for the workers' handshakes before it sends.
+    sink = run.start(lib, "pipeline_sink.py", "--port", 0, "--control-port", 0,
                      "--count", 40, "--timeout", 30)
-    # the zguide's order: the sink is up before the workers (their KILL subscription must
-    # reach it; workers that connect first are exercised by the pub-sub and broker tests)
-    assert run.wait_line(sink).startswith("listening")
-    workers = [run.start(lib, "pipeline_worker.py", *ports, "--timeout", 30) for _ in range(2)]
-    ventilator = run.start(lib, "pipeline_ventilator.py", "--port", vent, "--sink-port", sink_port,
+    line = run.wait_line(sink)
+    assert line.startswith("listening")
+    sink_port, control = (int(e.rsplit(":", 1)[1]) for e in line.split()[1:3])
+    ventilator = run.start(lib, "pipeline_ventilator.py", "--port", 0, "--sink-port", sink_port,
                            "--count", 40, "--workers", 2, "--max-ms", 5, "--timeout", 30)
-    out = ok(run.finish(ventilator))
+    vent = port_of(run.wait_line(ventilator))
+    ports = ("--port", vent, "--sink-port", sink_port, "--control-port", control)
+    workers = [run.start(lib, "pipeline_worker.py", *ports, "--timeout", 30) for _ in range(2)]
+    out = ok(run.finish(ventilator))  # (its first line was read above)
     assert out.count("connected") == 2 and "Total expected cost" in out
     assert "Total elapsed time" in ok(run.finish(sink))  # (its first line was read above)
     done = []

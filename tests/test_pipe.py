@@ -167,6 +167,24 @@ def test_read_batch_delimiter_alone_before_pipe_term() -> None:
     assert r.state is PipeState.DELIMITER_RECEIVED
 
 
+def test_a_last_message_comes_with_the_end_so_its_reader_never_sees_the_pipe_open() -> None:
+    w, r, _, rs = make()
+    w.terminate(delay=False, last=[b"bye"])  # PIPE_TERM still waits in the reader's mailbox
+    assert rs.commands() == [PipeCmd.PIPE_TERM]  # sent before the message could be read
+    assert r.read() == [b"bye"]
+    assert r.check_write()  # the reader may not know yet...
+    assert not r.check_read()  # ...until it looks once more: the end is already behind it
+    assert r.state is PipeState.DELIMITER_RECEIVED and not r.check_write()
+
+
+def test_a_last_message_that_finds_the_pipe_full_is_dropped_and_the_end_still_comes() -> None:
+    w, r, _, _ = make(hwm=1)
+    assert w.write([b"fills it"])
+    w.terminate(delay=True, last=[b"bye"])
+    assert r.read() == [b"fills it"]
+    assert r.read() is None and r.state is PipeState.DELIMITER_RECEIVED
+
+
 def test_write_batch_after_terminate_takes_nothing() -> None:
     w, _, _, _ = make()
     w.terminate(delay=True)

@@ -69,6 +69,8 @@ class Session:
 
     def __init__(self, capacity: int) -> None:
         self.pipe = Pipe(capacity)
+        #: the notice the engine handed over with ``engine_closed`` (a real session queues it)
+        self.farewell: list[bytes] | None = None
         self.calls: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
 
     def engine_attached(self, engine: RawEngine) -> None:
@@ -77,7 +79,9 @@ class Session:
     def engine_ready(self, engine: RawEngine, handshake: Any) -> None:
         self.calls.put(("ready", handshake))
 
-    def engine_closed(self, engine: RawEngine, reason: BaseException | None) -> None:
+    def engine_closed(self, engine: RawEngine, reason: BaseException | None,
+                      farewell: list[bytes] | None = None) -> None:
+        self.farewell = farewell  # set before the call is seen: next_call() orders them
         self.calls.put(("closed", reason))
 
     def next_call(self) -> tuple[str, Any]:
@@ -152,6 +156,7 @@ def test_a_pipe_read_to_its_end_flushes_then_closes_without_a_notification(engin
     call, reason = session.next_call()
     assert call == "closed" and isinstance(reason, ClosedBySocket)
     assert list(session.pipe.to_socket) == [[b""]]  # the connect notice only
+    assert session.farewell is None
 
 
 @pytest.mark.parametrize("how", ["fin", "reset"])
@@ -166,7 +171,9 @@ def test_a_lost_connection_writes_the_disconnection_notice(engine, how: str) -> 
         peer.shutdown(socket.SHUT_WR)
     call, reason = session.next_call()
     assert call == "closed" and reason is not None and not isinstance(reason, ClosedBySocket)
-    assert list(session.pipe.to_socket) == [[b""], [b"data"], [b""]]
+    # the notice goes to the session, which queues it (with the pipe's end if that ends too)
+    assert session.farewell == [b""]
+    assert list(session.pipe.to_socket) == [[b""], [b"data"]]
 
 
 def test_without_notify_only_data_reaches_the_pipe(engine) -> None:
@@ -176,6 +183,7 @@ def test_without_notify_only_data_reaches_the_pipe(engine) -> None:
     peer.close()
     assert session.next_call()[0] == "closed"
     assert list(session.pipe.to_socket) == [[b"x"]]
+    assert session.farewell is None
 
 
 def test_a_full_pipe_stops_reading_until_it_has_room(engine) -> None:
@@ -201,3 +209,4 @@ def test_terminated_by_its_owner_it_writes_no_notice(engine) -> None:
     assert session.next_call() == ("closed", None)
     assert peer.recv(10) == b""
     assert list(session.pipe.to_socket) == [[b""]]
+    assert session.farewell is None

@@ -135,9 +135,8 @@ def test_tcp_keepalive_maxrt_tos_and_buffers_reach_the_os_socket(ctx) -> None:
 
 def test_reconnect_stop_conn_refused_gives_up(ctx) -> None:
     probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens there: connects are refused
+    probe.bind(("127.0.0.1", 0))  # bound, not listening: connects are refused, and the
+    port = probe.getsockname()[1]  # port stays ours (no one else, not even a self-connect)
     sock = ctx.socket(zmq.DEALER)
     sock.reconnect_ivl = 10
     sock.reconnect_stop = zmq.RECONNECT_STOP_CONN_REFUSED
@@ -151,6 +150,7 @@ def test_reconnect_stop_conn_refused_gives_up(ctx) -> None:
     while zmq.EVENT_CLOSED not in events:
         events.append(recv_monitor_message(mon)["event"])
     assert zmq.EVENT_CONNECT_RETRIED not in events
+    probe.close()
 
 
 def test_connect_timeout_fails_a_pending_attempt(ctx) -> None:

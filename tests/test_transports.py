@@ -281,11 +281,11 @@ def test_events_of_a_connection_carry_the_endpoints(ctx) -> None:
 
 
 def test_connecting_to_nobody_retries(ctx) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nobody listens here
-    client = pair(ctx, reconnect_ivl=20)
-    log = EventRecorder(client.event_bus, timeout=DEADLINE)
-    client.connect(f"tcp://127.0.0.1:{port}")
-    assert log.wait(EventKind.CONNECT_RETRIED, count=3).endpoint == f"tcp://127.0.0.1:{port}"
-    assert not log.of(EventKind.CONNECTED)
+    with socket.socket() as probe:  # bound, not listening: refused, and the port stays
+        probe.bind(("127.0.0.1", 0))  # ours (closed, a retry could connect to itself)
+        port = probe.getsockname()[1]
+        client = pair(ctx, reconnect_ivl=20)
+        log = EventRecorder(client.event_bus, timeout=DEADLINE)
+        client.connect(f"tcp://127.0.0.1:{port}")
+        assert log.wait(EventKind.CONNECT_RETRIED, count=3).endpoint == f"tcp://127.0.0.1:{port}"
+        assert not log.of(EventKind.CONNECTED)

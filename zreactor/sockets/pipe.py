@@ -529,21 +529,31 @@ class Pipe:
 
     # -- termination ---------------------------------------------------------------------------
 
-    def terminate(self, delay: bool) -> None:
+    def terminate(self, delay: bool, last: Message | None = None) -> None:
         """Start closing this end; the sink hears ``pipe_terminated`` when it is done.
 
         Args:
             delay: let the *peer* deliver what we already wrote before it closes.
+            last: a final message, queued together with the delimiter in one step (one
+                ``deque.extend``), so a reader that gets it finds the end right behind it
+                and never sees the pipe open after it (a STREAM socket's disconnection
+                notice). Dropped, as a refused :meth:`write`, if the high-water mark has no
+                room, or if this end is already going.
         """
         self.delay = delay
         event = PipeEvent.TERMINATE if delay else PipeEvent.TERMINATE_NO_DELAY
         if not PIPE_TRANSITIONS.allows(self, event):
             return  # already going, or delivering the peer's queue (see PIPE_TRANSITIONS)
+        fits = last is not None and self._out_active and self.check_hwm()
         PIPE_TRANSITIONS.fire(self, event)
         out = self._out
         if out is not None:
             # Watermarks are not checked: the delimiter always fits.
-            out.items.append(DELIMITER)
+            if fits:
+                out.items.extend((last, DELIMITER))
+                self._msgs_written += 1
+            else:
+                out.items.append(DELIMITER)
             self.flush()
 
     def process_pipe_term(self) -> None:

@@ -273,8 +273,17 @@ class Session(Engine):
         """Carry a ZAP request to the handler; False if none is bound."""
         return self.zap.request(engine, frames)
 
-    def engine_closed(self, engine: ZmtpEngine | RawEngine, reason: BaseException | None) -> None:
-        """The connection ended; decide between reconnecting and ending (module docstring)."""
+    def engine_closed(self, engine: ZmtpEngine | RawEngine, reason: BaseException | None,
+                      farewell: list[bytes] | None = None) -> None:
+        """The connection ended; decide between reconnecting and ending (module docstring).
+
+        ``farewell`` is the engine's last message for the socket (a raw engine's
+        disconnection notice). When the pipe ends with the connection it goes in with the
+        pipe's end, in one step (``Pipe.terminate(last=...)``): a socket that reads it finds
+        the end right behind it, so it cannot route to the vanished peer after the notice
+        whatever the termination commands' progress. When the pipe outlives the connection
+        (a redial) it is an ordinary message.
+        """
         dropped = self.zap.engine_gone(engine)
         if dropped is not None:
             self._dropping.add(dropped)
@@ -292,11 +301,13 @@ class Session(Engine):
             # send is the socket's own doing: it reports none, as libzmq)
             if not by_socket:
                 self.emit(EventKind.DISCONNECTED, 0, reason=str(reason) if reason else "")
-            self._drop_pipe()
+            self._drop_pipe(farewell)
             if self.session_state is SessionState.OPEN:
                 self.terminate()
         elif self.late_pipe:
-            self._drop_pipe()
+            self._drop_pipe(farewell)
+        elif farewell is not None and self.pipe is not None and self.pipe.write(farewell):
+            self.pipe.flush()
         self._check_delimiter()
         self._check_lingering_done()
 
@@ -343,13 +354,14 @@ class Session(Engine):
         self.subscriptions = set()  # the socket sends its subscriptions down a new pipe itself
         Own.send_command(self.zsocket, SocketCmd.BIND, sock_end)
 
-    def _drop_pipe(self) -> None:
-        """Terminate our pipe now, dropping what it holds for the peer."""
+    def _drop_pipe(self, last: list[bytes] | None = None) -> None:
+        """Terminate our pipe now, dropping what it holds for the peer; ``last`` goes to the
+        socket with the pipe's end."""
         pipe, self.pipe = self.pipe, None
         if pipe is None:
             return
         self._dropping.add(pipe)
-        pipe.terminate(False)
+        pipe.terminate(False, last)
 
     def _check_delimiter(self) -> None:
         """With no engine reading the pipe, consume a delimiter at its head (libzmq's

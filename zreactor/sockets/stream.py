@@ -184,7 +184,15 @@ class StreamSocket(Socket):
         msg = fq.recv()
         if msg is None:
             return None
-        return [fq.last_pipe.data, *msg]  # type: ignore[union-attr]
+        pipe = fq.last_pipe
+        if not msg[0]:
+            # A notice (a data chunk is never empty). A lost connection's notice arrives with
+            # its pipe's end right behind it (Session.engine_closed): reading that end now
+            # stops the pipe's writing, so from the moment the application has the notice a
+            # send to this routing id is EHOSTUNREACH, whether or not the pipe's PIPE_TERM
+            # has reached our mailbox yet. After a connect notice this only looks ahead.
+            pipe.check_read()  # type: ignore[union-attr]
+        return [pipe.data, *msg]  # type: ignore[union-attr]
 
     def xhas_in(self) -> bool:
         """True if some connection has data or a notification."""

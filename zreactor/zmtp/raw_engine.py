@@ -30,10 +30,13 @@ ceremony, so the engine moves the bytes itself; what it does own is the flow con
 *Notifications* (``STREAM_NOTIFY``, on by default; libzmq's ``raw_notify``). Right after the
 engine attaches it writes an empty message ``[b""]`` into the pipe: the socket reports
 ``[routing_id, b""]``, "a peer connected". When the connection is lost (the peer's FIN, a
-reset, any socket error) it writes one more before telling the session: "the peer went
-away". An engine ended by its socket (an empty send, or the socket closing) writes none, as
-in libzmq: the socket already knows. A notification that finds the pipe full is lost, as
-libzmq's is.
+reset, any socket error) it hands one more to the session with ``engine_closed``: "the peer
+went away". The session queues it, and when the pipe ends with the connection (an accepted
+one) it queues it together with the pipe's end, so a socket that reads the notice already
+finds its connection closing: a send to it is ``EHOSTUNREACH``, never a race with the
+pipe's termination commands. An engine ended by its socket (an empty send, or the socket
+closing) gives none, as in libzmq: the socket already knows. A notification that finds the
+pipe full is lost, as libzmq's is.
 
 *The peer's FIN ends the connection.* libzmq's stream engine treats a read of 0 bytes as a
 connection error, and so do we: a raw peer that half-closes gets its disconnection reported
@@ -45,7 +48,7 @@ complete the moment the engine attaches)::
     session.engine_attached(engine)
     session.engine_ready(engine, NO_HANDSHAKE)   the pipe may exist from here on
     ( engine.restart_output() | engine.restart_input() )*
-    session.engine_closed(engine, reason)
+    session.engine_closed(engine, reason, notice)   notice: [b""] or None
 
 *Flow control* reuses the ZMTP engine's two flows (:data:`~zreactor.zmtp.engine.INPUT_FLOW`,
 :data:`~zreactor.zmtp.engine.OUTPUT_FLOW`): when the pipe to the socket is full (``rcvhwm``
@@ -116,7 +119,11 @@ class RawSession(Protocol):
 
     def engine_ready(self, engine: Any, handshake: HandshakeComplete) -> None: ...
 
-    def engine_closed(self, engine: Any, reason: BaseException | None) -> None: ...
+    def engine_closed(self, engine: Any, reason: BaseException | None,
+                      farewell: list[bytes] | None = None) -> None:
+        """The connection ended; ``farewell`` (the disconnection notice, or ``None``) is the
+        engine's last message for the socket: the session queues it, with the pipe's end
+        if the pipe ends with the connection."""
 
 
 class RawEngine(PipeEngine):
@@ -177,19 +184,19 @@ class RawEngine(PipeEngine):
         return False
 
     def closed(self, reason: BaseException | None) -> None:
-        """Report the disconnection (unless the session ended us), then tell the session."""
+        """Tell the session, handing it the disconnection notice (unless the session or the
+        socket ended us)."""
         if self.shortcut is not None:
             self.shortcut.withdraw(self)
         self._backlog.clear()
         lost = reason is not None and not isinstance(reason, ClosedBySocket)
-        pipe = self.session.pipe if lost and self.notify and self.handshake else None
-        wrote = pipe is not None and pipe.write(_NOTIFY)
-        self.session.engine_closed(self, reason)
-        # Flushed only now: a session that drops the pipe (an accepted connection) has sent
-        # the pipe's termination by then, so a socket woken by this notice already knows its
-        # connection is gone (sending to it is EHOSTUNREACH), instead of racing the command.
-        if wrote and self.session.pipe is pipe:
-            pipe.flush()
+        # The session writes the notice, not we: a session that drops the pipe (an accepted
+        # connection) queues it with the pipe's end in one step, so the socket can never read
+        # it while the pipe still looks open. Written here, it was visible at once to a socket
+        # reading that pipe, and a send right after it could beat the termination (accepted
+        # instead of EHOSTUNREACH).
+        notice = _NOTIFY if lost and self.notify and self.handshake else None
+        self.session.engine_closed(self, reason, notice)
 
     # -- session calls ------------------------------------------------------------------------
 
