@@ -152,6 +152,44 @@ def test_proxy_steerable_pause_resume_statistics_terminate() -> None:
                 s.close(linger=0)
 
 
+def test_a_monitor_that_binds_sees_every_message_from_the_first(ctx: zmq.Context) -> None:
+    # pyzmq's test_monqueue shape: the monitor's SUB binds and subscribes before the device's
+    # PUB connects, so its subscription leaves only once the SUB takes in its new connection
+    # (any call on it). The next monitored message must not be lost to the subscription's
+    # trip (pubsub.py, "A subscription made just before a send").
+    dev = devices.ThreadMonitoredQueue(zmq.PAIR, zmq.PAIR, zmq.PUB, b"in", b"out")
+    dev.context_factory = zmq.Context  # a context (and I/O thread) of its own, as pyzmq's test
+    alice, bob, mon = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR), ctx.socket(zmq.SUB)
+    try:
+        dev.connect_in(f"{IFACE}:{alice.bind_to_random_port(IFACE)}")
+        dev.connect_out(f"{IFACE}:{bob.bind_to_random_port(IFACE)}")
+        mon_port = mon.bind_to_random_port(IFACE)
+        mon.setsockopt(zmq.SUBSCRIBE, b"")
+        dev.connect_mon(f"{IFACE}:{mon_port}")
+        dev.start()
+        deadline = time.monotonic() + 5
+        while not mon._pipes:  # (tests look inside) the device's PUB connected to us
+            assert time.monotonic() < deadline, "the device never connected to the monitor"
+            time.sleep(0.05)  # (lets every loop fall asleep; not a timing assert)
+            with pytest.raises(zmq.Again):  # takes the connection in: the subscription
+                mon.recv_multipart(zmq.NOBLOCK)  # leaves now
+        sent = [[b"hello", b"bob"], [b"hello", b"again"], [b"and", b"again"]]
+        for msg in sent:
+            alice.send_multipart(msg)
+        assert [recv(bob, multipart=True) for _ in sent] == sent
+        bob.send_multipart([b"hello", b"alice"])
+        assert recv(alice, multipart=True) == [b"hello", b"alice"]
+        assert [recv(mon, multipart=True) for _ in range(4)] == [
+            [b"in", *msg] for msg in sent] + [[b"out", b"hello", b"alice"]]
+    finally:
+        for s in (alice, bob, mon):
+            s.close(linger=0)
+        if dev._context is not None:
+            dev._context.term()  # the device's poll ends with ETERM; it closes its sockets
+        dev.join(5)
+    assert dev.done
+
+
 def test_monitored_queue_prefixes_and_swaps_router_ids() -> None:
     ctx = zmq.Context()
     try:  # the queue thread owns ins/outs/mon: term() (not destroy()) ends it

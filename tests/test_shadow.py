@@ -333,6 +333,8 @@ def test_subclass_shadows_keep_their_class(ctx) -> None:
     async def main() -> None:
         view = zaio.Socket.shadow(push.underlying)
         assert isinstance(view, zaio.Socket) and view.underlying == push.underlying
+        # its blocking socket is of the pattern's class (hooks read directly, not forwarded)
+        assert isinstance(view._shadow_sock, type(push))
         pull = zaio.Socket(ctx.socket(zmq.PULL))
         pull.bind("inproc://exact-async")
         view.connect("inproc://exact-async")

@@ -2,18 +2,24 @@
 
 Prefix subscriptions and unsubscription, XPUB handing subscriptions to the application (new
 and vanished topics only, every one with ``xpub_verbose``), XSUB's hand-made subscriptions,
-and the mute state, which drops: a publisher never blocks.
+and the mute state, which drops: a publisher never blocks. A subscription made just before a
+send is honoured by it, over tcp (the caller-I/O steps of zmtp/shortcut.py, *The early read*)
+and inproc.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from socket_env import TIMEOUT_MS, Env, env_fixtures, errno_of
 
 import zreactor as zmq
+from zreactor.reactor.io_thread import on_a_loop_thread
+from zreactor.sockets import caller_wait
+from zreactor.sockets.pubsub import EARLY_READ_INTERVAL
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -287,3 +293,191 @@ def test_xsub_xpub_proxy_carries_subscriptions_up_and_data_down(env: Env) -> Non
     assert sub.recv_multipart() == [b"via-proxy", b"body"]
     while sub.poll(20):
         assert sub.recv_multipart()[0] == b"via-proxy"
+
+
+# -- a subscription made just before a send (pubsub.py, "A subscription made just before a
+# send"; zmtp/shortcut.py, "The early read") --------------------------------------------------
+
+
+def _shortcut(sock: Any) -> Any:
+    """The caller shortcut of the socket's one tcp connection (tests look inside)."""
+    (pipe,) = [p for p in sock._pipes if p.shortcut is not None]
+    return pipe.shortcut
+
+
+def _asleep(*socks: Any) -> None:
+    """Let the I/O loops of the sockets' tcp connections fall asleep, with nothing in flight
+    and an early-read interval past the last send: the state in which a subscription made
+    before a send is honoured by it (pubsub.py). A precondition, not a timing assert."""
+    time.sleep(0.02)
+    for sock in socks:
+        thread = _shortcut(sock)._thread
+        deadline = time.monotonic() + 5
+        while (lease := thread.try_lease()) is None:
+            assert time.monotonic() < deadline, "the I/O loop never went to sleep"
+            time.sleep(0.001)
+        lease.release()
+
+
+@pytest.fixture
+def tcp_pair() -> Iterator[tuple[Any, Any]]:
+    """A PUB and a SUB connected over tcp, in two contexts (so two I/O loops, as two
+    processes would have), subscribed to nothing, both loops asleep."""
+    pub_env, sub_env = Env("tcp", "pubsub"), Env("tcp", "pubsub")
+    try:
+        pub, sub = pub_env.socket(zmq.PUB), sub_env.socket(zmq.SUB)
+        sub.connect(pub_env.bind(pub))
+        sub.subscribe(b"ready")
+        until_delivered(pub, sub, b"ready")
+        sub.unsubscribe(b"ready")
+        pub.send(b"ready")  # (takes the unsubscription in)
+        _asleep(pub, sub)
+        yield pub, sub
+    finally:
+        sub_env.close()
+        pub_env.close()
+
+
+def test_a_subscription_over_tcp_is_honoured_by_the_very_next_send(tcp_pair) -> None:
+    # what libzmq's parallel I/O threads give (pyzmq's test_log relies on it): no sleep
+    # between the subscription and the send, yet the message is not lost
+    pub, sub = tcp_pair
+    for n in range(20):
+        topic = b"topic-%d" % n
+        sub.subscribe(topic)
+        pub.send_multipart([topic, b"body"])
+        assert sub.recv_multipart() == [topic, b"body"]
+        sub.unsubscribe(topic)
+        _asleep(pub, sub)
+    pub.send(b"topic-0: unsubscribed")
+    assert drain(sub) == []
+
+
+def test_the_subscription_travels_on_the_callers_threads(tcp_pair) -> None:
+    pub, sub = tcp_pair
+    sub_side, pub_side = _shortcut(sub), _shortcut(pub)
+    writes, early = sub_side.writes, pub_side.early_reads
+    sub.subscribe(b"a")
+    sub.subscribe(b"b")  # a subscriber is not held to one caller write per read
+    assert sub_side.writes == writes + 2
+    pub.send(b"b:1")
+    assert pub_side.early_reads == early + 1
+    assert sub.recv() == b"b:1"
+
+
+def test_a_subscription_made_on_another_thread_is_honoured(tcp_pair) -> None:
+    pub, sub = tcp_pair
+    subscribed = threading.Event()
+    sent: list[bool] = []
+
+    def publisher() -> None:
+        sent.append(subscribed.wait(5))
+        pub.send(b"news: at once")
+
+    thread = threading.Thread(target=publisher)
+    thread.start()
+    sub.subscribe(b"news")
+    subscribed.set()
+    thread.join(5)
+    assert sent == [True]
+    assert sub.recv() == b"news: at once"
+
+
+def test_a_subscription_on_a_shared_io_thread_is_honoured(env: Env) -> None:
+    # one context, one I/O loop for both ends (pyzmq's test_log): the subscription lands
+    # on the publisher's connection while its loop is waking; the send waits for it
+    env.transport = "tcp"
+    pub, sub = env.socket(zmq.PUB), env.socket(zmq.SUB)
+    sub.connect(env.bind(pub))
+    sub.subscribe(b"ready")
+    until_delivered(pub, sub, b"ready")
+    for n in range(10):
+        _asleep(pub, sub)
+        sub.subscribe(b"shared-%d" % n)
+        pub.send(b"shared-%d" % n)
+        assert sub.recv() == b"shared-%d" % n
+
+
+@pytest.mark.parametrize("bind_first", [True, False], ids=["bind-connect", "connect-bind"])
+def test_an_inproc_subscription_is_seen_by_the_next_send(env: Env, bind_first: bool) -> None:
+    pub, sub = env.socket(zmq.PUB), env.socket(zmq.SUB)
+    name = f"inproc://pubsub-next-send-{bind_first}"
+    if bind_first:
+        pub.bind(name)
+        sub.connect(name)
+    else:
+        sub.connect(name)
+        pub.bind(name)
+    sub.subscribe(b"x")
+    pub.send(b"x1")
+    assert sub.recv() == b"x1"
+    sub.subscribe(b"y")
+    pub.send(b"y1")
+    assert sub.recv() == b"y1"
+
+
+def test_xsub_subscriptions_reach_an_xpub_before_its_next_send(tenv: Env) -> None:
+    xpub, xsub = tenv.socket(zmq.XPUB), tenv.socket(zmq.XSUB)
+    xsub.connect(tenv.bind(xpub))
+    xsub.send(b"\x01ready")
+    assert xpub.recv() == b"\x01ready"  # connected
+    if tenv.transport == "tcp":
+        _asleep(xpub, xsub)
+    xsub.send(b"\x01now")
+    xpub.send(b"now!")
+    assert xsub.recv() == b"now!"
+    assert xpub.recv() == b"\x01now"
+
+
+def test_early_reads_are_throttled_to_one_per_interval(tcp_pair) -> None:
+    pub, _ = tcp_pair
+    pub_side = _shortcut(pub)
+    before = pub_side.early_reads
+    started = time.monotonic()
+    for _ in range(2000):
+        pub.send(b"unwanted")
+    elapsed = time.monotonic() - started
+    reads = pub_side.early_reads - before
+    # an invariant, not a speed target: one read at the start of each interval at most
+    assert 1 <= reads <= elapsed / EARLY_READ_INTERVAL + 1
+
+
+def test_a_publisher_with_many_connections_leaves_it_to_the_io_threads(env: Env) -> None:
+    env.transport = "tcp"
+    pub = env.socket(zmq.PUB)
+    addr = env.bind(pub)
+    subs = [env.socket(zmq.SUB) for _ in range(caller_wait.MAX_CALLER_READS + 1)]
+    for sub in subs:
+        sub.connect(addr)
+        sub.subscribe(b"")
+    deadline = time.monotonic() + 5
+    while not all(sub.poll(0) for sub in subs):
+        assert time.monotonic() < deadline, "a subscription never reached the publisher"
+        pub.send(b"probe")
+        time.sleep(0.01)
+    assert len(pub._pipes) == len(subs)
+    before = sum(p.shortcut.early_reads for p in pub._pipes)
+    for _ in range(3):
+        time.sleep(0.01)  # an early-read interval past the last send
+        pub.send(b"more")
+    assert sum(p.shortcut.early_reads for p in pub._pipes) == before
+
+
+def test_a_publisher_called_on_an_io_thread_does_not_wait_for_a_loop(tcp_pair) -> None:
+    # a logging handler that publishes records the I/O thread logs runs in the loop's own
+    # handler, with the loop's lock held: the early read must not wait for it (a deadlock)
+    pub, sub = tcp_pair
+    pub_side = _shortcut(pub)
+    thread = pub_side._thread
+    outcome: list[object] = []
+    done = threading.Event()
+
+    def on_the_loop() -> None:
+        outcome.append((on_a_loop_thread(), pub_side.read_waiting()))
+        done.set()
+
+    with thread.try_lease() as lease:  # arm a timer the loop runs at once
+        lease.poller.add_timer(0, on_the_loop)
+    assert done.wait(5), "the loop never ran the timer (or deadlocked in it)"
+    assert outcome == [(True, False)]
+    assert not on_a_loop_thread()

@@ -84,6 +84,7 @@ from typing import Any, Callable, NamedTuple
 from .constants import Flag, PollEvent, SocketOption
 from .context import Context as _SyncContext
 from .errors import Again, ContextTerminated, ZMQError
+from .sockets import socket_class
 from .sockets.poll import Poller, zmq_poll
 from .sockets.poll import as_socket as _sync_socket
 from .sockets.socket import Socket as _SyncSocket
@@ -241,8 +242,12 @@ class _AsyncSocket(_Async):
                  _from_socket: Any = None, shadow: Any = None, **kwargs: Any) -> None:
         if isinstance(context, _SyncSocket):
             context, _from_socket = None, context
+        if shadow is not None and not isinstance(shadow, _SyncSocket):
+            # a shadow of the pattern's class, whose hooks are its own: an exact ``zmq.Socket``
+            # shadow would forward each hook it calls to the socket (sockets/shadow.py)
+            shadow = socket_class(_SyncSocket.shadow(shadow).type).shadow(shadow)
         if shadow is not None:
-            _from_socket = shadow if isinstance(shadow, _SyncSocket) else _SyncSocket.shadow(shadow)
+            _from_socket = shadow
         if io_loop is not None:
             warnings.warn(f"{type(self).__name__}(io_loop) is deprecated: the running loop is used",
                           DeprecationWarning, stacklevel=3)

@@ -47,9 +47,19 @@ if TYPE_CHECKING:
 
     from .pool import IOThreadPool
 
-__all__ = ["IOThread"]
+__all__ = ["IOThread", "on_a_loop_thread"]
 
 log = logging.getLogger("zreactor")
+
+#: ``loop``: the IOThread whose loop runs on the calling thread (set by the loop itself)
+_this_thread = threading.local()
+
+
+def on_a_loop_thread() -> bool:
+    """True when called on any I/O thread's own loop thread (a handler, a timer, a command;
+    or code they call, such as a logging handler): such code must never wait for a lease,
+    its own loop's or another's (two loops waiting for each other would never wake)."""
+    return getattr(_this_thread, "loop", None) is not None
 
 
 class IOThread:
@@ -139,6 +149,7 @@ class IOThread:
         return self._thread is threading.current_thread()
 
     def _run(self) -> None:
+        _this_thread.loop = self
         failures = 0
         while self._running:
             try:
@@ -174,14 +185,17 @@ class IOThread:
         return self._lease._grant()
 
     def wait_lease(self) -> LoopLease:
-        """Borrow the loop, waiting for the handlers it is running now: for giving back only.
+        """Borrow the loop, waiting for the handlers it is running now: for giving back, and
+        for a read that must see what the loop may be reading now.
 
         What a lease lent out (a connection's fd, lent to a socket that waits on it, or held
         for it between its calls) must come home, and handing it over as a command would
-        cost the very wake-up the lease saved. This waits for the lock, which the loop holds
-        only while it runs one iteration's timers and handlers (never across ``select()``),
-        and other holders only briefly. Never call it from the loop's own handlers, or while
-        holding a lease.
+        cost the very wake-up the lease saved; a publisher about to send must see the
+        subscriptions the loop may be reading (:mod:`zreactor.zmtp.shortcut`, *The early
+        read*). This waits for the lock, which the loop holds only while it runs one
+        iteration's timers and handlers (never across ``select()``), and other holders only
+        briefly. Never call it on an I/O thread (:func:`on_a_loop_thread`: its own loop's
+        lock is held, and another loop may be waiting for it), or while holding a lease.
         """
         self.poller.lock.acquire()
         self.leases += 1

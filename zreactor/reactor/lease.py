@@ -21,12 +21,14 @@ lease holder. While the lease is held, the holder may do what the loop's own han
 for the objects it was lent for: read and write their fds, change their interest, arm and
 cancel their timers, write to their pipes. It must be brief and must not block.
 
-One thing may wait: giving back. What a lease lent out (a connection's fd, lent to a socket
+Two things may wait. Giving back: what a lease lent out (a connection's fd, lent to a socket
 that then polls it) must come home, so :meth:`IOThread.wait_lease
 <zreactor.reactor.io_thread.IOThread.wait_lease>` takes the lock blocking. It waits at most
 for the handlers of one loop iteration (the loop never holds the lock across ``select()``)
 or another holder's brief lease; a give-back refused and sent as a command instead would
-cost the wake-up the lease was taken to save.
+cost the wake-up the lease was taken to save. And a read that must see what the loop may be
+reading right now (a publisher taking in its subscriptions before it sends: the loop woke
+when they landed, and once its handlers are done they are in the pipe), with the same bound.
 
 Code running in the loop's own handlers gets ``None`` (the lock is held and not re-entrant; a
 loop lending itself to itself would make no sense): it simply takes the ordinary path.

@@ -27,6 +27,13 @@ that returns to the application without waiting (``EAGAIN``, ``EVENTS``, a ``Pol
 ``close()``) gives what it holds back at once with :func:`release`; the loop's tick takes back
 what is left.
 
+*The early read.* A publisher about to send first reads the subscriptions already waiting
+in its connections' kernel buffers (:func:`read_waiting`; why, and the shortcut's rules, in
+:mod:`zreactor.zmtp.shortcut`, *The early read*; how often, in
+:mod:`zreactor.sockets.pubsub`). It is the read half of :func:`give_back` without the wait:
+each read goes into its pipe woken by hand, so the socket applies what came before it
+sends, and only for a socket with at most :data:`MAX_CALLER_READS` connections.
+
 Every rule of lending (under the loop's lease, what EOF and errors do, how much one wait
 reads) belongs to the shortcut: this module only decides *when* to ask. It never lends while
 commands are pending (they are run first), and always gives back, in a ``finally``. An event
@@ -44,7 +51,8 @@ if TYPE_CHECKING:
     from ..reactor.mailbox import Mailbox
     from .pipe import Pipe
 
-__all__ = ["MAX_CALLER_READS", "arrange", "give_back", "lend", "read_lent", "release", "wait"]
+__all__ = ["MAX_CALLER_READS", "arrange", "give_back", "lend", "read_lent", "read_waiting",
+           "release", "wait"]
 
 #: a socket with more connections than this waits on its mailbox alone (reading them on the
 #: application thread pays off for the few-peer REQ/DEALER case, not for a busy ROUTER)
@@ -112,6 +120,26 @@ def read_lent(lent: tuple[int, Pipe]) -> bool:
     finally:
         if roused:
             pipe.settle()
+
+
+def read_waiting(pipes: list[Pipe]) -> int:
+    """Read what waits in the kernel for the connections of ``pipes`` (at most
+    :data:`MAX_CALLER_READS` of them; none for more), each into its pipe woken by hand, on
+    this thread (module docstring, *The early read*). It may wait for a busy loop's
+    current handlers, never for more. Returns how many connections were read."""
+    read = 0
+    if len(pipes) <= MAX_CALLER_READS:
+        for pipe in pipes:
+            shortcut = pipe.shortcut
+            if shortcut is None:
+                continue
+            roused = pipe.rouse()
+            try:
+                read += shortcut.read_waiting()
+            finally:
+                if roused:
+                    pipe.settle()
+    return read
 
 
 def arrange(pipes: list[Pipe], lock_step: bool) -> None:

@@ -52,6 +52,24 @@ for the pipe of the notification it received last. ``INVERT_MATCHING`` (PUB/XPUB
 turns the prefix match around: a message goes to (is accepted by) exactly the subscribers
 whose subscriptions do *not* prefix it.
 
+*A subscription made just before a send.* libzmq's I/O threads run beside the
+application's, so a subscription reaches the publisher within microseconds, and its PUB
+takes in what its I/O threads delivered before each send (``process_commands``, at most
+once per ~1 ms). Here every hop of a subscription needs the interpreter lock, which the
+sending thread holds for up to a switch interval (5 ms) at a time, so a message sent just
+after a subscription was made would miss it. Two caller-I/O steps close that gap
+(:mod:`zreactor.zmtp.shortcut`, *The early read*): a subscriber writes each subscription to
+the kernel on its own thread (when its I/O loop sleeps), and a publisher with at most
+:data:`~zreactor.sockets.caller_wait.MAX_CALLER_READS` connections reads the subscriptions
+already waiting in its connections' kernel buffers before it sends, at most once per
+:data:`EARLY_READ_INTERVAL`, as libzmq's ``process_commands`` does (a clock read per send;
+the read itself is a ``recv()`` per connection). So a subscription made over an idle
+connection before a send, by any thread, is honoured by that send (if the send is the first
+in its interval), as libzmq honours one made a few hundred microseconds earlier. Over inproc
+a subscription is a pipe message and a command to the publisher, which every send runs
+first. A publisher with more connections leaves it to its I/O threads; so does a
+subscriber whose I/O loop is busy when it subscribes (the loop sends the subscription then).
+
 These sockets are not thread-safe: use each from one thread at a time.
 """
 
@@ -59,16 +77,22 @@ from __future__ import annotations
 
 import errno
 from collections import deque
+from time import monotonic
 from typing import Any
 
 from ..constants import SocketOption, SocketType
 from ..errors import ZMQError
+from . import caller_wait
 from .patterns import Distributor, FairQueue
 from .pipe import Pipe
 from .socket import Socket
 from .trie import MultiTrie, RmResult, Trie
 
-__all__ = ["PubSocket", "SubSocket", "XPubSocket", "XSubSocket"]
+__all__ = ["EARLY_READ_INTERVAL", "PubSocket", "SubSocket", "XPubSocket", "XSubSocket"]
+
+#: a publisher reads the subscriptions waiting in its connections' kernel buffers before a
+#: send at most this often (seconds): libzmq's ``max_command_delay`` (3 M cycles, ~1 ms)
+EARLY_READ_INTERVAL = 0.001
 
 _SUBSCRIBE = 1
 _UNSUBSCRIBE = 0
@@ -89,11 +113,18 @@ class XPubSocket(Socket):
         #: XPUB_MANUAL: the pipe of each pending notification, and of the last one received
         self._pending_pipes: deque[Pipe | None] = deque()
         self._last_pipe: Pipe | None = None
+        #: tcp/ipc subscribers (pipes with a caller shortcut); whether sends read their
+        #: waiting subscriptions first (some, and few enough pipes), and from when on
+        #: (module docstring)
+        self._connections = 0
+        self._early_reads = False
+        self._early_read_at = 0.0
 
     def xattach_pipe(self, pipe: Pipe, subscribe_to_all: bool = False) -> None:
         """Add a subscriber, greet it (``XPUB_WELCOME_MSG``) and take in the subscriptions
         it already queued."""
         self._dist.attach(pipe)
+        self._count(pipe, 1)
         welcome = self.options.xpub_welcome_msg
         if welcome and pipe.write([welcome]):
             pipe.flush()
@@ -140,8 +171,17 @@ class XPubSocket(Socket):
         """Drop the subscriber's subscriptions; announce the topics nobody wants now."""
         self._subscriptions.rm_pipe(pipe, self._unsubscribed)
         self._dist.pipe_terminated(pipe)
+        self._count(pipe, -1)
         if self._last_pipe is pipe:
             self._last_pipe = None
+
+    def _count(self, pipe: Pipe, change: int) -> None:
+        """A pipe came (``change`` 1, already listed) or goes (-1, still listed): may sends
+        read early? (Decided here so that a send reads one flag.)"""
+        if pipe.shortcut is not None:
+            self._connections += change
+        pipes = len(self._pipes) - (change < 0 and pipe in self._pipes)
+        self._early_reads = bool(self._connections) and pipes <= caller_wait.MAX_CALLER_READS
 
     def _unsubscribed(self, topic: bytes) -> None:
         if self._delivers:
@@ -173,7 +213,15 @@ class XPubSocket(Socket):
 
     def xsend(self, msg: list[bytes]) -> bool:
         """Send to every subscriber whose subscription prefixes the first frame (full ones
-        miss it, unless ``XPUB_NODROP``: then nobody gets it and the send waits)."""
+        miss it, unless ``XPUB_NODROP``: then nobody gets it and the send waits).
+
+        First, at most once per :data:`EARLY_READ_INTERVAL`, take in the subscriptions
+        already waiting in the kernel (module docstring)."""
+        if self._early_reads:
+            now = monotonic()
+            if now >= self._early_read_at:
+                self._early_read_at = now + EARLY_READ_INTERVAL
+                caller_wait.read_waiting(self._pipes)
         pipes = self._targets(msg)
         if pipes:
             if self.options.xpub_nodrop and not all(p.check_hwm() for p in pipes):

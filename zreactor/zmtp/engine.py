@@ -263,7 +263,8 @@ class PipeEngine(StreamEngine):
         input: reading flow (:class:`Flow`). output: pulling flow.
     """
 
-    #: a subscriber's output is its subscriptions, which only the loop writes (ZmtpEngine)
+    #: a subscriber's output is its subscriptions (ZmtpEngine): each leaves at once, not
+    #: once per read (see ``_caller_write``)
     _subscriber = False
 
     def __init__(self, sock: socket.socket, session: Any, *, endpoint: str, high_water: int,
@@ -328,25 +329,39 @@ class PipeEngine(StreamEngine):
 
     # -- the caller shortcut's questions (zmtp/shortcut.py: socket's thread, lease held) -------
 
-    def _caller_idle(self) -> bool:
-        """May the socket's thread write for us now? Handshake done, nothing queued, output
-        running, write half open, not a subscriber, and no caller write since the last read
-        from the peer (one per read keeps a stream of sends batched)."""
+    def _caller_output_free(self) -> bool:
+        """Is our output free for the socket's thread? Handshake done, nothing queued, output
+        running, write half open."""
         return not (
             self.state is not _ATTACHED
             or self.handshake is None
             or self.output is not _RUNNING
             or self.write_state is not _WRITE_OPEN
             or self.write_buffer_size
-            or self._reads == self._caller_mark
-            or self._subscriber
         )
+
+    def _caller_idle(self) -> bool:
+        """May the socket's thread write for us now? Output free
+        (:meth:`_caller_output_free`), no caller write since the last read from the peer
+        (one per read keeps a stream of sends batched), and not a subscriber (see
+        :meth:`_caller_write`; the direct write, which asks this too, sends one message as
+        data, and a subscriber's messages must go through its pull, which turns them into
+        SUBSCRIBE/CANCEL commands and records them for the replay after a reconnection)."""
+        return (self._reads != self._caller_mark and not self._subscriber
+                and self._caller_output_free())
 
     def _caller_write(self) -> bool:
         """The socket wrote to our sleeping pipe: pull it and write here, on its thread, if
-        we are idle (:meth:`_caller_idle`); wake our end of the pipe as ``ACTIVATE_READ``
-        would. False if the loop must do it (not idle, or the pipe is ending)."""
-        if not self._caller_idle():
+        we are idle (:meth:`_caller_idle`), or a subscriber with its output free; wake our
+        end of the pipe as ``ACTIVATE_READ`` would. False if the loop must do it (not idle,
+        or the pipe is ending).
+
+        A subscriber's writes are its subscriptions: ``setsockopt`` calls, not a stream to
+        batch, and each is worth sending before the call returns (a publisher told to start
+        then finds it in its kernel buffer: zmtp/shortcut.py, *The early read*). So the
+        one-write-per-read rule, which keeps streams batched, does not apply to them; they
+        go through the pull, as on the loop."""
+        if not self._caller_idle() and not (self._subscriber and self._caller_output_free()):
             return False
         pipe = self.session.pipe
         if pipe is None or not pipe.resume_reading():

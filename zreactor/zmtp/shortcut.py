@@ -21,13 +21,15 @@ slot, ``Pipe.shortcut``.
 *The write.* When the socket writes to a pipe whose reader (the engine) is asleep, the pipe
 calls :meth:`~CallerShortcut.offer_write` instead of sending ``ACTIVATE_READ``. Under a lease
 (refused at once if the loop is busy: the pipe then sends the command), and only if the
-engine is idle (handshake done, nothing queued, output running, not a subscriber, and at
-most one caller write per read from the peer), the shortcut wakes the engine's end of the
-pipe as the command would and lets the engine pull and write it, through its one write path.
+engine is idle (handshake done, nothing queued, output running, and at most one caller
+write per read from the peer), the shortcut wakes the engine's end of the pipe as the
+command would and lets the engine pull and write it, through its one write path.
 The one-write-per-read rule keeps streams batched: a sender that streams without reading
 gets the ordinary hand-off after its first message, and the I/O thread then pulls hundreds
-of messages per ``write()``. Message order holds because the pipe's reader was asleep (the
-pipe empty before this message) and the lease keeps the loop out meanwhile.
+of messages per ``write()``. A subscriber (SUB, XSUB) is exempt: what it writes is its
+subscriptions, one per ``setsockopt``, and each one leaves before the call returns (see
+*The early read*). Message order holds because the pipe's reader was asleep (the pipe
+empty before this message) and the lease keeps the loop out meanwhile.
 
 *The direct write.* When the message the socket is about to write would be the whole of
 the engine's next pull (the engine idle, its end of the pipe asleep on an empty queue), the
@@ -90,11 +92,31 @@ No message is lost or reordered by holding: holding changes only *which thread* 
 fd next (under the loop's lock either way, through the one read path), never what is read or
 in which order it reaches the pipe.
 
+*The early read* (publishers). A subscription travels from the subscriber's thread to its
+I/O thread, over the wire, to the publisher's I/O thread and on to the publisher's socket.
+In libzmq those threads run beside the application's; here each hop needs the interpreter
+lock the application's thread is holding, for up to a switch interval (5 ms) per hop. So a
+subscriber that subscribes and a publisher that sends a moment later (one thread, or two)
+would lose the message for want of a subscription long since in the kernel. The subscriber
+side is the exemption above: the subscription is written on the subscriber's thread. The
+publisher side is :meth:`~CallerShortcut.read_waiting`: before it sends, a publisher reads
+what already waits in its connections' kernel buffers, on its own thread, under a lease,
+through the engine's one read path, into its pipe woken by hand; it applies the
+subscriptions and only then matches the message. This lease is waited for, not tried: a
+loop that is busy may be reading this very subscription (it woke when the data landed), and
+a publisher that went ahead would miss it; the wait is for the handlers of one loop
+iteration at most, as a give-back's. Code on an I/O thread (a logging handler publishing a
+record the loop logged) never waits: two loops could wait for each other. This is libzmq's
+``process_commands`` on send, with the I/O thread's read done by the caller (the messaging
+layer throttles it as libzmq does: :mod:`zreactor.sockets.pubsub`). Nothing is read twice or
+out of order: the loop, level-triggered, finds the fd empty (one wasted ``recv()``) or reads
+what came after, under the same lock.
+
 *Counting.* :attr:`~CallerShortcut.writes` and :attr:`~CallerShortcut.reads` count the times
 the shortcut carried a message out or read data in (:attr:`~CallerShortcut.direct_writes`
-those writes that were direct), :attr:`~CallerShortcut.holds` the moves
-into ``HELD`` and :attr:`~CallerShortcut.taken_back` the ticks that found the fd held; tests
-and benchmarks assert on them.
+those writes that were direct), :attr:`~CallerShortcut.early_reads` the early reads,
+:attr:`~CallerShortcut.holds` the moves into ``HELD`` and :attr:`~CallerShortcut.taken_back`
+the ticks that found the fd held; tests and benchmarks assert on them.
 
 Threads: :meth:`~CallerShortcut.serve`, :meth:`~CallerShortcut.withdraw` and the tick on the
 engine's I/O thread; everything else on the socket's thread, the lease taken inside.
@@ -106,6 +128,7 @@ import enum
 from typing import TYPE_CHECKING
 
 from ..reactor.fsm import Machine, Row
+from ..reactor.io_thread import on_a_loop_thread
 from . import direct
 
 if TYPE_CHECKING:
@@ -198,15 +221,17 @@ class CallerShortcut:
         writes: messages or batches written by the socket's thread (:meth:`offer_write`,
             :meth:`write_direct`).
         direct_writes: those of them written by :meth:`write_direct`, never queued.
-        reads: reads made by the socket's thread in :meth:`take_back`.
+        reads: reads made by the socket's thread (``recv()`` calls, in :meth:`take_back`,
+            :meth:`read_lent` and :meth:`read_waiting`).
+        early_reads: calls of :meth:`read_waiting` that read the fd.
         lends: fds lent by :meth:`lend_read`.
         holds: moves into ``HELD``.
         taken_back: ticks of the loop that found the fd still held.
     """
 
     __slots__ = ("_engine", "_thread", "_tick_timer", "_tick_mark", "_uses", "_polling",
-                 "_held_fd", "reader", "lock_step", "writes", "direct_writes", "reads", "lends",
-                 "holds", "taken_back")
+                 "_held_fd", "reader", "lock_step", "writes", "direct_writes", "reads",
+                 "early_reads", "lends", "holds", "taken_back")
 
     def __init__(self) -> None:
         self._engine: ZmtpEngine | None = None
@@ -225,6 +250,7 @@ class CallerShortcut:
         self.writes = 0
         self.direct_writes = 0
         self.reads = 0
+        self.early_reads = 0
         self.lends = 0
         self.holds = 0
         self.taken_back = 0
@@ -326,6 +352,38 @@ class CallerShortcut:
             if self.reader is not _HELD:
                 self._hold(engine)  # the reply is next: keep its read for the wait
             self._uses += 1
+
+    def read_waiting(self) -> bool:
+        """Read what already waits in the connection's kernel buffer, here and now
+        (*The early read*). Waits for the lease: at most for the handlers the loop is
+        running now (it may be reading this very data; once it is done, what it read is in
+        the pipe); never on an I/O thread. The read itself never blocks.
+
+        Returns:
+            True if the fd was read here (maybe finding nothing); False if not: no engine,
+            the fd lent or held (its wait reads it), or reading not open (handshake, input
+            blocked).
+        """
+        engine = self._engine
+        if engine is None or self.reader is not _LOOP:
+            return False  # (racy reads, safe: re-read under the lease)
+        thread = self._thread
+        lease = thread.try_lease()  # type: ignore[union-attr]
+        if lease is None:
+            if on_a_loop_thread():
+                # a loop's own handler publishing (a log record from an I/O thread): it
+                # must not wait for a loop, which may be waiting for it; the loop reads
+                return False
+            lease = thread.wait_lease()  # type: ignore[union-attr]
+        try:
+            if (self._engine is not engine or self.reader is not _LOOP
+                    or engine._caller_read_fd() is None):
+                return False
+            self.early_reads += 1
+            self._read(engine)
+            return True
+        finally:
+            lease.release()
 
     def lend_read(self) -> int | None:
         """Lend the connection's fd to the socket about to wait, or None (nothing to lend,
