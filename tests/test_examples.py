@@ -10,9 +10,7 @@ talk to each other. Ports are random free ones; every process has a deadline and
 from __future__ import annotations
 
 import importlib.util
-import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from ports import free_ports  # below the ephemeral range: see tests/ports.py
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -54,43 +53,6 @@ def lib_param(*types: str) -> list:
             not zreactor_has(*types), reason=f"zreactor lacks tcp or one of {types}")),
         pytest.param("pyzmq", marks=pytest.mark.skipif(not HAVE_PYZMQ, reason="pyzmq missing")),
     ]
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low, high = (int(x) for x in f.read().split())
-            return low, high
-    except (OSError, ValueError):  # pragma: no cover - not Linux
-        return 49152, 65535  # IANA's dynamic range, the default elsewhere
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct ports nobody listens on now, *outside* the kernel's ephemeral range.
-
-    The port must stay free from this check until the example binds it, a process start
-    later. A port from ``bind(0)`` comes from the ephemeral range, which every ``connect()``
-    on the machine draws its source port from (and so do other tests' ``bind(0)``): under
-    load one of them took it now and then and the example's bind failed. A client dialling
-    an ephemeral port before its server binds can even connect to itself (TCP simultaneous
-    open). Below the range only a process that names the same port can take it. Where the
-    test can let the binder pick its port (``--port 0``, reading its ``listening`` line),
-    it does; this is for the tests that start a connecting process first.
-    """
-    low = max(_ephemeral_range()[0], 11000)  # (a range starting lower: no safe place)
-    rng = random.Random()
-    ports: list[int] = []
-    while len(ports) < n:
-        port = rng.randrange(10000, low)
-        if port in ports:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-    return ports
 
 
 def port_of(line: str) -> int:

@@ -22,6 +22,8 @@ from zreactor.zmtp import encode_greeting
 from zreactor.zmtp.commands import encode_ready
 from zreactor.zmtp.frames import encode_command_frame
 
+from ports import free_ports  # a port below the ephemeral range: see tests/ports.py
+
 pytestmark = pytest.mark.timeout(20)
 
 DEADLINE = 5.0
@@ -32,10 +34,7 @@ MS = int(DEADLINE * 1000)
 def address(request: pytest.FixtureRequest) -> str:
     """A fixed address (the same one can be bound again): tcp port or ipc path."""
     if request.param == "tcp":
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
+        (port,) = free_ports(1)  # stays free until bound (tests/ports.py)
         return f"tcp://127.0.0.1:{port}"
     return f"ipc://{request.getfixturevalue('ipc_dir')}/s"
 

@@ -343,3 +343,46 @@ def test_subclass_shadows_keep_their_class(ctx) -> None:
         pull.close()
 
     asyncio.run(main())
+
+
+def test_forward_to_original_on_a_small_hierarchy() -> None:
+    from zreactor.sockets.shadow import forward_to_original, make_shadow
+
+    class Base:
+        __slots__ = ("_shadow_obj", "__dict__")
+        kind = "base"
+
+        def __init__(self) -> None:
+            self._shadow_obj = None
+            self.state = []
+
+        def hook(self) -> str:
+            return "default"
+
+        def run(self) -> str:  # the base's code, calling a hook
+            return f"{self.kind}:{self.hook()}"
+
+    class Loud(Base):
+        kind = "loud"
+
+        def hook(self) -> str:
+            return "LOUD"
+
+        @property
+        def volume(self) -> int:
+            return len(self.state)
+
+    class Quiet(Base):
+        kind = "quiet"
+
+    assert forward_to_original(Base, [Loud, Quiet]) == {"kind", "hook", "volume"}
+    loud, quiet = Loud(), Quiet()
+    assert inspect.getattr_static(Quiet, "hook") is vars(Quiet)["hook"]  # a plain definition
+    assert not isinstance(inspect.getattr_static(Quiet, "kind"), Forwarded)
+    exact_loud, exact_quiet = make_shadow(loud, Base), make_shadow(quiet, Base)
+    assert type(exact_loud) is Base and type(exact_quiet) is Base
+    assert exact_loud.run() == "loud:LOUD" and exact_quiet.run() == "quiet:default"
+    exact_loud.state.append(1)  # one state
+    assert loud.volume == exact_loud.volume == 1
+    assert not hasattr(exact_quiet, "volume") and not hasattr(quiet, "volume")
+    assert Base.kind == "base" and Base.hook(loud) == "default" and not hasattr(Base, "volume")

@@ -62,13 +62,27 @@ MAX_CALLER_READS = 4
 def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None) -> None:
     """Block until ``mailbox`` may have commands or ``timeout`` seconds pass, reading the
     connections of ``pipes`` on this thread meanwhile when their engines lend them."""
-    lent = lend(mailbox, pipes)
-    if not lent:
-        mailbox.wait(timeout)
-        return
+    if len(pipes) == 1:
+        # the request/reply shape, once per round trip: lend()'s rule for one connection,
+        # without its loop (its fd is usually held already: no lease)
+        pipe = pipes[0]
+        shortcut = pipe.shortcut
+        fd = None
+        if shortcut is not None and not mailbox.maybe_pending:
+            fd = shortcut.lend_read()
+        if fd is None:
+            mailbox.wait(timeout)
+            return
+        lent, fds = [(fd, pipe)], [fd]
+    else:
+        lent = lend(mailbox, pipes)
+        if not lent:
+            mailbox.wait(timeout)
+            return
+        fds = [fd for fd, _ in lent]
     readable: set[int] = set()
     try:
-        readable = mailbox.wait_with([fd for fd, _ in lent], timeout)
+        readable = mailbox.wait_with(fds, timeout)
     finally:
         give_back(lent, readable)
 

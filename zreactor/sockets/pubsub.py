@@ -217,11 +217,10 @@ class XPubSocket(Socket):
 
         First, at most once per :data:`EARLY_READ_INTERVAL`, take in the subscriptions
         already waiting in the kernel (module docstring)."""
-        if self._early_reads:
-            now = monotonic()
-            if now >= self._early_read_at:
-                self._early_read_at = now + EARLY_READ_INTERVAL
-                caller_wait.read_waiting(self._pipes)
+        if self._early_reads and monotonic() >= self._early_read_at:
+            # (the clock read again, rarely, rather than kept in a local on every send)
+            self._early_read_at = monotonic() + EARLY_READ_INTERVAL
+            caller_wait.read_waiting(self._pipes)
         pipes = self._targets(msg)
         if pipes:
             if self.options.xpub_nodrop and not all(p.check_hwm() for p in pipes):

@@ -210,6 +210,10 @@ class ReqSocket(DealerSocket):
             REQ_TRANSITIONS.peek(self, _REQ_RECV)  # raises EFSM: no request outstanding
         reply = self._prefetched
         if reply is None:
+            if not self._fq.active:
+                # every peer's pipe went to sleep (the send's drain): nothing to look at
+                # (REQ's fair queue reads no messages ahead), the common case before a wait
+                return None
             reply = self._next_reply()
             if reply is None:
                 return None
@@ -286,7 +290,7 @@ class RepSocket(Socket):
                 continue  # no delimiter: malformed, dropped
             if bottom == len(msg) - 1:
                 continue  # nothing after the delimiter: malformed, dropped
-            self._envelope = msg[: bottom + 1]
+            self._envelope[:] = msg[: bottom + 1]  # (in place: no attribute write per request)
             if self._reply_pipe is not fq.last_pipe:
                 self._reply_pipe = fq.last_pipe
             REP_TRANSITIONS.fire(self, _REP_RECV)

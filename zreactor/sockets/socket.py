@@ -208,7 +208,8 @@ class Socket(Endpoints, Conveniences, Own):
         """Create a socket of ``context``.
 
         ``ctx.socket(type, **options)`` is the usual spelling; it also applies the
-        context's option defaults.
+        context's option defaults. With ``shadow`` (or another socket as ``context``), the
+        object :meth:`__new__` made is a shadow (:meth:`shadow`), and nothing is done here.
 
         Raises:
             ZMQError: EINVAL if ``socket_type`` is not this class's type.

@@ -18,7 +18,10 @@ Both live on the same I/O thread and call each other directly. The contract, in 
     ( engine.restart_output()                 the session's pipe has messages again
     | engine.restart_input()                  the session's pipe has room again
     | [socket's thread, under a loop lease, through the engine's CallerShortcut:]
-      shortcut.offer_write()                  the socket wrote to the sleeping pipe: the
+      shortcut.write_direct(msg)              the socket is about to write the whole of
+                                              the idle engine's next pull: it is encoded
+                                              and written, never queued (zmtp/direct.py)
+    | shortcut.offer_write()                  the socket wrote to the sleeping pipe: the
                                               engine pulls it and writes, as restart_output
     | shortcut.lend_read() ... take_back()    the socket polls the fd while it waits, then
                                               reads it through the engine's read path
@@ -69,7 +72,8 @@ kernel and reads the engine's socket itself, through the engine's one write path
 read path (the ``send_now`` / ``read_once`` hooks of
 :class:`~zreactor.reactor.stream.StreamEngine`). The rules, and why message order holds, are
 in :mod:`zreactor.zmtp.shortcut`; the engine only answers the shortcut's questions (the
-``_caller_*`` methods below).
+``_caller_*`` methods below). A message that would be the whole of its next pull is encoded
+and written without entering the pipe: the *direct write*, :mod:`zreactor.zmtp.direct`.
 
 *Heartbeats* follow libzmq's ``stream_engine_base_t``: with ``heartbeat_ivl`` we send a PING
 (carrying ``heartbeat_ttl``) every interval and, if nothing at all arrives within
@@ -266,6 +270,9 @@ class PipeEngine(StreamEngine):
     #: a subscriber's output is its subscriptions (ZmtpEngine): each leaves at once, not
     #: once per read (see ``_caller_write``)
     _subscriber = False
+    #: the engine encodes a single message for the direct write (zmtp/direct.py): the ZMTP
+    #: engine does; a raw engine's messages take the pipe
+    writes_direct = False
 
     def __init__(self, sock: socket.socket, session: Any, *, endpoint: str, high_water: int,
                  shortcut: CallerShortcut | None) -> None:
@@ -372,9 +379,8 @@ class PipeEngine(StreamEngine):
 
     def _send_direct(self, msg: list[bytes]) -> bool:
         """The direct write (zmtp/direct.py), once it found us idle and the pipe empty:
-        encode ``msg`` and write it now. False if this engine cannot (the default: only the
-        ZMTP engine encodes single messages)."""
-        return False
+        encode ``msg`` and write it now; only for an engine that :attr:`writes_direct`."""
+        raise NotImplementedError
 
     def _caller_read_fd(self) -> int | None:
         """The fd a waiting socket may poll and read through the shortcut, or None while
@@ -439,6 +445,9 @@ class ZmtpEngine(PipeEngine):
         handshake: the peer's :class:`HandshakeComplete` once it arrived, else ``None``.
         input: reading flow (:class:`Flow`). output: pulling flow.
     """
+
+    #: a request, a reply goes to the kernel without the pipe (zmtp/direct.py)
+    writes_direct = True
 
     def __init__(
         self,
@@ -535,6 +544,8 @@ class ZmtpEngine(PipeEngine):
         pipe = session.pipe if self.handshake is not None else None
         backlog = self._backlog
         wrote = False
+        #: only message batches came (plain traffic): decoding them queued nothing to send
+        only_batches = bool(events)
         for event in events:
             kind = type(event)
             if kind is MessageBatch:
@@ -549,6 +560,7 @@ class ZmtpEngine(PipeEngine):
                 if taken < len(messages):
                     backlog.extend(messages[taken:] if taken else messages)
                 continue
+            only_batches = False
             if kind is Message:
                 if self._drops_data:
                     continue  # a PUB takes nothing but subscriptions from its peers
@@ -575,7 +587,8 @@ class ZmtpEngine(PipeEngine):
             pipe.flush()  # type: ignore[union-attr]
         if backlog and self.input is _RUNNING:
             INPUT_FLOW.fire(self, FlowEvent.BLOCK)
-        self._send_pending()
+        if not only_batches:  # (a greeting, a handshake step, a PING may have queued some)
+            self._send_pending()
 
     def eof_received(self) -> bool:
         """The peer closed the connection: drop it (a ZMTP peer never half-closes)."""
@@ -709,12 +722,18 @@ class ZmtpEngine(PipeEngine):
         if self.output is _BLOCKED or self.handshake is None:
             return
         pipe = self.session.pipe
+        conn = self.conn
         while pipe is not None and self.state is _ATTACHED:
             if self._subscriber:
                 more, size, count = self._encode_subscriber(pipe), 0, 1
             else:
                 more, size, count = self._encode(pipe)
-            self._write_encoded(size, count)
+            if not conn.has_data_to_send:
+                pass
+            elif size >= GATHER_BYTES * count:
+                self._write_encoded(size, count)  # (large bodies: the gathered sendmsg())
+            else:
+                self.write(conn.data_to_send())  # may pause_writing() or lose the connection
             if not more or self.output is _BLOCKED:
                 return
 
@@ -725,11 +744,10 @@ class ZmtpEngine(PipeEngine):
         return True
 
     def _write_encoded(self, size: int, count: int) -> None:
-        """Write what the connection has queued: ``count`` messages of ``size`` body bytes
-        (and any command); may pause_writing() or lose the connection."""
+        """Write what the connection has queued (something: the caller knows): ``count``
+        messages of ``size`` body bytes, and any command; may pause_writing() or lose the
+        connection."""
         conn = self.conn
-        if not conn.has_data_to_send:
-            return
         if size >= GATHER_BYTES * count:
             # large bodies: hand the kernel the frame list, no join (see GATHER_BYTES)
             parts = conn.buffers_to_send()

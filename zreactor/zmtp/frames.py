@@ -287,7 +287,7 @@ class FrameDecoder:
                 violation.
         """
         rb = self._rb
-        if len(rb) or type(data) is not bytes:
+        if rb.end != rb.start or type(data) is not bytes:  # (len(rb), without its call)
             rb.append(data)
             return self._buffered_messages(partial)
         items, partial, commands, used = self._small_messages(data, partial)

@@ -309,7 +309,10 @@ class CallerShortcut:
             something queued).
         """
         engine = self._engine
-        if engine is None:
+        if engine is None or not engine.writes_direct or engine._reads == engine._caller_mark:
+            # (the last test is a racy read of the engine's one-write-per-read rule, safe:
+            # it only spares a stream's sender a lease the rule would refuse under it. Wrong
+            # either way, the lease's own test decides, or the message takes the pipe.)
             return False
         lease = self._thread.try_lease()  # type: ignore[union-attr]
         if lease is None:
