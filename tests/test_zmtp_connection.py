@@ -556,7 +556,7 @@ def test_in_traffic_the_engine_reads_into_the_decoder() -> None:
     assert batch.messages == [[b"one"], [b"two", b"three"]]
 
 
-def test_an_encrypting_mechanism_reads_chunks() -> None:
+def test_an_encrypting_mechanism_reads_into_the_buffer_and_chunks() -> None:
     pytest.importorskip("nacl")
     from zreactor.utils.z85 import decode
     from zreactor.zmtp.curve import curve_keypair
@@ -578,4 +578,20 @@ def test_an_encrypting_mechanism_reads_chunks() -> None:
         if server.has_data_to_send:
             client.receive_data(server.data_to_send())
     assert server.state is client.state is State.TRAFFIC
-    assert server.get_buffer() is None
+    messages = [[b"m%d" % i] for i in range(50)] + [[b"a", b"b" * 300, b"c"], [b"x" * 70_000]]
+    client.send_batch(messages)
+    wire = client.data_to_send()
+    # the boxes open in the read buffer as in chunks, split anywhere (mid-frame included),
+    # the two ways in mixed
+    got: list[list[bytes]] = []
+    for i, cut in enumerate(range(0, len(wire), 997)):
+        piece = wire[cut:cut + 997]
+        if i % 3:
+            view = server.get_buffer()
+            assert view is not None
+            view[:len(piece)] = piece
+            events = server.buffer_updated(len(piece))
+        else:
+            events = server.receive_batch(piece)
+        got += [m for batch in events for m in batch.messages]
+    assert got == messages

@@ -26,6 +26,10 @@ The rules:
   resized in place, so a ``memoryview`` someone still holds never blocks anything.
 * ``filled(n)`` extends the window by what the read wrote; ``append(data)`` copies bytes in
   (for codecs fed chunk by chunk); ``consume(n)`` drops a prefix the codec has decoded.
+  ``consume`` never writes the array (it moves indices, or drops the array), so the bytes
+  just consumed stay where they are until the next ``space()`` or ``append()``: a codec may
+  hand them out in place for that long, and whoever it hands them to may overwrite them
+  (CURVE opens its boxes there).
 * *Sizing follows the frames.* The array starts at :attr:`ReadBuffer.size` (64 KiB: a read
   of small messages carries hundreds) and grows to hold :attr:`ReadBuffer.frames` frames of
   the size the codec waits for, up to :attr:`ReadBuffer.limit`, so a stream of 64 KiB

@@ -26,9 +26,9 @@ re-checking them. Both paths follow the same grammar and the same rules below; t
 hold :meth:`receive_batch` to the same output as :meth:`receive_data`.
 
 *Reading into the decoder.* In traffic an engine need not hand over chunks at all: when
-:meth:`get_buffer` returns a ``memoryview`` (plain traffic; ``None`` during the handshake and
-under an encrypting mechanism), it reads straight into the frame decoder's buffer and reports
-the count, with the same events as :meth:`receive_batch`::
+:meth:`get_buffer` returns a ``memoryview`` (in traffic; ``None`` during the greeting and
+the handshake), it reads straight into the frame decoder's buffer and reports the count, with
+the same events as :meth:`receive_batch`::
 
     buffer = conn.get_buffer()
     if buffer is None:
@@ -36,7 +36,8 @@ the count, with the same events as :meth:`receive_batch`::
     else:
         events = conn.buffer_updated(sock.recv_into(buffer))
 
-(:mod:`.frames` explains why: each body is then copied once, kernel to application.)
+(:mod:`.frames` explains why: each body is then copied once, kernel to application. Under an
+encrypting mechanism the boxes open where the kernel put them, :mod:`.curve_boxes`.)
 
 The call grammar, which the state machine in :mod:`.state` enforces::
 
@@ -109,6 +110,7 @@ from .frames import (
     Frame,
     FrameDecoder,
     FramingError,
+    Span,
     append_command,
     append_message,
     append_messages,
@@ -320,12 +322,11 @@ class ZmtpConnection:
         """Where the engine should read next, or ``None``: then read a chunk and pass it to
         :meth:`receive_batch`.
 
-        In traffic without encryption the frame decoder owns the read buffer (see
-        :mod:`.frames`, *Reading into the decoder*): ``n = sock.recv_into(buffer)``, then
-        :meth:`buffer_updated` ``(n)``. Before the handshake completes, and for a mechanism
-        that encrypts, this returns ``None``.
+        In traffic the frame decoder owns the read buffer (see :mod:`.frames`, *Reading into
+        the decoder*): ``n = sock.recv_into(buffer)``, then :meth:`buffer_updated` ``(n)``.
+        Before the handshake completes this returns ``None``.
         """
-        if self._state is not _TRAFFIC or self._boxed:
+        if self._state is not _TRAFFIC:
             return None
         return self._decoder.get_buffer()
 
@@ -334,10 +335,9 @@ class ZmtpConnection:
 
         Raises:
             ProtocolError: as :meth:`receive_data`.
-            LocalProtocolError: no buffer was handed out (the connection is not in plain
-                traffic).
+            LocalProtocolError: no buffer was handed out (the connection is not in traffic).
         """
-        if self._state is not State.TRAFFIC or self._boxed:
+        if self._state is not _TRAFFIC:
             raise LocalProtocolError(
                 f"buffer_updated() in state {self._state.name}: get_buffer() gave no buffer")
         return self._traffic_batch(None, nbytes)
@@ -346,11 +346,11 @@ class ZmtpConnection:
         """Decode in traffic: ``data`` (a chunk), or ``nbytes`` read into the decoder."""
         try:
             try:
-                if data is None:
+                if self._boxed:
+                    items, commands = self._unbox(data, nbytes)
+                elif data is None:
                     items, self._partial, commands = self._decoder.messages_received(
                         nbytes, self._partial)
-                elif self._boxed:
-                    items, commands = self._unbox(data)
                 else:
                     items, self._partial, commands = self._decoder.feed_messages(
                         data, self._partial)
@@ -559,23 +559,31 @@ class ZmtpConnection:
             else:
                 append(Message([body]))
 
-    def _unbox(self, data: BytesLike) -> tuple[list[list[bytes] | Frame], int]:
-        """:meth:`~.frames.FrameDecoder.feed_messages` for boxed traffic: every frame is a
-        MESSAGE; open each and assemble messages from the inner MORE flags.
+    def _unbox(self, data: BytesLike | None, nbytes: int) -> tuple[list[list[bytes] | Frame],
+                                                                     int]:
+        """:meth:`~.frames.FrameDecoder.feed_messages` for boxed traffic (``data``, or
+        ``nbytes`` read into the decoder): every frame is a MESSAGE; open each where it lies
+        and assemble messages from the inner MORE flags.
 
         Raises:
             ProtocolError: a framing error (after the boxes before it were opened, so a
                 peer ERROR before the garbage is still seen) or a box that fails.
         """
+        decoder = self._decoder
         try:
-            frames = self._decoder.feed(data)
+            if data is None:
+                buffer, spans = decoder.spans_received(nbytes)
+            else:
+                buffer, spans = decoder.feed_spans(data)
         except FramingError as exc:
-            items, _ = self._open_boxes(exc.frames)
+            items, _ = self._open_boxes(exc.buffer, exc.frames)  # type: ignore[arg-type]
             raise FramingError(str(exc), items) from None  # type: ignore[arg-type]
-        return self._open_boxes(frames)
+        return self._open_boxes(buffer, spans)
 
-    def _open_boxes(self, frames: list[Frame]) -> tuple[list[list[bytes] | Frame], int]:
-        items, self._partial, commands = self._mechanism.decrypt_messages(frames, self._partial)
+    def _open_boxes(self, buffer: bytearray, spans: list[Span]
+                    ) -> tuple[list[list[bytes] | Frame], int]:
+        items, self._partial, commands = self._mechanism.decrypt_spans(buffer, spans,
+                                                                       self._partial)
         return items, commands
 
     def _on_items(self, items: list[list[bytes] | Frame], events: list[Event]) -> None:

@@ -260,10 +260,10 @@ class _Traffic(Mechanism):
         self._boxes.frame_type = kind
         return True
 
-    def decrypt_messages(self, frames: Sequence[tuple[int, bytes]], partial: list[bytes]
-                         ) -> tuple[list[Any], list[bytes], int]:
-        """Open a run of MESSAGE frames and assemble their messages."""
-        return self._boxes.open_messages(frames, partial)
+    def decrypt_spans(self, buffer: bytearray, spans: Sequence[tuple[int, int, int]],
+                      partial: list[bytes]) -> tuple[list[Any], list[bytes], int]:
+        """Open a run of MESSAGE frames where they lie and assemble their messages."""
+        return self._boxes.open_spans(buffer, spans, partial)
 
 
 class CurveClient(_Traffic):

@@ -35,17 +35,22 @@ frame that the layout allows:
 
 * *Sealing* (:meth:`MessageBoxes.seal_messages`): one pass adds up the sizes; one
   ``bytearray`` of exactly that size receives the whole batch. Per frame, one ``pack_into``
-  writes header, name and counter; the flags byte and the body are copied to where the box
-  goes; the counter is packed into a preallocated nonce; and ``crypto_box_easy_afternm``
-  encrypts *in place* (libsodium allows the ciphertext to start where the plaintext does:
-  the MAC goes into the 16 bytes reserved before it), straight from PyNaCl's cffi handle on
+  writes header, name, counter and the flags byte, and the body is copied after it, both
+  where the MAC will be; the counter is packed into a preallocated nonce; and
+  ``crypto_box_easy_afternm`` encrypts *in place*, given one pointer for plaintext and box
+  (libsodium moves overlapping plaintext up by the MAC's 16 bytes, into the free bytes at the
+  frame's end, and writes the MAC before it), straight from PyNaCl's cffi handle on
   libsodium (``nacl._sodium``), which takes pointers and does no checks of its own. The
   buffer is what the engine writes: the body is copied exactly once, into it.
-* *Opening* (:meth:`MessageBoxes.open_messages`): the counter is read with
-  ``unpack_from``, checked, packed into the preallocated nonce, and the box opened from the
-  frame itself (a pointer into it, no slice) into one scratch buffer kept between calls; the
-  body is sliced out of it as the ``bytes`` the socket will hand to the application, and
-  messages are assembled from the inner MORE flags in the same loop.
+* *Opening in place* (:meth:`MessageBoxes.open_spans`): the frame decoder hands out the
+  complete frames as spans of its read buffer, consumed and ours to overwrite (``frames.py``,
+  *Spans, for boxed traffic*), so the kernel's copy of a box is the only one made before
+  libsodium's: per frame, one ``unpack_from`` reads the name and the counter, the counter is
+  checked and packed into the preallocated nonce, and ``crypto_box_open_easy_afternm`` opens
+  the box where it lies, given one pointer for box and plaintext (the plaintext lands where
+  the MAC was; libsodium verifies the MAC first and writes nothing if it fails). The body is cut out of the buffer as the ``bytes`` the socket hands to the
+  application (or straight as the connection's labelled kind) and messages are assembled
+  from the inner MORE flags in the same loop.
 
 Where ``nacl._sodium`` is missing (no PyNaCl release has lacked it), the same bytes come from
 the public ``nacl.bindings``, a frame at a time.
@@ -59,7 +64,7 @@ from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
-from .frames import COMMAND, LONG, MORE, Frame
+from .frames import COMMAND, LONG, MORE, Frame, Span
 from .handshake import (
     PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
     PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE,
@@ -76,18 +81,16 @@ SERVER_NONCE_PREFIX = b"CurveZMQMESSAGES"
 
 _NAME = b"\x07MESSAGE"
 _COUNTER = struct.Struct(">Q")
-#: frame header (flags 0 and a 1-byte size, or LONG and an 8-byte size), name, counter, the
-#: MAC's 16 bytes (zeros until libsodium writes it) and the box's inner flags byte
-_SHORT_HEAD = struct.Struct(">BB8sQ16xB")
-_LONG_HEAD = struct.Struct(">BQ8sQ16xB")
+#: frame header (flags 0 and a 1-byte size, or LONG and an 8-byte size), name, counter and
+#: the box's inner flags byte, which (with the body after it) goes where the MAC will be
+_SHORT_HEAD = struct.Struct(">BB8sQB")
+_LONG_HEAD = struct.Struct(">BQ8sQB")
+#: a MESSAGE body's name and counter
+_BODY_HEAD = struct.Struct(">8sQ")
 #: what a box adds to a body: name 8, counter 8, MAC 16, flags 1
 _OVERHEAD = 33
 #: the largest body whose MESSAGE still fits a short frame
 _SHORT_BODY = 255 - _OVERHEAD
-#: the largest average frame of a batch whose boxes are opened from one joined copy
-_JOIN_MAX = 1024
-#: the largest scratch buffer a connection keeps between batches
-_SCRATCH_MAX = 256 * 1024
 _FIRST = itemgetter(0)
 #: a box's inner flags byte (bit 0 MORE, bit 1 COMMAND) as ZMTP frame flags
 _INNER_FLAGS = (0, MORE, COMMAND, MORE | COMMAND)
@@ -139,9 +142,8 @@ class MessageBoxes:
     (:meth:`next_nonce`, :meth:`take_peer_nonce`) before any MESSAGE is sealed or opened.
     """
 
-    __slots__ = ("_ffi", "_in_nonce", "_in_nonce_p", "_in_nonce_view", "_lib", "_nacl",
-                 "_out_nonce", "_out_nonce_p", "_scratch", "_scratch_view",
-                 "frame_type", "key", "nonce", "peer_nonce")
+    __slots__ = ("_ffi", "_in_nonce", "_in_nonce_p", "_lib", "_nacl",
+                 "_out_nonce", "_out_nonce_p", "frame_type", "key", "nonce", "peer_nonce")
 
     def __init__(self, nacl: Any, out_prefix: bytes, in_prefix: bytes, *,
                  fast: bool = True) -> None:
@@ -152,19 +154,13 @@ class MessageBoxes:
         #: box; never resized, so the pointers libsodium reads them through stay valid
         self._out_nonce = bytearray(out_prefix + bytes(8))
         self._in_nonce = bytearray(in_prefix + bytes(8))
-        self._in_nonce_view = memoryview(self._in_nonce)
         ffi = self._ffi
         self._out_nonce_p = _pointer(ffi, self._out_nonce) if ffi is not None else None
         self._in_nonce_p = _pointer(ffi, self._in_nonce) if ffi is not None else None
-        # where boxes open into, grown on demand (an allocation per frame would cost about
-        # as much as the box); slicing ``_scratch_view``, a cffi buffer, is the cheapest way
-        # from it to ``bytes`` (and a ``bytes`` subclass built from ``bytes`` copies once)
-        self._scratch: Any = None
-        self._scratch_view: Any = None
         #: the precomputed key (``crypto_box_beforenm``), set by the handshake
         self.key = b""
         #: what opened frames are built as: None for ``bytes``, or the engine's labelled
-        #: subclass (:class:`~.metadata.MetaBytes`), made straight from the scratch buffer
+        #: subclass (:class:`~.metadata.MetaBytes`), made straight from the opened box
         self.frame_type: Callable[[Any], bytes] | None = None
         #: our next counter (the handshake's HELLO or READY used 1)
         self.nonce = 1
@@ -238,7 +234,8 @@ class MessageBoxes:
         value = self.nonce
         pos = 0
         for body, n, flag in zip(bodies, lengths, flags):
-            # one pack: frame header, name, counter, the MAC's place, the inner flags byte
+            # one pack: frame header, name, counter, and the inner flags byte where the MAC
+            # will be; the body follows it
             if n <= _SHORT_BODY:
                 short(buf, pos, 0, n + _OVERHEAD, _NAME, value, flag)
                 mac = pos + 18
@@ -247,11 +244,13 @@ class MessageBoxes:
                 mac = pos + 25
             counter(nonce, 16, value)
             value += 1
-            pos = mac + 17 + n
-            view[mac + 17:pos] = body
-            # in place: the box starts where the plaintext does, the MAC just before it
+            pos = mac + 1
+            view[pos:pos + n] = body
+            pos += n + 16
+            # in place, one pointer for both: libsodium moves the plaintext up over the 16
+            # free bytes at the frame's end, boxes it there and writes the MAC before it
             at = base + mac
-            box(at, at + 16, n + 1, nonce_p, key)
+            box(at, at, n + 1, nonce_p, key)
         self.nonce = value
         view.release()
         ffi.release(base)
@@ -287,11 +286,30 @@ class MessageBoxes:
 
     def open_messages(self, frames: Sequence[Frame], partial: list[bytes]
                       ) -> tuple[list[list[bytes] | Frame], list[bytes], int]:
-        """Open MESSAGE frames and assemble messages from their inner MORE flags.
+        """:meth:`open_spans` for frames decoded as ``(flags, body)``: their bodies are
+        copied into one buffer first.
+
+        Raises:
+            HandshakeError: as :meth:`open_spans`.
+        """
+        buffer = bytearray()
+        spans: list[Span] = []
+        for flags, body in frames:
+            start = len(buffer)
+            buffer += body
+            spans.append((flags, start, len(buffer)))
+        return self.open_spans(buffer, spans, partial)
+
+    def open_spans(self, buffer: bytearray, spans: Sequence[Span], partial: list[bytes]
+                   ) -> tuple[list[list[bytes] | Frame], list[bytes], int]:
+        """Open MESSAGE frames in place and assemble messages from their inner MORE flags.
 
         Args:
-            frames: wire frames ``(flags, body)``, as the frame decoder returns them (their
-                own flags do not matter: MORE travels inside the box).
+            buffer: where the frames lie; their bytes are overwritten (each box opens where
+                it is).
+            spans: each frame's ``(flags, start, end)`` in ``buffer``, as the frame decoder's
+                span methods return them (their own flags do not matter: MORE travels
+                inside the box).
             partial: the frames of the message in progress, from the previous call.
 
         Returns:
@@ -307,50 +325,41 @@ class MessageBoxes:
         """
         lib = self._lib
         if lib is None:
-            return self._open_slowly(frames, partial)
-        ffi = self._ffi
-        opened = lib.crypto_box_open_easy_afternm
-        nonce, nonce_p, key = self._in_nonce_view, self._in_nonce_p, self.key
-        make = self.frame_type
-        out, view = self._scratch, self._scratch_view
-        room = len(view) if view is not None else 0
-        # Counters compare as their 8 big-endian bytes (the same order as the numbers),
-        # so neither side is converted per frame.
-        last = _COUNTER.pack(self.peer_nonce)
-        # Small boxes are read from one joined buffer (a pointer into each frame would cost
-        # more than the copy); large ones in place (the copy would cost more than a pointer).
-        bodies = [body for _, body in frames]
-        joined = b"".join(bodies) if len(bodies) > 1 and (
-            sum(map(len, bodies)) <= _JOIN_MAX * len(bodies)) else None
-        at = _pointer(ffi, joined) + 16 if joined is not None else None
+            return self._open_slowly([(flags, bytes(buffer[start:end]))
+                                      for flags, start, end in spans], partial)
         items: list[list[bytes] | Frame] = []
+        if not spans:
+            return items, partial, 0
+        opened = lib.crypto_box_open_easy_afternm
+        head, counter = _BODY_HEAD.unpack_from, _COUNTER.pack_into
+        nonce, nonce_p, key = self._in_nonce, self._in_nonce_p, self.key
+        make = self.frame_type
+        view = memoryview(buffer)
+        base = _pointer(self._ffi, buffer)
+        boxes = base + 16  # a box (MAC first) is 16 bytes into its frame body
+        last = self.peer_nonce
         append = items.append
         commands = 0
         try:
-            for body in bodies:
-                size = len(body)
-                if size < _OVERHEAD or not body.startswith(_NAME):
-                    raise _malformed(body)
-                counter = body[8:16]
-                if counter <= last:
-                    raise _replayed(int.from_bytes(counter, "big"), int.from_bytes(last, "big"))
-                last = nonce[16:] = counter
-                length = size - 32
-                if length > room:
-                    out = ffi.new(_BYTES, max(length, 4096))
-                    view = ffi.buffer(out)
-                    room = len(view)
-                    if room <= _SCRATCH_MAX:  # a huge frame's buffer is not kept
-                        self._scratch, self._scratch_view = out, view
-                if at is None:
-                    box = _pointer(ffi, body) + 16
-                else:
-                    box, at = at, at + size
-                if opened(out, box, size - 16, nonce_p, key):
+            for _, start, end in spans:
+                if end - start < _OVERHEAD:
+                    raise _malformed(bytes(buffer[start:end]))
+                name, value = head(buffer, start)
+                if name != _NAME:
+                    raise _malformed(bytes(buffer[start:end]))
+                if value <= last:
+                    raise _replayed(value, last)
+                last = value
+                counter(nonce, 16, value)
+                # in place, one pointer for both: the plaintext (flags byte, body) lands where
+                # the MAC was (libsodium checks the MAC first, and writes nothing if it fails)
+                box = boxes + start
+                if opened(box, box, end - start - 16, nonce_p, key):
                     raise HandshakeError("CURVE MESSAGE: the box does not open",
                                          PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
-                inner = out[0]
-                plain = view[1:length] if make is None else make(view[1:length])
+                inner = buffer[start + 16]
+                plain = (view[start + 17:end - 16].tobytes() if make is None
+                         else make(view[start + 17:end - 16]))
                 if not inner:  # the last (or only) frame of a message
                     if partial:
                         partial.append(plain)
@@ -364,7 +373,8 @@ class MessageBoxes:
                 else:
                     partial.append(plain)
         finally:
-            self.peer_nonce = int.from_bytes(last, "big")
+            self.peer_nonce = last
+            view.release()
         return items, partial, commands
 
     def _open_slowly(self, frames: Sequence[Frame], partial: list[bytes]

@@ -48,6 +48,13 @@ buffer; otherwise the chunk is appended to the window first. Both ways in feed t
 window, so a connection may switch between them at any frame boundary or in mid-frame (it
 does, when the handshake completes).
 
+*Spans, for boxed traffic.* An encrypting mechanism (CURVE) makes every frame anew as its
+box opens, so a copy of the box is wasted work. :meth:`FrameDecoder.spans_received` and
+:meth:`FrameDecoder.feed_spans` return the buffer itself and a :data:`Span` ``(flags, start,
+end)`` per complete frame instead of its body: the bytes are consumed at once, and the caller
+may read *and overwrite* them (CURVE opens each box in place) until its next call on the
+decoder, which is when the read buffer may move or reuse them.
+
 The encoder side never builds a frame by concatenation: it appends headers and bodies to a
 list that the caller joins once (:func:`encode_messages`), which is what lets an engine batch
 thousands of small messages into one ``send()``.
@@ -86,6 +93,7 @@ __all__ = [
     "FrameDecoder",
     "FramingError",
     "LARGE_MESSAGE",
+    "Span",
     "append_command",
     "append_message",
     "append_messages",
@@ -125,6 +133,10 @@ BytesLike = bytes | bytearray | memoryview
 #: named one because the decoder builds one per frame and a plain tuple costs a tenth as much.
 Frame = tuple[int, bytes]
 
+#: Where one decoded frame lies in a buffer: ``(flags, start, end)``, its body being
+#: ``buffer[start:end]`` (see *Spans, for boxed traffic*).
+Span = tuple[int, int, int]
+
 
 class FramingError(ProtocolError):
     """A frame header broke ZMTP framing.
@@ -133,8 +145,12 @@ class FramingError(ProtocolError):
         frames: the complete frames that preceded the violation in the same
             :meth:`FrameDecoder.feed` call, in order. A caller may still act on them; the
             connection does, so that an ERROR command sent just before garbage is reported as
-            the peer's ERROR (libzmq stops reading at the ERROR too).
+            the peer's ERROR (libzmq stops reading at the ERROR too). From a span method
+            they are :data:`Span` tuples into :attr:`buffer`.
+        buffer: the buffer those spans index (span methods only; else None).
     """
+
+    buffer: bytearray | None = None
 
     def __init__(self, message: str, frames: list[Frame]) -> None:
         super().__init__(message)
@@ -215,6 +231,20 @@ class FrameDecoder:
         self._rb.filled(nbytes)
         return self._buffered_messages(partial)
 
+    def spans_received(self, nbytes: int) -> tuple[bytearray, list[Span]]:
+        """The last read put ``nbytes`` into :meth:`get_buffer`: the frames completed, as
+        spans of the buffer (*Spans, for boxed traffic*).
+
+        Returns:
+            ``(buffer, spans)``: each complete frame's :data:`Span` into ``buffer``, already
+            consumed; the caller may read and overwrite those bytes until its next call here.
+
+        Raises:
+            FramingError: as :meth:`feed`, its ``frames`` spans into its ``buffer``.
+        """
+        self._rb.filled(nbytes)
+        return self._buffered_spans()
+
     # -- chunks ---------------------------------------------------------------------------
 
     def feed(self, data: BytesLike) -> list[Frame]:
@@ -267,7 +297,51 @@ class FrameDecoder:
         self._offset += used
         return items, partial, commands
 
+    def feed_spans(self, data: BytesLike) -> tuple[bytearray, list[Span]]:
+        """Consume ``data`` and return the frames it completed as spans, as
+        :meth:`spans_received` does for a read into the buffer.
+
+        A chunk that arrives while nothing is buffered is copied once into a ``bytearray`` of
+        its own (the spans' buffer, which the caller may overwrite); only its incomplete tail
+        goes into the read buffer.
+
+        Raises:
+            FramingError: as :meth:`spans_received`.
+        """
+        rb = self._rb
+        if len(rb):
+            rb.append(data)
+            return self._buffered_spans()
+        buffer = bytearray(data)
+        try:
+            spans, pos = self._spans(buffer, 0, len(buffer))
+        except FramingError as exc:
+            exc.buffer = buffer
+            raise
+        if pos < len(buffer):
+            with memoryview(buffer) as view:
+                rb.append(view[pos:])
+        self._offset += pos
+        return buffer, spans
+
     # -- the parsing loops ----------------------------------------------------------------
+
+    def _buffered_spans(self) -> tuple[bytearray, list[Span]]:
+        rb = self._rb
+        data = rb.data
+        if len(rb) < self._need:
+            return data, []  # the frame in progress is still incomplete
+        start = rb.start
+        try:
+            spans, pos = self._spans(data, start, rb.end)
+        except FramingError as exc:
+            exc.buffer = data
+            raise
+        # consume() never writes the array (it moves indices or drops it), so the spans stay
+        # valid until the next read or chunk moves the window
+        rb.consume(pos - start)
+        self._offset += pos - start
+        return data, spans
 
     def _buffered_frames(self) -> list[Frame]:
         rb = self._rb
@@ -303,35 +377,46 @@ class FrameDecoder:
 
     def _frames(self, view: memoryview, pos: int, end_of_data: int) -> tuple[list[Frame], int]:
         """Frames from ``view[pos:end_of_data]``; returns them and where parsing stopped."""
-        frames: list[Frame] = []
+        try:
+            spans, pos = self._spans(view, pos, end_of_data)
+        except FramingError as exc:
+            raise FramingError(str(exc), [(flags, view[start:end].tobytes())
+                                          for flags, start, end in exc.frames]) from None
+        return [(flags, view[start:end].tobytes()) for flags, start, end in spans], pos
+
+    def _spans(self, data: BytesLike, pos: int, end_of_data: int) -> tuple[list[Span], int]:
+        """Spans of the frames in ``data[pos:end_of_data]``; returns them and where parsing
+        stopped. Offsets in a :class:`FramingError` are relative to ``pos``."""
+        spans: list[Span] = []
+        append = spans.append
         base = pos
         limit = self._limit
         need = 0
         while end_of_data - pos >= 2:
-            flags = view[pos]
+            flags = data[pos]
             if flags < LONG or flags == COMMAND:
                 # Short data frame (last or MORE) or short command: the common case.
-                size = view[pos + 1]
+                size = data[pos + 1]
                 start = pos + 2
             elif flags & RESERVED or flags & (COMMAND | MORE) == COMMAND | MORE:
-                self._reject(flags, 0, pos - base, frames)
+                self._reject(flags, 0, pos - base, spans)  # type: ignore[arg-type]
             else:
                 if end_of_data - pos < 9:
                     break
-                size = _unpack_long(view, pos + 1)[0]
+                size = _unpack_long(data, pos + 1)[0]
                 if size > LONG_MAX:
-                    self._reject(flags, size, pos - base, frames)
+                    self._reject(flags, size, pos - base, spans)  # type: ignore[arg-type]
                 start = pos + 9
             if size > limit:
-                self._reject(flags, size, pos - base, frames)
+                self._reject(flags, size, pos - base, spans)  # type: ignore[arg-type]
             end = start + size
             if end > end_of_data:
                 need = end - pos
                 break
-            frames.append((flags, view[start:end].tobytes()))
+            append((flags, start, end))
             pos = end
         self._need = need
-        return frames, pos
+        return spans, pos
 
     def _small_messages(
         self, src: bytes, partial: list[bytes]

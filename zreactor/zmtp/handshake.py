@@ -362,11 +362,12 @@ class Mechanism:
         """
         return False
 
-    def decrypt_messages(self, frames: Sequence[tuple[int, bytes]], partial: list[bytes]
-                         ) -> tuple[list[Any], list[bytes], int]:
-        """Open wire frames and assemble messages, with the result of
-        :meth:`~.frames.FrameDecoder.feed_messages` (encrypting only; the batch form of
-        :meth:`decrypt`)."""
+    def decrypt_spans(self, buffer: bytearray, spans: Sequence[tuple[int, int, int]],
+                      partial: list[bytes]) -> tuple[list[Any], list[bytes], int]:
+        """Open the wire frames at ``spans`` of ``buffer`` (the result of
+        :meth:`~.frames.FrameDecoder.spans_received`; their bytes may be overwritten) and
+        assemble messages, with the result of :meth:`~.frames.FrameDecoder.feed_messages`
+        (encrypting only; the batch form of :meth:`decrypt`)."""
         raise NotImplementedError
 
     # -- shared helpers ---------------------------------------------------------------------
