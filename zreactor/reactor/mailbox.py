@@ -262,6 +262,25 @@ class Mailbox:
         # (the fds polled, not the mailbox's own: it may be in ``ready`` too, and is not one)
         return {fd for fd, _ in ready if fd in fds}
 
+    def wait_with_one(self, fd: int, timeout: float | None) -> bool:
+        """:meth:`wait_with` for one fd (the one-connection wait, once per round trip):
+        True if ``fd`` is readable, without building the lists and the set. Reader thread
+        only."""
+        poll = self._poll
+        if poll is None:
+            poll = self._poll = select.poll()
+            poll.register(self.fd, select.POLLIN)
+        poll.register(fd, select.POLLIN)
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        try:
+            ready = poll.poll(ms)
+        finally:
+            poll.unregister(fd)
+        for ready_fd, _ in ready:
+            if ready_fd == fd:
+                return True
+        return False
+
     def recv(self, timeout: float | None = None) -> deque[Command]:
         """Wait up to ``timeout`` seconds for commands and return them (maybe empty)."""
         self.wait(timeout)

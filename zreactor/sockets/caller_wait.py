@@ -64,7 +64,7 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None) -> None:
     connections of ``pipes`` on this thread meanwhile when their engines lend them."""
     if len(pipes) == 1:
         # the request/reply shape, once per round trip: lend()'s rule for one connection,
-        # without its loop (its fd is usually held already: no lease)
+        # without its loop (its fd is usually held already: no lease), nor wait_with()'s lists
         pipe = pipes[0]
         shortcut = pipe.shortcut
         fd = None
@@ -73,13 +73,17 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None) -> None:
         if fd is None:
             mailbox.wait(timeout)
             return
-        lent, fds = [(fd, pipe)], [fd]
-    else:
-        lent = lend(mailbox, pipes)
-        if not lent:
-            mailbox.wait(timeout)
-            return
-        fds = [fd for fd, _ in lent]
+        ready = False
+        try:
+            ready = mailbox.wait_with_one(fd, timeout)
+        finally:
+            _give_back_one(fd, pipe, ready)
+        return
+    lent = lend(mailbox, pipes)
+    if not lent:
+        mailbox.wait(timeout)
+        return
+    fds = [fd for fd, _ in lent]
     readable: set[int] = set()
     try:
         readable = mailbox.wait_with(fds, timeout)
@@ -107,17 +111,22 @@ def give_back(lent: list[tuple[int, Pipe]], readable: Container[int]) -> None:
     """The second half: return what :func:`lend` lent, reading those in ``readable`` first
     (into pipes woken by hand: see the module docstring)."""
     for fd, pipe in lent:
-        shortcut = pipe.shortcut
-        assert shortcut is not None  # lend() lent only through one
-        if fd not in readable:
-            shortcut.take_back(False)
-            continue
-        roused = pipe.rouse()
-        try:
-            shortcut.take_back(True)
-        finally:
-            if roused:
-                pipe.settle()
+        _give_back_one(fd, pipe, fd in readable)
+
+
+def _give_back_one(fd: int, pipe: Pipe, readable: bool) -> None:
+    """Return the one lent ``fd`` of ``pipe``, reading it first if ``readable``."""
+    shortcut = pipe.shortcut
+    assert shortcut is not None  # lent only through one
+    if not readable:
+        shortcut.take_back(False)
+        return
+    roused = pipe.rouse()
+    try:
+        shortcut.take_back(True)
+    finally:
+        if roused:
+            pipe.settle()
 
 
 def read_lent(lent: tuple[int, Pipe]) -> bool:
