@@ -173,7 +173,10 @@ class Mailbox:
         self.maybe_pending = False
         self._signaler = Signaler()
         self._closed = False
-        self._poll: Any = None  # select.poll object for wait(), made on first use
+        #: the blocking waits' poll object (:meth:`wait`, :meth:`wait_with`,
+        #: :meth:`wait_with_one`): the wake-up fd, plus for one call the fds they are given
+        self._poll: Any = select.poll()
+        self._poll.register(self.fd, select.POLLIN)
         #: number of times the wake-up fd was written (for tests and statistics).
         self.signals = 0
 
@@ -234,9 +237,6 @@ class Mailbox:
         if self.maybe_pending:
             return True
         poll = self._poll
-        if poll is None:
-            poll = self._poll = select.poll()
-            poll.register(self.fd, select.POLLIN)
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         return bool(poll.poll(ms))
 
@@ -248,9 +248,6 @@ class Mailbox:
         The fds are watched only for this call. Reader thread only.
         """
         poll = self._poll
-        if poll is None:
-            poll = self._poll = select.poll()
-            poll.register(self.fd, select.POLLIN)
         for fd in fds:
             poll.register(fd, select.POLLIN)
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
@@ -267,9 +264,6 @@ class Mailbox:
         True if ``fd`` is readable, without building the lists and the set. Reader thread
         only."""
         poll = self._poll
-        if poll is None:
-            poll = self._poll = select.poll()
-            poll.register(self.fd, select.POLLIN)
         poll.register(fd, select.POLLIN)
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         try:

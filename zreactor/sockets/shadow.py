@@ -116,7 +116,6 @@ def _delegate(name: str) -> Callable[..., Any]:
     return run_on_original
 
 
-
 def _has_own_slot(cls: type) -> bool:
     """True if ``cls`` already keeps ``_shadow_obj`` in a slot of every instance."""
     return isinstance(getattr(cls, "_shadow_obj", None), types.MemberDescriptorType)

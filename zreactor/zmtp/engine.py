@@ -368,8 +368,9 @@ class PipeEngine(StreamEngine):
         then finds it in its kernel buffer: zmtp/shortcut.py, *The early read*). So the
         one-write-per-read rule, which keeps streams batched, does not apply to them; they
         go through the pull, as on the loop."""
-        if not self._caller_idle() and not (self._subscriber and self._caller_output_free()):
-            return False
+        if not ((self._subscriber or self._reads != self._caller_mark)
+                and self._caller_output_free()):
+            return False  # (idle, with the one-write-per-read rule waived for a subscriber)
         pipe = self.session.pipe
         if pipe is None or not pipe.resume_reading():
             return False
