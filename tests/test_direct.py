@@ -36,6 +36,17 @@ def _endpoint(transport: str, tmp_path) -> str:
     return "tcp://127.0.0.1:*" if transport == "tcp" else f"ipc://{tmp_path}/direct.ipc"
 
 
+def _req_rep(two: tuple[zreactor.Context, zreactor.Context], endpoint: str = "tcp://127.0.0.1:*"
+             ) -> tuple[zreactor.Socket, zreactor.Socket]:
+    """A REQ of the first context connected to a REP of the second, bound at ``endpoint``."""
+    req_ctx, rep_ctx = two
+    rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS)
+    rep.bind(endpoint)
+    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS)
+    req.connect(rep.last_endpoint.decode())
+    return req, rep
+
+
 def _echo(sock: zreactor.Socket, count: int, multipart: bool = False) -> threading.Thread:
     def run() -> None:
         for _ in range(count):
@@ -62,11 +73,7 @@ def two() -> Iterator[tuple[zreactor.Context, zreactor.Context]]:
 
 @pytest.mark.parametrize("transport", ["tcp", "ipc"])
 def test_direct_writes_carry_the_requests_and_replies(two, transport, tmp_path) -> None:
-    req_ctx, rep_ctx = two
-    rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS)
-    rep.bind(_endpoint(transport, tmp_path))
-    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS)
-    req.connect(rep.last_endpoint.decode())
+    req, rep = _req_rep(two, _endpoint(transport, tmp_path))
     count = 300
     server = _echo(rep, 20 + count)
     for i in range(20):  # connection up, handshake done
@@ -83,11 +90,7 @@ def test_direct_writes_carry_the_requests_and_replies(two, transport, tmp_path) 
 
 
 def test_multipart_envelopes_and_large_bodies_arrive_whole(two) -> None:
-    req_ctx, rep_ctx = two
-    rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS)
-    rep.bind("tcp://127.0.0.1:*")
-    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS)
-    req.connect(rep.last_endpoint.decode())
+    req, rep = _req_rep(two)
     messages = [[b"a"], [b"one", b"two", b""], [b"x" * 300, b"y"], [bytes(200_000)], [b"last"]]
     server = _echo(rep, len(messages), multipart=True)
     for msg in messages:
@@ -195,11 +198,7 @@ def test_a_second_connection_shares_the_requests(two, tmp_path) -> None:
 
 
 def test_a_message_written_directly_survives_close(two) -> None:
-    req_ctx, rep_ctx = two
-    rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS)
-    rep.bind("tcp://127.0.0.1:*")
-    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS)
-    req.connect(rep.last_endpoint.decode())
+    req, rep = _req_rep(two)
     req.send(b"warm")
     assert rep.recv() == b"warm"
     rep.send(b"warm")
