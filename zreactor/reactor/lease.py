@@ -68,7 +68,7 @@ and reads it back, under a lease.
 
 from __future__ import annotations
 
-import threading
+from _thread import get_ident
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import ZReactorError
@@ -107,7 +107,7 @@ class LoopLease:
 
     def _grant(self) -> LoopLease:
         """The calling thread has just acquired the loop's lock: it holds the lease now."""
-        self._owner = threading.get_ident()
+        self._owner = get_ident()
         return self
 
     @property
@@ -122,7 +122,7 @@ class LoopLease:
             LeaseError: already released, or called by another thread than the holder's.
         """
         owner = self._owner
-        if owner != threading.get_ident():
+        if owner != get_ident():
             raise LeaseError("lease released twice" if owner is None
                              else "lease released by a thread that did not take it")
         self._owner = None

@@ -162,8 +162,9 @@ class ReqSocket(DealerSocket):
         if self._prefetched is not None:
             self._prefetched = None
         fq = self._fq
-        while fq.recv() is not None:
-            pass
+        if fq.active:  # (an asleep pipe holds nothing: the common case, no call)
+            while fq.recv() is not None:
+                pass
         if options.req_correlate:
             request_id = (self._request_id + 1) & 0xFFFFFFFF
             msg[:0] = (struct.pack("=I", request_id), b"")

@@ -555,6 +555,16 @@ class ZmtpEngine(PipeEngine):
             self._send_pending()
             self.drop(exc)
             return
+        catch = self._catch
+        if catch is not None and len(events) == 1 and self._small_read \
+                and type(events[0]) is MessageBatch and not self._drops_data:
+            # the direct read (zmtp/direct_read.py, which checked the pipe would take it):
+            # one batch of one message, nothing else
+            messages = events[0].messages  # type: ignore[union-attr]
+            if len(messages) == 1:
+                msg = messages[0]
+                catch.append(self._label(msg) if self._label_batches else msg)
+                return  # (nothing else came: nothing to flush, block or send)
         session = self.session
         pipe = session.pipe if self.handshake is not None else None
         backlog = self._backlog
@@ -569,11 +579,6 @@ class ZmtpEngine(PipeEngine):
                 messages = event.messages  # type: ignore[union-attr]
                 if self._label_batches:
                     messages = [self._label(m) for m in messages]
-                catch = self._catch
-                if catch is not None and len(messages) == 1 and len(events) == 1 \
-                        and self._small_read:
-                    catch.append(messages[0])  # the direct read (zmtp/direct_read.py)
-                    return  # (only this batch came: nothing to flush, block or send)
                 taken = 0 if backlog else pipe.write_batch(messages)
                 if taken:
                     wrote = True
@@ -760,7 +765,13 @@ class ZmtpEngine(PipeEngine):
     def _send_direct(self, msg: list[bytes]) -> bool:
         """The direct write (zmtp/direct.py): encode the one message and write it."""
         self._caller_mark = self._reads
-        self._write_encoded(self.conn.send_batch((msg,)), 1)
+        conn = self.conn
+        size = conn.send_batch((msg,))
+        if size >= GATHER_BYTES:
+            self._write_encoded(size, 1)
+        else:  # (_write_encoded's small branch, without its call: a request, a reply)
+            data = conn.data_to_send()
+            self.send_now((data,), len(data))
         return True
 
     def _read_direct(self, caught: list[list[bytes]]) -> int:

@@ -455,16 +455,17 @@ class CallerShortcut:
                 return None
             msg = None
             if readable:
-                msg = self._read(engine, direct)
-                if msg is not None:
-                    self.direct_reads += 1
-                    if self.reader is _HELD and self.lock_step:
+                if direct and engine._caller_read_fd() is not None:
+                    msg = self._read_direct(engine)
+                    if msg is not None and self.reader is _HELD and self.lock_step:
                         # a lone message handed over changed nothing the tests below look
                         # at (no EOF, nothing queued, input running): the fd stays held
                         self._uses += 1
                         self._ensure_tick()  # a tick during the wait lapsed: arm the next
                         return msg
-                elif self._engine is not engine:
+                else:
+                    self._read(engine)
+                if self._engine is not engine:
                     return None  # the read ended it: withdraw() gave the fd back with it
             if self.reader is not _HELD:
                 if self.lock_step:
@@ -512,27 +513,28 @@ class CallerShortcut:
         finally:
             lease.release()
 
-    def _read(self, engine: ZmtpEngine, direct: bool = False) -> list[bytes] | None:
+    def _read(self, engine: ZmtpEngine) -> None:
         """Read the lent fd through the engine's one read path, a few chunks at most (lease
-        held); with ``direct``, the first chunk by the direct read (:mod:`.direct_read`).
-
-        Returns:
-            The message the direct read caught (then nothing more is read), or None.
-        """
+        held)."""
         for _ in range(CALLER_READ_CHUNKS):
             if engine._caller_read_fd() is None:
                 break
             self.reads += 1
-            if direct:
-                direct = False
-                caught: list[list[bytes]] = []
-                nbytes = direct_read.read(engine, caught)
-                if caught:
-                    return caught[0]
-            else:
-                nbytes = engine.read_once()
-            if nbytes < engine.read_size:
+            if engine.read_once() < engine.read_size:
                 break  # drained (or ended): a full chunk would mean more may be there
+
+    def _read_direct(self, engine: ZmtpEngine) -> list[bytes] | None:
+        """:meth:`_read` whose first chunk is read by the direct read (:mod:`.direct_read`;
+        lease held, and the engine may be read here): the message it caught, if any (and
+        nothing more is read), else None."""
+        self.reads += 1
+        caught: list[list[bytes]] = []
+        nbytes = direct_read.read(engine, caught)
+        if caught:
+            self.direct_reads += 1
+            return caught[0]
+        if nbytes >= engine.read_size:
+            self._read(engine)  # a full chunk: more may be there
         return None
 
     def _hold(self, engine: ZmtpEngine) -> None:
