@@ -295,6 +295,10 @@ class RepSocket(Socket):
         if self._state is not _RECV_REQUEST:
             REP_TRANSITIONS.peek(self, _REP_RECV)  # raises EFSM: a reply is owed
         fq = self._fq
+        if not fq.active:
+            # every peer's pipe sleeps (REP's fair queue reads no messages ahead): nothing
+            # to look at, the common case before a wait
+            return None
         while True:
             msg = fq.recv()
             if msg is None:

@@ -427,8 +427,9 @@ class FrameDecoder:
         append = items.append
         commands = 0
         limit = self._limit
-        # Short last frames of single-frame messages take the first branch, unless a
-        # maxmsgsize below 255 means even short frames must be checked (then nothing matches).
+        # Short last frames of single-frame messages take the first branch, other short data
+        # frames the second, unless a maxmsgsize below 255 means even short frames must be
+        # checked (then neither matches).
         fast = 0 if limit >= SHORT_MAX else -1
         end_of_data = len(src)
         last = end_of_data - 1  # a frame header needs two bytes: pos < last
@@ -443,6 +444,20 @@ class FrameDecoder:
                     need = end - pos
                     break
                 append([src[start:end]])
+                pos = end
+                continue
+            if flags < LONG and not fast:
+                # Any other short data frame: a frame of a multipart message (a request or
+                # a reply: its envelope, its body), whose size needs no check either.
+                start = pos + 2
+                end = start + src[pos + 1]
+                if end > end_of_data:
+                    need = end - pos
+                    break
+                partial.append(src[start:end])
+                if not flags:
+                    append(partial)
+                    partial = []
                 pos = end
                 continue
             if flags < LONG or flags == COMMAND:

@@ -461,7 +461,12 @@ class CallerShortcut:
                         # a lone message handed over changed nothing the tests below look
                         # at (no EOF, nothing queued, input running): the fd stays held
                         self._uses += 1
-                        self._ensure_tick()  # a tick during the wait lapsed: arm the next
+                        if self._tick_timer is None:
+                            # a tick during the wait lapsed: arm the next. (A tick that
+                            # fires clears the timer first thing; only the engine's close
+                            # cancels one, and withdraw() then clears it too: so a timer
+                            # still set is armed, and _ensure_tick's test is not needed.)
+                            self._ensure_tick()
                         return msg
                 else:
                     self._read(engine)
