@@ -24,7 +24,9 @@ Both live on the same I/O thread and call each other directly. The contract, in 
     | shortcut.offer_write()                  the socket wrote to the sleeping pipe: the
                                               engine pulls it and writes, as restart_output
     | shortcut.lend_read() ... take_back()    the socket polls the fd while it waits, then
-                                              reads it through the engine's read path
+                                              reads it through the engine's read path (a
+                                              lone message may go to the waiting socket
+                                              instead of the pipe: zmtp/direct_read.py)
     | shortcut.release()                      a lock-step socket gives back a held read
     | [I/O thread:] the shortcut's tick       a held read nobody came for goes back to
                                               the loop
