@@ -185,8 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", default="tcp://127.0.0.1:5555")
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--hold-tick", type=float, default=None,
+                        help="zreactor only: the held read's tick in seconds (a process run "
+                             "under valgrind, fifty times slower, sets it long)")
     args = parser.parse_args(argv)
     zmq = _lib(args.lib)
+    if args.hold_tick is not None and args.lib == "zreactor":
+        from zreactor.zmtp import shortcut
+        shortcut.HOLD_TICK = args.hold_tick
     if args.role == "inproc_thr":
         result = inproc_thr(zmq, args.size, args.count)
     elif args.role == "inproc_lat":

@@ -1,0 +1,58 @@
+"""``benchmarks/instructions.py``'s arithmetic, without valgrind (a real count takes minutes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+instructions = _load("instructions")
+
+
+@pytest.mark.parametrize("key", ["summary", "totals"])
+def test_total_is_read_from_the_callgrind_file(tmp_path: Path, key: str) -> None:
+    out = tmp_path / "callgrind.out"
+    out.write_text(f"version: 1\ncreator: callgrind\nevents: Ir\nfn=main\n3 12\n{key}: 987654\n")
+    assert instructions.total_instructions(str(out)) == 987654
+
+
+def test_a_file_without_a_total_is_an_error(tmp_path: Path) -> None:
+    out = tmp_path / "callgrind.out"
+    out.write_text("events: Ir\nfn=main\n3 12\n")
+    with pytest.raises(RuntimeError, match="no instruction total"):
+        instructions.total_instructions(str(out))
+
+
+def test_per_message_is_the_difference_of_two_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    fixed, each = 5_000_000, 1_234
+    monkeypatch.setattr(instructions, "one_run",
+                        lambda scenario, lib, peer, transport, size, count, workdir:
+                        {"PULL": fixed + each * count})
+    assert instructions.per_message("pull", "zreactor", "zmq", "tcp", 100, (200, 1200)) == \
+        {"PULL": each}
+
+
+def test_perf_hold_tick_sets_the_held_reads_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zreactor.zmtp import shortcut
+
+    perf = _load("perf")
+    seen: list[float] = []
+    monkeypatch.setattr(shortcut, "HOLD_TICK", shortcut.HOLD_TICK)
+    monkeypatch.setitem(perf.ROLES, "local_lat",
+                        lambda zmq, endpoint, size, count: seen.append(shortcut.HOLD_TICK) or {})
+    assert perf.main(["local_lat", "--lib", "zreactor", "--hold-tick", "3600"]) == 0
+    assert seen == [3600.0]
