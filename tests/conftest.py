@@ -75,6 +75,18 @@ def ctx() -> Iterator[zreactor.Context]:
 
 
 @pytest.fixture
+def two() -> Iterator[tuple[zreactor.Context, zreactor.Context]]:
+    """Two contexts: each socket with an I/O thread of its own, as two processes would
+    (the caller-I/O tests: each end's loop lends itself to its own socket only)."""
+    a, b = zreactor.Context(), zreactor.Context()
+    yield a, b
+    for context in (a, b):
+        for sock in context.sockets:
+            sock.close(linger=0)
+        context.term()
+
+
+@pytest.fixture
 def stepped() -> Iterator[SteppedContext]:
     """A context whose I/O threads run on a stepped clock (``stepped.advance(seconds)``).
 

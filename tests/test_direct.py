@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -58,17 +57,6 @@ def _echo(sock: zreactor.Socket, count: int, multipart: bool = False) -> threadi
     thread = threading.Thread(target=run)
     thread.start()
     return thread
-
-
-@pytest.fixture
-def two() -> Iterator[tuple[zreactor.Context, zreactor.Context]]:
-    """Two contexts: each socket with an I/O thread of its own, as two processes would."""
-    a, b = zreactor.Context(), zreactor.Context()
-    yield a, b
-    for context in (a, b):
-        for sock in context.sockets:
-            sock.close(linger=0)
-        context.term()
 
 
 @pytest.mark.parametrize("transport", ["tcp", "ipc"])

@@ -27,6 +27,14 @@ that returns to the application without waiting (``EAGAIN``, ``EVENTS``, a ``Pol
 ``close()``) gives what it holds back at once with :func:`release`; the loop's tick takes back
 what is left.
 
+*The direct read.* A ``recv()`` waiting on its socket's one connection (REQ, REP) passes
+its pattern's ``xrecv_direct`` to :func:`wait`: when the connection becomes readable while
+the socket's end of the pipe sleeps, the shortcut may hand over the one message the read
+brings instead of writing it to the pipe (the rules are the shortcut's:
+:mod:`zreactor.zmtp.direct_read`), and :func:`wait` gives it to the pattern, which checks it
+as it would after reading it from the pipe. The pipe is still woken by hand around the read,
+for a read that takes the ordinary way.
+
 *The early read.* A publisher about to send first reads the subscriptions already waiting
 in its connections' kernel buffers (:func:`read_waiting`; why, and the shortcut's rules, in
 :mod:`zreactor.zmtp.shortcut`, *The early read*; how often, in
@@ -45,11 +53,15 @@ Socket's thread only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Container
+from typing import TYPE_CHECKING, Callable, Container
 
 if TYPE_CHECKING:
     from ..reactor.mailbox import Mailbox
     from .pipe import Pipe
+
+    #: a pattern's ``xrecv_direct``: a message read directly from a pipe's connection in,
+    #: what ``recv()`` returns (or None: dropped) out
+    Take = Callable[[Pipe, list[bytes]], "list[bytes] | None"]
 
 __all__ = ["MAX_CALLER_READS", "arrange", "give_back", "lend", "read_lent", "read_waiting",
            "release", "wait"]
@@ -59,9 +71,20 @@ __all__ = ["MAX_CALLER_READS", "arrange", "give_back", "lend", "read_lent", "rea
 MAX_CALLER_READS = 4
 
 
-def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None) -> None:
+def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None,
+         take: Take | None = None) -> list[bytes] | None:
     """Block until ``mailbox`` may have commands or ``timeout`` seconds pass, reading the
-    connections of ``pipes`` on this thread meanwhile when their engines lend them."""
+    connections of ``pipes`` on this thread meanwhile when their engines lend them.
+
+    Args:
+        take: given by a ``recv()`` whose pattern takes a message read straight from its
+            one connection (*The direct read*, module docstring): called with the pipe and
+            that message.
+
+    Returns:
+        What ``take`` returned for a message read directly (None: none, or dropped); the
+        caller then returns it from ``recv()``. Otherwise None: look at the pattern.
+    """
     if len(pipes) == 1:
         # the request/reply shape, once per round trip: lend()'s rule for one connection,
         # without its loop (its fd is usually held already: no lease), nor wait_with()'s lists
@@ -72,23 +95,36 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None) -> None:
             fd = shortcut.lend_read()
         if fd is None:
             mailbox.wait(timeout)
-            return
-        ready = False
+            return None
         try:
             ready = mailbox.wait_with_one(fd, timeout)
+        except BaseException:
+            shortcut.take_back(False)  # (interrupted: the fd goes home all the same)
+            raise
+        if not ready:
+            shortcut.take_back(False)
+            return None
+        roused = pipe.rouse()
+        try:
+            # direct only while this end sleeps: then nothing was read ahead of the message
+            msg = shortcut.take_back(True, roused and take is not None)  # type: ignore[union-attr]
         finally:
-            _give_back_one(fd, pipe, ready)
-        return
+            if roused:
+                pipe.settle()
+        if msg is None:
+            return None
+        return take(pipe, msg)  # type: ignore[misc]
     lent = lend(mailbox, pipes)
     if not lent:
         mailbox.wait(timeout)
-        return
+        return None
     fds = [fd for fd, _ in lent]
     readable: set[int] = set()
     try:
         readable = mailbox.wait_with(fds, timeout)
     finally:
         give_back(lent, readable)
+    return None
 
 
 def lend(mailbox: Mailbox, pipes: list[Pipe]) -> list[tuple[int, Pipe]]:

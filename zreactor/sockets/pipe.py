@@ -45,6 +45,12 @@ marks and the counts above still hold: neither end counts it, so their differenc
 would have been after the engine read it). :meth:`Pipe.reader_idle` is the reader-side test,
 valid only under that lease.
 
+*Direct reads.* The mirror: a socket waiting in ``recv()`` that reads its own connection
+takes a message the engine read for it straight from the engine, when the pipe would have
+taken it and it would have been the first its reader finds (:meth:`Pipe.write_alone`, the
+writer-side test, under the engine's lease); neither end counts it either
+(:mod:`zreactor.zmtp.direct_read`).
+
 *Waking by hand.* When the socket's thread reads its own connection (the engine decodes on
 that thread and writes to this pipe), an ``ACTIVATE_READ`` would be a command from the
 socket's thread to itself: an eventfd write, then a drain and a dispatch, to say what the
@@ -479,6 +485,20 @@ class Pipe:
         queue = self._in
         return not self._in_active and queue.reader_asleep and not queue.items \
             and self.state is _ACTIVE
+
+    def write_alone(self) -> bool:
+        """Writer side of *Direct reads*: True if a message written now would be taken (the
+        end writable, the high-water mark leaving room) and be the first its reader finds
+        (nothing queued).
+
+        Only for a thread that holds the writer's I/O loop lease and is the reader's thread
+        (the socket's, reading its connection while it waits): then nobody else writes or
+        pops meanwhile.
+        """
+        if not self._out_active or self._out.items:  # type: ignore[union-attr]
+            return False  # (_out_active is false in every state but ACTIVE)
+        hwm = self.hwm
+        return hwm <= 0 or self._msgs_written - self._peers_msgs_read < hwm
 
     def rouse(self) -> bool:
         """Reader side of *Waking by hand*: wake this sleeping end before this thread makes

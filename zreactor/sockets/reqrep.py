@@ -184,21 +184,35 @@ class ReqSocket(DealerSocket):
 
     def _next_reply(self) -> list[bytes] | None:
         """The next acceptable reply, without its envelope; drops anything else."""
-        correlate = self.options.req_correlate
-        expected = struct.pack("=I", self._request_id) if correlate else b""
         fq = self._fq
         while True:
             msg = fq.recv()
             if msg is None:
                 return None
-            if self._reply_pipe is not None and fq.last_pipe is not self._reply_pipe:
-                continue  # a peer we did not ask
-            if correlate:
-                if len(msg) > 2 and msg[0] == expected and msg[1] == b"":
-                    return msg[2:]
-            elif len(msg) > 1 and msg[0] == b"":
-                return msg[1:]
-            # malformed or stale: drop it and look further
+            reply = self._reply(fq.last_pipe, msg)  # type: ignore[arg-type]
+            if reply is not None:
+                return reply
+            # from a peer we did not ask, malformed or stale: drop it and look further
+
+    def _reply(self, pipe: Pipe, msg: list[bytes]) -> list[bytes] | None:
+        """``msg`` from ``pipe`` without its envelope, if it is the reply awaited; else None."""
+        if self._reply_pipe is not None and pipe is not self._reply_pipe:
+            return None  # a peer we did not ask
+        if self.options.req_correlate:
+            if (len(msg) > 2 and msg[0] == struct.pack("=I", self._request_id)
+                    and msg[1] == b""):
+                return msg[2:]
+        elif len(msg) > 1 and msg[0] == b"":
+            return msg[1:]
+        return None  # malformed or stale
+
+    def xrecv_direct(self, pipe: Pipe, msg: list[bytes]) -> list[bytes] | None:
+        """The reply, if ``msg`` is it: read straight from ``pipe``'s connection while
+        ``recv()`` waited (the direct read; ``Socket.xrecv_direct``)."""
+        reply = self._reply(pipe, msg)
+        if reply is not None:
+            REQ_TRANSITIONS.fire(self, _REQ_RECV)
+        return reply
 
     def xrecv(self) -> list[bytes] | None:
         """The reply to the outstanding request, if it has come.
@@ -284,17 +298,26 @@ class RepSocket(Socket):
             msg = fq.recv()
             if msg is None:
                 return None
-            try:
-                bottom = msg.index(b"")
-            except ValueError:
-                continue  # no delimiter: malformed, dropped
-            if bottom == len(msg) - 1:
-                continue  # nothing after the delimiter: malformed, dropped
-            self._envelope[:] = msg[: bottom + 1]  # (in place: no attribute write per request)
-            if self._reply_pipe is not fq.last_pipe:
-                self._reply_pipe = fq.last_pipe
-            REP_TRANSITIONS.fire(self, _REP_RECV)
-            return msg[bottom + 1:]
+            body = self.xrecv_direct(fq.last_pipe, msg)  # type: ignore[arg-type]
+            if body is not None:
+                return body
+
+    def xrecv_direct(self, pipe: Pipe, msg: list[bytes]) -> list[bytes] | None:
+        """The body of the request ``msg`` from ``pipe``, its envelope kept for the reply;
+        None if it is malformed (dropped). :meth:`xrecv` takes each message it reads this
+        way, and so does the waiting ``recv()`` one read straight from ``pipe``'s connection
+        (the direct read; ``Socket.xrecv_direct``)."""
+        try:
+            bottom = msg.index(b"")
+        except ValueError:
+            return None  # no delimiter: malformed, dropped
+        if bottom == len(msg) - 1:
+            return None  # nothing after the delimiter: malformed, dropped
+        self._envelope[:] = msg[: bottom + 1]  # (in place: no attribute write per request)
+        if self._reply_pipe is not pipe:
+            self._reply_pipe = pipe
+        REP_TRANSITIONS.fire(self, _REP_RECV)
+        return msg[bottom + 1:]
 
     def xsend(self, msg: list[bytes]) -> bool:
         """Send the reply, behind the request's envelope, to the peer that asked.

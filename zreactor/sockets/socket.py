@@ -32,7 +32,7 @@ class pyzmq users know): :mod:`~zreactor.sockets.endpoints` (bind/connect/unbind
 and the transports), :mod:`~zreactor.sockets.conveniences` (pyzmq's typed, multipart and
 string helpers, and the option attributes such as ``sock.linger``), and
 :mod:`~zreactor.sockets.caller_wait` (what the socket does while it blocks: the caller-I/O
-wait), a plain function called by :meth:`Socket._wait`.
+wait), a plain function called by :meth:`Socket._retry`.
 
 *Lifecycle.* :data:`SOCKET_TRANSITIONS`: an ``OPEN`` socket is ``STOPPED`` by the context's
 ``STOP`` (its blocking calls fail with ETERM; ``close()`` still works) and ``CLOSED`` by
@@ -263,6 +263,13 @@ class Socket(Endpoints, Conveniences, Own):
         """Return the next whole message, or None if none is ready."""
         raise ZMQError(errno.ENOTSUP, f"{self.options.type_name} sockets cannot receive")
 
+    #: A pattern that takes a message read straight from a connection by the waiting
+    #: ``recv()`` (*the direct read*, zreactor/zmtp/direct_read.py) defines this as a method
+    #: ``xrecv_direct(pipe, msg)``: ``msg``, whole, would have been the next message read
+    #: from ``pipe``; return what :meth:`xrecv` would have returned for it, or None if the
+    #: pattern drops it. None (the default): such reads take the pipe.
+    xrecv_direct: Callable[[Pipe, list[bytes]], list[bytes] | None] | None = None
+
     def xhas_in(self) -> bool:
         """True if :meth:`xrecv` would return a message."""
         return False
@@ -338,23 +345,6 @@ class Socket(Endpoints, Conveniences, Own):
             raise ZMQError(errno.ENOTSOCK, "socket is closed")
         if self._life is SocketState.STOPPED:
             raise ContextTerminated()
-
-    def _wait(self, deadline: float | None) -> bool:
-        """Block until commands arrive or ``deadline``; run them. False on timeout.
-
-        While it waits, a socket with only a few tcp/ipc connections also reads them on this
-        thread (*caller I/O*): see :mod:`zreactor.sockets.caller_wait`.
-        """
-        if deadline is None:
-            timeout = None
-        else:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
-                return False
-        caller_wait.wait(self.mailbox, self._pipes, timeout)
-        if self.mailbox.maybe_pending:  # a wait that read a connection may have brought none
-            self._process_commands()
-        return True
 
     def _arrange_caller_reads(self) -> None:
         """The pipes (or the wake-up fd's audience) changed: may the connections' reads be
@@ -606,8 +596,15 @@ class Socket(Endpoints, Conveniences, Own):
         if not self.xsend(msg):
             self._retry(lambda: self.xsend(msg), self.options.sndtimeo, flags)
 
-    def _retry(self, attempt: Callable[[], Any], timeout_ms: int, flags: int) -> Any:
-        """Block (running commands) until ``attempt()`` returns something true; return it.
+    def _retry(self, attempt: Callable[[], Any], timeout_ms: int, flags: int,
+               take: Callable[[Pipe, list[bytes]], list[bytes] | None] | None = None) -> Any:
+        """Block until ``attempt()`` returns something true; return it. Between attempts,
+        wait for commands (and run them) or ``timeout_ms``.
+
+        While it waits, a socket with only a few tcp/ipc connections also reads them on this
+        thread (*caller I/O*): see :mod:`zreactor.sockets.caller_wait`. A ``recv()`` passes
+        its pattern's :attr:`xrecv_direct` as ``take``: a message the wait read directly
+        is returned as it comes back from ``take``.
 
         Raises:
             Again: ``DONTWAIT`` was given, ``timeout_ms`` is 0, or it expired.
@@ -616,10 +613,19 @@ class Socket(Endpoints, Conveniences, Own):
             caller_wait.release(self._pipes)  # back to the application, not waiting here
             raise Again()
         deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        mailbox = self.mailbox
+        timeout = None
         while True:
-            if not self._wait(deadline):
-                caller_wait.release(self._pipes)
-                raise Again()
+            if deadline is not None:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    caller_wait.release(self._pipes)
+                    raise Again()
+            result = caller_wait.wait(mailbox, self._pipes, timeout, take)
+            if result is not None:
+                return result  # read directly (zreactor/zmtp/direct_read.py)
+            if mailbox.maybe_pending:  # a wait that read a connection may have brought none
+                self._process_commands()
             result = attempt()
             if result:
                 return result
@@ -644,7 +650,8 @@ class Socket(Endpoints, Conveniences, Own):
             else:
                 msg = self.xrecv()
                 if msg is None:  # the pattern was just asked: wait (no second look first)
-                    msg = self._retry(self.xrecv, self.options.rcvtimeo, flags)
+                    msg = self._retry(self.xrecv, self.options.rcvtimeo, flags,
+                                      self.xrecv_direct)
             if len(msg) == 1:  # the common case: no need to queue the frames
                 return msg[0] if copy else Frame._received(msg[0], False)
             frames.extend(msg)
@@ -658,7 +665,8 @@ class Socket(Endpoints, Conveniences, Own):
         if msg is not None:
             return msg
         # a message always has at least one frame, so a received one is never falsy
-        return self._retry(self.xrecv, self.options.rcvtimeo, flags)  # type: ignore[no-any-return]
+        return self._retry(  # type: ignore[no-any-return]
+            self.xrecv, self.options.rcvtimeo, flags, self.xrecv_direct)
 
     # -- readiness -------------------------------------------------------------------------------
 

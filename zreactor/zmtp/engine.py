@@ -273,6 +273,9 @@ class PipeEngine(StreamEngine):
     #: the engine encodes a single message for the direct write (zmtp/direct.py): the ZMTP
     #: engine does; a raw engine's messages take the pipe
     writes_direct = False
+    #: the engine hands one message read for a waiting socket straight to it (the direct
+    #: read, zmtp/direct_read.py): the ZMTP engine does; a raw engine's reads take the pipe
+    reads_direct = False
 
     def __init__(self, sock: socket.socket, session: Any, *, endpoint: str, high_water: int,
                  shortcut: CallerShortcut | None) -> None:
@@ -383,6 +386,12 @@ class PipeEngine(StreamEngine):
         encode ``msg`` and write it now; only for an engine that :attr:`writes_direct`."""
         raise NotImplementedError
 
+    def _read_direct(self, caught: list[list[bytes]]) -> int:
+        """The direct read (zmtp/direct_read.py), once it found the pipe ready to take one
+        message: ``read_once``, a lone message going into ``caught`` instead of the pipe;
+        only for an engine that :attr:`reads_direct`."""
+        raise NotImplementedError
+
     def _caller_read_fd(self) -> int | None:
         """The fd a waiting socket may poll and read through the shortcut, or None while
         only the I/O thread may read (handshake, input blocked, read half not open)."""
@@ -449,6 +458,8 @@ class ZmtpEngine(PipeEngine):
 
     #: a request, a reply goes to the kernel without the pipe (zmtp/direct.py)
     writes_direct = True
+    #: and comes from the kernel to the waiting socket without it (zmtp/direct_read.py)
+    reads_direct = True
 
     def __init__(
         self,
@@ -484,6 +495,9 @@ class ZmtpEngine(PipeEngine):
         #: the last read was small (a request, a reply): read the next one with recv()
         #: (*Batching, in*)
         self._small_read = False
+        #: during a direct read (zmtp/direct_read.py): where a lone message goes instead of
+        #: the pipe
+        self._catch: list[list[bytes]] | None = None
         self._handshake_timer: Timer | None = None
         self._timeout_timer: Timer | None = None  # our PING awaits any traffic
         self._timeout_mark = 0
@@ -555,6 +569,11 @@ class ZmtpEngine(PipeEngine):
                 messages = event.messages  # type: ignore[union-attr]
                 if self._label_batches:
                     messages = [self._label(m) for m in messages]
+                catch = self._catch
+                if catch is not None and len(messages) == 1 and len(events) == 1 \
+                        and self._small_read:
+                    catch.append(messages[0])  # the direct read (zmtp/direct_read.py)
+                    return  # (only this batch came: nothing to flush, block or send)
                 taken = 0 if backlog else pipe.write_batch(messages)
                 if taken:
                     wrote = True
@@ -743,6 +762,15 @@ class ZmtpEngine(PipeEngine):
         self._caller_mark = self._reads
         self._write_encoded(self.conn.send_batch((msg,)), 1)
         return True
+
+    def _read_direct(self, caught: list[list[bytes]]) -> int:
+        """The direct read (zmtp/direct_read.py): one ``read_once``, whose ``_deliver``
+        puts a lone small message into ``caught`` instead of the pipe."""
+        self._catch = caught
+        try:
+            return self.read_once()
+        finally:
+            self._catch = None
 
     def _write_encoded(self, size: int, count: int) -> None:
         """Write what the connection has queued (something: the caller knows): ``count``

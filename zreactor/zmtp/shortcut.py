@@ -39,6 +39,13 @@ the rules and why order, the high-water marks and the pipe's counts hold. A requ
 reply of a lock-step socket goes this way; a stream's first message after a read does too,
 and the rest are queued and pulled in batches as before.
 
+*The direct read.* A socket that waits in ``recv()`` on its one
+connection asks :meth:`~CallerShortcut.take_back` to hand it the message its read brings
+when that message would be alone in the pipe; the engine's one read path then gives it to
+the caller instead of the pipe, and the socket's pattern takes it at once.
+:mod:`zreactor.zmtp.direct_read` has the rules, and why order, the high-water marks, the
+heartbeats and the pipe's counts hold.
+
 *The read.* A socket about to block lends the fds of its few connections
 (:meth:`~CallerShortcut.lend_read`: under a lease, the engine stops the loop polling its fd),
 waits on them together with its mailbox, and gives each back with
@@ -114,7 +121,8 @@ what came after, under the same lock.
 
 *Counting.* :attr:`~CallerShortcut.writes` and :attr:`~CallerShortcut.reads` count the times
 the shortcut carried a message out or read data in (:attr:`~CallerShortcut.direct_writes`
-those writes that were direct), :attr:`~CallerShortcut.early_reads` the early reads,
+those writes that were direct, :attr:`~CallerShortcut.direct_reads` the messages handed
+over by direct reads), :attr:`~CallerShortcut.early_reads` the early reads,
 :attr:`~CallerShortcut.holds` the moves into ``HELD`` and :attr:`~CallerShortcut.taken_back`
 the ticks that found the fd held; tests and benchmarks assert on them.
 
@@ -129,7 +137,7 @@ from typing import TYPE_CHECKING
 
 from ..reactor.fsm import Machine, Row
 from ..reactor.io_thread import on_a_loop_thread
-from . import direct
+from . import direct, direct_read
 
 if TYPE_CHECKING:
     from ..reactor.io_thread import IOThread
@@ -221,6 +229,8 @@ class CallerShortcut:
         writes: messages or batches written by the socket's thread (:meth:`offer_write`,
             :meth:`write_direct`).
         direct_writes: those of them written by :meth:`write_direct`, never queued.
+        direct_reads: messages read by :meth:`take_back` and handed straight to the waiting
+            socket, never queued (:mod:`.direct_read`).
         reads: reads made by the socket's thread (``recv()`` calls, in :meth:`take_back`,
             :meth:`read_lent` and :meth:`read_waiting`).
         early_reads: calls of :meth:`read_waiting` that read the fd.
@@ -230,7 +240,7 @@ class CallerShortcut:
     """
 
     __slots__ = ("_engine", "_thread", "_tick_timer", "_tick_mark", "_uses", "_polling",
-                 "_held_fd", "reader", "lock_step", "writes", "direct_writes", "reads",
+                 "_held_fd", "reader", "lock_step", "writes", "direct_writes", "direct_reads", "reads",
                  "early_reads", "lends", "holds", "taken_back")
 
     def __init__(self) -> None:
@@ -249,6 +259,7 @@ class CallerShortcut:
         self.lock_step = False
         self.writes = 0
         self.direct_writes = 0
+        self.direct_reads = 0
         self.reads = 0
         self.early_reads = 0
         self.lends = 0
@@ -421,21 +432,40 @@ class CallerShortcut:
         finally:
             lease.release()
 
-    def take_back(self, readable: bool) -> None:
+    def take_back(self, readable: bool, direct: bool = False) -> list[bytes] | None:
         """End the socket's wait on a lent or held fd, first reading it here if it became
-        readable: back to the loop, or held for a lock-step socket (*The held read*)."""
+        readable: back to the loop, or held for a lock-step socket (*The held read*).
+
+        Args:
+            readable: the fd became readable: read it first.
+            direct: the socket waits in ``recv()`` on this one connection, its end of the
+                pipe asleep, and takes a message read for it directly (:mod:`.direct_read`).
+
+        Returns:
+            The message read directly, if ``direct`` and the first read brought one alone;
+            else None (what was read is in the pipe).
+        """
         engine = self._engine
         if engine is None:
-            return  # closed while lent: it took its fd with it
+            return None  # closed while lent: it took its fd with it
         lease = self._thread.wait_lease()  # type: ignore[union-attr]
         try:
             self._polling = False
             if self._engine is not engine:
-                return
+                return None
+            msg = None
             if readable:
-                self._read(engine)
-                if self._engine is not engine:
-                    return  # the read ended it: withdraw() gave the fd back with the engine
+                msg = self._read(engine, direct)
+                if msg is not None:
+                    self.direct_reads += 1
+                    if self.reader is _HELD and self.lock_step:
+                        # a lone message handed over changed nothing the tests below look
+                        # at (no EOF, nothing queued, input running): the fd stays held
+                        self._uses += 1
+                        self._ensure_tick()  # a tick during the wait lapsed: arm the next
+                        return msg
+                elif self._engine is not engine:
+                    return None  # the read ended it: withdraw() gave the fd back with it
             if self.reader is not _HELD:
                 if self.lock_step:
                     self._hold(engine)
@@ -449,6 +479,7 @@ class CallerShortcut:
                 # pipe: input blocked; or the read half ended): home, or the next wait
                 # would poll a readable fd it may not read, and spin
                 READER.fire(self, ReaderEvent.GIVE_BACK)
+            return msg
         finally:
             lease.release()
 
@@ -481,15 +512,28 @@ class CallerShortcut:
         finally:
             lease.release()
 
-    def _read(self, engine: ZmtpEngine) -> None:
+    def _read(self, engine: ZmtpEngine, direct: bool = False) -> list[bytes] | None:
         """Read the lent fd through the engine's one read path, a few chunks at most (lease
-        held)."""
+        held); with ``direct``, the first chunk by the direct read (:mod:`.direct_read`).
+
+        Returns:
+            The message the direct read caught (then nothing more is read), or None.
+        """
         for _ in range(CALLER_READ_CHUNKS):
             if engine._caller_read_fd() is None:
                 break
             self.reads += 1
-            if engine.read_once() < engine.read_size:
+            if direct:
+                direct = False
+                caught: list[list[bytes]] = []
+                nbytes = direct_read.read(engine, caught)
+                if caught:
+                    return caught[0]
+            else:
+                nbytes = engine.read_once()
+            if nbytes < engine.read_size:
                 break  # drained (or ended): a full chunk would mean more may be there
+        return None
 
     def _hold(self, engine: ZmtpEngine) -> None:
         """Keep the fd for the socket's next wait (lease held); to the loop if it may not
