@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from zreactor.errors import ProtocolError
 from zreactor.zmtp.frames import (
     COMMAND,
+    EQUAL_RUN,
+    LARGE_MESSAGE,
     LONG,
     MORE,
     FrameDecoder,
@@ -432,3 +434,87 @@ def test_garbage_is_an_error_whatever_the_split(items: list[object], flags: int,
     decoder = FrameDecoder()
     with pytest.raises(ProtocolError):
         read_into(decoder, wire + bytes([flags, 0]) + tail, sizes)
+
+
+# -- equal runs (module docstring, *Equal runs*) --------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 255, 256, 1024])
+def test_an_equal_run_is_cut_in_one_step(size: int) -> None:
+    messages = [[bytes([i]) * size] for i in range(EQUAL_RUN + 3)]
+    wire = encode_messages(messages)
+    items: list[object] = []
+    data = wire + b"\x00\x05ab"  # and an incomplete frame
+    taken = FrameDecoder()._equal_run(data, 0, len(data), items)
+    assert taken == len(wire) and items == messages
+
+
+@pytest.mark.parametrize("breaker", [
+    [b"y" * 99],  # another size
+    [b"x" * 100, b"more"],  # a multipart message
+    "PING",  # a command
+])
+def test_an_equal_run_ends_where_the_header_changes(breaker: object) -> None:
+    before = [[b"x" * 100]] * EQUAL_RUN
+    wire, expected = _wire([*before, breaker, *before])
+    items: list[object] = []
+    taken = FrameDecoder()._equal_run(wire, 0, len(wire), items)
+    assert taken == 102 * EQUAL_RUN and items == before
+    # and the decoder as a whole gives every item, in order
+    got, partial, commands = FrameDecoder().feed_messages(wire, [])
+    assert got == expected and partial == [] and commands == (breaker == "PING")
+
+
+def test_a_run_shorter_than_equal_run_takes_the_loop() -> None:
+    wire = encode_messages([[b"x" * 10]] * (EQUAL_RUN - 1) + [[b"y"]] * 5)
+    assert FrameDecoder()._equal_run(wire, 0, len(wire), []) == 0
+    got, _, _ = FrameDecoder().feed_messages(wire, [])
+    assert got == [[b"x" * 10]] * (EQUAL_RUN - 1) + [[b"y"]] * 5
+
+
+def test_an_equal_run_over_maxmsgsize_is_still_an_error() -> None:
+    wire = encode_messages([[b"x" * 100]] * (EQUAL_RUN * 2))
+    assert FrameDecoder(99)._equal_run(wire, 0, len(wire), []) == 0
+    with pytest.raises(ProtocolError, match="exceeds maxmsgsize"):
+        FrameDecoder(99).feed_messages(wire, [])
+
+
+@settings(max_examples=150, deadline=None)
+@given(runs=st.lists(st.tuples(st.sampled_from([0, 1, 100, 255, 256, 1500]),
+                               st.integers(1, 3 * EQUAL_RUN), st.sampled_from(["", "more", "PING"])),
+                     min_size=1, max_size=5),
+       sizes=st.lists(st.integers(1, 20_000), min_size=1, max_size=6))
+def test_equal_runs_any_split_give_the_same_messages(runs: list[tuple[int, int, str]],
+                                                    sizes: list[int]) -> None:
+    items: list[object] = []
+    for size, count, after in runs:
+        items += [[b"r" * size]] * count
+        if after == "more":
+            items.append([b"a", b"b" * size])
+        elif after == "PING":
+            items.append("PING")
+    wire, expected = _wire(items)
+    got, partial = read_into(FrameDecoder(), wire, sizes)
+    assert got == expected and partial == []
+
+
+@pytest.mark.parametrize("size", [0, 3, 255, 256, LARGE_MESSAGE - 1])
+def test_append_messages_encodes_an_equal_batch_as_one_string(size: int) -> None:
+    messages = [[bytes([i]) * size] for i in range(EQUAL_RUN)]
+    out: list[object] = []
+    assert append_messages(out, messages) == size * EQUAL_RUN  # type: ignore[arg-type]
+    assert len(out) == 1 and out[0] == encode_messages(messages)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("messages", [
+    [[b"x" * 10]] * (EQUAL_RUN - 1),  # too few
+    [[b"x" * 10]] * EQUAL_RUN + [[b"y"]],  # two sizes
+    [[b"x" * 10]] * EQUAL_RUN + [[b"x" * 5, b"x" * 5]],  # a multipart message
+    [[b"x" * LARGE_MESSAGE]] * EQUAL_RUN,  # large bodies are not copied
+])
+def test_append_messages_gives_way_to_the_loop(messages: list[list[bytes]]) -> None:
+    out: list[object] = []
+    total = append_messages(out, messages)  # type: ignore[arg-type]
+    assert len(out) == 2 * sum(map(len, messages))  # a header and a body per frame
+    assert b"".join(out) == encode_messages(messages)  # type: ignore[arg-type]
+    assert total == sum(len(f) for m in messages for f in m)

@@ -95,6 +95,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from ..reactor.fsm import Machine, Row
@@ -234,6 +235,8 @@ _ACTIVE, _WAITING = PipeState.ACTIVE, PipeState.WAITING_FOR_DELIMITER
 #: The in-band end-of-stream marker written by :meth:`Pipe.terminate`.
 DELIMITER: Any = object()
 
+_popleft = deque.popleft
+
 
 class _Queue:
     """One direction of a pipe: a deque and the reader's sleep flag (see module docstring)."""
@@ -356,8 +359,7 @@ class Pipe:
             queue.reader_asleep = False
         if count > limit:
             count = limit
-        popleft = items.popleft
-        msgs = [popleft() for _ in range(count)]
+        msgs = list(map(_popleft, repeat(items, count)))  # (count pops, in C)
         if msgs[-1] is DELIMITER:  # nothing is written after a delimiter: it can only be last
             msgs.pop()
             count -= 1

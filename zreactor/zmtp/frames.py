@@ -73,6 +73,29 @@ again until it is complete.
 
 :func:`append_messages` is the matching encoder for frames already known to be ``bytes`` (the
 socket layer makes them so), with the same special case for short single-frame messages.
+
+Equal runs
+----------
+A stream of messages of one size (a throughput test, fixed-size records, samples) is a run
+of identical headers, each followed by a body of the same length. Both directions then
+hand the whole run to C instead of a Python step per message:
+
+* decoding (:meth:`FrameDecoder._equal_run`, tried at a message boundary before the
+  per-frame loop): the window's first frame gives the header and the stride; one strided
+  slice per header byte, ``lstrip``-ed, counts how many frames in a row carry that header,
+  and one :meth:`struct.Struct.iter_unpack` cuts their bodies out. Only final data frames
+  form a run, so commands, MORE frames, bad flags and oversized frames are all left to the
+  loop, which checks them as before; a window shorter than :data:`EQUAL_RUN` frames is not
+  tried. The bodies are the same ``bytes`` the loop would slice.
+* encoding (:func:`append_messages`): a batch of at least :data:`EQUAL_RUN` single-frame
+  messages of one size under :data:`LARGE_MESSAGE` is ``header.join([b"", *bodies])``, one
+  string the caller's join returns unchanged when nothing else is queued. Any other batch
+  takes the loop (a large body is not copied here: an engine hands it to the kernel as it is).
+
+Per 100-byte message this is about 1.1 k instructions instead of 2.7 k to decode, and 0.6 k
+instead of 1.5 k to encode and join (callgrind; docs/PERFORMANCE.md, *Throughput at small
+sizes*). A stream of mixed sizes pays only the test: a few comparisons per read, and one
+pass over the sizes per encoded batch.
 """
 
 from __future__ import annotations
@@ -86,6 +109,7 @@ from ..reactor.readbuffer import ReadBuffer
 
 __all__ = [
     "COMMAND",
+    "EQUAL_RUN",
     "LONG",
     "MORE",
     "BytesLike",
@@ -116,6 +140,24 @@ LARGE_MESSAGE = 2048
 
 _unpack_long = struct.Struct(">Q").unpack_from
 _pack_long_header = struct.Struct(">BQ").pack
+#: Fewest equal frames (or single-frame messages) handled as one run (*Equal runs*): below
+#: it the test costs more than the per-frame loop it would save.
+EQUAL_RUN = 8
+#: ``iter_unpack`` structs of the runs seen, by (header length, body size); cleared when it
+#: holds :data:`_RUN_STRUCTS_MAX` (sizes that keep changing then cost a compile per run).
+_run_structs: dict[tuple[int, int], struct.Struct] = {}
+_RUN_STRUCTS_MAX = 64
+
+
+def _run_struct(header: int, size: int) -> struct.Struct:
+    """The struct that cuts a run's frames into 1-tuples of their bodies."""
+    key = (header, size)
+    cut = _run_structs.get(key)
+    if cut is None:
+        if len(_run_structs) >= _RUN_STRUCTS_MAX:
+            _run_structs.clear()
+        cut = _run_structs[key] = struct.Struct(f"{header}x{size}s")
+    return cut
 
 # Pre-built 2-byte headers for short frames, indexed [flags][size]: the common case of a small
 # frame then costs one list lookup instead of a bytes() construction.
@@ -366,9 +408,16 @@ class FrameDecoder:
             items, partial, commands, used = self._large_messages(rb.data, start, rb.end,
                                                                   partial)
         else:
+            # an equal run is cut straight out of the buffer, the rest out of one copy
+            run: list[list[bytes] | Frame] = []
+            taken = 0 if partial else self._equal_run(rb.data, start, rb.end, run)
             with memoryview(rb.data) as view:
-                window = view[start:rb.end].tobytes()
+                window = view[start + taken:rb.end].tobytes()
             items, partial, commands, used = self._small_messages(window, partial)
+            if taken:
+                run += items
+                items = run
+                used += taken
         if items:
             self._large = used >= LARGE_MESSAGE * len(items)
         rb.consume(used)
@@ -434,6 +483,8 @@ class FrameDecoder:
         last = end_of_data - 1  # a frame header needs two bytes: pos < last
         pos = 0
         need = 0
+        if not partial and end_of_data >= EQUAL_RUN * 2 and not src[0] & ~LONG:
+            pos = self._equal_run(src, 0, end_of_data, items)  # (*Equal runs*)
         while pos < last:
             flags = src[pos]
             if flags == fast and not partial:
@@ -476,6 +527,37 @@ class FrameDecoder:
             pos = end
         self._need = need
         return items, partial, commands, pos
+
+    def _equal_run(self, data: BytesLike, pos: int, end_of_data: int,
+                   items: list[list[bytes] | Frame]) -> int:
+        """*Equal runs*: append to ``items`` the single-frame messages at ``data[pos]`` that
+        share the first one's header, if there are at least :data:`EQUAL_RUN` of them before
+        ``end_of_data``; return the bytes they took (0: none taken, the loop decodes them)."""
+        flags = data[pos]
+        if flags == 0:
+            header, size = 2, data[pos + 1]
+        elif flags == LONG and end_of_data - pos >= 9:
+            header, size = 9, _unpack_long(data, pos + 1)[0]
+        else:
+            return 0  # not a final data frame, or its header is incomplete
+        stride = header + size
+        count = (end_of_data - pos) // stride
+        if count < EQUAL_RUN or size > self._limit:
+            return 0  # too short to pay, or oversized: the loop rejects it
+        # How many frames in a row repeat each header byte: one strided slice per byte, no
+        # step per frame. Frame i is looked at only if the i before it matched, so it starts
+        # exactly i strides in.
+        for index in range(pos, pos + header):
+            column = data[index:index + count * stride:stride]
+            same = count - len(column.lstrip(column[:1]))
+            if same < count:
+                count = same
+                if count < EQUAL_RUN:
+                    return 0
+        end = pos + count * stride
+        with memoryview(data) as view:
+            items.extend(map(list, _run_struct(header, size).iter_unpack(view[pos:end])))
+        return end - pos
 
     def _large_messages(
         self, data: bytearray, pos: int, end_of_data: int, partial: list[bytes]
@@ -568,8 +650,13 @@ def append_messages(out: list[BytesLike], messages: Iterable[Sequence[bytes]]) -
 
     The frames must already be ``bytes`` (or other bytes-like objects) and each message must
     have at least one frame: this is the encoder for messages the socket layer has checked,
-    and it checks nothing itself (an empty message would raise ``IndexError``).
+    and it checks nothing itself (an empty message would raise ``IndexError``). A batch of
+    single-frame messages of one size is encoded as one run (*Equal runs*).
     """
+    if type(messages) is list and len(messages) >= EQUAL_RUN:
+        total = _append_equal_run(out, messages)
+        if total >= 0:
+            return total
     final = _SHORT_HEADERS[0]
     append = out.append
     total = 0
@@ -585,6 +672,26 @@ def append_messages(out: list[BytesLike], messages: Iterable[Sequence[bytes]]) -
             for body in frames:
                 total += len(body)
     return total
+
+
+def _append_equal_run(out: list[BytesLike], messages: list[Sequence[bytes]]) -> int:
+    """*Equal runs*: if every one of ``messages`` is a single frame of one size, append them
+    to ``out`` as one string and return their body bytes; else append nothing, return -1."""
+    try:
+        bodies = [b""]
+        bodies += [body for body, in messages]  # (ValueError: a multipart message)
+    except ValueError:
+        return -1
+    size = len(bodies[1])
+    if size >= LARGE_MESSAGE:
+        return -1  # a large body goes to the kernel uncopied (the engine's gathered send)
+    sizes = list(map(len, bodies))
+    sizes[0] = size  # (the leading b"")
+    if sizes.count(size) != len(sizes):
+        return -1
+    header = _SHORT_HEADERS[0][size] if size <= SHORT_MAX else _pack_long_header(LONG, size)
+    out.append(header.join(bodies))  # b"" first: header, body, header, body, ...
+    return size * len(messages)
 
 
 def append_command(out: list[BytesLike], body: bytes) -> None:
