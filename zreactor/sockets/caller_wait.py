@@ -101,16 +101,7 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None,
         except BaseException:
             shortcut.take_back(False)  # (interrupted: the fd goes home all the same)
             raise
-        if not ready:
-            shortcut.take_back(False)
-            return None
-        roused = pipe.rouse()
-        try:
-            # direct only while this end sleeps: then nothing was read ahead of the message
-            msg = shortcut.take_back(True, roused and take is not None)  # type: ignore[union-attr]
-        finally:
-            if roused:
-                pipe.settle()
+        msg = _give_back_one(fd, pipe, ready, take is not None)
         if msg is None:
             return None
         return take(pipe, msg)  # type: ignore[misc]
@@ -150,16 +141,20 @@ def give_back(lent: list[tuple[int, Pipe]], readable: Container[int]) -> None:
         _give_back_one(fd, pipe, fd in readable)
 
 
-def _give_back_one(fd: int, pipe: Pipe, readable: bool) -> None:
-    """Return the one lent ``fd`` of ``pipe``, reading it first if ``readable``."""
+def _give_back_one(fd: int, pipe: Pipe, readable: bool,
+                   direct: bool = False) -> list[bytes] | None:
+    """Return the one lent ``fd`` of ``pipe``, reading it first if ``readable``; with
+    ``direct`` (a ``recv()`` waiting on this one connection), the message the read handed
+    over directly, if any (*The direct read*)."""
     shortcut = pipe.shortcut
     assert shortcut is not None  # lent only through one
     if not readable:
         shortcut.take_back(False)
-        return
+        return None
     roused = pipe.rouse()
     try:
-        shortcut.take_back(True)
+        # direct only while this end sleeps: then nothing was read ahead of the message
+        return shortcut.take_back(True, roused and direct)
     finally:
         if roused:
             pipe.settle()

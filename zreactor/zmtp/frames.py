@@ -413,7 +413,9 @@ class FrameDecoder:
             taken = 0 if partial else self._equal_run(rb.data, start, rb.end, run)
             with memoryview(rb.data) as view:
                 window = view[start + taken:rb.end].tobytes()
-            items, partial, commands, used = self._small_messages(window, partial)
+            # (a run may start where this one broke off; where none was found, none is)
+            items, partial, commands, used = self._small_messages(window, partial,
+                                                                  taken > 0)
             if taken:
                 run += items
                 items = run
@@ -468,10 +470,11 @@ class FrameDecoder:
         return spans, pos
 
     def _small_messages(
-        self, src: bytes, partial: list[bytes]
+        self, src: bytes, partial: list[bytes], runs: bool = True
     ) -> tuple[list[list[bytes] | Frame], list[bytes], int, int]:
         """Messages from all of ``src``, bodies sliced out of it; returns ``(items, partial,
-        commands, bytes used)``."""
+        commands, bytes used)``. ``runs``: look for an equal run at the start (False: the
+        caller just looked there)."""
         items: list[list[bytes] | Frame] = []
         append = items.append
         commands = 0
@@ -484,7 +487,7 @@ class FrameDecoder:
         last = end_of_data - 1  # a frame header needs two bytes: pos < last
         pos = 0
         need = 0
-        if not partial and end_of_data >= EQUAL_RUN * 2 and not src[0] & ~LONG:
+        if runs and not partial and end_of_data >= EQUAL_RUN * 2 and not src[0] & ~LONG:
             pos = self._equal_run(src, 0, end_of_data, items)  # (*Equal runs*)
         while pos < last:
             flags = src[pos]

@@ -457,17 +457,6 @@ class CallerShortcut:
             if readable:
                 if direct and engine._caller_read_fd() is not None:
                     msg = self._read_direct(engine)
-                    if msg is not None and self.reader is _HELD and self.lock_step:
-                        # a lone message handed over changed nothing the tests below look
-                        # at (no EOF, nothing queued, input running): the fd stays held
-                        self._uses += 1
-                        if self._tick_timer is None:
-                            # a tick during the wait lapsed: arm the next. (A tick that
-                            # fires clears the timer first thing; only the engine's close
-                            # cancels one, and withdraw() then clears it too: so a timer
-                            # still set is armed, and _ensure_tick's test is not needed.)
-                            self._ensure_tick()
-                        return msg
                 else:
                     self._read(engine)
                 if self._engine is not engine:
@@ -477,7 +466,9 @@ class CallerShortcut:
                     self._hold(engine)
                 elif self.reader is not _LOOP:
                     READER.fire(self, ReaderEvent.GIVE_BACK)
-            elif self.lock_step and engine._caller_read_fd() is not None:
+            elif self.lock_step and (msg is not None or engine._caller_read_fd() is not None):
+                # (a lone message handed over changed nothing _caller_read_fd looks at: no
+                # EOF, nothing queued, input running)
                 self._uses += 1
                 self._ensure_tick()  # a tick during the wait lapsed: arm the next
             else:
@@ -518,10 +509,10 @@ class CallerShortcut:
         finally:
             lease.release()
 
-    def _read(self, engine: ZmtpEngine) -> None:
-        """Read the lent fd through the engine's one read path, a few chunks at most (lease
+    def _read(self, engine: ZmtpEngine, chunks: int = CALLER_READ_CHUNKS) -> None:
+        """Read the lent fd through the engine's one read path, ``chunks`` at most (lease
         held)."""
-        for _ in range(CALLER_READ_CHUNKS):
+        for _ in range(chunks):
             if engine._caller_read_fd() is None:
                 break
             self.reads += 1
@@ -539,7 +530,8 @@ class CallerShortcut:
             self.direct_reads += 1
             return caught[0]
         if nbytes >= engine.read_size:
-            self._read(engine)  # a full chunk: more may be there
+            # a full chunk: more may be there, read as _read would have (one chunk is read)
+            self._read(engine, CALLER_READ_CHUNKS - 1)
         return None
 
     def _hold(self, engine: ZmtpEngine) -> None:
