@@ -556,6 +556,28 @@ def test_in_traffic_the_engine_reads_into_the_decoder() -> None:
     assert batch.messages == [[b"one"], [b"two", b"three"]]
 
 
+def test_small_message_data_is_send_batch_then_data_to_send() -> None:
+    conn = in_traffic("REQ", "REP")
+    other = in_traffic("REQ", "REP")
+    for message in ([b"", b"hello"], [b"one"]):
+        data = conn.small_message_data(message)
+        other.send_batch((message,))
+        assert data == other.data_to_send()
+        assert not conn.has_data_to_send  # nothing left behind
+    assert conn.small_message_data([b"x" * 256]) is None  # not small: send_batch's way
+
+
+def test_small_message_data_goes_behind_what_is_queued() -> None:
+    conn = in_traffic("REQ", "REP")
+    conn.send_ping(0.0)
+    assert conn.small_message_data([b"", b"hi"]) is None  # the PING is ahead: the batch way
+    assert conn.has_data_to_send
+
+
+def test_small_message_data_refuses_before_traffic() -> None:
+    assert ZmtpConnection("REQ").small_message_data([b"", b"hi"]) is None
+
+
 def test_an_encrypting_mechanism_reads_into_the_buffer_and_chunks() -> None:
     pytest.importorskip("nacl")
     from zreactor.utils.z85 import decode
@@ -578,6 +600,7 @@ def test_an_encrypting_mechanism_reads_into_the_buffer_and_chunks() -> None:
         if server.has_data_to_send:
             client.receive_data(server.data_to_send())
     assert server.state is client.state is State.TRAFFIC
+    assert client.small_message_data([b"", b"hi"]) is None  # boxed: send_batch boxes it
     messages = [[b"m%d" % i] for i in range(50)] + [[b"a", b"b" * 300, b"c"], [b"x" * 70_000]]
     client.send_batch(messages)
     wire = client.data_to_send()

@@ -21,6 +21,7 @@ from zreactor.zmtp.frames import (
     append_messages,
     encode_command_frame,
     encode_messages,
+    encode_small,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -234,6 +235,18 @@ def test_append_messages_matches_append_message_and_counts_body_bytes() -> None:
     total = append_messages(fast, messages)  # type: ignore[arg-type]
     assert b"".join(fast) == encode_messages(messages)  # type: ignore[arg-type]
     assert total == sum(len(f) for m in messages for f in m)
+
+
+@pytest.mark.parametrize("message", [
+    [b""], [b"a"], [b"x" * 255], [b"", b"req"], [b"e" * 255, b"b" * 255], [b"", b""]])
+def test_encode_small_is_the_wire_of_a_small_message(message: list[bytes]) -> None:
+    assert encode_small(message) == encode_messages([message])
+
+
+@pytest.mark.parametrize("message", [
+    [b"x" * 256], [b"", b"x" * 256], [b"x" * 256, b""], [b"a", b"b", b"c"]])
+def test_encode_small_refuses_any_other_message(message: list[bytes]) -> None:
+    assert encode_small(message) is None
 
 
 # -- reading into the decoder: get_buffer / messages_received / frames_received -------------

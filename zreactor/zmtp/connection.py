@@ -114,6 +114,7 @@ from .frames import (
     append_command,
     append_message,
     append_messages,
+    encode_small,
 )
 from .greeting import GREETING_SIZE, Greeting, GreetingParser, encode_greeting
 from .handshake import Mechanism
@@ -424,6 +425,19 @@ class ZmtpConnection:
             self._outgoing.append(wire)
             return total
         return append_messages(self._outgoing, messages)
+
+    def small_message_data(self, msg: Sequence[bytes]) -> bytes | None:
+        """The wire bytes of ``msg`` to write now, or None: :meth:`send_batch` of the one
+        message then :meth:`data_to_send`, in one step, for a small message (one or two short
+        frames, :func:`~.frames.encode_small`) sent in traffic with nothing queued ahead of it
+        and no box to put it in. Under any other condition, None, having done nothing: the
+        caller takes those two calls, which do the checks and the boxing.
+
+        Like :meth:`send_batch`, for frames the socket layer has made ``bytes``.
+        """
+        if self._state is not _TRAFFIC or self._boxed or self._outgoing:
+            return None
+        return encode_small(msg)
 
     def send_subscribe(self, topic: bytes) -> None:
         """Subscribe to messages starting with ``topic`` (SUB and XSUB only).

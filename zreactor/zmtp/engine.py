@@ -768,6 +768,10 @@ class ZmtpEngine(PipeEngine):
         """The direct write (zmtp/direct.py): encode the one message and write it."""
         self._caller_mark = self._reads
         conn = self.conn
+        data = conn.small_message_data(msg)  # (a request, a reply: one join, no list)
+        if data is not None:
+            self.send_now((data,), len(data))
+            return True
         size = conn.send_batch((msg,))
         if size >= GATHER_BYTES:
             self._write_encoded(size, 1)

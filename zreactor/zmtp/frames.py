@@ -74,6 +74,12 @@ again until it is complete.
 :func:`append_messages` is the matching encoder for frames already known to be ``bytes`` (the
 socket layer makes them so), with the same special case for short single-frame messages.
 
+*The small message.* A request or a reply written on its own (the engine's direct write,
+zmtp/direct.py) is a batch of one: one or two short frames (REQ's empty delimiter and the
+body). :func:`encode_small` returns its wire bytes from one join of its headers and bodies,
+without the list that :func:`append_messages` fills and the caller joins and clears; any
+other message gets ``None`` and takes that list.
+
 Equal runs
 ----------
 A stream of messages of one size (a throughput test, fixed-size records, samples) is a run
@@ -123,6 +129,7 @@ __all__ = [
     "append_messages",
     "encode_command_frame",
     "encode_messages",
+    "encode_small",
 ]
 
 #: Flag bits of the first byte of a frame.
@@ -690,6 +697,25 @@ def append_messages(out: list[BytesLike], messages: Iterable[Sequence[bytes]]) -
             for body in frames:
                 total += len(body)
     return total
+
+
+def encode_small(frames: Sequence[bytes]) -> bytes | None:
+    """*The small message*: the wire bytes of the message ``frames`` (``bytes``, checked by
+    the socket layer) if it has one or two frames of at most :data:`SHORT_MAX` bytes; else
+    None, and the caller encodes it with :func:`append_messages`."""
+    count = len(frames)
+    if count == 2:
+        first, last = frames
+        size = len(last)
+        head = len(first)
+        if size <= SHORT_MAX and head <= SHORT_MAX:
+            return b"".join((_SHORT_HEADERS[MORE][head], first, _SHORT_HEADERS[0][size], last))
+    elif count == 1:
+        last = frames[0]
+        size = len(last)
+        if size <= SHORT_MAX:
+            return _SHORT_HEADERS[0][size] + last
+    return None
 
 
 def _append_equal_run(out: list[BytesLike], messages: list[Sequence[bytes]]) -> int:
