@@ -443,6 +443,41 @@ def test_curve_frames_read_directly_keep_their_metadata(two) -> None:
     assert frame.get("User-Id") == ""
 
 
+def test_plain_frames_read_directly_keep_their_metadata(two) -> None:
+    # PLAIN labels frames in the engine (no box to open): a lone message decoded for the
+    # direct read (zmtp/frames.py, *A lone message*) must be labelled as a batch would be
+    from zreactor.auth import ThreadAuthenticator
+
+    req_ctx, rep_ctx = two
+    auth = ThreadAuthenticator(rep_ctx)
+    auth.start()
+    try:
+        auth.configure_plain("*", {"admin": "secret"})
+        rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS, plain_server=True)
+        rep.bind("tcp://127.0.0.1:*")
+        req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS, plain_username=b"admin",
+                             plain_password=b"secret")
+        req.connect(rep.last_endpoint.decode())
+        server = _serve(rep, 10)
+        for i in range(10):
+            req.send(b"warm-%d" % i)
+            assert req.recv() == b"warm-%d" % i
+        server.join(DEADLINE)
+        waiter = _Waiter(rep)
+        before = _direct_reads(rep)
+        req.send(b"who")
+        (body,) = waiter.join()  # type: ignore[misc]
+        assert body == b"who"
+        assert _direct_reads(rep) == before + 1
+        # (recv() hands the frame over as it was read: the label is the engine's)
+        assert body.properties["Socket-Type"] == "REQ"
+        assert body.properties["User-Id"] == "admin"
+        rep.send(b"you")
+        assert req.recv() == b"you"
+    finally:
+        auth.stop()
+
+
 def test_a_full_receive_queue_keeps_its_backlog_in_order(ctx, peers) -> None:
     rep, peer = _rep_with_raw_peer(ctx, peers, rcvhwm=1)
     waiter = _Waiter(rep)
