@@ -16,6 +16,7 @@ import pytest
 import zreactor
 from zreactor.constants import SocketType
 from zreactor.sockets.pipe import pipepair
+from zreactor.zmtp.engine import Flow
 from zreactor.zmtp.shortcut import CallerShortcut
 
 DEADLINE = 5.0
@@ -104,6 +105,35 @@ def test_the_high_water_mark_is_not_consumed_by_direct_writes(two) -> None:
     # (with HWM 1 every read sends the writer a credit command, which wakes the I/O thread:
     # fewer writes find the loop asleep, but some must have gone direct)
     assert _direct(req, rep) > 0
+
+
+def test_the_idle_test_is_output_free_and_one_write_per_read(two) -> None:
+    # PipeEngine._caller_idle writes _caller_output_free's test out (one call less): the two
+    # must not drift apart, whatever the engine's state
+    req, rep = _req_rep(two)
+    server = _echo(rep, 3)
+    for i in range(3):
+        req.send(b"%d" % i)
+        assert req.recv() == b"%d" % i
+    server.join(DEADLINE)
+    (shortcut,) = _shortcuts(req)
+    engine = shortcut._engine
+    thread = shortcut._thread
+    lease = thread.wait_lease()
+    try:
+        seen = set()
+        for mark in (engine._reads, engine._reads - 1):  # written since the last read, or not
+            engine._caller_mark = mark
+            expected = engine._reads != mark and engine._caller_output_free()
+            assert engine._caller_idle() is expected
+            seen.add(expected)
+        assert seen == {True, False}
+        engine.output = Flow.BLOCKED  # output blocked: not idle
+        engine._caller_mark = engine._reads - 1
+        assert not engine._caller_output_free() and not engine._caller_idle()
+    finally:
+        engine.output = Flow.RUNNING
+        lease.release()
 
 
 def test_a_stream_that_does_not_read_goes_through_the_pipe_in_order(ctx) -> None:

@@ -360,7 +360,9 @@ class PipeEngine(StreamEngine):
         data, and a subscriber's messages must go through its pull, which turns them into
         SUBSCRIBE/CANCEL commands and records them for the replay after a reconnection)."""
         return (self._reads != self._caller_mark and not self._subscriber
-                and self._caller_output_free())
+                and self.state is _ATTACHED and self.handshake is not None
+                and self.output is _RUNNING and self.write_state is _WRITE_OPEN
+                and not self.write_buffer_size)  # (_caller_output_free, one call less)
 
     def _caller_write(self) -> bool:
         """The socket wrote to our sleeping pipe: pull it and write here, on its thread, if

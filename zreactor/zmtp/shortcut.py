@@ -332,7 +332,11 @@ class CallerShortcut:
             if self._engine is not engine or not direct.send_message(engine, msg):
                 return False
             self.direct_writes += 1
-            self._wrote(engine)
+            self.writes += 1  # (_wrote, one call less on the request/reply path)
+            if self.lock_step:
+                if self.reader is not _HELD:
+                    self._hold(engine)
+                self._uses += 1
             return True
         finally:
             lease.release()
