@@ -185,6 +185,8 @@ _SHORT_HEADERS: tuple[tuple[bytes, ...], ...] = tuple(
     tuple(bytes((flags, size)) for size in range(SHORT_MAX + 1))
     for flags in range(COMMAND + MORE + 1)
 )
+#: the short headers of a data frame with MORE, and of a last frame (*The small message*)
+_MORE_HEADERS, _FINAL_HEADERS = _SHORT_HEADERS[MORE], _SHORT_HEADERS[0]
 
 
 #: What the encoder accepts as a frame body.
@@ -743,18 +745,15 @@ def encode_small(frames: Sequence[bytes]) -> bytes | None:
     """*The small message*: the wire bytes of the message ``frames`` (``bytes``, checked by
     the socket layer) if it has one or two frames of at most :data:`SHORT_MAX` bytes; else
     None, and the caller encodes it with :func:`append_messages`."""
-    count = len(frames)
-    if count == 2:
-        first, last = frames
-        size = len(last)
-        head = len(first)
-        if size <= SHORT_MAX and head <= SHORT_MAX:
-            return b"".join((_SHORT_HEADERS[MORE][head], first, _SHORT_HEADERS[0][size], last))
-    elif count == 1:
-        last = frames[0]
-        size = len(last)
-        if size <= SHORT_MAX:
-            return _SHORT_HEADERS[0][size] + last
+    try:  # (a frame over SHORT_MAX: IndexError, past the end of the header tables)
+        if len(frames) == 2:
+            first, last = frames
+            return b"".join((_MORE_HEADERS[len(first)], first, _FINAL_HEADERS[len(last)], last))
+        if len(frames) == 1:
+            last = frames[0]
+            return _FINAL_HEADERS[len(last)] + last
+    except IndexError:
+        pass
     return None
 
 
