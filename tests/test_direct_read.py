@@ -422,8 +422,8 @@ def test_a_second_peer_arriving_during_the_wait_is_served_too(two) -> None:
     assert len(rep._pipes) == 2  # now it waits on both, through the pipes
 
 
-def test_curve_frames_read_directly_keep_their_metadata(two) -> None:
-    req, rep = _req_rep(two, "tcp://127.0.0.1:*", curve=True)
+def _request_read_directly(req: zreactor.Socket, rep: zreactor.Socket) -> list[bytes]:
+    """Ten round trips to settle, then one request ``rep`` must read directly: its frames."""
     server = _serve(rep, 10)
     for i in range(10):
         req.send(b"warm-%d" % i)
@@ -432,8 +432,15 @@ def test_curve_frames_read_directly_keep_their_metadata(two) -> None:
     waiter = _Waiter(rep)
     before = _direct_reads(rep)
     req.send(b"who")
-    assert waiter.join() == [b"who"]
+    msg = waiter.join()
+    assert msg == [b"who"]
     assert _direct_reads(rep) == before + 1
+    return msg  # type: ignore[return-value]
+
+
+def test_curve_frames_read_directly_keep_their_metadata(two) -> None:
+    req, rep = _req_rep(two, "tcp://127.0.0.1:*", curve=True)
+    _request_read_directly(req, rep)
     # (recv_multipart copies: ask the pattern's envelope-free frame once more, uncopied)
     rep.send(b"you")
     assert req.recv() == b"you"
@@ -441,6 +448,31 @@ def test_curve_frames_read_directly_keep_their_metadata(two) -> None:
     frame = rep.recv(copy=False)
     assert frame.get("Socket-Type") == "REQ"
     assert frame.get("User-Id") == ""
+
+
+def test_plain_frames_read_directly_keep_their_metadata(two) -> None:
+    # PLAIN labels frames in the engine (no box to open): a lone message decoded for the
+    # direct read (zmtp/frames.py, *A lone message*) must be labelled as a batch would be
+    from zreactor.auth import ThreadAuthenticator
+
+    req_ctx, rep_ctx = two
+    auth = ThreadAuthenticator(rep_ctx)
+    auth.start()
+    try:
+        auth.configure_plain("*", {"admin": "secret"})
+        rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS, plain_server=True)
+        rep.bind("tcp://127.0.0.1:*")
+        req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS, plain_username=b"admin",
+                             plain_password=b"secret")
+        req.connect(rep.last_endpoint.decode())
+        (body,) = _request_read_directly(req, rep)
+        # (recv() hands the frame over as it was read: the label is the engine's)
+        assert body.properties["Socket-Type"] == "REQ"
+        assert body.properties["User-Id"] == "admin"
+        rep.send(b"you")
+        assert req.recv() == b"you"
+    finally:
+        auth.stop()
 
 
 def test_a_full_receive_queue_keeps_its_backlog_in_order(ctx, peers) -> None:

@@ -595,3 +595,33 @@ def test_an_encrypting_mechanism_reads_into_the_buffer_and_chunks() -> None:
             events = server.receive_batch(piece)
         got += [m for batch in events for m in batch.messages]
     assert got == messages
+
+
+# -- a lone message (the direct read) ------------------------------------------------------------
+
+
+def test_receive_lone_gives_the_one_message_receive_batch_would() -> None:
+    conn = in_traffic("REQ", "REP")
+    wire = encode_messages([[b"", b"reply"]])
+    assert conn.receive_lone(wire) == [b"", b"reply"]
+    # the stream goes on: the next chunk is decoded as usual
+    events = conn.receive_batch(encode_messages([[b"", b"next"]]))
+    assert [e.messages for e in events] == [[[b"", b"next"]]]  # type: ignore[attr-defined]
+
+
+def test_receive_lone_leaves_everything_else_to_receive_batch() -> None:
+    conn = in_traffic("REQ", "REP")
+    two = encode_messages([[b"", b"a"], [b"", b"b"]])
+    assert conn.receive_lone(two) is None  # two messages: nothing consumed
+    assert [e.messages for e in conn.receive_batch(two)] == [  # type: ignore[attr-defined]
+        [[b"", b"a"], [b"", b"b"]]]
+    # a message in progress (its first frame came alone) comes first
+    assert conn.receive_batch(b"\x01\x00") == []
+    assert conn.receive_lone(encode_messages([[b"", b"c"]])) is None
+    assert conn.receive_lone(PING_LOL) is None
+
+
+def test_receive_lone_refuses_before_traffic_and_for_a_publisher() -> None:
+    wire = encode_messages([[b"\x01topic"]])
+    assert ZmtpConnection("REQ").receive_lone(wire) is None  # greeting first
+    assert in_traffic("XPUB", "SUB").receive_lone(wire) is None  # maybe a subscription

@@ -518,3 +518,64 @@ def test_append_messages_gives_way_to_the_loop(messages: list[list[bytes]]) -> N
     assert len(out) == 2 * sum(map(len, messages))  # a header and a body per frame
     assert b"".join(out) == encode_messages(messages)  # type: ignore[arg-type]
     assert total == sum(len(f) for m in messages for f in m)
+
+
+# -- a lone message (the direct read's decode) ----------------------------------------------
+
+
+@pytest.mark.parametrize("message", [[b""], [b"reply"], [b"x" * 255], [b"", b"reply"],
+                                     [b"", b""], [b"id", b"x" * 255]])
+def test_a_lone_message_is_decoded_in_one_step(message: list[bytes]) -> None:
+    decoder = FrameDecoder()
+    wire = encode_messages([message])
+    assert decoder.lone_message(wire) == message
+    assert decoder.buffered == 0
+    # the stream goes on where it stopped: the next chunk decodes as usual
+    assert decoder.feed_messages(encode_messages([[b"next"]]), []) == ([[b"next"]], [], 0)
+
+
+@pytest.mark.parametrize("wire", [
+    encode_messages([[b"a"], [b"b"]]),              # a second message
+    encode_messages([[b"a", b"b", b"c"]]),          # a third frame
+    encode_messages([[b"x" * 256]]),                # a long frame
+    encode_messages([[b"", b"x" * 256]]),           # a long second frame
+    encode_command_frame(b"\x04PINGxx"),            # a command
+    encode_messages([[b"a"]]) + encode_command_frame(b"\x04PINGxx"),
+    encode_messages([[b"", b"reply"]])[:-1],        # a partial frame
+    encode_messages([[b"", b"reply"]])[:3],         # a partial second header
+    b"\x01\x00",                                    # a MORE frame alone
+    b"\x00",                                        # half a header
+    b"",
+    bytes([0x08, 0]),                               # reserved flags: the decoder's error
+])
+def test_anything_but_a_lone_message_is_left_to_the_decoder(wire: bytes) -> None:
+    decoder = FrameDecoder()
+    assert decoder.lone_message(wire) is None
+    assert decoder.buffered == 0 and decoder._offset == 0  # nothing consumed
+
+
+def test_a_lone_message_waits_behind_buffered_bytes() -> None:
+    decoder = FrameDecoder()
+    wire = encode_messages([[b"", b"first"]]) + encode_messages([[b"", b"second"]])
+    assert decoder.feed_messages(wire[:5], []) == ([], [b""], 0)
+    rest = wire[5:]
+    assert decoder.lone_message(rest) is None  # the partial frame comes first
+    assert decoder.feed_messages(rest, [b""])[0] == [[b"", b"first"], [b"", b"second"]]
+
+
+def test_a_lone_message_under_a_small_maxmsgsize_is_left_to_the_check() -> None:
+    decoder = FrameDecoder(maxmsgsize=4)
+    assert decoder.lone_message(encode_messages([[b"too long"]])) is None
+    with pytest.raises(ProtocolError, match="exceeds maxmsgsize 4"):
+        decoder.feed_messages(encode_messages([[b"too long"]]), [])
+
+
+@settings(max_examples=200, deadline=None)
+@given(wire=st.one_of(
+    st.lists(st.lists(st.binary(max_size=300), min_size=1, max_size=3), min_size=1,
+             max_size=2).map(encode_messages),
+    st.binary(max_size=20)))
+def test_a_lone_message_is_what_feed_messages_returns(wire: bytes) -> None:
+    lone = FrameDecoder().lone_message(wire)
+    if lone is not None:
+        assert FrameDecoder().feed_messages(wire, []) == ([lone], [], 0)

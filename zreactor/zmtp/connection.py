@@ -318,6 +318,19 @@ class ZmtpConnection:
             return self.receive_data(data)
         return self._traffic_batch(data, 0)
 
+    def receive_lone(self, data: bytes) -> list[bytes] | None:
+        """The frames of the one message ``data`` holds, if it is a lone message
+        (:mod:`.frames`, *A lone message*) of plain traffic; else None, having consumed
+        nothing: pass ``data`` to :meth:`receive_batch`.
+
+        What it returns, :meth:`receive_batch` would have reported as
+        ``[MessageBatch([msg])]``. Never for a publisher (its single-frame messages may be
+        subscriptions) or under an encrypting mechanism (every frame is a box).
+        """
+        if self._state is not _TRAFFIC or self._boxed or self._publisher or self._partial:
+            return None
+        return self._decoder.lone_message(data)
+
     def get_buffer(self) -> memoryview | None:
         """Where the engine should read next, or ``None``: then read a chunk and pass it to
         :meth:`receive_batch`.

@@ -15,9 +15,11 @@ one list from one call to the next on the same thread.
 So when the read would leave *exactly one message alone in the pipe*, the engine hands it to
 the waiting caller instead (:func:`read`): decoded by the one decoder, in the one read path
 (``read_once`` → ``data_received`` → ``_deliver``: only where ``_deliver`` would write the
-batch to the pipe does it put the message in the caller's hands), and the socket gives it to
-its pattern (``xrecv_direct``), which checks it as it checks every message it reads. It
-applies when all of these hold:
+batch to the pipe does it put the message in the caller's hands; a chunk that is exactly one
+short message, the request or the reply itself, is recognised by ``data_received`` in one
+step, :mod:`zreactor.zmtp.frames`, *A lone message*, and handed over as ``_deliver`` would),
+and the socket gives it to its pattern (``xrecv_direct``), which checks it as it checks every
+message it reads. It applies when all of these hold:
 
 * the socket asked for it: it waits in ``recv()`` on one connection's fd, its end of the pipe
   asleep (:func:`zreactor.sockets.caller_wait.wait`), and its pattern takes messages this way

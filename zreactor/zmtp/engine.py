@@ -540,8 +540,19 @@ class ZmtpEngine(PipeEngine):
         self._deliver(self.conn.buffer_updated, nbytes)
 
     def data_received(self, data: bytes) -> None:
-        """Decode what arrived; write every message to the pipe; flush once."""
+        """Decode what arrived; write every message to the pipe; flush once.
+
+        During a direct read (zmtp/direct_read.py), a chunk that is one lone message
+        (``conn.receive_lone``) goes to the waiting caller at once: what ``_deliver`` would
+        do with it, without the general decoder's batch."""
         self._small_read = len(data) < MIN_SPACE
+        catch = self._catch
+        if catch is not None and not self._drops_data:  # (a lone message is small)
+            msg = self.conn.receive_lone(data)
+            if msg is not None:
+                self._reads += 1  # traffic, for the heartbeat timers, as in _deliver
+                catch.append(self._label(msg) if self._label_batches else msg)
+                return
         self._deliver(self.conn.receive_batch, data)
 
     def _deliver(self, decode: Callable[[Any], list[Any]], received: Any) -> None:

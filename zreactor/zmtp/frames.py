@@ -74,6 +74,18 @@ again until it is complete.
 :func:`append_messages` is the matching encoder for frames already known to be ``bytes`` (the
 socket layer makes them so), with the same special case for short single-frame messages.
 
+A lone message
+--------------
+A request or a reply read on its own (the direct read, :mod:`zreactor.zmtp.direct_read`) is
+one chunk holding exactly one message of one or two short data frames: a body, or the empty
+delimiter and a body. :meth:`FrameDecoder.lone_message` recognises that chunk with a few
+comparisons and slices its bodies out, or, for anything else (something buffered, a
+command, a long frame, a third frame, a partial or a second message, a ``maxmsgsize`` small
+enough that short frames need the check), consumes nothing and returns None, so that the
+caller feeds the chunk to :meth:`FrameDecoder.feed_messages` as before. What it accepts,
+``feed_messages`` would return as ``[msg]`` with nothing left over: its branches are the
+loop's first two, unrolled for two frames.
+
 Equal runs
 ----------
 A stream of messages of one size (a throughput test, fixed-size records, samples) is a run
@@ -338,6 +350,33 @@ class FrameDecoder:
                 rb.append(view[used:])
         self._offset += used
         return items, partial, commands
+
+    def lone_message(self, data: bytes) -> list[bytes] | None:
+        """*A lone message*: if ``data`` is exactly one message of one or two short data
+        frames and nothing is buffered, consume it and return its frame bodies; else None,
+        having consumed nothing (feed it with :meth:`feed_messages`).
+
+        Only at a message boundary (no frames of a message in progress: the caller's
+        ``partial`` is empty).
+        """
+        rb = self._rb
+        if rb.end != rb.start or self._limit < SHORT_MAX:
+            return None  # something buffered; or short frames need the maxmsgsize check
+        size = len(data)
+        if size < 2:
+            return None
+        flags = data[0]
+        end = 2 + data[1]
+        if flags == MORE:  # the first of two frames: the second must end the chunk
+            if end + 2 > size or data[end] or end + 2 + data[end + 1] != size:
+                return None
+            msg = [data[2:end], data[end + 2:]]
+        elif flags or end != size:
+            return None
+        else:
+            msg = [data[2:]]
+        self._offset += size
+        return msg
 
     def feed_spans(self, data: BytesLike) -> tuple[bytearray, list[Span]]:
         """Consume ``data`` and return the frames it completed as spans, as
