@@ -11,8 +11,10 @@ woken and put back to sleep, two ``read_batch`` calls, the batch-limit arithmeti
 than the encoding and the ``send()`` together.
 
 So when the message would be *the whole batch*, the socket's thread hands it to the engine
-directly (:func:`send_message`): encoded by the connection (``send_batch`` of one message,
-so CURVE boxes it as any other), written with the engine's one write path (``send_now``,
+directly (:func:`send_message`): encoded by the connection (a small message, one or two
+short frames with nothing queued ahead and no box, in one join: ``small_message_data``; any
+other, ``send_batch`` of one message, so CURVE boxes it as any other), written with the
+engine's one write path (``send_now``,
 which queues what the kernel does not take, exactly as a pull would), and never appended to
 the pipe at all. It applies when all of these hold, checked under the engine's loop lease:
 
