@@ -470,7 +470,8 @@ class CallerShortcut:
                 # (a lone message handed over changed nothing _caller_read_fd looks at: no
                 # EOF, nothing queued, input running)
                 self._uses += 1
-                self._ensure_tick()  # a tick during the wait lapsed: arm the next
+                if self._tick_timer is None:  # (a tick that fires clears it first: _tick)
+                    self._ensure_tick()  # a tick during the wait lapsed: arm the next
             else:
                 # no longer lock-step, or the read may not go on here (the read filled the
                 # pipe: input blocked; or the read half ended): home, or the next wait
