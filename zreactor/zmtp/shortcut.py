@@ -456,7 +456,17 @@ class CallerShortcut:
             msg = None
             if readable:
                 if direct and engine._caller_read_fd() is not None:
-                    msg = self._read_direct(engine)
+                    # _read, its first chunk read by the direct read (:mod:`.direct_read`):
+                    # the message it caught, if any, and nothing more is read
+                    self.reads += 1
+                    caught: list[list[bytes]] = []
+                    nbytes = direct_read.read(engine, caught)
+                    if caught:
+                        self.direct_reads += 1
+                        msg = caught[0]
+                    elif nbytes >= engine.read_size:
+                        # a full chunk: more may be there, read as _read would have
+                        self._read(engine, CALLER_READ_CHUNKS - 1)
                 else:
                     self._read(engine)
                 if self._engine is not engine:
@@ -519,21 +529,6 @@ class CallerShortcut:
             self.reads += 1
             if engine.read_once() < engine.read_size:
                 break  # drained (or ended): a full chunk would mean more may be there
-
-    def _read_direct(self, engine: ZmtpEngine) -> list[bytes] | None:
-        """:meth:`_read` whose first chunk is read by the direct read (:mod:`.direct_read`;
-        lease held, and the engine may be read here): the message it caught, if any (and
-        nothing more is read), else None."""
-        self.reads += 1
-        caught: list[list[bytes]] = []
-        nbytes = direct_read.read(engine, caught)
-        if caught:
-            self.direct_reads += 1
-            return caught[0]
-        if nbytes >= engine.read_size:
-            # a full chunk: more may be there, read as _read would have (one chunk is read)
-            self._read(engine, CALLER_READ_CHUNKS - 1)
-        return None
 
     def _hold(self, engine: ZmtpEngine) -> None:
         """Keep the fd for the socket's next wait (lease held); to the loop if it may not
