@@ -876,6 +876,32 @@ def test_a_peer_hanging_up_on_a_held_read_is_seen_by_the_loop(stepped, raw_socke
     log.wait(EventKind.DISCONNECTED)
 
 
+def test_a_tick_that_lapses_during_a_wait_is_armed_again_when_the_wait_ends(
+        stepped, raw_sockets) -> None:
+    # A tick that finds the socket waiting on its held fd lapses; the end of that wait must
+    # arm the next, or an application that then stays away leaves the fd unpolled for good.
+    req, peer, log = _req_holding_its_read(stepped, raw_sockets)
+    shortcut = _shortcut(req)
+    got: list[bytes] = []
+    waiter = threading.Thread(target=lambda: got.append(req.recv()), daemon=True)
+    waiter.start()
+    deadline = time.monotonic() + DEADLINE
+    while not shortcut._polling:  # (tests may look inside: the wait has begun)
+        assert time.monotonic() < deadline, "the socket never waited on its held fd"
+        time.sleep(0.002)
+    stepped.advance(HOLD_TICK * 1.25)  # the tick finds the socket polling the fd: lapses
+    assert shortcut.reader is Reader.HELD and shortcut.taken_back == 0
+    peer.send([b"", b"the reply"])
+    waiter.join(DEADLINE)
+    assert got == [b"the reply"]
+    assert shortcut.reader is Reader.HELD  # lock-step: kept for the next wait
+    peer.sock.close()  # and the application stays away: only a tick can see this
+    stepped.advance(HOLD_TICK * 1.25)
+    stepped.advance(HOLD_TICK)
+    log.wait(EventKind.DISCONNECTED)
+    assert shortcut.taken_back == 1
+
+
 def test_a_heartbeat_timeout_looks_at_a_held_read_before_calling_the_peer_silent(
         stepped, raw_sockets) -> None:
     # A timeout shorter than the tick: the peer's PONG sits unread on the held fd when the

@@ -208,6 +208,9 @@ class Poller:
         self._sleeping_until: float | None = None
         #: interest changed since the current select() began
         self._interest_changed = False
+        #: a timer armed since then is due before _sleeping_until (it may be cancelled
+        #: since: missed_by_sleep looks at the heap then)
+        self._early_timer = False
         #: epoll, kqueue and devpoll keep the fd set in the kernel: a change is seen at once
         self._kernel_interest = self.name in ("epoll", "kqueue", "devpoll")
         #: fd readiness events dispatched so far, for statistics and tests
@@ -277,6 +280,9 @@ class Poller:
             raise ValueError(f"timer delay must be >= 0, got {delay!r}")
         timer = Timer(self, self.clock() + delay, callback, owner)
         heapq.heappush(self._timers, (timer.deadline, next(self._seq), timer))
+        until = self._sleeping_until
+        if until is None or timer.deadline < until:
+            self._early_timer = True
         return timer
 
     def cancel_timer(self, timer: Timer | None) -> None:
@@ -344,7 +350,7 @@ class Poller:
                 self._sleeping_until = self.clock() + max_wait
             else:  # the top of the heap (live: execute_timers just looked) sets the wake-up
                 self._sleeping_until = None if timeout is None else self._timers[0][0]
-            self._interest_changed = False
+            self._interest_changed = self._early_timer = False
         if not self._selector.get_map():
             # select() with nothing registered raises on some platforms; just sleep.
             if timeout is None:
@@ -375,6 +381,8 @@ class Poller:
         release; see :mod:`zreactor.reactor.lease`)."""
         if self._interest_changed and not self._kernel_interest:
             return True
+        if not self._early_timer:
+            return False  # (the common case: made cheap, it is on every lease's release)
         timers = self._timers
         while timers and not timers[0][2]._alive:  # dead entries at the top mean nothing
             heapq.heappop(timers)

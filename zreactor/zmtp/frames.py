@@ -363,18 +363,19 @@ class FrameDecoder:
         if rb.end != rb.start or self._limit < SHORT_MAX:
             return None  # something buffered; or short frames need the maxmsgsize check
         size = len(data)
-        if size < 2:
-            return None
-        flags = data[0]
-        end = 2 + data[1]
-        if flags == MORE:  # the first of two frames: the second must end the chunk
-            if end + 2 > size or data[end] or end + 2 + data[end + 1] != size:
+        try:  # (a header cut short is an IndexError: no length test before each index)
+            flags = data[0]
+            end = 2 + data[1]
+            if flags == MORE:  # the first of two frames: the second must end the chunk
+                if data[end] or end + 2 + data[end + 1] != size:
+                    return None
+                msg = [data[2:end], data[end + 2:]]
+            elif flags or end != size:
                 return None
-            msg = [data[2:end], data[end + 2:]]
-        elif flags or end != size:
+            else:
+                msg = [data[2:]]
+        except IndexError:
             return None
-        else:
-            msg = [data[2:]]
         self._offset += size
         return msg
 

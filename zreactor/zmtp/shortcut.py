@@ -476,7 +476,17 @@ class CallerShortcut:
             msg = None
             if readable:
                 if direct and engine._caller_read_fd() is not None:
-                    msg = self._read_direct(engine)
+                    # _read, its first chunk read by the direct read (:mod:`.direct_read`):
+                    # the message it caught, if any, and nothing more is read
+                    self.reads += 1
+                    caught: list[list[bytes]] = []
+                    nbytes = direct_read.read(engine, caught)
+                    if caught:
+                        self.direct_reads += 1
+                        msg = caught[0]
+                    elif nbytes >= engine.read_size:
+                        # a full chunk: more may be there, read as _read would have
+                        self._read(engine, CALLER_READ_CHUNKS - 1, CALLER_READ_BYTES - nbytes)
                 else:
                     self._read(engine)
                 if self._engine is not engine:
@@ -490,7 +500,8 @@ class CallerShortcut:
                 # (a lone message handed over changed nothing _caller_read_fd looks at: no
                 # EOF, nothing queued, input running)
                 self._uses += 1
-                self._ensure_tick()  # a tick during the wait lapsed: arm the next
+                if self._tick_timer is None:  # (a tick that fires clears it first: _tick)
+                    self._ensure_tick()  # a tick during the wait lapsed: arm the next
             else:
                 # no longer lock-step, or the read may not go on here (the read filled the
                 # pipe: input blocked; or the read half ended): home, or the next wait
@@ -541,21 +552,6 @@ class CallerShortcut:
             if nbytes < engine.read_size:
                 break  # drained (or ended): a full chunk would mean more may be there
             budget -= nbytes
-
-    def _read_direct(self, engine: ZmtpEngine) -> list[bytes] | None:
-        """:meth:`_read` whose first chunk is read by the direct read (:mod:`.direct_read`;
-        lease held, and the engine may be read here): the message it caught, if any (and
-        nothing more is read), else None."""
-        self.reads += 1
-        caught: list[list[bytes]] = []
-        nbytes = direct_read.read(engine, caught)
-        if caught:
-            self.direct_reads += 1
-            return caught[0]
-        if nbytes >= engine.read_size:
-            # a full chunk: more may be there, read as _read would have (one chunk is read)
-            self._read(engine, CALLER_READ_CHUNKS - 1, CALLER_READ_BYTES - nbytes)
-        return None
 
     def _hold(self, engine: ZmtpEngine) -> None:
         """Keep the fd for the socket's next wait (lease held); to the loop if it may not
