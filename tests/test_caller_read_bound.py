@@ -30,6 +30,7 @@ class _Engine:
     (65536, CALLER_READ_BYTES // 65536),   # full chunks of small messages: bytes bound
     (262180, 1),                           # a read of four 64 KiB frames is the whole bound
     (300_000, 1),
+    (200_000, 1),                          # what is left (56 KiB) would not hold a chunk
     (1000, 1),                             # a short read: drained
 ])
 def test_read_stops_at_its_byte_bound(nbytes: int, reads: int) -> None:

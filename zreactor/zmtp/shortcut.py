@@ -60,17 +60,20 @@ read ended the connection or paused its input (the fd then goes home at once, an
 caller is told).
 
 *The read's byte bound.* A caller read stops after :data:`CALLER_READ_CHUNKS` reads or
-:data:`CALLER_READ_BYTES` (256 KiB), whichever comes first. The bodies one caller read
+:data:`CALLER_READ_BYTES` (256 KiB), whichever comes first; it makes no read that the rest
+of the bound could not hold a chunk (``read_size``) of. The bodies one caller read
 decodes are allocated together, on the socket's thread (glibc's main arena, at the top of its
 heap), and freed together as the application takes them; once the freed run at the top
 reaches glibc's trim threshold (128 KiB by default), ``free()`` gives it back (``brk``) and
 the next read faults every page in again. Eight reads of four 64 KiB frames (the read
 buffer's size for them) made 2 MiB of bodies live per caller read: 13 page faults and 0.3
 ``brk`` calls per 64 KB message over tcp, 12 faults over ipc. One read of four frames keeps
-the run at 256 KiB: 5.5 faults over tcp and 3.6–6.4 over ipc (pyzmq's PULL: 4), the
-receiver's CPU 127–139 → 98–108 µs per message over tcp and 112–115 → 92–94 µs over ipc
-(``os.wait4`` of a zreactor PULL fed by a zreactor PUSH, 20 000 messages, start-up
-included). Full 64 KiB chunks of small messages meet the byte bound after four reads instead
+the run at 256 KiB: 5.3–5.5 faults over tcp and 4.7–5.5 over ipc (pyzmq's PULL fed by
+pyzmq: 0.8–6.2), the receiver's CPU 122–135 → 82–103 µs per message over tcp and 106–112 →
+91–96 µs over ipc (``os.wait4`` of a zreactor PULL fed by a zreactor PUSH, 20 000
+messages, start-up of about 25 µs per message included). The faults left come mostly from
+bodies the I/O thread read while the application was busy, in its own arena, freed together
+later (``madvise``). Full 64 KiB chunks of small messages meet the byte bound after four reads instead
 of eight: 2 600 messages of 100 B per caller read instead of 5 200, which only a receiver far
 behind its sender ever reads in one go.
 
@@ -546,8 +549,8 @@ class CallerShortcut:
         """Read the lent fd through the engine's one read path, ``chunks`` reads and
         ``budget`` bytes at most (lease held; see *The read's byte bound*)."""
         for _ in range(chunks):
-            if budget <= 0 or engine._caller_read_fd() is None:
-                break
+            if budget < engine.read_size or engine._caller_read_fd() is None:
+                break  # (a read may bring a chunk or more: what is left would not hold it)
             self.reads += 1
             nbytes = engine.read_once()
             if nbytes < engine.read_size:
