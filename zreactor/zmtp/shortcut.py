@@ -69,13 +69,13 @@ the next read faults every page in again. Eight reads of four 64 KiB frames (the
 buffer's size for them) made 2 MiB of bodies live per caller read: 13 page faults and 0.3
 ``brk`` calls per 64 KB message over tcp, 12 faults over ipc. One read of four frames keeps
 the run at 256 KiB: 5.3–5.5 faults over tcp and 4.7–5.5 over ipc (pyzmq's PULL fed by
-pyzmq: 0.8–6.2), the receiver's CPU 122–135 → 82–103 µs per message over tcp and 106–112 →
-91–96 µs over ipc (``os.wait4`` of a zreactor PULL fed by a zreactor PUSH, 20 000
-messages, start-up of about 25 µs per message included). The faults left come mostly from
-bodies the I/O thread read while the application was busy, in its own arena, freed together
-later (``madvise``). Full 64 KiB chunks of small messages meet the byte bound after four reads instead
-of eight: 2 600 messages of 100 B per caller read instead of 5 200, which only a receiver far
-behind its sender ever reads in one go.
+pyzmq: 0.8–6.2), the receiver's CPU 122–135 → 82–103 µs per message over tcp and
+106–112 → 91–96 µs over ipc (``os.wait4`` of a zreactor PULL fed by a zreactor PUSH,
+20 000 messages, start-up of about 25 µs per message included). The faults left come mostly
+from bodies the I/O thread read while the application was busy, in its own arena, freed
+together later (``madvise``). Full 64 KiB chunks of small messages meet the byte bound after
+four reads instead of eight: 2 600 messages of 100 B per caller read instead of 5 200, which
+only a receiver far behind its sender ever reads in one go.
 
 *The held read* (lock-step sockets: REQ and REP). Lent only while the socket waits, the fd
 is the loop's again between one wait and the next, and a reply that lands in that window
@@ -162,7 +162,15 @@ if TYPE_CHECKING:
     from ..reactor.poller import Timer
     from .engine import ZmtpEngine
 
-__all__ = ["CALLER_READ_BYTES", "CALLER_READ_CHUNKS", "HOLD_TICK", "READER", "CallerShortcut", "Reader", "ReaderEvent"]
+__all__ = [
+    "CALLER_READ_BYTES",
+    "CALLER_READ_CHUNKS",
+    "HOLD_TICK",
+    "READER",
+    "CallerShortcut",
+    "Reader",
+    "ReaderEvent",
+]
 
 #: most ``recv()`` calls one :meth:`CallerShortcut.take_back` makes
 CALLER_READ_CHUNKS = 8
