@@ -81,8 +81,28 @@ async def debug_request(client: Any, seq: int, command: str, **arguments: Any) -
         reply = await client.control_channel.get_msg(timeout=TIMEOUT)
         if reply["parent_header"]["msg_id"] == msg["header"]["msg_id"]:
             content = reply["content"]
-            assert content.get("success"), (command, content)
+            if not content.get("success"):
+                raise AssertionError((command, content, await kernel_errors(client)))
             return content  # type: ignore[no-any-return]
+
+
+async def kernel_errors(client: Any) -> list[str]:
+    """What the kernel published on iopub as errors or stderr in the next second: why a
+    request failed inside it (the debugger runs ``debugpy.listen`` as a silent execute whose
+    reply the client never sees; its traceback still goes out on iopub)."""
+    found: list[str] = []
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        try:
+            msg = await client.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+        except Exception:  # queue.Empty from jupyter_client: nothing more came
+            break
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "error":
+            found.append(f"{content['ename']}: {content['evalue']}")
+        elif kind == "stream" and content.get("name") == "stderr":
+            found.append(content["text"])
+    return found
 
 
 async def debug(client: Any) -> str:

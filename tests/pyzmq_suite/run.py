@@ -9,7 +9,8 @@ Usage::
 What it does, in order:
 
 1. **Fetch** pyzmq's sdist, pinned by version and sha256, with pip
-   (``pip download --no-binary :all: --no-deps pyzmq==27.3.0``) into a cache folder
+   (``pip download --no-binary pyzmq --no-deps pyzmq==27.3.0``; not ``:all:``, which would
+   build pip's metadata step's own build tools, Cython among them, from source) into a cache folder
    (``$ZREACTOR_PYZMQ_SUITE_CACHE``, default ``~/.cache/zreactor/pyzmq-suite``); a cached copy
    is reused only if its sha256 matches. A mismatch is fatal: we never run tests we did not pin.
 2. **Extract** only ``tests/`` and ``pytest.ini`` (never the sdist's ``zmq/`` source, which
@@ -78,7 +79,7 @@ def fetch_sdist(cache: Path) -> Path:
     if sdist.exists() and sha256(sdist) == SDIST_SHA256:
         return sdist
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", "pyzmq",
                "--no-deps", f"pyzmq=={PYZMQ_VERSION}", "-d", tmp]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         fetched = Path(tmp, SDIST)
