@@ -177,7 +177,7 @@ def test_every_name_a_pattern_class_defines_is_forwarded() -> None:
         assert shared <= forwarded  # the rule as the issue states it
     assert {"xsend", "xrecv", "xhas_in", "xhas_out", "xattach_pipe", "xread_activated",
             "xwrite_activated", "xpipe_terminated", "xsetsockopt", "xhiccuped", "socket_type",
-            "lock_step", "subscriptions", *zmq.Socket._SHADOW_DELEGATES} <= forwarded
+            "holds_reads", "subscriptions", *zmq.Socket._SHADOW_DELEGATES} <= forwarded
 
 
 def test_a_pattern_socket_never_meets_a_forwarder() -> None:

@@ -93,7 +93,7 @@ def machines() -> dict[str, Diagram]:
             "from the pipe (the same table as the input flow).", OUTPUT_FLOW),
         "caller-read": Diagram(
             "ZMTP engine: who reads the fd", "zreactor/zmtp/shortcut.py: READER",
-            "Caller I/O: the loop, a waiting socket's thread, or nobody between a lock-step "
+            "Caller I/O: the loop, a waiting socket's thread, or nobody between a holding "
             "socket's calls (*held*, until its next wait or the loop's tick); entering a "
             "state sets the loop's read interest to match.", READER),
         "engine": Diagram(

@@ -17,10 +17,11 @@ by hand around it (:meth:`Pipe.rouse <zreactor.sockets.pipe.Pipe.rouse>` /
 :meth:`~zreactor.sockets.pipe.Pipe.settle`) instead of by an ``ACTIVATE_READ`` this thread
 would send to itself.
 
-*Lock-step sockets* (REQ, REP: ``Socket.lock_step``) go one step further and keep their
-connections' reads between their calls: the shortcut's *held read*
+*Sockets that know their next call* (``Socket.holds_reads``: REQ and REP, which alternate
+strictly between send and recv; PULL, which only receives) go one step further and keep
+their connections' reads between their calls: the shortcut's *held read*
 (:mod:`zreactor.zmtp.shortcut`). :func:`arrange` tells every shortcut of a socket whether it
-may hold, whenever the socket's pipes change: only a lock-step socket with at most
+may hold, whenever the socket's pipes change: only such a socket with at most
 :data:`MAX_CALLER_READS` connections whose wake-up fd was never handed out (an event loop
 watching that fd would not know to wait on a held connection; it lends for itself). A socket
 that returns to the application without waiting (``EAGAIN``, ``EVENTS``, a ``Poller``,
@@ -196,15 +197,16 @@ def read_waiting(pipes: list[Pipe]) -> int:
     return read
 
 
-def arrange(pipes: list[Pipe], lock_step: bool) -> None:
+def arrange(pipes: list[Pipe], holds_reads: bool) -> None:
     """Tell the shortcuts of ``pipes`` (all of one socket) whether they may hold reads
-    between the socket's calls: ``lock_step`` and few enough connections (module
-    docstring). A shortcut that may no longer hold gives back what it holds."""
-    hold = lock_step and len(pipes) <= MAX_CALLER_READS
+    between the socket's calls: ``holds_reads`` (the socket's pattern knows its next call)
+    and few enough connections (module docstring). A shortcut that may no longer hold gives
+    back what it holds."""
+    hold = holds_reads and len(pipes) <= MAX_CALLER_READS
     for pipe in pipes:
         shortcut = pipe.shortcut
-        if shortcut is not None and shortcut.lock_step is not hold:
-            shortcut.lock_step = hold
+        if shortcut is not None and shortcut.holds_reads is not hold:
+            shortcut.holds_reads = hold
             if not hold:
                 shortcut.release()
 

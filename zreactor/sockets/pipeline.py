@@ -68,6 +68,9 @@ class PullSocket(Socket):
     """``zmq.PULL``: fair-queues messages from upstream peers."""
 
     socket_type = SocketType.PULL
+    #: it only receives: its reads are held between its calls (``Socket.holds_reads``), so
+    #: a stream is read by the thread that takes it, not by the I/O thread beside it
+    holds_reads = True
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

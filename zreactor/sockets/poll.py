@@ -15,7 +15,7 @@ until something is ready or the timeout passes:
 
 1. ask each socket for its events (``socket._events()``), which first runs the commands
    already in its mailbox and so clears the wake-up fd (and gives back any connection read
-   a lock-step socket holds for its own next wait: the wait is here, see
+   a socket that holds its reads holds for its own next wait: the wait is here, see
    :mod:`zreactor.sockets.caller_wait`);
 2. if any registered socket or fd is ready, return at once;
 3. otherwise block in ``poll(2)`` on every socket's wake-up fd and every raw fd, until one of

@@ -135,7 +135,7 @@ class ReqSocket(DealerSocket):
     """``zmq.REQ``: one request, then its reply (see the module docstring)."""
 
     socket_type = SocketType.REQ
-    lock_step = True
+    holds_reads = True
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -262,7 +262,7 @@ class RepSocket(Socket):
     """``zmq.REP``: receive a request, send its reply (see the module docstring)."""
 
     socket_type = SocketType.REP
-    lock_step = True
+    holds_reads = True
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ pieces, both here:
     an awaitable socket to, and whose test asserts ``type(stream.socket) is zmq.Socket``).
     Its class cannot hold the pattern, so the base class forwards it: once the patterns are
     defined, :func:`forward_to_original` replaces on the base every name a pattern class
-    defines (the ``x*`` hooks, ``socket_type``, ``lock_step``, STREAM's ``bind``, SUB's
+    defines (the ``x*`` hooks, ``socket_type``, ``holds_reads``, STREAM's ``bind``, SUB's
     ``subscriptions``, their helpers; dunders aside), plus the ``_SHADOW_DELEGATES``, by a
     :class:`Forwarded`, which an exact instance (always a shadow) reads on its original.
     The base's code (``send``, ``recv``, ``poll``, options, ...) then runs on the shadow

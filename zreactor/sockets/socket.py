@@ -168,10 +168,11 @@ class Socket(Endpoints, Conveniences, Own):
     own_state: Any
     #: pyzmq's: ``send(copy=False, track=True)`` of a shorter frame reports done at once
     copy_threshold: int = COPY_THRESHOLD
-    #: the pattern alternates strictly between one send and one recv (REQ, REP): between
-    #: its calls, its few connections' reads stay on this thread (the *held read* of
+    #: the pattern's next call on its connections is known: REQ and REP alternate strictly
+    #: between one send and one recv, PULL only receives. Between its calls, its few
+    #: connections' reads stay on this thread (the *held read* of
     #: :mod:`zreactor.zmtp.shortcut`, arranged by :mod:`~zreactor.sockets.caller_wait`)
-    lock_step = False
+    holds_reads = False
     #: a shadow's original (None for a socket that is not one), per object: a shadow shares
     #: the original's attribute dict (``sockets/shadow.py``)
     __slots__ = ("_shadow_obj",)
@@ -349,7 +350,7 @@ class Socket(Endpoints, Conveniences, Own):
     def _arrange_caller_reads(self) -> None:
         """The pipes (or the wake-up fd's audience) changed: may the connections' reads be
         held between calls? (:func:`caller_wait.arrange`)"""
-        caller_wait.arrange(self._pipes, self.lock_step and not self._fd_shared)
+        caller_wait.arrange(self._pipes, self.holds_reads and not self._fd_shared)
 
     def _share_fd(self) -> int:
         """The wake-up fd, for a caller that may wait on it outside this socket."""

@@ -27,7 +27,7 @@ Both live on the same I/O thread and call each other directly. The contract, in 
                                               reads it through the engine's read path (a
                                               lone message may go to the waiting socket
                                               instead of the pipe: zmtp/direct_read.py)
-    | shortcut.release()                      a lock-step socket gives back a held read
+    | shortcut.release()                      a socket gives back a held read
     | [I/O thread:] the shortcut's tick       a held read nobody came for goes back to
                                               the loop
     )*

@@ -77,12 +77,14 @@ together later (``madvise``). Full 64 KiB chunks of small messages meet the byte
 four reads instead of eight: 2 600 messages of 100 B per caller read instead of 5 200, which
 only a receiver far behind its sender ever reads in one go.
 
-*The held read* (lock-step sockets: REQ and REP). Lent only while the socket waits, the fd
+*The held read* (sockets that know their next call: REQ, REP, PULL). Lent only while the
+socket waits, the fd
 is the loop's again between one wait and the next, and a reply that lands in that window
 (it lands during the peer's turnaround, while the socket is still on its way from ``send()``
 to ``recv()``) wakes the I/O thread instead, which reads it and hands it over: the two
 thread wake-ups the shortcut exists to save. A socket that alternates strictly between
-``send()`` and ``recv()`` knows what comes next, so it sets :attr:`CallerShortcut.lock_step`
+``send()`` and ``recv()`` knows what comes next, and so does one that only receives (PULL),
+so it sets :attr:`CallerShortcut.holds_reads`
 and the fd stays with its thread *between* its calls too: a caller write or a caller read
 ends in the same lease with the fd kept away from the loop, **held**, and the next wait
 polls it without lending anything. Who reads the fd is one machine, :data:`READER` over
@@ -176,7 +178,7 @@ __all__ = [
 CALLER_READ_CHUNKS = 8
 #: most bytes one :meth:`CallerShortcut.take_back` reads (see *The read's byte bound*)
 CALLER_READ_BYTES = 256 * 1024
-#: the loop takes back a read held for a lock-step socket that did not come back to use it
+#: the loop takes back a read held for a socket that did not come back to use it
 #: for this long (seconds; so within two ticks of its last use, see *The held read*); the
 #: loop wakes once per tick while an exchange goes on
 HOLD_TICK = 0.05
@@ -199,9 +201,9 @@ class ReaderEvent(enum.Enum):
 
     #: the socket is about to wait on it
     LEND = "lend_read()"
-    #: a caller write or read of a lock-step socket: keep it for the next wait
-    HOLD = "hold (lock-step)"
-    #: the socket gives it back (done waiting, not lock-step, or returning to the app)
+    #: a caller write or read of a socket that knows its next call: keep it for the next wait
+    HOLD = "hold (next call known)"
+    #: the socket gives it back (done waiting, may not hold, or returning to the app)
     GIVE_BACK = "give back"
     #: the loop's tick found it held: nobody came to wait on it
     TAKE_BACK = "tick"
@@ -251,9 +253,9 @@ class CallerShortcut:
 
     Attributes:
         reader: who reads the engine's fd (:class:`Reader`, moved by :data:`READER`).
-        lock_step: set by the socket's thread (:func:`zreactor.sockets.caller_wait.arrange`):
-            its socket alternates strictly between send and recv, so reads are held between
-            its calls (see *The held read*).
+        holds_reads: set by the socket's thread (:func:`zreactor.sockets.caller_wait.arrange`):
+            its socket knows its next call (REQ and REP alternate send and recv, PULL only
+            receives), so reads are held between its calls (see *The held read*).
         writes: messages or batches written by the socket's thread (:meth:`offer_write`,
             :meth:`write_direct`).
         direct_writes: those of them written by :meth:`write_direct`, never queued.
@@ -268,7 +270,7 @@ class CallerShortcut:
     """
 
     __slots__ = ("_engine", "_thread", "_tick_timer", "_tick_mark", "_uses", "_polling",
-                 "_held_fd", "reader", "lock_step", "writes", "direct_writes", "direct_reads", "reads",
+                 "_held_fd", "reader", "holds_reads", "writes", "direct_writes", "direct_reads", "reads",
                  "early_reads", "lends", "holds", "taken_back")
 
     def __init__(self) -> None:
@@ -284,7 +286,7 @@ class CallerShortcut:
         #: the fd while ``HELD`` (read without the lease by the socket's thread)
         self._held_fd = -1
         self.reader = Reader.LOOP
-        self.lock_step = False
+        self.holds_reads = False
         self.writes = 0
         self.direct_writes = 0
         self.direct_reads = 0
@@ -361,7 +363,7 @@ class CallerShortcut:
                 return False
             self.direct_writes += 1
             self.writes += 1  # (_wrote, one call less on the request/reply path)
-            if self.lock_step:
+            if self.holds_reads:
                 if self.reader is not _HELD:
                     self._hold(engine)
                 self._uses += 1
@@ -391,10 +393,10 @@ class CallerShortcut:
             lease.release()
 
     def _wrote(self, engine: ZmtpEngine) -> None:
-        """A caller write is done (lease held): count it; a lock-step socket keeps the read
+        """A caller write is done (lease held): count it; a socket that holds keeps the read
         of the reply for its wait (*The held read*)."""
         self.writes += 1
-        if self.lock_step:
+        if self.holds_reads:
             if self.reader is not _HELD:
                 self._hold(engine)  # the reply is next: keep its read for the wait
             self._uses += 1
@@ -466,7 +468,7 @@ class CallerShortcut:
 
     def take_back(self, readable: bool, direct: bool = False) -> list[bytes] | None:
         """End the socket's wait on a lent or held fd, first reading it here if it became
-        readable: back to the loop, or held for a lock-step socket (*The held read*).
+        readable: back to the loop, or held for a socket that holds (*The held read*).
 
         Args:
             readable: the fd became readable: read it first.
@@ -504,18 +506,18 @@ class CallerShortcut:
                 if self._engine is not engine:
                     return None  # the read ended it: withdraw() gave the fd back with it
             if self.reader is not _HELD:
-                if self.lock_step:
+                if self.holds_reads:
                     self._hold(engine)
                 elif self.reader is not _LOOP:
                     READER.fire(self, ReaderEvent.GIVE_BACK)
-            elif self.lock_step and (msg is not None or engine._caller_read_fd() is not None):
+            elif self.holds_reads and (msg is not None or engine._caller_read_fd() is not None):
                 # (a lone message handed over changed nothing _caller_read_fd looks at: no
                 # EOF, nothing queued, input running)
                 self._uses += 1
                 if self._tick_timer is None:  # (a tick that fires clears it first: _tick)
                     self._ensure_tick()  # a tick during the wait lapsed: arm the next
             else:
-                # no longer lock-step, or the read may not go on here (the read filled the
+                # may no longer hold, or the read may not go on here (the read filled the
                 # pipe: input blocked; or the read half ended): home, or the next wait
                 # would poll a readable fd it may not read, and spin
                 READER.fire(self, ReaderEvent.GIVE_BACK)
