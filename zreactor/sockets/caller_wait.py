@@ -18,7 +18,7 @@ by hand around it (:meth:`Pipe.rouse <zreactor.sockets.pipe.Pipe.rouse>` /
 would send to itself.
 
 *Sockets that know their next call* (``Socket.holds_reads``: REQ and REP, which alternate
-strictly between send and recv; PULL, which only receives) go one step further and keep
+strictly between send and recv; PULL and SUB, which only receive) go one step further and keep
 their connections' reads between their calls: the shortcut's *held read*
 (:mod:`zreactor.zmtp.shortcut`). :func:`arrange` tells every shortcut of a socket whether it
 may hold, whenever the socket's pipes change: only such a socket with at most

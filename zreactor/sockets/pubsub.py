@@ -360,6 +360,10 @@ class SubSocket(XSubSocket):
 
     socket_type = SocketType.SUB
     _filters = True
+    #: it only receives (what it writes is its subscriptions, each sent before the
+    #: ``setsockopt`` returns): its reads are held between its calls (``Socket.holds_reads``),
+    #: so a stream is read by the thread that takes it, not by the I/O thread beside it
+    holds_reads = True
 
     def xsetsockopt(self, option: int, value: Any) -> bool:
         """Handle ``SUBSCRIBE``/``UNSUBSCRIBE`` (bytes; ``subscribe()`` also takes str).

@@ -169,7 +169,7 @@ class Socket(Endpoints, Conveniences, Own):
     #: pyzmq's: ``send(copy=False, track=True)`` of a shorter frame reports done at once
     copy_threshold: int = COPY_THRESHOLD
     #: the pattern's next call on its connections is known: REQ and REP alternate strictly
-    #: between one send and one recv, PULL only receives. Between its calls, its few
+    #: between one send and one recv, PULL and SUB only receive. Between its calls, its few
     #: connections' reads stay on this thread (the *held read* of
     #: :mod:`zreactor.zmtp.shortcut`, arranged by :mod:`~zreactor.sockets.caller_wait`)
     holds_reads = False

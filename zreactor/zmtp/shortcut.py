@@ -77,13 +77,13 @@ together later (``madvise``). Full 64 KiB chunks of small messages meet the byte
 four reads instead of eight: 2 600 messages of 100 B per caller read instead of 5 200, which
 only a receiver far behind its sender ever reads in one go.
 
-*The held read* (sockets that know their next call: REQ, REP, PULL). Lent only while the
+*The held read* (sockets that know their next call: REQ, REP, PULL, SUB). Lent only while the
 socket waits, the fd
 is the loop's again between one wait and the next, and a reply that lands in that window
 (it lands during the peer's turnaround, while the socket is still on its way from ``send()``
 to ``recv()``) wakes the I/O thread instead, which reads it and hands it over: the two
 thread wake-ups the shortcut exists to save. A socket that alternates strictly between
-``send()`` and ``recv()`` knows what comes next, and so does one that only receives (PULL),
+``send()`` and ``recv()`` knows what comes next, and so does one that only receives (PULL, SUB),
 so it sets :attr:`CallerShortcut.holds_reads`
 and the fd stays with its thread *between* its calls too: a caller write or a caller read
 ends in the same lease with the fd kept away from the loop, **held**, and the next wait
@@ -254,8 +254,8 @@ class CallerShortcut:
     Attributes:
         reader: who reads the engine's fd (:class:`Reader`, moved by :data:`READER`).
         holds_reads: set by the socket's thread (:func:`zreactor.sockets.caller_wait.arrange`):
-            its socket knows its next call (REQ and REP alternate send and recv, PULL only
-            receives), so reads are held between its calls (see *The held read*).
+            its socket knows its next call (REQ and REP alternate send and recv, PULL and
+            SUB only receive), so reads are held between its calls (see *The held read*).
         writes: messages or batches written by the socket's thread (:meth:`offer_write`,
             :meth:`write_direct`).
         direct_writes: those of them written by :meth:`write_direct`, never queued.
