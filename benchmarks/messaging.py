@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     global _pinned
     for kind in kinds:
         placements = args.placement or (
-            ["free"] if kind == "thr" or not hasattr(os, "sched_setaffinity") else list(PLACEMENTS))
+            ["free"] if kind == "thr" or not hasattr(os, "sched_setaffinity")
+            else list(PLACEMENTS))
         for placement in placements:
             _pinned = {min(os.sched_getaffinity(0))} if placement == "one-core" else None
             for transport in transports:
@@ -236,7 +237,8 @@ def _print_row(row: dict[str, Any], libs: list[str]) -> None:
             ratio = z["msg_per_s"] / p["msg_per_s"]
             line += f"   pyzmq {p['msg_per_s'] / 1e3:9.1f} k msg/s   zreactor/pyzmq {ratio:5.2f}"
     else:
-        line = (f"lat  {transport:<6} {size:>6} B{where}  zreactor median {z['median_us']:7.1f} us "
+        line = (f"lat  {transport:<6} {size:>6} B{where}  zreactor median "
+                f"{z['median_us']:7.1f} us "
                 f"p99 {z['p99_us']:7.1f} us")
         if "zmq" in libs:
             p = row["zmq"]
