@@ -180,6 +180,11 @@ class StreamEngine(Engine):
 
     #: bytes asked of each ``recv()``.
     read_size = 65536
+    # The attributes the per-message paths read live in slots, here and in the ZMTP engine's
+    # classes: an instance dict past 30 keys stops sharing its class's keys (CPython 3.11),
+    # and then no call of a method on the engine is specialized. A subclass keeps the dict.
+    __slots__ = ("sock", "codec", "high_water", "low_water", "read_state", "write_state",
+                 "_wqueue", "write_buffer_size", "_handle", "bytes_received", "bytes_sent")
 
     def __init__(
         self,

@@ -278,6 +278,9 @@ class PipeEngine(StreamEngine):
     #: the engine hands one message read for a waiting socket straight to it (the direct
     #: read, zmtp/direct_read.py): the ZMTP engine does; a raw engine's reads take the pipe
     reads_direct = False
+    # (slots, not dict entries: see StreamEngine)
+    __slots__ = ("session", "shortcut", "handshake", "input", "output", "_backlog", "_reads",
+                 "_caller_mark")
 
     def __init__(self, sock: socket.socket, session: Any, *, endpoint: str, high_water: int,
                  shortcut: CallerShortcut | None) -> None:
@@ -464,6 +467,11 @@ class ZmtpEngine(PipeEngine):
     writes_direct = True
     #: and comes from the kernel to the waiting socket without it (zmtp/direct_read.py)
     reads_direct = True
+    # (slots, not dict entries: see StreamEngine)
+    __slots__ = ("conn", "socket_type", "handshake_ivl", "heartbeat_ivl", "heartbeat_ttl",
+                 "heartbeat_timeout", "_batch_limit", "_small_read", "_catch",
+                 "_handshake_timer", "_timeout_timer", "_timeout_mark", "_ttl_timer",
+                 "_ttl_mark", "_drops_data", "_labelled", "_label_batches")
 
     def __init__(
         self,
