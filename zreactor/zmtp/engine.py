@@ -272,15 +272,10 @@ class PipeEngine(StreamEngine):
     #: a subscriber's output is its subscriptions (ZmtpEngine): each leaves at once, not
     #: once per read (see ``_caller_write``)
     _subscriber = False
-    #: the engine encodes a single message for the direct write (zmtp/direct.py): the ZMTP
-    #: engine does; a raw engine's messages take the pipe
-    writes_direct = False
-    #: the engine hands one message read for a waiting socket straight to it (the direct
-    #: read, zmtp/direct_read.py): the ZMTP engine does; a raw engine's reads take the pipe
-    reads_direct = False
-    # (slots, not dict entries: see StreamEngine)
+    # (slots, not dict entries: see StreamEngine; the two flags are slots too, not class
+    # attributes, which CPython 3.11 does not specialize reading through an instance)
     __slots__ = ("session", "shortcut", "handshake", "input", "output", "_backlog", "_reads",
-                 "_caller_mark")
+                 "_caller_mark", "writes_direct", "reads_direct")
 
     def __init__(self, sock: socket.socket, session: Any, *, endpoint: str, high_water: int,
                  shortcut: CallerShortcut | None) -> None:
@@ -297,6 +292,12 @@ class PipeEngine(StreamEngine):
         #: keeps a stream of sends batched)
         self._reads = 0
         self._caller_mark = -1
+        #: the engine encodes a single message for the direct write (zmtp/direct.py): the
+        #: ZMTP engine does; a raw engine's messages take the pipe
+        self.writes_direct = False
+        #: the engine hands one message read for a waiting socket straight to it (the direct
+        #: read, zmtp/direct_read.py): the ZMTP engine does; a raw engine's reads take the pipe
+        self.reads_direct = False
 
     def _pull(self) -> None:
         """Move what the pipe holds to the stream (the subclass's encoding)."""
@@ -463,10 +464,6 @@ class ZmtpEngine(PipeEngine):
         input: reading flow (:class:`Flow`). output: pulling flow.
     """
 
-    #: a request, a reply goes to the kernel without the pipe (zmtp/direct.py)
-    writes_direct = True
-    #: and comes from the kernel to the waiting socket without it (zmtp/direct_read.py)
-    reads_direct = True
     # (slots, not dict entries: see StreamEngine)
     __slots__ = ("conn", "socket_type", "handshake_ivl", "heartbeat_ivl", "heartbeat_ttl",
                  "heartbeat_timeout", "_batch_limit", "_small_read", "_catch",
@@ -497,6 +494,9 @@ class ZmtpEngine(PipeEngine):
             mechanism = security.with_peer(_peer_ip(sock)).factory()
         self.conn = ZmtpConnection(socket_type, identity=identity, maxmsgsize=maxmsgsize,
                                    mechanism=mechanism)
+        # a request, a reply goes to the kernel without the pipe (zmtp/direct.py), and comes
+        # from the kernel to the waiting socket without it (zmtp/direct_read.py)
+        self.writes_direct = self.reads_direct = True
         self.socket_type = socket_type
         self.handshake_ivl = handshake_ivl
         self.heartbeat_ivl = heartbeat_ivl

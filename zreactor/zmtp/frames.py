@@ -78,8 +78,9 @@ socket layer makes them so), with the same special case for short single-frame m
 *The small message.* A request or a reply written on its own (the engine's direct write,
 zmtp/direct.py) is a batch of one: one or two short frames (REQ's empty delimiter and the
 body). :func:`encode_small` returns its wire bytes from one join of its headers and bodies,
-without the list that :func:`append_messages` fills and the caller joins and clears; any
-other message gets ``None`` and takes that list.
+without the list that :func:`append_messages` fills and the caller joins and clears (for the
+empty delimiter and a body, one concatenation of a pre-built four-byte header and the body);
+any other message gets ``None`` and takes that list.
 
 A lone message
 --------------
@@ -187,6 +188,9 @@ _SHORT_HEADERS: tuple[tuple[bytes, ...], ...] = tuple(
 )
 #: the short headers of a data frame with MORE, and of a last frame (*The small message*)
 _MORE_HEADERS, _FINAL_HEADERS = _SHORT_HEADERS[MORE], _SHORT_HEADERS[0]
+#: the headers of a delimited message, by body size: the empty delimiter's frame and the
+#: body's header in one string (*The small message*)
+_DELIMITED_HEADERS = tuple(_MORE_HEADERS[0] + header for header in _FINAL_HEADERS)
 
 
 #: What the encoder accepts as a frame body.
@@ -749,6 +753,8 @@ def encode_small(frames: Sequence[bytes]) -> bytes | None:
     try:  # (a frame over SHORT_MAX: IndexError, past the end of the header tables)
         if len(frames) == 2:
             first, last = frames
+            if not first:  # a delimited message (REQ's, REP's reply): one concatenation
+                return _DELIMITED_HEADERS[len(last)] + last
             return b"".join((_MORE_HEADERS[len(first)], first, _FINAL_HEADERS[len(last)], last))
         if len(frames) == 1:
             last = frames[0]
