@@ -161,6 +161,7 @@ from . import direct, direct_read
 
 if TYPE_CHECKING:
     from ..reactor.io_thread import IOThread
+    from ..reactor.lease import LoopLease
     from ..reactor.poller import Timer
     from .engine import ZmtpEngine
 
@@ -269,14 +270,16 @@ class CallerShortcut:
         taken_back: ticks of the loop that found the fd still held.
     """
 
-    __slots__ = ("_engine", "_thread", "_tick_timer", "_tick_mark", "_uses", "_polling",
-                 "_held_fd", "reader", "holds_reads", "writes", "direct_writes", "direct_reads", "reads",
-                 "early_reads", "lends", "holds", "taken_back")
+    __slots__ = ("_engine", "_thread", "_lease", "_tick_timer", "_tick_mark", "_uses",
+                 "_polling", "_held_fd", "reader", "holds_reads", "writes", "direct_writes",
+                 "direct_reads", "reads", "early_reads", "lends", "holds", "taken_back")
 
     def __init__(self) -> None:
         self._engine: ZmtpEngine | None = None
         #: the serving engine's I/O thread (whose lease every call takes)
         self._thread: IOThread | None = None
+        #: that thread's lease, taken directly (``try_take()``, ``take()``: one call a lease)
+        self._lease: LoopLease | None = None
         self._tick_timer: Timer | None = None
         #: ``_uses`` when the tick was armed; uses of a held fd by the socket's thread (a
         #: caller write, the end of a wait); True while that thread polls it (see the tick)
@@ -301,6 +304,7 @@ class CallerShortcut:
     def serve(self, engine: ZmtpEngine) -> None:
         """``engine`` completed its handshake: the shortcut now does its work."""
         self._thread = engine.io_thread  # first: a caller that sees the engine sees its thread
+        self._lease = engine.io_thread.lease
         self._engine = engine
         self._tick_timer = None
         self._polling = False
@@ -355,7 +359,7 @@ class CallerShortcut:
             # it only spares a stream's sender a lease the rule would refuse under it. Wrong
             # either way, the lease's own test decides, or the message takes the pipe.)
             return False
-        lease = self._thread.try_lease()  # type: ignore[union-attr]
+        lease = self._lease.try_take()  # type: ignore[union-attr]
         if lease is None:
             return False
         try:
@@ -381,7 +385,7 @@ class CallerShortcut:
         engine = self._engine
         if engine is None:
             return False
-        lease = self._thread.try_lease()  # type: ignore[union-attr]
+        lease = self._lease.try_take()  # type: ignore[union-attr]
         if lease is None:
             return False
         try:
@@ -415,14 +419,14 @@ class CallerShortcut:
         engine = self._engine
         if engine is None or self.reader is not _LOOP:
             return False  # (racy reads, safe: re-read under the lease)
-        thread = self._thread
-        lease = thread.try_lease()  # type: ignore[union-attr]
+        loop = self._lease
+        lease = loop.try_take()  # type: ignore[union-attr]
         if lease is None:
             if on_a_loop_thread():
                 # a loop's own handler publishing (a log record from an I/O thread): it
                 # must not wait for a loop, which may be waiting for it; the loop reads
                 return False
-            lease = thread.wait_lease()  # type: ignore[union-attr]
+            lease = loop.take()  # type: ignore[union-attr]
         try:
             if (self._engine is not engine or self.reader is not _LOOP
                     or engine._caller_read_fd() is None):
@@ -451,7 +455,7 @@ class CallerShortcut:
             return self._held_fd
         if engine._caller_read_fd() is None:
             return None  # (a hint; re-read under the lease)
-        lease = self._thread.try_lease()  # type: ignore[union-attr]
+        lease = self._lease.try_take()  # type: ignore[union-attr]
         if lease is None:
             return None
         try:
@@ -482,7 +486,7 @@ class CallerShortcut:
         engine = self._engine
         if engine is None:
             return None  # closed while lent: it took its fd with it
-        lease = self._thread.wait_lease()  # type: ignore[union-attr]
+        lease = self._lease.take()  # type: ignore[union-attr]
         try:
             self._polling = False
             if self._engine is not engine:
@@ -583,7 +587,7 @@ class CallerShortcut:
         engine = self._engine
         if engine is None or self.reader is not _HELD:
             return  # (racy read, safe: see lend_read)
-        lease = self._thread.wait_lease()  # type: ignore[union-attr]
+        lease = self._lease.take()  # type: ignore[union-attr]
         try:
             if self._engine is engine and self.reader is _HELD:
                 READER.fire(self, ReaderEvent.GIVE_BACK)
