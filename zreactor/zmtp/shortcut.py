@@ -100,7 +100,7 @@ something else for a minute must still answer the peer's heartbeats, see it hang
 report that to its monitor. So the loop takes a held fd back by itself, on a *tick*: a
 timer of :data:`HOLD_TICK` on the engine, armed by the move into ``HELD`` (under the lease,
 so the lease's one wake-up shows it to the sleeping loop) and again by a socket that ends a
-wait and finds it lapsed. The socket's thread counts its uses of the fd (a caller write, the
+wait and finds it lapsed. The socket's thread marks its uses of the fd (a caller write, the
 end of a wait) and says while it polls it. A tick that finds the fd ``HELD``
 
 * and polled: lapses (the socket is waiting on it; the end of that wait arms the next);
@@ -257,9 +257,8 @@ class CallerShortcut:
         holds_reads: set by the socket's thread (:func:`zreactor.sockets.caller_wait.arrange`):
             its socket knows its next call (REQ and REP alternate send and recv, PULL and
             SUB only receive), so reads are held between its calls (see *The held read*).
-        writes: messages or batches written by the socket's thread (:meth:`offer_write`,
-            :meth:`write_direct`).
-        direct_writes: those of them written by :meth:`write_direct`, never queued.
+        direct_writes: messages written by :meth:`write_direct`, never queued (a part of
+            :attr:`writes`).
         direct_reads: messages read by :meth:`take_back` and handed straight to the waiting
             socket, never queued (:mod:`.direct_read`).
         reads: reads made by the socket's thread (``recv()`` calls, in :meth:`take_back`,
@@ -270,8 +269,8 @@ class CallerShortcut:
         taken_back: ticks of the loop that found the fd still held.
     """
 
-    __slots__ = ("_engine", "_thread", "_lease", "_tick_timer", "_tick_mark", "_uses",
-                 "_polling", "_held_fd", "reader", "holds_reads", "writes", "direct_writes",
+    __slots__ = ("_engine", "_thread", "_lease", "_tick_timer", "_used",
+                 "_polling", "_held_fd", "reader", "holds_reads", "_pulled_writes", "direct_writes",
                  "direct_reads", "reads", "early_reads", "lends", "holds", "taken_back")
 
     def __init__(self) -> None:
@@ -281,16 +280,17 @@ class CallerShortcut:
         #: that thread's lease, taken directly (``try_take()``, ``take()``: one call a lease)
         self._lease: LoopLease | None = None
         self._tick_timer: Timer | None = None
-        #: ``_uses`` when the tick was armed; uses of a held fd by the socket's thread (a
-        #: caller write, the end of a wait); True while that thread polls it (see the tick)
-        self._tick_mark = 0
-        self._uses = 0
+        #: the socket's thread used the held fd (a caller write, the end of a wait) since the
+        #: tick was armed (a flag, not a count: a store costs less than an increment on the
+        #: per-message path); True while that thread polls it (see the tick)
+        self._used = False
         self._polling = False
         #: the fd while ``HELD`` (read without the lease by the socket's thread)
         self._held_fd = -1
         self.reader = Reader.LOOP
         self.holds_reads = False
-        self.writes = 0
+        #: writes that pulled the pipe (:meth:`offer_write`); see :attr:`writes`
+        self._pulled_writes = 0
         self.direct_writes = 0
         self.direct_reads = 0
         self.reads = 0
@@ -298,6 +298,12 @@ class CallerShortcut:
         self.lends = 0
         self.holds = 0
         self.taken_back = 0
+
+    @property
+    def writes(self) -> int:
+        """Messages or batches written by the socket's thread: :meth:`offer_write`'s, and
+        :attr:`direct_writes` (both counted once, on the per-message path)."""
+        return self._pulled_writes + self.direct_writes
 
     # -- the engine's side (its I/O thread) ----------------------------------------------------
 
@@ -327,7 +333,7 @@ class CallerShortcut:
         timer = self._tick_timer
         engine = self._engine
         if (timer is None or not timer.active) and engine is not None:
-            self._tick_mark = self._uses
+            self._used = False
             self._tick_timer = engine.call_later(HOLD_TICK, self._tick)
 
     def _tick(self) -> None:
@@ -336,7 +342,7 @@ class CallerShortcut:
         self._tick_timer = None
         if self.reader is not Reader.HELD or self._polling:
             return  # nothing held, or the socket waits on it: its wait's end re-arms
-        if self._uses != self._tick_mark:
+        if self._used:
             self._ensure_tick()  # in use: look again in a tick
             return
         self.taken_back += 1
@@ -365,12 +371,11 @@ class CallerShortcut:
         try:
             if self._engine is not engine or not direct.send_message(engine, msg):
                 return False
-            self.direct_writes += 1
-            self.writes += 1  # (_wrote, one call less on the request/reply path)
+            self.direct_writes += 1  # (counted once: writes adds them up)
             if self.holds_reads:
                 if self.reader is not _HELD:
                     self._hold(engine)
-                self._uses += 1
+                self._used = True
             return True
         finally:
             lease.release()
@@ -399,11 +404,11 @@ class CallerShortcut:
     def _wrote(self, engine: ZmtpEngine) -> None:
         """A caller write is done (lease held): count it; a socket that holds keeps the read
         of the reply for its wait (*The held read*)."""
-        self.writes += 1
+        self._pulled_writes += 1
         if self.holds_reads:
             if self.reader is not _HELD:
                 self._hold(engine)  # the reply is next: keep its read for the wait
-            self._uses += 1
+            self._used = True
 
     def read_waiting(self) -> bool:
         """Read what already waits in the connection's kernel buffer, here and now
@@ -509,21 +514,23 @@ class CallerShortcut:
                     self._read(engine)
                 if self._engine is not engine:
                     return None  # the read ended it: withdraw() gave the fd back with it
-            if self.reader is not _HELD:
-                if self.holds_reads:
-                    self._hold(engine)
-                elif self.reader is not _LOOP:
+            reader = self.reader
+            if reader is _HELD:  # (first: a socket that holds, the request/reply case)
+                if self.holds_reads and (msg is not None
+                                         or engine._caller_read_fd() is not None):
+                    # (a lone message handed over changed nothing _caller_read_fd looks
+                    # at: no EOF, nothing queued, input running)
+                    self._used = True
+                    if self._tick_timer is None:  # (a tick that fires clears it: _tick)
+                        self._ensure_tick()  # a tick during the wait lapsed: arm the next
+                else:
+                    # may no longer hold, or the read may not go on here (the read filled
+                    # the pipe: input blocked; or the read half ended): home, or the next
+                    # wait would poll a readable fd it may not read, and spin
                     READER.fire(self, ReaderEvent.GIVE_BACK)
-            elif self.holds_reads and (msg is not None or engine._caller_read_fd() is not None):
-                # (a lone message handed over changed nothing _caller_read_fd looks at: no
-                # EOF, nothing queued, input running)
-                self._uses += 1
-                if self._tick_timer is None:  # (a tick that fires clears it first: _tick)
-                    self._ensure_tick()  # a tick during the wait lapsed: arm the next
-            else:
-                # may no longer hold, or the read may not go on here (the read filled the
-                # pipe: input blocked; or the read half ended): home, or the next wait
-                # would poll a readable fd it may not read, and spin
+            elif self.holds_reads:
+                self._hold(engine)
+            elif reader is not _LOOP:
                 READER.fire(self, ReaderEvent.GIVE_BACK)
             return msg
         finally:
