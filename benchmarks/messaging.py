@@ -11,6 +11,16 @@ library's best round (the machine is shared and noisy; the best round is the lea
 tcp and ipc run the two ends in two processes; inproc runs two threads of one process.
 If pyzmq is missing, the script says so and prints zreactor's figures alone.
 
+*Placement* (``--placement``). A round trip is two wake-ups and the CPU of both ends, and on
+a small VM which of them dominates depends on where the scheduler puts the processes: on two
+idle cores, each wake-up may cost tens of microseconds (a core waking from idle), which
+hides what the ends compute; on one core, a wake-up is a context switch and the round trip
+is close to the CPU both ends spend. The same run has been seen to flip between the two
+(pyzmq over ipc: 88 us, then 18 us). So latency is measured both ways by default: ``free``
+(the scheduler's choice) and ``one-core`` (every process of the measurement pinned to one
+CPU with ``sched_setaffinity``, the I/O threads included, for both libraries alike).
+Throughput runs ``free`` unless asked.
+
 Usage::
 
     python benchmarks/messaging.py                 # everything (~2-4 minutes)
@@ -41,6 +51,8 @@ SIZES = [10, 100, 1024, 65536]
 #: messages per throughput run, by size (scaled down by --quick)
 THR_COUNTS = {10: 200_000, 100: 200_000, 1024: 100_000, 65536: 5_000}
 LAT_COUNT = 5_000
+#: where a measurement's processes run (module docstring, *Placement*)
+PLACEMENTS = ("free", "one-core")
 
 
 def _env() -> dict[str, str]:
@@ -50,8 +62,19 @@ def _env() -> dict[str, str]:
     return env
 
 
+#: the CPUs the processes of a measurement are pinned to (None: the scheduler's choice)
+_pinned: set[int] | None = None
+
+
+def _pin() -> None:
+    """In a child, before it runs: pin it (and so its threads) to :data:`_pinned`."""
+    if _pinned is not None:
+        os.sched_setaffinity(0, _pinned)
+
+
 def _run_json(cmd: list[str], timeout: float) -> dict[str, Any]:
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(),
+                         preexec_fn=_pin)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["result"]
@@ -80,7 +103,7 @@ def two_process(lib: str, kind: str, transport: str, size: int, count: int) -> d
     local = subprocess.Popen(
         [sys.executable, PERF, f"local_{kind}", "--lib", lib, "--endpoint", endpoint,
          "--size", str(size), "--count", str(count)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), preexec_fn=_pin,
     )
     try:
         assert local.stdout is not None
@@ -133,8 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, action="append", help="message size(s) for thr")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per library")
     parser.add_argument("--quick", action="store_true", help="1 round, a fifth of the messages")
+    parser.add_argument("--placement", action="append", choices=PLACEMENTS,
+                        help="where the processes run (repeatable; default: both for "
+                             "latency, free for throughput; see the module docstring)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
+    if args.placement and "one-core" in args.placement and not hasattr(os, "sched_setaffinity"):
+        parser.error("--placement one-core needs os.sched_setaffinity (Linux)")
     rounds = 1 if args.quick else args.rounds
     scale = 0.2 if args.quick else 1.0
     transports = args.transport or ["tcp", "ipc", "inproc"]
@@ -153,44 +181,64 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# peer: pyzmq {zmq.pyzmq_version()} / libzmq {zmq.zmq_version()}")
     report: list[dict[str, Any]] = []
     kinds = [args.only] if args.only else ["thr", "lat"]
+    global _pinned
     for kind in kinds:
-        for transport in transports:
-            for size in (sizes if kind == "thr" else [100]):
-                count = int((THR_COUNTS.get(size, 50_000) if kind == "thr" else LAT_COUNT) * scale)
-                runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libs}
-                for _ in range(rounds):
-                    for lib in libs:
-                        try:
-                            runs[lib].append(measure(lib, kind, transport, size, count))
-                        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                            # one stuck run (seen with pyzmq over ipc) must not sink the table
-                            first = str(exc).strip().splitlines()[0][:150]
-                            print(f"# {lib} {kind} {transport} {size} B: run failed: {first}")
-                if not all(runs[lib] for lib in libs):
-                    print(f"# {kind} {transport} {size} B: no complete run for "
-                          f"{[lib for lib in libs if not runs[lib]]}; row skipped")
-                    continue
-                row = {"kind": kind, "transport": transport, "size": size, "count": count}
-                for lib in libs:
-                    row[lib] = best(runs[lib], kind)
-                report.append(row)
-                _print_row(row, libs)
+        placements = args.placement or (
+            ["free"] if kind == "thr" or not hasattr(os, "sched_setaffinity")
+            else list(PLACEMENTS))
+        for placement in placements:
+            _pinned = {min(os.sched_getaffinity(0))} if placement == "one-core" else None
+            for transport in transports:
+                for size in (sizes if kind == "thr" else [100]):
+                    row = _measure_row(kind, transport, size, placement, libs, rounds, scale)
+                    if row is not None:
+                        report.append(row)
+                        _print_row(row, libs)
+    _pinned = None
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
 
 
+def _measure_row(kind: str, transport: str, size: int, placement: str, libs: list[str],
+                 rounds: int, scale: float) -> dict[str, Any] | None:
+    """``rounds`` alternating measurements of each library; the row of their best, or None
+    if a library had no complete run."""
+    count = int((THR_COUNTS.get(size, 50_000) if kind == "thr" else LAT_COUNT) * scale)
+    runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libs}
+    for _ in range(rounds):
+        for lib in libs:
+            try:
+                runs[lib].append(measure(lib, kind, transport, size, count))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                # one stuck run (seen with pyzmq over ipc) must not sink the table
+                first = str(exc).strip().splitlines()[0][:150]
+                print(f"# {lib} {kind} {transport} {size} B: run failed: {first}")
+    if not all(runs[lib] for lib in libs):
+        print(f"# {kind} {transport} {size} B: no complete run for "
+              f"{[lib for lib in libs if not runs[lib]]}; row skipped")
+        return None
+    row: dict[str, Any] = {"kind": kind, "transport": transport, "size": size, "count": count,
+                           "placement": placement}
+    for lib in libs:
+        row[lib] = best(runs[lib], kind)
+    return row
+
+
 def _print_row(row: dict[str, Any], libs: list[str]) -> None:
     kind, transport, size = row["kind"], row["transport"], row["size"]
+    where = "  one core" if row["placement"] == "one-core" else ""
     z = row["zreactor"]
     if kind == "thr":
-        line = f"thr  {transport:<6} {size:>6} B  zreactor {z['msg_per_s'] / 1e3:9.1f} k msg/s"
+        line = (f"thr  {transport:<6} {size:>6} B{where}  zreactor "
+                f"{z['msg_per_s'] / 1e3:9.1f} k msg/s")
         if "zmq" in libs:
             p = row["zmq"]
             ratio = z["msg_per_s"] / p["msg_per_s"]
             line += f"   pyzmq {p['msg_per_s'] / 1e3:9.1f} k msg/s   zreactor/pyzmq {ratio:5.2f}"
     else:
-        line = (f"lat  {transport:<6} {size:>6} B  zreactor median {z['median_us']:7.1f} us "
+        line = (f"lat  {transport:<6} {size:>6} B{where}  zreactor median "
+                f"{z['median_us']:7.1f} us "
                 f"p99 {z['p99_us']:7.1f} us")
         if "zmq" in libs:
             p = row["zmq"]

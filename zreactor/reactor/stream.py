@@ -202,9 +202,11 @@ class StreamEngine(Engine):
         self.read_state = ReadState.OPEN
         self.write_state = WriteState.OPEN
         #: the write queue: parts not yet taken by the kernel, oldest first (see *The write
-        #: queue holds parts*), and their total size in bytes
+        #: queue holds parts*)
         self._wqueue: deque[bytes | memoryview] = deque()
-        self._queued = 0
+        #: bytes queued but not yet accepted by the kernel: the write queue's total size (a
+        #: plain attribute, not a property: the direct write reads it for every message)
+        self.write_buffer_size = 0
         self._handle: _FdHandle | None = None
         #: byte counters, for statistics.
         self.bytes_received = 0
@@ -251,11 +253,6 @@ class StreamEngine(Engine):
 
     # -- public operations ------------------------------------------------------------------
 
-    @property
-    def write_buffer_size(self) -> int:
-        """Bytes queued but not yet accepted by the kernel."""
-        return self._queued
-
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Queue ``data`` for sending; send as much as possible right away.
 
@@ -276,8 +273,7 @@ class StreamEngine(Engine):
         bodies are not copied on their way to the kernel; more than :data:`IOV_MAX` parts are
         joined first). The engine is attached and its write half open.
         """
-        queue = self._wqueue
-        if not self._queued:
+        if not self.write_buffer_size:
             try:
                 if len(parts) == 1:
                     sent = self.sock.send(parts[0])
@@ -296,7 +292,8 @@ class StreamEngine(Engine):
                 return
             assert self._handle is not None
             self.set_pollout(self._handle)
-            self._queued = size - sent
+            self.write_buffer_size = size - sent
+            queue = self._wqueue
             for part in parts:  # queue what the kernel did not take
                 if sent >= len(part):
                     sent -= len(part)
@@ -306,11 +303,12 @@ class StreamEngine(Engine):
                 queue.append(memoryview(part)[sent:] if sent else part)
                 sent = 0
         else:
-            self._queued += size
+            self.write_buffer_size += size
+            queue = self._wqueue
             for part in parts:
                 if part:  # (an empty part would stay at the front: nothing sends it)
                     queue.append(part if isinstance(part, bytes) else bytes(part))
-        if self._queued > self.high_water:
+        if self.write_buffer_size > self.high_water:
             self.pause_writing()
 
     def send(self, message: Any) -> None:
@@ -332,7 +330,7 @@ class StreamEngine(Engine):
         if self.state is not EngineState.ATTACHED or self.write_state is not WriteState.OPEN:
             return
         WRITE_TRANSITIONS.fire(self, WriteEvent.SHUTDOWN)
-        if not self._queued:
+        if not self.write_buffer_size:
             self._send_fin()
 
     # -- I/O --------------------------------------------------------------------------------
@@ -426,7 +424,7 @@ class StreamEngine(Engine):
                 self._lost(exc)
                 return
             self.bytes_sent += sent
-            self._queued -= sent
+            self.write_buffer_size -= sent
             while sent:  # drop what went out: whole parts, then the front of one
                 size = len(queue[0])
                 if sent < size:
@@ -434,7 +432,7 @@ class StreamEngine(Engine):
                     break
                 queue.popleft()
                 sent -= size
-        if self.state is EngineState.ATTACHED and self._queued <= self.low_water:
+        if self.state is EngineState.ATTACHED and self.write_buffer_size <= self.low_water:
             self.resume_writing()
         if queue:
             return
@@ -474,7 +472,7 @@ class StreamEngine(Engine):
         if self.state is EngineState.CLOSED:
             return
         self._wqueue.clear()
-        self._queued = 0
+        self.write_buffer_size = 0
         self._close_reason = self._close_reason or exc  # CLOSING keeps close()'s reason
         self._release()
 
@@ -482,7 +480,7 @@ class StreamEngine(Engine):
 
     def _finish(self, linger: float | None) -> None:
         """Flush queued output for at most ``linger`` seconds, then release."""
-        if not self._queued or self.write_state is WriteState.SHUT:
+        if not self.write_buffer_size or self.write_state is WriteState.SHUT:
             self._release()
             return
         if linger == 0:
@@ -504,10 +502,10 @@ class StreamEngine(Engine):
         """
         if self.state is EngineState.CLOSED:
             return
-        if self._queued:
-            unsent = self._queued
+        if self.write_buffer_size:
+            unsent = self.write_buffer_size
             self._wqueue.clear()
-            self._queued = 0
+            self.write_buffer_size = 0
             set_abortive(self.sock)
             self._close_reason = self._close_reason or TimeoutError(
                 f"{unsent} bytes still queued when the linger ran out; connection reset")

@@ -93,11 +93,11 @@ class LoadBalancer(_ActiveList):
     def send(self, msg: Message) -> Pipe | None:
         """Write ``msg`` to the next writable pipe; return it, or ``None`` if all are full."""
         while self.active > 0:
-            pipe = self.pipes[self.current]
+            current = self.current
+            pipe = self.pipes[current]
             if pipe.send(msg):
-                self.current += 1
-                if self.current >= self.active:
-                    self.current = 0
+                current += 1
+                self.current = current if current < self.active else 0
                 return pipe
             self._deactivate_current()
         return None

@@ -436,15 +436,15 @@ class Pipe:
             self._out_active = False
             return False
         out = self._out
+        shortcut = self.shortcut
         # (the sleep flag first: a stream's sends find the reader awake and pay one test)
-        if out.reader_asleep and self.shortcut is not None \
-                and self.shortcut.write_direct(msg):  # type: ignore[union-attr]
+        if out.reader_asleep and shortcut is not None \
+                and shortcut.write_direct(msg):  # type: ignore[union-attr]
             return True  # written by the engine on this thread, never queued (*Direct writes*)
         out.items.append(msg)  # type: ignore[union-attr]
         self._msgs_written += 1
         if out.reader_asleep:  # type: ignore[union-attr]
             out.reader_asleep = False  # type: ignore[union-attr]
-            shortcut = self.shortcut
             if shortcut is None or not shortcut.offer_write():
                 self._send_peer(PipeCmd.ACTIVATE_READ)
         return True

@@ -165,19 +165,21 @@ class ReqSocket(DealerSocket):
         if fq.active:  # (an asleep pipe holds nothing: the common case, no call)
             while fq.recv() is not None:
                 pass
+        # (the base retries a refused send with the same list: the envelope comes off again)
         if options.req_correlate:
             request_id = (self._request_id + 1) & 0xFFFFFFFF
             msg[:0] = (struct.pack("=I", request_id), b"")
-            head = 2
+            pipe = self._lb.send(msg)
+            if pipe is None:
+                del msg[:2]
+                return False
+            self._request_id = request_id
         else:
             msg.insert(0, b"")
-            head = 1
-        pipe = self._lb.send(msg)
-        if pipe is None:
-            del msg[:head]  # as it was: the base retries with the same list
-            return False
-        if options.req_correlate:
-            self._request_id = request_id
+            pipe = self._lb.send(msg)
+            if pipe is None:
+                del msg[0]
+                return False
         if self._reply_pipe is not pipe:
             self._reply_pipe = pipe
         REQ_TRANSITIONS.fire(self, event)
@@ -197,7 +199,8 @@ class ReqSocket(DealerSocket):
 
     def _reply(self, pipe: Pipe, msg: list[bytes]) -> list[bytes] | None:
         """``msg`` from ``pipe`` without its envelope, if it is the reply awaited; else None."""
-        if self._reply_pipe is not None and pipe is not self._reply_pipe:
+        reply_pipe = self._reply_pipe
+        if pipe is not reply_pipe and reply_pipe is not None:
             return None  # a peer we did not ask
         if self.options.req_correlate:
             if (len(msg) > 2 and msg[0] == struct.pack("=I", self._request_id)

@@ -610,10 +610,13 @@ class Socket(Endpoints, Conveniences, Own):
         Raises:
             Again: ``DONTWAIT`` was given, ``timeout_ms`` is 0, or it expired.
         """
-        if flags & DONTWAIT or timeout_ms == 0:
+        if timeout_ms < 0 and not flags & DONTWAIT:
+            deadline = None  # (the common blocking call: no clock to read)
+        elif flags & DONTWAIT or timeout_ms == 0:
             caller_wait.release(self._pipes)  # back to the application, not waiting here
             raise Again()
-        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        else:
+            deadline = time.monotonic() + timeout_ms / 1000
         mailbox = self.mailbox
         timeout = None
         while True:
