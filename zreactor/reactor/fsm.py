@@ -169,12 +169,16 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
         # method (``hash(self._name_)``), so ``rows[(state, event)]`` costs two Python calls.
         # By the state's name (a plain attribute, its str hash cached) then the event's id
         # (identity, so an event of another enum never matches) it costs none. Each entry
-        # carries the target's entry action too, looked up once here.
+        # is what the move does, unpacked once here: the target, the row to return, and
+        # the actions to run in rule 2's order (the row's, then the target's entry action;
+        # most moves have neither, and then run no loop at all).
         self._entry: dict[S, Action] = dict(entry or {})
-        self._index: dict[str, dict[int, tuple[Row, Action | None]]] = {
+        self._index: dict[str, dict[int, tuple[S, Row, tuple[Action, ...]]]] = {
             state._name_: {} for state in states}
         for (source, event), row in rows.items():
-            self._index[source._name_][id(event)] = (row, self._entry.get(row.target))
+            actions = tuple(action for action in (row.action, self._entry.get(row.target))
+                            if action is not None)
+            self._index[source._name_][id(event)] = (row.target, row, actions)
         self._error = error
         self._recorders: tuple[list[Step], ...] = ()
 
@@ -215,7 +219,7 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
         found = self._index[state._name_].get(id(event))
         if found is None:
             raise self._illegal(obj, state, event)
-        return found[0]
+        return found[1]
 
     def allows(self, obj: object, event: E) -> bool:
         """True if the table lists a move for ``(obj's state, event)``; changes nothing.
@@ -237,19 +241,18 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
         """
         attr = self.attr
         state = getattr(obj, attr)
-        found = self._index[state._name_].get(id(event))
-        if found is None:
-            raise self._illegal(obj, state, event)
-        row, entry = found
-        _store(obj, attr, row.target)  # (rule 1: a plain attribute; see _store)
+        try:
+            target, row, actions = self._index[state._name_][id(event)]
+        except KeyError:
+            raise self._illegal(obj, state, event) from None
+        _store(obj, attr, target)  # (rule 1: a plain attribute; see _store)
         if self._recorders:
-            step = Step(obj, state, event, row.target)
+            step = Step(obj, state, event, target)
             for steps in self._recorders:
                 steps.append(step)
-        if row.action is not None:
-            row.action(obj)
-        if entry is not None:
-            entry(obj)
+        if actions:
+            for action in actions:
+                action(obj)
         return row
 
     def _illegal(self, obj: object, state: S, event: E) -> BaseException:

@@ -102,11 +102,10 @@ class IOThread:
         self.pending = 0
         #: number of commands processed, for statistics and tests.
         self.commands_processed = 0
-        #: loop leases granted by :meth:`try_lease`, and the wake-ups their release cost
-        self.leases = 0
-        self.lease_wakeups = 0
-        #: the one lease of this loop, granted to each holder of its lock in turn
-        self._lease = LoopLease(self.poller, self.mailbox.wake, self._lease_woke)
+        #: the one lease of this loop, taken by each holder of its lock in turn: with
+        #: :meth:`try_lease` and :meth:`wait_lease`, or (a caller that keeps it at hand, on a
+        #: per-message path) its own ``try_take()`` and ``take()``, which they are
+        self.lease = LoopLease(self.poller, self.mailbox.wake)
 
     # -- load balancing -------------------------------------------------------------------
 
@@ -179,10 +178,7 @@ class IOThread:
         Any thread; the loop's own handlers always get None. Release the lease promptly; see
         :mod:`zreactor.reactor.lease` for what a holder may do and the wake-up on release.
         """
-        if not self.poller.lock.acquire(blocking=False):
-            return None
-        self.leases += 1
-        return self._lease._grant()
+        return self.lease.try_take()
 
     def wait_lease(self) -> LoopLease:
         """Borrow the loop, waiting for the handlers it is running now: for giving back, and
@@ -197,12 +193,17 @@ class IOThread:
         briefly. Never call it on an I/O thread (:func:`on_a_loop_thread`: its own loop's
         lock is held, and another loop may be waiting for it), or while holding a lease.
         """
-        self.poller.lock.acquire()
-        self.leases += 1
-        return self._lease._grant()
+        return self.lease.take()
 
-    def _lease_woke(self) -> None:
-        self.lease_wakeups += 1
+    @property
+    def leases(self) -> int:
+        """Loop leases granted so far (:meth:`try_lease`, :meth:`wait_lease`)."""
+        return self.lease.granted
+
+    @property
+    def lease_wakeups(self) -> int:
+        """The wake-ups their releases cost (see :mod:`zreactor.reactor.lease`)."""
+        return self.lease.wakeups
 
     # -- commands -------------------------------------------------------------------------
 

@@ -54,11 +54,14 @@ it. A lease that did nothing the sleep would miss costs no syscall at all.
 *One lease per loop.* Only the thread holding the loop's lock can hold its lease, so each I/O
 thread keeps a single :class:`LoopLease` and hands that same object to every holder in turn
 (a lease is taken on every caller write and read: allocating one each time would be most of
-its cost).
+its cost). The lease takes itself (:meth:`LoopLease.try_take`, :meth:`LoopLease.take`): a
+caller that keeps its loop's lease at hand, as the caller shortcut does, pays one call per
+lease taken and one per release.
 
 *Checks.* A lease is released once, by the thread that took it (:class:`LeaseError`
-otherwise). :attr:`IOThread.leases
-<zreactor.reactor.io_thread.IOThread.leases>` and :attr:`IOThread.lease_wakeups` count the
+otherwise). :attr:`LoopLease.granted` and :attr:`LoopLease.wakeups` (also
+:attr:`IOThread.leases <zreactor.reactor.io_thread.IOThread.leases>` and
+:attr:`IOThread.lease_wakeups <zreactor.reactor.io_thread.IOThread.lease_wakeups>`) count the
 leases granted and the wake-ups they cost, for tests and benchmarks.
 
 *Who takes leases.* The ZMTP engine's caller shortcut (:mod:`zreactor.zmtp.shortcut`) is the
@@ -86,28 +89,45 @@ class LeaseError(ZReactorError):
 class LoopLease:
     """A sleeping I/O loop, lent to the thread that took it; see the module docstring.
 
-    Obtain one with ``io_thread.try_lease()``; give it back with :meth:`release` or by
-    leaving a ``with`` block. Not for construction by users: each I/O thread makes its one
-    lease and grants it with :meth:`_grant` to whoever acquires the loop's lock.
+    Take it with :meth:`try_take` (or :meth:`take`, to give back); give it back with
+    :meth:`release` or by leaving a ``with`` block. Not for construction by users: each I/O
+    thread makes its one lease (:attr:`IOThread.lease
+    <zreactor.reactor.io_thread.IOThread.lease>`) and every holder takes that same object.
 
     Args:
-        poller: the poller whose loop lock the caller has just acquired.
+        poller: the poller whose loop lock the lease is.
         wake: wakes the loop (the I/O thread's ``mailbox.wake``).
-        on_wake: called once per wake-up this lease caused (the I/O thread's statistics).
+
+    Attributes:
+        granted: the times this lease was taken.
+        wakeups: the wake-ups its releases cost.
     """
 
-    __slots__ = ("poller", "_wake", "_on_wake", "_owner")
+    __slots__ = ("poller", "_lock", "_wake", "_owner", "granted", "wakeups")
 
-    def __init__(self, poller: Poller, wake: Callable[[], None],
-                 on_wake: Callable[[], None] | None = None) -> None:
+    def __init__(self, poller: Poller, wake: Callable[[], None]) -> None:
         self.poller = poller
+        self._lock = poller.lock
         self._wake = wake
-        self._on_wake = on_wake
         self._owner: int | None = None
+        self.granted = 0
+        self.wakeups = 0
 
-    def _grant(self) -> LoopLease:
-        """The calling thread has just acquired the loop's lock: it holds the lease now."""
+    def try_take(self) -> LoopLease | None:
+        """The lease, if the loop sleeps now; None at once if it is busy (any thread; the
+        loop's own handlers always get None). Used as ``IOThread.try_lease``."""
+        if not self._lock.acquire(False):
+            return None
         self._owner = get_ident()
+        self.granted += 1
+        return self
+
+    def take(self) -> LoopLease:
+        """The lease, waiting for the handlers the loop runs now; never on an I/O thread.
+        Used as ``IOThread.wait_lease``, which says when to."""
+        self._lock.acquire()
+        self._owner = get_ident()
+        self.granted += 1
         return self
 
     @property
@@ -126,12 +146,15 @@ class LoopLease:
             raise LeaseError("lease released twice" if owner is None
                              else "lease released by a thread that did not take it")
         self._owner = None
-        late = self.poller.missed_by_sleep()
-        if late and self._on_wake is not None:
-            self._on_wake()  # still under the lock: statistics need no lock of their own
-        self.poller.lock.release()
-        if late:
+        poller = self.poller
+        # (the common case, nothing the sleep could miss, costs one attribute test: the
+        # poller's own flag, which missed_by_sleep then confirms)
+        if poller.maybe_missed and poller.missed_by_sleep():
+            self.wakeups += 1  # still under the lock: statistics need no lock of their own
+            self._lock.release()
             self._wake()
+        else:
+            self._lock.release()
 
     def __enter__(self) -> LoopLease:
         return self

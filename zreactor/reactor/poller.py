@@ -206,13 +206,16 @@ class Poller:
         self.lock = threading.Lock()
         #: the clock value the current (or last) select() wakes up at by itself; None: never
         self._sleeping_until: float | None = None
-        #: interest changed since the current select() began
-        self._interest_changed = False
-        #: a timer armed since then is due before _sleeping_until (it may be cancelled
-        #: since: missed_by_sleep looks at the heap then)
-        self._early_timer = False
         #: epoll, kqueue and devpoll keep the fd set in the kernel: a change is seen at once
         self._kernel_interest = self.name in ("epoll", "kqueue", "devpoll")
+        #: interest changed since the current select() began, with a backend that hands the
+        #: kernel its fd set per call (never set for a kernel-held one)
+        self._interest_changed = False
+        #: the current select() may miss something done since it began: that interest
+        #: change, or a timer armed due before _sleeping_until (it may be cancelled since:
+        #: missed_by_sleep looks at the heap then). A lease's release tests this alone when
+        #: it is False, the common case (see missed_by_sleep)
+        self.maybe_missed = False
         #: fd readiness events dispatched so far, for statistics and tests
         self.dispatched = 0
 
@@ -260,7 +263,8 @@ class Poller:
         if events == handle.events or self._handles.get(handle.fd) is not handle:
             return
         handle.events = events
-        self._interest_changed = True
+        if not self._kernel_interest:
+            self._interest_changed = self.maybe_missed = True
         if events == 0:
             self._selector.unregister(handle.fd)
             handle.registered = False
@@ -282,7 +286,7 @@ class Poller:
         heapq.heappush(self._timers, (timer.deadline, next(self._seq), timer))
         until = self._sleeping_until
         if until is None or timer.deadline < until:
-            self._early_timer = True
+            self.maybe_missed = True
         return timer
 
     def cancel_timer(self, timer: Timer | None) -> None:
@@ -350,7 +354,7 @@ class Poller:
                 self._sleeping_until = self.clock() + max_wait
             else:  # the top of the heap (live: execute_timers just looked) sets the wake-up
                 self._sleeping_until = None if timeout is None else self._timers[0][0]
-            self._interest_changed = self._early_timer = False
+            self._interest_changed = self.maybe_missed = False
         if not self._selector.get_map():
             # select() with nothing registered raises on some platforms; just sleep.
             if timeout is None:
@@ -378,11 +382,12 @@ class Poller:
         """True if the loop's current ``select()`` cannot see what was done since it began:
         a timer due before the loop's planned wake-up, or (with a backend that hands the
         kernel its fd set per call) an interest change. Loop lock held (the lease's check on
-        release; see :mod:`zreactor.reactor.lease`)."""
-        if self._interest_changed and not self._kernel_interest:
+        release; see :mod:`zreactor.reactor.lease`). False at once while
+        :attr:`maybe_missed` is, the common case (a lease's release tests that first)."""
+        if not self.maybe_missed:
+            return False
+        if self._interest_changed:
             return True
-        if not self._early_timer:
-            return False  # (the common case: made cheap, it is on every lease's release)
         timers = self._timers
         while timers and not timers[0][2]._alive:  # dead entries at the top mean nothing
             heapq.heappop(timers)

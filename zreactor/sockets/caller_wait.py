@@ -88,7 +88,8 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None,
     """
     if len(pipes) == 1:
         # the request/reply shape, once per round trip: lend()'s rule for one connection,
-        # without its loop (its fd is usually held already: no lease), nor wait_with()'s lists
+        # without its loop (its fd is usually held already: no lease), nor wait_with()'s
+        # lists, and give_back()'s read written out for the direct read
         pipe = pipes[0]
         shortcut = pipe.shortcut
         fd = None
@@ -102,7 +103,16 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None,
         except BaseException:
             shortcut.take_back(False)  # (interrupted: the fd goes home all the same)
             raise
-        msg = _give_back_one(fd, pipe, ready, take is not None)
+        if not ready:
+            shortcut.take_back(False)
+            return None
+        roused = pipe.rouse()
+        try:
+            # direct only while this end sleeps: then nothing was read ahead of the message
+            msg = shortcut.take_back(True, roused and take is not None)
+        finally:
+            if roused:
+                pipe.settle()
         if msg is None:
             return None
         return take(pipe, msg)  # type: ignore[misc]
@@ -139,26 +149,17 @@ def give_back(lent: list[tuple[int, Pipe]], readable: Container[int]) -> None:
     """The second half: return what :func:`lend` lent, reading those in ``readable`` first
     (into pipes woken by hand: see the module docstring)."""
     for fd, pipe in lent:
-        _give_back_one(fd, pipe, fd in readable)
-
-
-def _give_back_one(fd: int, pipe: Pipe, readable: bool,
-                   direct: bool = False) -> list[bytes] | None:
-    """Return the one lent ``fd`` of ``pipe``, reading it first if ``readable``; with
-    ``direct`` (a ``recv()`` waiting on this one connection), the message the read handed
-    over directly, if any (*The direct read*)."""
-    shortcut = pipe.shortcut
-    assert shortcut is not None  # lent only through one
-    if not readable:
-        shortcut.take_back(False)
-        return None
-    roused = pipe.rouse()
-    try:
-        # direct only while this end sleeps: then nothing was read ahead of the message
-        return shortcut.take_back(True, roused and direct)
-    finally:
-        if roused:
-            pipe.settle()
+        shortcut = pipe.shortcut
+        assert shortcut is not None  # lent only through one
+        if fd not in readable:
+            shortcut.take_back(False)
+            continue
+        roused = pipe.rouse()
+        try:
+            shortcut.take_back(True)
+        finally:
+            if roused:
+                pipe.settle()
 
 
 def read_lent(lent: tuple[int, Pipe]) -> bool:

@@ -100,7 +100,7 @@ something else for a minute must still answer the peer's heartbeats, see it hang
 report that to its monitor. So the loop takes a held fd back by itself, on a *tick*: a
 timer of :data:`HOLD_TICK` on the engine, armed by the move into ``HELD`` (under the lease,
 so the lease's one wake-up shows it to the sleeping loop) and again by a socket that ends a
-wait and finds it lapsed. The socket's thread counts its uses of the fd (a caller write, the
+wait and finds it lapsed. The socket's thread marks its uses of the fd (a caller write, the
 end of a wait) and says while it polls it. A tick that finds the fd ``HELD``
 
 * and polled: lapses (the socket is waiting on it; the end of that wait arms the next);
@@ -161,6 +161,7 @@ from . import direct, direct_read
 
 if TYPE_CHECKING:
     from ..reactor.io_thread import IOThread
+    from ..reactor.lease import LoopLease
     from ..reactor.poller import Timer
     from .engine import ZmtpEngine
 
@@ -256,9 +257,8 @@ class CallerShortcut:
         holds_reads: set by the socket's thread (:func:`zreactor.sockets.caller_wait.arrange`):
             its socket knows its next call (REQ and REP alternate send and recv, PULL and
             SUB only receive), so reads are held between its calls (see *The held read*).
-        writes: messages or batches written by the socket's thread (:meth:`offer_write`,
-            :meth:`write_direct`).
-        direct_writes: those of them written by :meth:`write_direct`, never queued.
+        direct_writes: messages written by :meth:`write_direct`, never queued (a part of
+            :attr:`writes`).
         direct_reads: messages read by :meth:`take_back` and handed straight to the waiting
             socket, never queued (:mod:`.direct_read`).
         reads: reads made by the socket's thread (``recv()`` calls, in :meth:`take_back`,
@@ -269,25 +269,28 @@ class CallerShortcut:
         taken_back: ticks of the loop that found the fd still held.
     """
 
-    __slots__ = ("_engine", "_thread", "_tick_timer", "_tick_mark", "_uses", "_polling",
-                 "_held_fd", "reader", "holds_reads", "writes", "direct_writes", "direct_reads", "reads",
-                 "early_reads", "lends", "holds", "taken_back")
+    __slots__ = ("_engine", "_thread", "_lease", "_tick_timer", "_used",
+                 "_polling", "_held_fd", "reader", "holds_reads", "_pulled_writes", "direct_writes",
+                 "direct_reads", "reads", "early_reads", "lends", "holds", "taken_back")
 
     def __init__(self) -> None:
         self._engine: ZmtpEngine | None = None
         #: the serving engine's I/O thread (whose lease every call takes)
         self._thread: IOThread | None = None
+        #: that thread's lease, taken directly (``try_take()``, ``take()``: one call a lease)
+        self._lease: LoopLease | None = None
         self._tick_timer: Timer | None = None
-        #: ``_uses`` when the tick was armed; uses of a held fd by the socket's thread (a
-        #: caller write, the end of a wait); True while that thread polls it (see the tick)
-        self._tick_mark = 0
-        self._uses = 0
+        #: the socket's thread used the held fd (a caller write, the end of a wait) since the
+        #: tick was armed (a flag, not a count: a store costs less than an increment on the
+        #: per-message path); True while that thread polls it (see the tick)
+        self._used = False
         self._polling = False
         #: the fd while ``HELD`` (read without the lease by the socket's thread)
         self._held_fd = -1
         self.reader = Reader.LOOP
         self.holds_reads = False
-        self.writes = 0
+        #: writes that pulled the pipe (:meth:`offer_write`); see :attr:`writes`
+        self._pulled_writes = 0
         self.direct_writes = 0
         self.direct_reads = 0
         self.reads = 0
@@ -296,11 +299,18 @@ class CallerShortcut:
         self.holds = 0
         self.taken_back = 0
 
+    @property
+    def writes(self) -> int:
+        """Messages or batches written by the socket's thread: :meth:`offer_write`'s, and
+        :attr:`direct_writes` (both counted once, on the per-message path)."""
+        return self._pulled_writes + self.direct_writes
+
     # -- the engine's side (its I/O thread) ----------------------------------------------------
 
     def serve(self, engine: ZmtpEngine) -> None:
         """``engine`` completed its handshake: the shortcut now does its work."""
         self._thread = engine.io_thread  # first: a caller that sees the engine sees its thread
+        self._lease = engine.io_thread.lease
         self._engine = engine
         self._tick_timer = None
         self._polling = False
@@ -323,7 +333,7 @@ class CallerShortcut:
         timer = self._tick_timer
         engine = self._engine
         if (timer is None or not timer.active) and engine is not None:
-            self._tick_mark = self._uses
+            self._used = False
             self._tick_timer = engine.call_later(HOLD_TICK, self._tick)
 
     def _tick(self) -> None:
@@ -332,7 +342,7 @@ class CallerShortcut:
         self._tick_timer = None
         if self.reader is not Reader.HELD or self._polling:
             return  # nothing held, or the socket waits on it: its wait's end re-arms
-        if self._uses != self._tick_mark:
+        if self._used:
             self._ensure_tick()  # in use: look again in a tick
             return
         self.taken_back += 1
@@ -355,18 +365,17 @@ class CallerShortcut:
             # it only spares a stream's sender a lease the rule would refuse under it. Wrong
             # either way, the lease's own test decides, or the message takes the pipe.)
             return False
-        lease = self._thread.try_lease()  # type: ignore[union-attr]
+        lease = self._lease.try_take()  # type: ignore[union-attr]
         if lease is None:
             return False
         try:
             if self._engine is not engine or not direct.send_message(engine, msg):
                 return False
-            self.direct_writes += 1
-            self.writes += 1  # (_wrote, one call less on the request/reply path)
+            self.direct_writes += 1  # (counted once: writes adds them up)
             if self.holds_reads:
                 if self.reader is not _HELD:
                     self._hold(engine)
-                self._uses += 1
+                self._used = True
             return True
         finally:
             lease.release()
@@ -381,7 +390,7 @@ class CallerShortcut:
         engine = self._engine
         if engine is None:
             return False
-        lease = self._thread.try_lease()  # type: ignore[union-attr]
+        lease = self._lease.try_take()  # type: ignore[union-attr]
         if lease is None:
             return False
         try:
@@ -395,11 +404,11 @@ class CallerShortcut:
     def _wrote(self, engine: ZmtpEngine) -> None:
         """A caller write is done (lease held): count it; a socket that holds keeps the read
         of the reply for its wait (*The held read*)."""
-        self.writes += 1
+        self._pulled_writes += 1
         if self.holds_reads:
             if self.reader is not _HELD:
                 self._hold(engine)  # the reply is next: keep its read for the wait
-            self._uses += 1
+            self._used = True
 
     def read_waiting(self) -> bool:
         """Read what already waits in the connection's kernel buffer, here and now
@@ -415,14 +424,14 @@ class CallerShortcut:
         engine = self._engine
         if engine is None or self.reader is not _LOOP:
             return False  # (racy reads, safe: re-read under the lease)
-        thread = self._thread
-        lease = thread.try_lease()  # type: ignore[union-attr]
+        loop = self._lease
+        lease = loop.try_take()  # type: ignore[union-attr]
         if lease is None:
             if on_a_loop_thread():
                 # a loop's own handler publishing (a log record from an I/O thread): it
                 # must not wait for a loop, which may be waiting for it; the loop reads
                 return False
-            lease = thread.wait_lease()  # type: ignore[union-attr]
+            lease = loop.take()  # type: ignore[union-attr]
         try:
             if (self._engine is not engine or self.reader is not _LOOP
                     or engine._caller_read_fd() is None):
@@ -451,7 +460,7 @@ class CallerShortcut:
             return self._held_fd
         if engine._caller_read_fd() is None:
             return None  # (a hint; re-read under the lease)
-        lease = self._thread.try_lease()  # type: ignore[union-attr]
+        lease = self._lease.try_take()  # type: ignore[union-attr]
         if lease is None:
             return None
         try:
@@ -482,7 +491,7 @@ class CallerShortcut:
         engine = self._engine
         if engine is None:
             return None  # closed while lent: it took its fd with it
-        lease = self._thread.wait_lease()  # type: ignore[union-attr]
+        lease = self._lease.take()  # type: ignore[union-attr]
         try:
             self._polling = False
             if self._engine is not engine:
@@ -505,21 +514,23 @@ class CallerShortcut:
                     self._read(engine)
                 if self._engine is not engine:
                     return None  # the read ended it: withdraw() gave the fd back with it
-            if self.reader is not _HELD:
-                if self.holds_reads:
-                    self._hold(engine)
-                elif self.reader is not _LOOP:
+            reader = self.reader
+            if reader is _HELD:  # (first: a socket that holds, the request/reply case)
+                if self.holds_reads and (msg is not None
+                                         or engine._caller_read_fd() is not None):
+                    # (a lone message handed over changed nothing _caller_read_fd looks
+                    # at: no EOF, nothing queued, input running)
+                    self._used = True
+                    if self._tick_timer is None:  # (a tick that fires clears it: _tick)
+                        self._ensure_tick()  # a tick during the wait lapsed: arm the next
+                else:
+                    # may no longer hold, or the read may not go on here (the read filled
+                    # the pipe: input blocked; or the read half ended): home, or the next
+                    # wait would poll a readable fd it may not read, and spin
                     READER.fire(self, ReaderEvent.GIVE_BACK)
-            elif self.holds_reads and (msg is not None or engine._caller_read_fd() is not None):
-                # (a lone message handed over changed nothing _caller_read_fd looks at: no
-                # EOF, nothing queued, input running)
-                self._uses += 1
-                if self._tick_timer is None:  # (a tick that fires clears it first: _tick)
-                    self._ensure_tick()  # a tick during the wait lapsed: arm the next
-            else:
-                # may no longer hold, or the read may not go on here (the read filled the
-                # pipe: input blocked; or the read half ended): home, or the next wait
-                # would poll a readable fd it may not read, and spin
+            elif self.holds_reads:
+                self._hold(engine)
+            elif reader is not _LOOP:
                 READER.fire(self, ReaderEvent.GIVE_BACK)
             return msg
         finally:
@@ -583,7 +594,7 @@ class CallerShortcut:
         engine = self._engine
         if engine is None or self.reader is not _HELD:
             return  # (racy read, safe: see lend_read)
-        lease = self._thread.wait_lease()  # type: ignore[union-attr]
+        lease = self._lease.take()  # type: ignore[union-attr]
         try:
             if self._engine is engine and self.reader is _HELD:
                 READER.fire(self, ReaderEvent.GIVE_BACK)
