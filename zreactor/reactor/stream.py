@@ -178,13 +178,12 @@ class StreamEngine(Engine):
     ``eof_received`` which returns ``False`` (close once output is flushed).
     """
 
-    #: bytes asked of each ``recv()``.
-    read_size = 65536
     # The attributes the per-message paths read live in slots, here and in the ZMTP engine's
     # classes: an instance dict past 30 keys stops sharing its class's keys (CPython 3.11),
     # and then no call of a method on the engine is specialized. A subclass keeps the dict.
     __slots__ = ("sock", "codec", "high_water", "low_water", "read_state", "write_state",
-                 "_wqueue", "write_buffer_size", "_handle", "bytes_received", "bytes_sent")
+                 "_wqueue", "write_buffer_size", "_handle", "fd", "read_size",
+                 "bytes_received", "bytes_sent")
 
     def __init__(
         self,
@@ -213,6 +212,12 @@ class StreamEngine(Engine):
         #: plain attribute, not a property: the direct write reads it for every message)
         self.write_buffer_size = 0
         self._handle: _FdHandle | None = None
+        #: the socket's fd, once registered with the poller (-1 before): what a thread that
+        #: polls it for us is given, without a ``fileno()`` call per poll
+        self.fd = -1
+        #: bytes asked of each ``recv()`` (an instance slot, not a class attribute, which
+        #: CPython 3.11 does not specialize: ``read_once`` reads it for every read)
+        self.read_size = 65536
         #: byte counters, for statistics.
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -349,7 +354,8 @@ class StreamEngine(Engine):
             if self.pool is not None:
                 self.pool.fds.track(self.sock)
             self.sock.setblocking(False)
-            self._handle = self.add_fd(self.sock.fileno())
+            self.fd = self.sock.fileno()
+            self._handle = self.add_fd(self.fd)
             self.set_pollin(self._handle)
         super().process_plug()
 

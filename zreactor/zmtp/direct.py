@@ -68,12 +68,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .engine import PipeEngine
+    from .engine import ZmtpEngine
 
 __all__ = ["send_message"]
 
 
-def send_message(engine: PipeEngine, msg: list[bytes]) -> bool:
+def send_message(engine: ZmtpEngine, msg: list[bytes]) -> bool:
     """Write ``msg`` (a whole message, frames ``bytes``) on this thread, bypassing the pipe,
     if the engine is idle and nothing is queued in the pipe (module docstring).
 
@@ -83,4 +83,13 @@ def send_message(engine: PipeEngine, msg: list[bytes]) -> bool:
     pipe = engine.session.pipe
     if pipe is None or not pipe.reader_idle() or not engine._caller_idle():
         return False
-    return engine._send_direct(msg)
+    # encoded and written here, in the engine's one write path (only an engine that
+    # writes_direct comes here: a ZmtpEngine); one call, no pull
+    engine._caller_mark = engine._reads  # (a caller write: one per read from the peer)
+    conn = engine.conn
+    data = conn.small_message_data(msg)  # (a request, a reply: one join, no list)
+    if data is not None:
+        engine.send_now((data,), len(data))
+    else:
+        engine._write_encoded(conn.send_batch((msg,)), 1)
+    return True

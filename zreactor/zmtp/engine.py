@@ -389,11 +389,6 @@ class PipeEngine(StreamEngine):
         self._pull()
         return True
 
-    def _send_direct(self, msg: list[bytes]) -> bool:
-        """The direct write (zmtp/direct.py), once it found us idle and the pipe empty:
-        encode ``msg`` and write it now; only for an engine that :attr:`writes_direct`."""
-        raise NotImplementedError
-
     def _caller_read_fd(self) -> int | None:
         """The fd a waiting socket may poll and read through the shortcut, or None while
         only the I/O thread may read (handshake, input blocked, read half not open)."""
@@ -404,7 +399,7 @@ class PipeEngine(StreamEngine):
             or self.read_state is not _READ_OPEN
         ):
             return None
-        return self.sock.fileno()
+        return self.fd  # (attached: registered, so set, and the socket still open)
 
     def _caller_lend(self) -> None:
         """The socket's thread polls our fd now: the loop stops (no wake-up for data that
@@ -778,22 +773,6 @@ class ZmtpEngine(PipeEngine):
                 self.write(conn.data_to_send())  # may pause_writing() or lose the connection
             if not more or self.output is _BLOCKED:
                 return
-
-    def _send_direct(self, msg: list[bytes]) -> bool:
-        """The direct write (zmtp/direct.py): encode the one message and write it."""
-        self._caller_mark = self._reads
-        conn = self.conn
-        data = conn.small_message_data(msg)  # (a request, a reply: one join, no list)
-        if data is not None:
-            self.send_now((data,), len(data))
-            return True
-        size = conn.send_batch((msg,))
-        if size >= GATHER_BYTES:
-            self._write_encoded(size, 1)
-        else:  # (_write_encoded's small branch, without its call: a request, a reply)
-            data = conn.data_to_send()
-            self.send_now((data,), len(data))
-        return True
 
     def _write_encoded(self, size: int, count: int) -> None:
         """Write what the connection has queued (something: the caller knows): ``count``
