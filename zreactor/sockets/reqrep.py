@@ -212,7 +212,16 @@ class ReqSocket(DealerSocket):
 
     def xrecv_direct(self, pipe: Pipe, msg: list[bytes]) -> list[bytes] | None:
         """The reply, if ``msg`` is it: read straight from ``pipe``'s connection while
-        ``recv()`` waited (the direct read; ``Socket.xrecv_direct``)."""
+        ``recv()`` waited (the direct read; ``Socket.xrecv_direct``).
+
+        *The plain reply* (no ``req_correlate``: ``[b"", body...]`` from the peer asked),
+        the one a round trip waits for, is checked here as :meth:`_reply` checks it, without
+        that second call; anything else goes through :meth:`_reply`."""
+        reply_pipe = self._reply_pipe
+        if ((pipe is reply_pipe or reply_pipe is None) and not self.options.req_correlate
+                and len(msg) > 1 and msg[0] == b""):
+            REQ_TRANSITIONS.fire(self, _REQ_RECV)
+            return msg[1:]
         reply = self._reply(pipe, msg)
         if reply is not None:
             REQ_TRANSITIONS.fire(self, _REQ_RECV)
