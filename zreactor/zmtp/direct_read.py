@@ -91,21 +91,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .engine import PipeEngine
+    from .engine import ZmtpEngine
 
 __all__ = ["read"]
 
 
-def read(engine: PipeEngine, caught: list[list[bytes]]) -> int:
-    """One read of the engine's fd through its one read path: the message it brings goes
-    into ``caught`` instead of the pipe if it is alone and the rules allow (module
+def read(engine: ZmtpEngine) -> list[bytes] | int:
+    """One read of the engine's fd through its one read path: the message it brings is
+    returned instead of written to the pipe if it is alone and the rules allow (module
     docstring); anything else goes to the pipe as by ``read_once``.
 
     The caller holds the engine's loop lease, the engine may be read here
     (``_caller_read_fd``), and the socket waits in ``recv()`` with its end of the pipe
-    asleep. Returns the bytes read, as ``read_once``.
+    asleep. Returns the message read directly, or else the bytes read, as ``read_once``
+    (one result, no list allocated per read to carry the message).
     """
     pipe = engine.session.pipe
     if not engine.reads_direct or pipe is None or not pipe.write_alone():
         return engine.read_once()
-    return engine._read_direct(caught)
+    # the engine's decoding hands a lone message to _caught while _catching (only an engine
+    # that reads_direct has them: a ZmtpEngine)
+    engine._catching = True
+    try:
+        nbytes = engine.read_once()
+    finally:
+        engine._catching = False
+    msg = engine._caught
+    if msg is None:
+        return nbytes
+    engine._caught = None
+    return msg

@@ -394,12 +394,6 @@ class PipeEngine(StreamEngine):
         encode ``msg`` and write it now; only for an engine that :attr:`writes_direct`."""
         raise NotImplementedError
 
-    def _read_direct(self, caught: list[list[bytes]]) -> int:
-        """The direct read (zmtp/direct_read.py), once it found the pipe ready to take one
-        message: ``read_once``, a lone message going into ``caught`` instead of the pipe;
-        only for an engine that :attr:`reads_direct`."""
-        raise NotImplementedError
-
     def _caller_read_fd(self) -> int | None:
         """The fd a waiting socket may poll and read through the shortcut, or None while
         only the I/O thread may read (handshake, input blocked, read half not open)."""
@@ -466,7 +460,8 @@ class ZmtpEngine(PipeEngine):
 
     # (slots, not dict entries: see StreamEngine)
     __slots__ = ("conn", "socket_type", "handshake_ivl", "heartbeat_ivl", "heartbeat_ttl",
-                 "heartbeat_timeout", "_batch_limit", "_small_read", "_catch",
+                 "heartbeat_timeout", "_batch_limit", "_small_read", "_catching",
+                 "_caught",
                  "_handshake_timer", "_timeout_timer", "_timeout_mark", "_ttl_timer",
                  "_ttl_mark", "_drops_data", "_labelled", "_label_batches")
 
@@ -507,9 +502,10 @@ class ZmtpEngine(PipeEngine):
         #: the last read was small (a request, a reply): read the next one with recv()
         #: (*Batching, in*)
         self._small_read = False
-        #: during a direct read (zmtp/direct_read.py): where a lone message goes instead of
-        #: the pipe
-        self._catch: list[list[bytes]] | None = None
+        #: during a direct read (zmtp/direct_read.py): a lone message goes to ``_caught``
+        #: instead of the pipe
+        self._catching = False
+        self._caught: list[bytes] | None = None
         self._handshake_timer: Timer | None = None
         self._timeout_timer: Timer | None = None  # our PING awaits any traffic
         self._timeout_mark = 0
@@ -556,12 +552,11 @@ class ZmtpEngine(PipeEngine):
         (``conn.receive_lone``) goes to the waiting caller at once: what ``_deliver`` would
         do with it, without the general decoder's batch."""
         self._small_read = len(data) < MIN_SPACE
-        catch = self._catch
-        if catch is not None and not self._drops_data:  # (a lone message is small)
+        if self._catching and not self._drops_data:  # (a lone message is small)
             msg = self.conn.receive_lone(data)
             if msg is not None:
                 self._reads += 1  # traffic, for the heartbeat timers, as in _deliver
-                catch.append(self._label(msg) if self._label_batches else msg)
+                self._caught = self._label(msg) if self._label_batches else msg
                 return
         self._deliver(self.conn.receive_batch, data)
 
@@ -578,15 +573,14 @@ class ZmtpEngine(PipeEngine):
             self._send_pending()
             self.drop(exc)
             return
-        catch = self._catch
-        if catch is not None and len(events) == 1 and self._small_read \
+        if self._catching and len(events) == 1 and self._small_read \
                 and type(events[0]) is MessageBatch and not self._drops_data:
             # the direct read (zmtp/direct_read.py, which checked the pipe would take it):
             # one batch of one message, nothing else
             messages = events[0].messages  # type: ignore[union-attr]
             if len(messages) == 1:
                 msg = messages[0]
-                catch.append(self._label(msg) if self._label_batches else msg)
+                self._caught = self._label(msg) if self._label_batches else msg
                 return  # (nothing else came: nothing to flush, block or send)
         session = self.session
         pipe = session.pipe if self.handshake is not None else None
@@ -800,15 +794,6 @@ class ZmtpEngine(PipeEngine):
             data = conn.data_to_send()
             self.send_now((data,), len(data))
         return True
-
-    def _read_direct(self, caught: list[list[bytes]]) -> int:
-        """The direct read (zmtp/direct_read.py): one ``read_once``, whose ``_deliver``
-        puts a lone small message into ``caught`` instead of the pipe."""
-        self._catch = caught
-        try:
-            return self.read_once()
-        finally:
-            self._catch = None
 
     def _write_encoded(self, size: int, count: int) -> None:
         """Write what the connection has queued (something: the caller knows): ``count``

@@ -261,8 +261,6 @@ class CallerShortcut:
             :attr:`writes`).
         direct_reads: messages read by :meth:`take_back` and handed straight to the waiting
             socket, never queued (:mod:`.direct_read`).
-        reads: reads made by the socket's thread (``recv()`` calls, in :meth:`take_back`,
-            :meth:`read_lent` and :meth:`read_waiting`).
         early_reads: calls of :meth:`read_waiting` that read the fd.
         lends: fds lent by :meth:`lend_read`.
         holds: moves into ``HELD``.
@@ -271,7 +269,7 @@ class CallerShortcut:
 
     __slots__ = ("_engine", "_thread", "_lease", "_tick_timer", "_used",
                  "_polling", "_held_fd", "reader", "holds_reads", "_pulled_writes", "direct_writes",
-                 "direct_reads", "reads", "early_reads", "lends", "holds", "taken_back")
+                 "direct_reads", "_pipe_reads", "early_reads", "lends", "holds", "taken_back")
 
     def __init__(self) -> None:
         self._engine: ZmtpEngine | None = None
@@ -293,7 +291,8 @@ class CallerShortcut:
         self._pulled_writes = 0
         self.direct_writes = 0
         self.direct_reads = 0
-        self.reads = 0
+        #: reads that went to the pipe (all but the direct reads); see :attr:`reads`
+        self._pipe_reads = 0
         self.early_reads = 0
         self.lends = 0
         self.holds = 0
@@ -304,6 +303,13 @@ class CallerShortcut:
         """Messages or batches written by the socket's thread: :meth:`offer_write`'s, and
         :attr:`direct_writes` (both counted once, on the per-message path)."""
         return self._pulled_writes + self.direct_writes
+
+    @property
+    def reads(self) -> int:
+        """Reads made by the socket's thread (``recv()`` calls, in :meth:`take_back`,
+        :meth:`read_lent` and :meth:`read_waiting`): those into the pipe, and
+        :attr:`direct_reads` (each counted once, on the per-message path)."""
+        return self._pipe_reads + self.direct_reads
 
     # -- the engine's side (its I/O thread) ----------------------------------------------------
 
@@ -501,19 +507,24 @@ class CallerShortcut:
                 if direct and engine._caller_read_fd() is not None:
                     # _read, its first chunk read by the direct read (:mod:`.direct_read`):
                     # the message it caught, if any, and nothing more is read
-                    self.reads += 1
-                    caught: list[list[bytes]] = []
-                    nbytes = direct_read.read(engine, caught)
-                    if caught:
+                    got = direct_read.read(engine)
+                    if type(got) is list:
+                        # (counted once: reads adds them up; a lone message handed over
+                        # ended nothing: the engine still serves)
                         self.direct_reads += 1
-                        msg = caught[0]
-                    elif nbytes >= engine.read_size:
-                        # a full chunk: more may be there, read as _read would have
-                        self._read(engine, CALLER_READ_CHUNKS - 1, CALLER_READ_BYTES - nbytes)
+                        msg = got
+                    else:
+                        self._pipe_reads += 1
+                        if got >= engine.read_size:  # type: ignore[operator]
+                            # a full chunk: more may be there, read as _read would have
+                            self._read(engine, CALLER_READ_CHUNKS - 1,
+                                       CALLER_READ_BYTES - got)  # type: ignore[operator]
+                        if self._engine is not engine:
+                            return None  # the read ended it: withdraw() gave the fd back
                 else:
                     self._read(engine)
-                if self._engine is not engine:
-                    return None  # the read ended it: withdraw() gave the fd back with it
+                    if self._engine is not engine:
+                        return None  # the read ended it: withdraw() gave the fd back with it
             reader = self.reader
             if reader is _HELD:  # (first: a socket that holds, the request/reply case)
                 if self.holds_reads and (msg is not None
@@ -572,7 +583,7 @@ class CallerShortcut:
         for _ in range(chunks):
             if budget < engine.read_size or engine._caller_read_fd() is None:
                 break  # (a read may bring a chunk or more: what is left would not hold it)
-            self.reads += 1
+            self._pipe_reads += 1
             nbytes = engine.read_once()
             if nbytes < engine.read_size:
                 break  # drained (or ended): a full chunk would mean more may be there
