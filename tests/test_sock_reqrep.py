@@ -233,6 +233,25 @@ def test_rep_keeps_the_envelope_for_the_reply(tenv: Env) -> None:
     assert dealer.recv_multipart() == [b"hop1", b"hop2", b"", b"reply", b"parts"]
 
 
+def test_rep_envelope_follows_each_request_plain_or_routed(tenv: Env) -> None:
+    """A plain request (``[b"", body]``) after a routed one gets the delimiter alone back,
+    and a routed one after plain ones its own hops, whatever envelope came before."""
+    rep, dealer = tenv.socket(zmq.REP), tenv.socket(zmq.DEALER)
+    dealer.connect(tenv.bind(rep))
+    for request, reply in [
+        ([b"", b"a"], [b"", b"A"]),
+        ([b"", b"b"], [b"", b"B"]),
+        ([b"hop", b"", b"c"], [b"hop", b"", b"C"]),
+        ([b"", b"d"], [b"", b"D"]),
+        ([b"", b""], [b"", b"E"]),  # an empty body is still a body
+        ([b"hop", b"", b"f"], [b"hop", b"", b"F"]),
+    ]:
+        dealer.send_multipart(request)
+        assert rep.recv_multipart() == request[-1:]
+        rep.send(reply[-1])
+        assert dealer.recv_multipart() == reply
+
+
 def test_rep_drops_malformed_requests(env: Env) -> None:
     rep, dealer = env.socket(zmq.REP), env.socket(zmq.DEALER)
     dealer.connect(env.bind(rep))

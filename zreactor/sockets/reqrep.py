@@ -212,7 +212,16 @@ class ReqSocket(DealerSocket):
 
     def xrecv_direct(self, pipe: Pipe, msg: list[bytes]) -> list[bytes] | None:
         """The reply, if ``msg`` is it: read straight from ``pipe``'s connection while
-        ``recv()`` waited (the direct read; ``Socket.xrecv_direct``)."""
+        ``recv()`` waited (the direct read; ``Socket.xrecv_direct``).
+
+        *The plain reply* (no ``req_correlate``: ``[b"", body...]`` from the peer asked),
+        the one a round trip waits for, is checked here as :meth:`_reply` checks it, without
+        that second call; anything else goes through :meth:`_reply`."""
+        reply_pipe = self._reply_pipe
+        if ((pipe is reply_pipe or reply_pipe is None) and not self.options.req_correlate
+                and len(msg) > 1 and msg[0] == b""):
+            REQ_TRANSITIONS.fire(self, _REQ_RECV)
+            return msg[1:]
         reply = self._reply(pipe, msg)
         if reply is not None:
             REQ_TRANSITIONS.fire(self, _REQ_RECV)
@@ -314,18 +323,29 @@ class RepSocket(Socket):
         """The body of the request ``msg`` from ``pipe``, its envelope kept for the reply;
         None if it is malformed (dropped). :meth:`xrecv` takes each message it reads this
         way, and so does the waiting ``recv()`` one read straight from ``pipe``'s connection
-        (the direct read; ``Socket.xrecv_direct``)."""
-        try:
-            bottom = msg.index(b"")
-        except ValueError:
-            return None  # no delimiter: malformed, dropped
-        if bottom == len(msg) - 1:
-            return None  # nothing after the delimiter: malformed, dropped
-        self._envelope[:] = msg[: bottom + 1]  # (in place: no attribute write per request)
+        (the direct read; ``Socket.xrecv_direct``).
+
+        *The plain request* (``[b"", body]``, a REQ's: the common case) has the delimiter
+        alone for its envelope, which the last request has usually left in place already:
+        then nothing is searched or copied for it."""
+        envelope = self._envelope  # (written in place: no attribute write per request)
+        if len(msg) == 2 and not msg[0]:
+            if len(envelope) != 1 or envelope[0]:
+                envelope[:] = msg[:1]
+            body = msg[1:]
+        else:
+            try:
+                bottom = msg.index(b"")
+            except ValueError:
+                return None  # no delimiter: malformed, dropped
+            if bottom == len(msg) - 1:
+                return None  # nothing after the delimiter: malformed, dropped
+            envelope[:] = msg[: bottom + 1]
+            body = msg[bottom + 1:]
         if self._reply_pipe is not pipe:
             self._reply_pipe = pipe
         REP_TRANSITIONS.fire(self, _REP_RECV)
-        return msg[bottom + 1:]
+        return body
 
     def xsend(self, msg: list[bytes]) -> bool:
         """Send the reply, behind the request's envelope, to the peer that asked.
