@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 PERF = str(HERE / "perf.py")
@@ -62,19 +62,17 @@ def _env() -> dict[str, str]:
     return env
 
 
-#: the CPUs the processes of a measurement are pinned to (None: the scheduler's choice)
-_pinned: set[int] | None = None
+def _pinner(cpus: set[int] | None) -> Callable[[], None] | None:
+    """The ``preexec_fn`` that pins a child (and so its threads) to ``cpus``; None for the
+    scheduler's choice."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
-def _pin() -> None:
-    """In a child, before it runs: pin it (and so its threads) to :data:`_pinned`."""
-    if _pinned is not None:
-        os.sched_setaffinity(0, _pinned)
-
-
-def _run_json(cmd: list[str], timeout: float) -> dict[str, Any]:
+def _run_json(cmd: list[str], timeout: float, cpus: set[int] | None) -> dict[str, Any]:
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(),
-                         preexec_fn=_pin)
+                         preexec_fn=_pinner(cpus))
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["result"]
@@ -97,13 +95,16 @@ def _remove_ipc_file(endpoint: str) -> None:
             os.unlink(endpoint[len("ipc://"):])
 
 
-def two_process(lib: str, kind: str, transport: str, size: int, count: int) -> dict[str, Any]:
-    """Run local_<kind> and remote_<kind> in two processes; return the measuring side."""
+def two_process(lib: str, kind: str, transport: str, size: int, count: int,
+                cpus: set[int] | None = None) -> dict[str, Any]:
+    """Run local_<kind> and remote_<kind> in two processes (pinned to ``cpus`` if given);
+    return the measuring side."""
     endpoint = _endpoint(transport, f"{lib}-{kind}-{size}")
     local = subprocess.Popen(
         [sys.executable, PERF, f"local_{kind}", "--lib", lib, "--endpoint", endpoint,
          "--size", str(size), "--count", str(count)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), preexec_fn=_pin,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        preexec_fn=_pinner(cpus),
     )
     try:
         assert local.stdout is not None
@@ -111,7 +112,7 @@ def two_process(lib: str, kind: str, transport: str, size: int, count: int) -> d
         remote = _run_json(
             [sys.executable, PERF, f"remote_{kind}", "--lib", lib, "--endpoint", ready,
              "--size", str(size), "--count", str(count)],
-            timeout=120,
+            timeout=120, cpus=cpus,
         )
         out, err = local.communicate(timeout=120)
         if local.returncode != 0:
@@ -125,20 +126,23 @@ def two_process(lib: str, kind: str, transport: str, size: int, count: int) -> d
     return local_result if kind == "thr" else remote
 
 
-def one_process(lib: str, kind: str, size: int, count: int) -> dict[str, Any]:
-    """Run inproc_<kind> in a fresh process."""
+def one_process(lib: str, kind: str, size: int, count: int,
+                cpus: set[int] | None = None) -> dict[str, Any]:
+    """Run inproc_<kind> in a fresh process (pinned to ``cpus`` if given)."""
     return _run_json(
         [sys.executable, PERF, f"inproc_{kind}", "--lib", lib, "--size", str(size),
          "--count", str(count)],
-        timeout=300,
+        timeout=300, cpus=cpus,
     )
 
 
-def measure(lib: str, kind: str, transport: str, size: int, count: int) -> dict[str, Any]:
-    """One measurement of one library."""
+def measure(lib: str, kind: str, transport: str, size: int, count: int,
+            cpus: set[int] | None = None) -> dict[str, Any]:
+    """One measurement of one library; every process it starts pinned to ``cpus`` if given
+    (``--placement one-core``), else placed by the scheduler."""
     if transport == "inproc":
-        return one_process(lib, kind, size, count)
-    return two_process(lib, kind, transport, size, count)
+        return one_process(lib, kind, size, count, cpus)
+    return two_process(lib, kind, transport, size, count, cpus)
 
 
 def best(results: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -181,20 +185,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# peer: pyzmq {zmq.pyzmq_version()} / libzmq {zmq.zmq_version()}")
     report: list[dict[str, Any]] = []
     kinds = [args.only] if args.only else ["thr", "lat"]
-    global _pinned
     for kind in kinds:
         placements = args.placement or (
             ["free"] if kind == "thr" or not hasattr(os, "sched_setaffinity")
             else list(PLACEMENTS))
         for placement in placements:
-            _pinned = {min(os.sched_getaffinity(0))} if placement == "one-core" else None
             for transport in transports:
                 for size in (sizes if kind == "thr" else [100]):
                     row = _measure_row(kind, transport, size, placement, libs, rounds, scale)
                     if row is not None:
                         report.append(row)
                         _print_row(row, libs)
-    _pinned = None
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
@@ -205,11 +206,12 @@ def _measure_row(kind: str, transport: str, size: int, placement: str, libs: lis
     """``rounds`` alternating measurements of each library; the row of their best, or None
     if a library had no complete run."""
     count = int((THR_COUNTS.get(size, 50_000) if kind == "thr" else LAT_COUNT) * scale)
+    cpus = {min(os.sched_getaffinity(0))} if placement == "one-core" else None
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libs}
     for _ in range(rounds):
         for lib in libs:
             try:
-                runs[lib].append(measure(lib, kind, transport, size, count))
+                runs[lib].append(measure(lib, kind, transport, size, count, cpus))
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 # one stuck run (seen with pyzmq over ipc) must not sink the table
                 first = str(exc).strip().splitlines()[0][:150]
