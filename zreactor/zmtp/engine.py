@@ -49,7 +49,8 @@ starts at 64 KiB and grows to hold four of the frames it sees, so one read may c
 hundreds of small messages or several large ones; the greeting and the handshake, and
 encrypted traffic, are read as ``recv()`` chunks of :attr:`read_size` bytes. So is the read
 after a *small* one (under :data:`~zreactor.reactor.readbuffer.MIN_SPACE`, 16 KiB, after
-which the decoder drops its emptied buffer): a request/reply connection reads one small
+which the decoder drops its emptied buffer; the engine then clears ``asks_buffer``, and the
+next read does not even ask for the buffer): a request/reply connection reads one small
 message at a time, and a fresh zeroed 64 KiB array per read costs more than the copy it
 saves, while ``recv()`` allocates only what arrived and the decoder parses it in place. A
 stream's read, full or not (a Unix socket returns about one of the peer's ``send()`` calls
@@ -455,7 +456,7 @@ class ZmtpEngine(PipeEngine):
 
     # (slots, not dict entries: see StreamEngine)
     __slots__ = ("conn", "socket_type", "handshake_ivl", "heartbeat_ivl", "heartbeat_ttl",
-                 "heartbeat_timeout", "_batch_limit", "_small_read", "_catching",
+                 "heartbeat_timeout", "_batch_limit", "_catching",
                  "_caught",
                  "_handshake_timer", "_timeout_timer", "_timeout_mark", "_ttl_timer",
                  "_ttl_mark", "_drops_data", "_labelled", "_label_batches")
@@ -494,9 +495,6 @@ class ZmtpEngine(PipeEngine):
         self.heartbeat_timeout = heartbeat_ivl if heartbeat_timeout is None else heartbeat_timeout
         #: messages per ``read_batch`` in :meth:`_encode` (adapts to the message size)
         self._batch_limit = 64
-        #: the last read was small (a request, a reply): read the next one with recv()
-        #: (*Batching, in*)
-        self._small_read = False
         #: during a direct read (zmtp/direct_read.py): a lone message goes to ``_caught``
         #: instead of the pipe
         self._catching = False
@@ -529,15 +527,13 @@ class ZmtpEngine(PipeEngine):
         self._send_pending()
 
     def get_buffer(self) -> memoryview | None:
-        """In traffic, read straight into the frame decoder's buffer (no encryption), unless
-        the last read was small (*Batching, in*)."""
-        if self._small_read:
-            return None
+        """In traffic, read straight into the frame decoder's buffer (no encryption). Not
+        asked after a small read (``asks_buffer`` false: *Batching, in*)."""
         return self.conn.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
         """As :meth:`data_received`, for ``nbytes`` read into :meth:`get_buffer`."""
-        self._small_read = nbytes < MIN_SPACE
+        self.asks_buffer = nbytes >= MIN_SPACE  # (a small read: the next is a recv() chunk)
         self._deliver(self.conn.buffer_updated, nbytes)
 
     def data_received(self, data: bytes) -> None:
@@ -546,7 +542,7 @@ class ZmtpEngine(PipeEngine):
         During a direct read (zmtp/direct_read.py), a chunk that is one lone message
         (``conn.receive_lone``) goes to the waiting caller at once: what ``_deliver`` would
         do with it, without the general decoder's batch."""
-        self._small_read = len(data) < MIN_SPACE
+        self.asks_buffer = len(data) >= MIN_SPACE  # (as in buffer_updated)
         if self._catching and not self._drops_data:  # (a lone message is small)
             msg = self.conn.receive_lone(data)
             if msg is not None:
@@ -568,7 +564,7 @@ class ZmtpEngine(PipeEngine):
             self._send_pending()
             self.drop(exc)
             return
-        if self._catching and len(events) == 1 and self._small_read \
+        if self._catching and len(events) == 1 and not self.asks_buffer \
                 and type(events[0]) is MessageBatch and not self._drops_data:
             # the direct read (zmtp/direct_read.py, which checked the pipe would take it):
             # one batch of one message, nothing else
