@@ -495,8 +495,8 @@ class ZmtpEngine(PipeEngine):
         self.heartbeat_timeout = heartbeat_ivl if heartbeat_timeout is None else heartbeat_timeout
         #: messages per ``read_batch`` in :meth:`_encode` (adapts to the message size)
         self._batch_limit = 64
-        #: during a direct read (zmtp/direct_read.py): a lone message goes to ``_caught``
-        #: instead of the pipe
+        #: during a direct read (:meth:`_caller_read_direct`): a lone message goes to
+        #: ``_caught`` instead of the pipe
         self._catching = False
         self._caught: list[bytes] | None = None
         self._handshake_timer: Timer | None = None
@@ -536,6 +536,37 @@ class ZmtpEngine(PipeEngine):
         self.asks_buffer = nbytes >= MIN_SPACE  # (a small read: the next is a recv() chunk)
         self._deliver(self.conn.buffer_updated, nbytes)
 
+    def _caller_read_direct(self) -> list[bytes] | int | None:
+        """The direct read, the caller shortcut's call (zmtp/direct_read.py: socket's thread,
+        lease held, the socket waiting in ``recv()`` with its end of the pipe asleep): one
+        read through :meth:`read_once`, the message it brings handed back instead of written
+        to the pipe if it is alone and the pipe would take it first; anything else delivered
+        as ``read_once`` delivers it.
+
+        Returns:
+            None, having read nothing, while only the I/O thread may read (as
+            :meth:`_caller_read_fd`); else the message read directly, or the bytes read as
+            ``read_once`` returns them (one result: no list allocated per read to carry it).
+        """
+        if (self.state is not _ATTACHED or self.handshake is None or self.input is _BLOCKED
+                or self.read_state is not _READ_OPEN):
+            return None  # (_caller_read_fd's test, one call less)
+        pipe = self.session.pipe
+        if pipe is None or not pipe.write_alone():
+            return self.read_once()  # the pipe would not take it first: the ordinary way
+        # while _catching, the decoding hands a lone message to _caught (data_received,
+        # _deliver) instead of writing it to the pipe
+        self._catching = True
+        try:
+            nbytes = self.read_once()
+        finally:
+            self._catching = False
+        msg = self._caught
+        if msg is None:
+            return nbytes
+        self._caught = None
+        return msg
+
     def data_received(self, data: bytes) -> None:
         """Decode what arrived; write every message to the pipe; flush once.
 
@@ -566,7 +597,7 @@ class ZmtpEngine(PipeEngine):
             return
         if self._catching and len(events) == 1 and not self.asks_buffer \
                 and type(events[0]) is MessageBatch and not self._drops_data:
-            # the direct read (zmtp/direct_read.py, which checked the pipe would take it):
+            # the direct read (_caller_read_direct, which checked the pipe would take it):
             # one batch of one message, nothing else
             messages = events[0].messages  # type: ignore[union-attr]
             if len(messages) == 1:
