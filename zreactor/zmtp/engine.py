@@ -300,6 +300,22 @@ class PipeEngine(StreamEngine):
         #: read, zmtp/direct_read.py): the ZMTP engine does; a raw engine's reads take the pipe
         self.reads_direct = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse a subclass that sets ``writes_direct`` or ``reads_direct`` as a class
+        attribute: they are instance slots, set by ``__init__``, which would silently
+        overwrite (or, in a class with ``__slots__``, fail to set) the subclass's value.
+
+        Raises:
+            TypeError: naming the attribute and where to set it instead.
+        """
+        super().__init_subclass__(**kwargs)
+        for name in ("writes_direct", "reads_direct"):
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__name__}.{name} is a class attribute, but {name} is an instance "
+                    f"slot of PipeEngine that its __init__ sets: set self.{name} in "
+                    f"{cls.__name__}.__init__, after super().__init__()")
+
     def _pull(self) -> None:
         """Move what the pipe holds to the stream (the subclass's encoding)."""
         raise NotImplementedError
