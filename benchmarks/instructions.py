@@ -25,7 +25,9 @@ loop between round trips, so its processes run with ``--hold-tick 3600``.
 Scenarios:
 
 * ``lat``: a REQ doing round trips against a REP echoing them, both under callgrind, both
-  the same library; instructions per round trip, each side;
+  the same library; instructions per round trip, each side. ``--lib naive`` counts the
+  floor (``perf.py --lib naive``: a plain-Python length-prefixed exchange, no ZMTP, no I/O
+  thread), what Python itself spends on a round trip's ``send()`` and ``recv()``;
 * ``push``: the library's PUSH under callgrind sending to a PULL of ``--peer`` (pyzmq by
   default) run normally; instructions per message sent;
 * ``pull``: the library's PULL under callgrind receiving from a PUSH of ``--peer``;
@@ -165,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transport", action="append", choices=["tcp", "ipc"],
                         help="repeatable; default tcp")
     parser.add_argument("--size", type=int, action="append", help="bytes; repeatable; 100")
-    parser.add_argument("--lib", action="append", choices=["zreactor", "zmq"],
-                        help="repeatable; default both")
+    parser.add_argument("--lib", action="append", choices=["zreactor", "zmq", "naive"],
+                        help="repeatable; default all three (naive, the floor: lat only)")
     parser.add_argument("--peer", default="zmq", choices=["zreactor", "zmq"],
                         help="the unmeasured end for push and pull (default pyzmq)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -177,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = args.scenario or ["lat", "push", "pull"]
     transports = args.transport or ["tcp"]
     sizes = args.size or [100]
-    libs = args.lib or ["zreactor", "zmq"]
+    libs = args.lib or ["zreactor", "zmq", "naive"]
     if "zmq" in libs or args.peer == "zmq":
         try:
             import zmq  # noqa: F401
@@ -195,10 +197,13 @@ def main(argv: list[str] | None = None) -> int:
                 counts = (LARGE_COUNTS if size >= LARGE else COUNTS)[kind]
                 row: dict[str, Any] = {"scenario": scenario, "transport": transport,
                                        "size": size, "counts": counts}
-                for lib in libs:
+                measured = [lib for lib in libs if lib != "naive" or scenario == "lat"]
+                if not measured:
+                    continue
+                for lib in measured:
                     row[lib] = per_message(scenario, lib, args.peer, transport, size, counts)
                 results.append(row)
-                _print_row(row, libs)
+                _print_row(row, measured)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)
@@ -210,8 +215,9 @@ def _print_row(row: dict[str, Any], libs: list[str]) -> None:
     for side in row[libs[0]]:
         cells = "   ".join(f"{lib} {row[lib][side] / 1000:8.1f} k" for lib in libs)
         ratio = ""
-        if len(libs) == 2 and row[libs[1]][side]:
-            ratio = f"   {libs[0]}/{libs[1]} {row[libs[0]][side] / row[libs[1]][side]:5.1f}"
+        for other in libs[1:]:
+            if row[other][side]:
+                ratio += f"   {libs[0]}/{other} {row[libs[0]][side] / row[other][side]:5.1f}"
         print(f"{head}  {side:<4}  {cells}{ratio}", flush=True)
 
 

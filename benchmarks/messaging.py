@@ -4,7 +4,10 @@
 Scenarios (libzmq's perf-tool shapes, see ``benchmarks/perf.py``):
 
 * throughput: PUSH -> PULL over tcp, ipc and inproc, at 10 B, 100 B, 1 KB and 64 KB;
-* latency: REQ/REP round trip over tcp, ipc and inproc (median and p99).
+* latency: REQ/REP round trip over tcp, ipc and inproc (median and p99); over tcp and ipc
+  also *the floor* (``perf.py --lib naive``, ``peers/naive_zmq.py``): the same round trip
+  done by a plain-Python length-prefixed exchange on blocking sockets, what a pure-Python
+  library cannot go below, timed in the same rounds.
 
 Each measurement runs zreactor and pyzmq alternately, ``--rounds`` times, and keeps each
 library's best round (the machine is shared and noisy; the best round is the least disturbed).
@@ -53,6 +56,8 @@ THR_COUNTS = {10: 200_000, 100: 200_000, 1024: 100_000, 65536: 5_000}
 LAT_COUNT = 5_000
 #: where a measurement's processes run (module docstring, *Placement*)
 PLACEMENTS = ("free", "one-core")
+#: the floor's ``--lib`` (latency over tcp and ipc only)
+NAIVE = "naive"
 
 
 def _env() -> dict[str, str]:
@@ -207,6 +212,8 @@ def _measure_row(kind: str, transport: str, size: int, placement: str, libs: lis
     if a library had no complete run."""
     count = int((THR_COUNTS.get(size, 50_000) if kind == "thr" else LAT_COUNT) * scale)
     cpus = {min(os.sched_getaffinity(0))} if placement == "one-core" else None
+    if kind == "lat" and transport != "inproc":
+        libs = [*libs, NAIVE]  # the floor, alternating with the libraries
     runs: dict[str, list[dict[str, Any]]] = {lib: [] for lib in libs}
     for _ in range(rounds):
         for lib in libs:
@@ -248,6 +255,10 @@ def _print_row(row: dict[str, Any], libs: list[str]) -> None:
             tail = z["p99_us"] / p["p99_us"]
             line += (f"   pyzmq median {p['median_us']:7.1f} us p99 {p['p99_us']:7.1f} us"
                      f"   zreactor/pyzmq median {ratio:5.2f}x p99 {tail:5.2f}x")
+        if NAIVE in row:
+            floor = row[NAIVE]
+            line += (f"   floor median {floor['median_us']:6.1f} us"
+                     f" (zreactor {z['median_us'] / floor['median_us']:4.2f}x)")
     print(line, flush=True)
 
 

@@ -14,6 +14,9 @@ Roles (each prints one JSON line on stdout):
 * ``remote_lat``: connect a REQ, time ``count`` round trips; report median and p99 in µs.
 * ``inproc_thr`` / ``inproc_lat``: both ends in one process, on two threads.
 
+``--lib naive`` runs the latency roles on ``peers/naive_zmq.py``, a plain-Python
+length-prefixed exchange: the floor a pure-Python library's round trip cannot go below.
+
 ``benchmarks/messaging.py`` drives these roles side by side and prints ratios.
 """
 
@@ -26,10 +29,19 @@ import statistics
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 
+#: ``--lib naive``: the floor, a plain-Python length-prefixed exchange (``peers/naive_zmq.py``;
+#: the latency roles only)
+NAIVE = "naive"
+
+
 def _lib(name: str) -> Any:
+    if name == NAIVE:
+        sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+        return importlib.import_module("naive_zmq")
     return importlib.import_module(name)
 
 
@@ -181,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one role and print its result as a JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("role", choices=[*ROLES, "inproc_thr", "inproc_lat"])
-    parser.add_argument("--lib", default="zreactor", help="module to use as zmq (zreactor or zmq)")
+    parser.add_argument("--lib", default="zreactor",
+                        help="module to use as zmq (zreactor or zmq), or naive: the floor, "
+                             "local_lat and remote_lat only")
     parser.add_argument("--endpoint", default="tcp://127.0.0.1:5555")
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--count", type=int, default=100_000)
@@ -189,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="zreactor only: the held read's tick in seconds (a process run "
                              "under valgrind, fifty times slower, sets it long)")
     args = parser.parse_args(argv)
+    if args.lib == NAIVE and args.role not in ("local_lat", "remote_lat"):
+        parser.error("--lib naive runs local_lat and remote_lat only")
     zmq = _lib(args.lib)
     if args.hold_tick is not None and args.lib == "zreactor":
         from zreactor.zmtp import shortcut

@@ -56,3 +56,36 @@ def test_perf_hold_tick_sets_the_held_reads_tick(monkeypatch: pytest.MonkeyPatch
                         lambda zmq, endpoint, size, count: seen.append(shortcut.HOLD_TICK) or {})
     assert perf.main(["local_lat", "--lib", "zreactor", "--hold-tick", "3600"]) == 0
     assert seen == [3600.0]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_the_floor_runs_perf_lat_roles(tmp_path: Path, transport: str) -> None:
+    """``perf.py --lib naive`` (``peers/naive_zmq.py``) does real round trips, echoed intact."""
+    import json
+    import subprocess
+
+    endpoint = "tcp://127.0.0.1:*" if transport == "tcp" else f"ipc://{tmp_path}/floor.ipc"
+    perf = [sys.executable, str(BENCH / "perf.py")]
+    local = subprocess.Popen(perf + ["local_lat", "--lib", "naive", "--endpoint", endpoint,
+                                     "--size", "3000", "--count", "300"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert local.stdout is not None
+        ready = json.loads(local.stdout.readline())["ready"]
+        remote = subprocess.run(perf + ["remote_lat", "--lib", "naive", "--endpoint", ready,
+                                        "--size", "3000", "--count", "300"],
+                                capture_output=True, text=True, timeout=30, check=True)
+        out, _ = local.communicate(timeout=30)
+    finally:
+        if local.poll() is None:
+            local.kill()
+    assert json.loads(out.strip().splitlines()[-1])["result"] == {"echoed": 300}
+    result = json.loads(remote.stdout.strip().splitlines()[-1])["result"]
+    assert result["round_trips"] == 300 and result["median_us"] > 0
+
+
+def test_the_floor_is_refused_for_throughput() -> None:
+    perf = _load("perf")
+    with pytest.raises(SystemExit):
+        perf.main(["local_thr", "--lib", "naive"])
