@@ -6,7 +6,7 @@ import enum
 
 import pytest
 
-from zreactor.reactor.fsm import IllegalMove, Machine, Row, Step, render_mermaid
+from zreactor.reactor.fsm import Cell, CellMachine, IllegalMove, Machine, Row, Step, render_mermaid
 
 
 class Light(enum.Enum):
@@ -181,6 +181,47 @@ def test_an_illegal_move_is_not_recorded() -> None:
     with LAMP.record() as steps, pytest.raises(IllegalMove):
         LAMP.fire(Lamp(), Push.SURGE)
     assert steps == []
+
+
+class Hooked:
+    """An owner whose class hooks ``__setattr__`` (as a socket's does): a cell keeps its state."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AssertionError(f"the hook ran for {name}")
+
+    def __repr__(self) -> str:
+        return "<Hooked>"
+
+
+LAMP_CELL = CellMachine("lamp cell", Light.OFF, {
+    (Light.OFF, Push.SWITCH): Row(Light.ON, _row_action, data="lit"),
+    (Light.ON, Push.SWITCH): Light.OFF,
+}, entry={Light.ON: _entered_on}, error=ValueError)
+
+
+def test_a_cell_machine_keeps_the_rules_of_a_move() -> None:
+    class LampCell(Cell):
+        __slots__ = ("log",)
+
+    owner = Hooked()
+    cell = LampCell(Light.OFF, owner)
+    cell.log = []
+    with LAMP_CELL.record() as steps:
+        row = LAMP_CELL.fire(cell, Push.SWITCH)
+    assert row == Row(Light.ON, _row_action, "lit") and cell.state is Light.ON
+    assert cell.log == [("row", Light.ON), ("entry", Light.ON)]  # rule 2's order, new state
+    assert steps == [Step(cell, Light.OFF, Push.SWITCH, Light.ON)]
+    assert LAMP_CELL.peek(cell, Push.SWITCH).target is Light.OFF and cell.state is Light.ON
+    with pytest.raises(ValueError, match=r"illegal lamp cell move ON on SURGE .*<Cell ON of <Hooked>>"):
+        LAMP_CELL.fire(cell, Push.SURGE)  # the machine's own error, nothing changed
+
+    class Lookalike(enum.Enum):
+        SWITCH = "switch"
+
+    with pytest.raises(ValueError):
+        LAMP_CELL.fire(cell, Lookalike.SWITCH)
+    assert cell.state is Light.ON
+    assert LAMP_CELL.fire(cell, Push.SWITCH).target is Light.OFF and cell.state is Light.OFF
 
 
 def test_render_mermaid_groups_events_per_edge_and_marks_actions_final_states_and_entries() -> None:

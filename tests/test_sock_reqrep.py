@@ -44,10 +44,10 @@ def check_row(sock: Any, table: Machine, state: Any, event: Any, act: Callable[[
     row = table.get((state, event))
     if row is None:
         efsm(act)
-        assert sock._state is state
+        assert sock._turn.state is state
     else:
         assert act() == result
-        assert sock._state is row.target
+        assert sock._turn.state is row.target
 
 
 # -- the tables, row by row ---------------------------------------------------------------------
@@ -62,7 +62,7 @@ def test_req_table(env: Env, state: ReqState, event: ReqEvent) -> None:
     if state is ReqState.RECV_REPLY:
         req.send(b"first")
         assert router.recv_multipart() == [b"req", b"", b"first"]
-    assert req._state is state
+    assert req._turn.state is state
 
     def act() -> Any:
         if event is ReqEvent.RECV:
@@ -85,7 +85,7 @@ def test_rep_table(env: Env, state: RepState, event: RepEvent) -> None:
     if state is RepState.SEND_REPLY:
         dealer.send_multipart([b"", b"first"])
         assert rep.recv() == b"first"
-    assert rep._state is state
+    assert rep._turn.state is state
 
     def act() -> Any:
         if event is RepEvent.RECV:
@@ -259,7 +259,7 @@ def test_rep_drops_malformed_requests(env: Env) -> None:
     dealer.send_multipart([b"hop", b""])  # a delimiter with nothing after it
     dealer.send_multipart([b"", b"good"])
     assert rep.recv() == b"good"
-    assert rep._state is RepState.SEND_REPLY
+    assert rep._turn.state is RepState.SEND_REPLY
 
 
 def test_rep_fair_queues_and_replies_to_each_asker(env: Env) -> None:

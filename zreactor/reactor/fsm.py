@@ -44,6 +44,18 @@ Rules the helper keeps
    :meth:`Machine.record`, which tests use to see which rows a scenario took (instead of
    overriding a private method); it costs ``fire`` one attribute test while nobody records.
 
+*Cells: a machine fired per message.* Rule 1's attribute costs a move two generic accesses,
+``getattr`` to read the state and ``object.__setattr__`` to write it (the latter builds two
+argument tuples: together ~1,400 instructions under callgrind, where a move's lookup and
+commit cost ~1,000). That is nothing for an engine's lifecycle, and most of a move for REQ and
+REP, which move twice per round trip each. So a machine fired per message may keep its state
+in a :class:`Cell` (one ``state`` slot, and the object it belongs to, for messages): its
+object holds the cell and reads ``self._turn.state is X``, and a :class:`CellMachine` moves
+the cell with two attribute accesses the interpreter specialises (``cell.state``). A cell's
+class has no ``__setattr__`` hook to bypass, so rule 1 holds as it is: only ``fire`` writes
+the state, as a plain attribute. Everything else (the table, the order of a move, the errors,
+``peek``; actions and recorders, which see the cell) is the machine's.
+
 *Members on the per-message paths.* In CPython 3.11 ``enum.EnumType`` defines
 ``__getattr__``, so reading a member from its class (``EngineState.ATTACHED``) takes the
 slow generic attribute path every time (~0.2 us, ~860 instructions: the class cannot be
@@ -65,13 +77,14 @@ import enum
 from collections.abc import Iterator, Mapping
 from typing import Any, Callable, Generic, NamedTuple, TypeVar
 
-__all__ = ["IllegalMove", "Machine", "Row", "Step", "render_mermaid"]
+__all__ = ["Cell", "CellMachine", "IllegalMove", "Machine", "Row", "Step", "render_mermaid"]
 
 #: How :meth:`Machine.fire` writes the state attribute: the generic store, past any
 #: ``__setattr__`` override of the object's class. A socket's override (pyzmq's strict option
 #: names, ``sockets/conveniences.py``) lets every state attribute through anyway, and going
-#: through it cost ~2,300 instructions per move (a Python call per ``fire``), twice per
-#: REQ/REP round trip on each side.
+#: through it cost ~2,300 instructions per move (a Python call per ``fire``); this store
+#: costs ~1,100 (two argument tuples), which is why the machines fired per message move a
+#: :class:`Cell` instead (module docstring, *Cells*).
 _store = object.__setattr__
 
 S = TypeVar("S", bound=enum.Enum)
@@ -167,18 +180,21 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
         self._rows = rows
         # The lookup ``fire`` makes, keyed for speed: an enum member hashes through a Python
         # method (``hash(self._name_)``), so ``rows[(state, event)]`` costs two Python calls.
-        # By the state's name (a plain attribute, its str hash cached) then the event's id
-        # (identity, so an event of another enum never matches) it costs none. Each entry
-        # is what the move does, unpacked once here: the target, the row to return, and
-        # the actions to run in rule 2's order (the row's, then the target's entry action;
-        # most moves have neither, and then run no loop at all).
+        # By the state's name then the event's (plain attributes, their str hashes cached)
+        # it costs none, and no builtin call either (``id(event)`` cost ~300 instructions
+        # per move under callgrind, a name ~30). Names alone would let an event of another
+        # enum spelled the same through, so each entry starts with its event, which the
+        # lookup compares by identity. The rest of the entry is what the move does, unpacked
+        # once here: the target, the row to return, and the actions to run in rule 2's order
+        # (the row's, then the target's entry action; most moves have neither, and then run
+        # no loop at all).
         self._entry: dict[S, Action] = dict(entry or {})
-        self._index: dict[str, dict[int, tuple[S, Row, tuple[Action, ...]]]] = {
+        self._index: dict[str, dict[str, tuple[E, S, Row, tuple[Action, ...]]]] = {
             state._name_: {} for state in states}
         for (source, event), row in rows.items():
             actions = tuple(action for action in (row.action, self._entry.get(row.target))
                             if action is not None)
-            self._index[source._name_][id(event)] = (row.target, row, actions)
+            self._index[source._name_][event._name_] = (event, row.target, row, actions)
         self._error = error
         self._recorders: tuple[list[Step], ...] = ()
 
@@ -216,10 +232,10 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
             ``(obj's state, event)``.
         """
         state = getattr(obj, self.attr)
-        found = self._index[state._name_].get(id(event))
-        if found is None:
+        found = self._index[state._name_].get(event._name_)
+        if found is None or found[0] is not event:
             raise self._illegal(obj, state, event)
-        return found[1]
+        return found[2]
 
     def allows(self, obj: object, event: E) -> bool:
         """True if the table lists a move for ``(obj's state, event)``; changes nothing.
@@ -227,7 +243,8 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
         For an operation that is a no-op where the table has no row (a second
         ``terminate()`` while the first is under way): say so at the call site.
         """
-        return id(event) in self._index[getattr(obj, self.attr)._name_]
+        found = self._index[getattr(obj, self.attr)._name_].get(event._name_)
+        return found is not None and found[0] is event
 
     def fire(self, obj: object, event: E) -> Row:
         """Make the move the table lists for ``(obj's state, event)``; return its row.
@@ -242,9 +259,11 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
         attr = self.attr
         state = getattr(obj, attr)
         try:
-            target, row, actions = self._index[state._name_][id(event)]
+            member, target, row, actions = self._index[state._name_][event._name_]
         except KeyError:
             raise self._illegal(obj, state, event) from None
+        if member is not event:  # (another enum's event of the same name: no such row)
+            raise self._illegal(obj, state, event)
         _store(obj, attr, target)  # (rule 1: a plain attribute; see _store)
         if self._recorders:
             step = Step(obj, state, event, target)
@@ -284,6 +303,58 @@ class Machine(Mapping[tuple[S, E], Row], Generic[S, E]):
 
     def __repr__(self) -> str:
         return f"<Machine {self.name}: {len(self._rows)} rows over {self.states.__name__}>"
+
+
+class Cell:
+    """The state of one object, kept apart from it for a :class:`CellMachine` (module
+    docstring, *Cells*).
+
+    Args:
+        state: the state it starts in (the machine's ``initial``).
+        owner: the object whose state it is (for messages: an illegal move names it).
+    """
+
+    __slots__ = ("state", "owner")
+
+    def __init__(self, state: Any, owner: object = None) -> None:
+        self.state = state
+        self.owner = owner
+
+    def __repr__(self) -> str:
+        return f"<Cell {self.state.name} of {self.owner!r}>"
+
+
+class CellMachine(Machine[S, E]):
+    """A :class:`Machine` that moves :class:`Cell` objects (module docstring, *Cells*): the
+    same table, rules and errors; ``fire`` reads and writes ``cell.state`` directly.
+
+    Takes :class:`Machine`'s arguments but ``attr`` (a cell's state is ``state``).
+    """
+
+    def __init__(self, name: str, initial: S, table: Mapping[tuple[S, E], S | Row],
+                 *, entry: Mapping[S, Action] | None = None,
+                 error: Callable[[str], BaseException] = IllegalMove) -> None:
+        super().__init__(name, initial, table, attr="state", entry=entry, error=error)
+
+    def fire(self, obj: Cell, event: E) -> Row:  # type: ignore[override]
+        """:meth:`Machine.fire` for a cell: the same move, the state read and written as
+        ``obj.state`` (a slot) instead of through ``getattr`` and ``object.__setattr__``."""
+        state = obj.state
+        try:
+            member, target, row, actions = self._index[state._name_][event._name_]
+        except KeyError:
+            raise self._illegal(obj, state, event) from None
+        if member is not event:  # (another enum's event of the same name: no such row)
+            raise self._illegal(obj, state, event)
+        obj.state = target  # (rule 1: the one write)
+        if self._recorders:
+            step = Step(obj, state, event, target)
+            for steps in self._recorders:
+                steps.append(step)
+        if actions:
+            for action in actions:
+                action(obj)
+        return row
 
 
 def _label(member: enum.Enum) -> str:

@@ -4,10 +4,13 @@ Theory of operation
 -------------------
 Both types alternate strictly between two states; each is an :class:`enum.Enum`, each has
 one module-level table of legal moves (:data:`REQ_TRANSITIONS`, :data:`REP_TRANSITIONS`, each a
-:class:`~zreactor.reactor.fsm.Machine`), and a socket moves only through its table's
-``fire(socket, event)``, which raises ``EFSM`` for a move the table does not list. The docs'
-diagrams are generated from the same tables (``zreactor.diagrams``), so they cannot drift
-from the code.
+:class:`~zreactor.reactor.fsm.CellMachine`), and a socket moves only through its table's
+``fire(socket._turn, event)``, which raises ``EFSM`` for a move the table does not list. The
+state lives in the socket's *turn*, a :class:`~zreactor.reactor.fsm.Cell`: the machines move
+twice per round trip each, and a socket's class hooks ``__setattr__`` (pyzmq's strict option
+names), which a move on the socket itself would have to go around (``reactor/fsm.py``,
+*Cells*). The docs' diagrams are generated from the same tables (``zreactor.diagrams``), so
+they cannot drift from the code.
 
 An operation first *peeks* (``peek``: checks the move, raising ``EFSM``, and changes
 nothing), and *fires* once it has really happened. This matters because a send that finds
@@ -50,7 +53,7 @@ import struct
 
 from ..constants import SocketType
 from ..errors import EFSM, ZMQError
-from ..reactor.fsm import Machine
+from ..reactor.fsm import Cell, CellMachine
 from .dealer_router import DealerSocket
 from .patterns import FairQueue
 from .pipe import Pipe
@@ -91,13 +94,13 @@ def _efsm(message: str) -> ZMQError:
 
 
 #: Every legal REQ move: ``(state, event) -> next state``; anything else is EFSM.
-REQ_TRANSITIONS: Machine[ReqState, ReqEvent] = Machine("REQ", ReqState.SEND_REQUEST, {
+REQ_TRANSITIONS: CellMachine[ReqState, ReqEvent] = CellMachine("REQ", ReqState.SEND_REQUEST, {
     (ReqState.SEND_REQUEST, ReqEvent.SEND): ReqState.RECV_REPLY,
     (ReqState.SEND_REQUEST, ReqEvent.SEND_RELAXED): ReqState.RECV_REPLY,
     # req_relaxed: a new request abandons the outstanding one
     (ReqState.RECV_REPLY, ReqEvent.SEND_RELAXED): ReqState.RECV_REPLY,
     (ReqState.RECV_REPLY, ReqEvent.RECV): ReqState.SEND_REQUEST,
-}, attr="_state", error=_efsm)
+}, error=_efsm)
 
 
 class RepState(enum.Enum):
@@ -117,10 +120,10 @@ class RepEvent(enum.Enum):
 
 
 #: Every legal REP move: ``(state, event) -> next state``; anything else is EFSM.
-REP_TRANSITIONS: Machine[RepState, RepEvent] = Machine("REP", RepState.RECV_REQUEST, {
+REP_TRANSITIONS: CellMachine[RepState, RepEvent] = CellMachine("REP", RepState.RECV_REQUEST, {
     (RepState.RECV_REQUEST, RepEvent.RECV): RepState.SEND_REPLY,
     (RepState.SEND_REPLY, RepEvent.SEND): RepState.RECV_REQUEST,
-}, attr="_state", error=_efsm)
+}, error=_efsm)
 
 
 #: the members the per-message paths test, as module globals (``reactor/fsm.py``, *Members
@@ -139,7 +142,8 @@ class ReqSocket(DealerSocket):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self._state = _SEND_REQUEST
+        #: where the socket stands, moved by REQ_TRANSITIONS (module docstring)
+        self._turn = Cell(_SEND_REQUEST, self)
         #: the peer the outstanding request went to (None: it has gone, accept any)
         self._reply_pipe: Pipe | None = None
         #: the last request id sent with req_correlate (libzmq starts at a random value)
@@ -155,8 +159,8 @@ class ReqSocket(DealerSocket):
         """
         options = self.options
         event = _REQ_SEND_RELAXED if options.req_relaxed else _REQ_SEND
-        if self._state is not _SEND_REQUEST:  # (both events are legal from there)
-            REQ_TRANSITIONS.peek(self, event)
+        if self._turn.state is not _SEND_REQUEST:  # (both events are legal from there)
+            REQ_TRANSITIONS.peek(self._turn, event)
         # Replies still queued now answer earlier requests: drop them before this request
         # becomes visible, or a late one could pass for its reply.
         if self._prefetched is not None:
@@ -182,7 +186,7 @@ class ReqSocket(DealerSocket):
                 return False
         if self._reply_pipe is not pipe:
             self._reply_pipe = pipe
-        REQ_TRANSITIONS.fire(self, event)
+        REQ_TRANSITIONS.fire(self._turn, event)
         return True
 
     def _next_reply(self) -> list[bytes] | None:
@@ -220,11 +224,11 @@ class ReqSocket(DealerSocket):
         reply_pipe = self._reply_pipe
         if ((pipe is reply_pipe or reply_pipe is None) and not self.options.req_correlate
                 and len(msg) > 1 and msg[0] == b""):
-            REQ_TRANSITIONS.fire(self, _REQ_RECV)
+            REQ_TRANSITIONS.fire(self._turn, _REQ_RECV)
             return msg[1:]
         reply = self._reply(pipe, msg)
         if reply is not None:
-            REQ_TRANSITIONS.fire(self, _REQ_RECV)
+            REQ_TRANSITIONS.fire(self._turn, _REQ_RECV)
         return reply
 
     def xrecv(self) -> list[bytes] | None:
@@ -233,8 +237,8 @@ class ReqSocket(DealerSocket):
         Raises:
             ZMQError: EFSM if no request is outstanding.
         """
-        if self._state is not _RECV_REPLY:
-            REQ_TRANSITIONS.peek(self, _REQ_RECV)  # raises EFSM: no request outstanding
+        if self._turn.state is not _RECV_REPLY:
+            REQ_TRANSITIONS.peek(self._turn, _REQ_RECV)  # raises EFSM: no request outstanding
         reply = self._prefetched
         if reply is None:
             if not self._fq.active:
@@ -246,12 +250,12 @@ class ReqSocket(DealerSocket):
                 return None
         else:
             self._prefetched = None
-        REQ_TRANSITIONS.fire(self, _REQ_RECV)
+        REQ_TRANSITIONS.fire(self._turn, _REQ_RECV)
         return reply
 
     def xhas_in(self) -> bool:
         """True if the reply has come (never while no request is outstanding)."""
-        if self._state is not _RECV_REPLY:
+        if self._turn.state is not _RECV_REPLY:
             return False
         if self._prefetched is None:
             self._prefetched = self._next_reply()
@@ -259,7 +263,7 @@ class ReqSocket(DealerSocket):
 
     def xhas_out(self) -> bool:
         """True if a request may be sent now and some peer has room."""
-        if self._state is _RECV_REPLY and not self.options.req_relaxed:
+        if self._turn.state is _RECV_REPLY and not self.options.req_relaxed:
             return False
         return self._lb.has_out()
 
@@ -279,7 +283,8 @@ class RepSocket(Socket):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._fq = FairQueue()
-        self._state = _RECV_REQUEST
+        #: where the socket stands, moved by REP_TRANSITIONS (module docstring)
+        self._turn = Cell(_RECV_REQUEST, self)
         #: the request's envelope and the pipe it came from, for the reply
         self._envelope: list[bytes] = []
         self._reply_pipe: Pipe | None = None
@@ -304,8 +309,8 @@ class RepSocket(Socket):
         Raises:
             ZMQError: EFSM while a reply is owed.
         """
-        if self._state is not _RECV_REQUEST:
-            REP_TRANSITIONS.peek(self, _REP_RECV)  # raises EFSM: a reply is owed
+        if self._turn.state is not _RECV_REQUEST:
+            REP_TRANSITIONS.peek(self._turn, _REP_RECV)  # raises EFSM: a reply is owed
         fq = self._fq
         if not fq.active:
             # every peer's pipe sleeps (REP's fair queue reads no messages ahead): nothing
@@ -344,7 +349,7 @@ class RepSocket(Socket):
             body = msg[bottom + 1:]
         if self._reply_pipe is not pipe:
             self._reply_pipe = pipe
-        REP_TRANSITIONS.fire(self, _REP_RECV)
+        REP_TRANSITIONS.fire(self._turn, _REP_RECV)
         return body
 
     def xsend(self, msg: list[bytes]) -> bool:
@@ -353,7 +358,7 @@ class RepSocket(Socket):
         Raises:
             ZMQError: EFSM if no request is waiting for a reply.
         """
-        REP_TRANSITIONS.fire(self, _REP_SEND)  # a reply never waits: commit now
+        REP_TRANSITIONS.fire(self._turn, _REP_SEND)  # a reply never waits: commit now
         pipe = self._reply_pipe
         if pipe is not None:
             msg[:0] = self._envelope
@@ -365,8 +370,8 @@ class RepSocket(Socket):
 
     def xhas_in(self) -> bool:
         """True if a request may be received now and one is waiting."""
-        return self._state is _RECV_REQUEST and self._fq.has_in()
+        return self._turn.state is _RECV_REQUEST and self._fq.has_in()
 
     def xhas_out(self) -> bool:
         """True while a reply is owed."""
-        return self._state is _SEND_REPLY
+        return self._turn.state is _SEND_REPLY
