@@ -91,18 +91,7 @@ class LoadBalancer(_ActiveList):
     """Round-robin sending over the pipes that have room (libzmq's ``lb_t``)."""
 
     def send(self, msg: Message) -> Pipe | None:
-        """Write ``msg`` to the next writable pipe; return it, or ``None`` if all are full.
-
-        *One peer* (a REQ or DEALER talking to one server, the common shape): with a single
-        active pipe there is no turn to pass on (``current`` stays 0), so a write it takes
-        returns at once.
-        """
-        if self.active == 1:
-            pipe = self.pipes[0]
-            if pipe.send(msg):
-                return pipe
-            self._deactivate_current()
-            return None
+        """Write ``msg`` to the next writable pipe; return it, or ``None`` if all are full."""
         while self.active > 0:
             current = self.current
             pipe = self.pipes[current]
