@@ -1040,3 +1040,23 @@ def test_large_batches_go_out_gathered_and_arrive_whole_and_in_order(ctx) -> Non
         push.send_multipart(msg)
     time.sleep(0.2)  # let the writer's queue back up behind the kernel's buffers
     assert [pull.recv_multipart() for _ in sent] == sent
+
+
+@pytest.mark.parametrize("name", ["writes_direct", "reads_direct"])
+def test_a_subclass_may_not_set_the_direct_flags_as_class_attributes(name: str) -> None:
+    # they are instance slots that PipeEngine.__init__ sets: a class attribute would be
+    # overwritten silently (or, with __slots__, make __init__ fail), so the class is refused
+    with pytest.raises(TypeError, match=f"{name} is a class attribute.*self.{name}"):
+        type("DirectEngine", (ZmtpEngine,), {name: False})
+
+
+def test_a_subclass_sets_the_direct_flags_in_its_init(raw_sockets) -> None:
+    class NoDirectReads(ZmtpEngine):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.reads_direct = False
+
+    ours, theirs = socket.socketpair()
+    raw_sockets.extend((ours, theirs))
+    engine = NoDirectReads(ours, FakeSession(), socket_type="PAIR")
+    assert engine.writes_direct and not engine.reads_direct

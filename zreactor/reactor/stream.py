@@ -54,6 +54,10 @@ to stop and restart the loop polling the socket while another thread reads it.
 ``get_buffer``/``decode`` pair; the ZMTP engine uses it in traffic
 (:mod:`zreactor.reactor.readbuffer` explains the buffer, :mod:`zreactor.zmtp.frames` the
 decoding). ``get_buffer()`` returning ``None`` means an ordinary ``recv()`` for this read.
+An engine that knows its next read is a small chunk (a request, a reply) says so in
+:attr:`StreamEngine.asks_buffer` (False), and the read does not ask: one call fewer per read
+where the answer would be ``None`` anyway. An engine that does not override ``get_buffer``
+is never asked.
 
 *Threads.* The engine's I/O thread runs it, or a thread holding that loop's
 :class:`~zreactor.reactor.lease.LoopLease` (which stands in for the loop: the hooks cannot
@@ -183,7 +187,7 @@ class StreamEngine(Engine):
     # and then no call of a method on the engine is specialized. A subclass keeps the dict.
     __slots__ = ("sock", "codec", "high_water", "low_water", "read_state", "write_state",
                  "_wqueue", "write_buffer_size", "_handle", "fd", "read_size",
-                 "bytes_received", "bytes_sent")
+                 "asks_buffer", "bytes_received", "bytes_sent")
 
     def __init__(
         self,
@@ -218,6 +222,10 @@ class StreamEngine(Engine):
         #: bytes asked of each ``recv()`` (an instance slot, not a class attribute, which
         #: CPython 3.11 does not specialize: ``read_once`` reads it for every read)
         self.read_size = 65536
+        #: the next read asks :meth:`get_buffer` for a buffer; False: it is a ``recv()``
+        #: chunk without asking (*Reading into a buffer*). True for an engine that overrides
+        #: ``get_buffer``, which may set it between reads (a slot: read once per read)
+        self.asks_buffer = type(self).get_buffer is not StreamEngine.get_buffer
         #: byte counters, for statistics.
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -368,12 +376,13 @@ class StreamEngine(Engine):
         for ``message_received``); EOF and errors end the stream as they should.
 
         An engine whose :meth:`get_buffer` gives a buffer is read with ``recv_into()`` into
-        it instead, and told with :meth:`buffer_updated` (*Reading into a buffer*, above).
+        it instead, and told with :meth:`buffer_updated` (*Reading into a buffer*, above);
+        it is asked only while :attr:`asks_buffer` is true.
 
         Returns:
             The number of bytes read: 0 if nothing was there, or at EOF or an error.
         """
-        buffer = self.get_buffer()
+        buffer = self.get_buffer() if self.asks_buffer else None
         try:
             if buffer is None:
                 data = self.sock.recv(self.read_size)

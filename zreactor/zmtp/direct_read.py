@@ -13,7 +13,9 @@ For a reply that is the only message in the pipe, every one of those steps exist
 one list from one call to the next on the same thread.
 
 So when the read would leave *exactly one message alone in the pipe*, the engine hands it to
-the waiting caller instead (:func:`read`): decoded by the one decoder, in the one read path
+the waiting caller instead (``ZmtpEngine._caller_read_direct``, which the shortcut's
+``take_back`` calls in place of its first read; the engine keeps the state of its catch to
+itself): decoded by the one decoder, in the one read path
 (``read_once`` → ``data_received`` → ``_deliver``: only where ``_deliver`` would write the
 batch to the pipe does it put the message in the caller's hands; a chunk that is exactly one
 short message, the request or the reply itself, is recognised by ``data_received`` in one
@@ -24,9 +26,9 @@ message it reads. It applies when all of these hold:
 * the socket asked for it: it waits in ``recv()`` on one connection's fd, its end of the pipe
   asleep (:func:`zreactor.sockets.caller_wait.wait`), and its pattern takes messages this way
   (REQ, REP: ``Socket.xrecv_direct``);
-* checked under the engine's loop lease before the read, the engine may read here
-  (``_caller_read_fd``: handshake done, input running, read half open; so its backlog is
-  empty) and the pipe would take the message and give it to the reader first
+* checked by the engine under its loop lease before the read, it may read here
+  (``_caller_read_fd``'s test: handshake done, input running, read half open; so its backlog
+  is empty) and the pipe would take the message and give it to the reader first
   (:meth:`Pipe.write_alone <zreactor.sockets.pipe.Pipe.write_alone>`: the engine's end is
   writable, the high-water mark leaves room, nothing is queued);
 * the read brought one whole message and nothing else: one message batch of one message, no
@@ -83,41 +85,11 @@ whole box is one message like any other.
 Counting: :attr:`CallerShortcut.direct_reads <zreactor.zmtp.shortcut.CallerShortcut.direct_reads>`
 counts the messages handed over this way.
 
+This module is the rules and their argument; the code is the engine's
+(``ZmtpEngine._caller_read_direct``, its decoding's ``_deliver`` and ``data_received``) and the
+shortcut's (``CallerShortcut.take_back``).
+
 Socket's thread, under the engine's loop lease (the shortcut takes it).
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .engine import ZmtpEngine
-
-__all__ = ["read"]
-
-
-def read(engine: ZmtpEngine) -> list[bytes] | int:
-    """One read of the engine's fd through its one read path: the message it brings is
-    returned instead of written to the pipe if it is alone and the rules allow (module
-    docstring); anything else goes to the pipe as by ``read_once``.
-
-    The caller holds the engine's loop lease, the engine may be read here
-    (``_caller_read_fd``), and the socket waits in ``recv()`` with its end of the pipe
-    asleep. Returns the message read directly, or else the bytes read, as ``read_once``
-    (one result, no list allocated per read to carry the message).
-    """
-    pipe = engine.session.pipe
-    if not engine.reads_direct or pipe is None or not pipe.write_alone():
-        return engine.read_once()
-    # the engine's decoding hands a lone message to _caught while _catching (only an engine
-    # that reads_direct has them: a ZmtpEngine)
-    engine._catching = True
-    try:
-        nbytes = engine.read_once()
-    finally:
-        engine._catching = False
-    msg = engine._caught
-    if msg is None:
-        return nbytes
-    engine._caught = None
-    return msg
+__all__: list[str] = []

@@ -49,7 +49,8 @@ starts at 64 KiB and grows to hold four of the frames it sees, so one read may c
 hundreds of small messages or several large ones; the greeting and the handshake, and
 encrypted traffic, are read as ``recv()`` chunks of :attr:`read_size` bytes. So is the read
 after a *small* one (under :data:`~zreactor.reactor.readbuffer.MIN_SPACE`, 16 KiB, after
-which the decoder drops its emptied buffer): a request/reply connection reads one small
+which the decoder drops its emptied buffer; the engine then clears ``asks_buffer``, and the
+next read does not even ask for the buffer): a request/reply connection reads one small
 message at a time, and a fresh zeroed 64 KiB array per read costs more than the copy it
 saves, while ``recv()`` allocates only what arrived and the decoder parses it in place. A
 stream's read, full or not (a Unix socket returns about one of the peer's ``send()`` calls
@@ -299,6 +300,22 @@ class PipeEngine(StreamEngine):
         #: read, zmtp/direct_read.py): the ZMTP engine does; a raw engine's reads take the pipe
         self.reads_direct = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse a subclass that sets ``writes_direct`` or ``reads_direct`` as a class
+        attribute: they are instance slots, set by ``__init__``, which would silently
+        overwrite (or, in a class with ``__slots__``, fail to set) the subclass's value.
+
+        Raises:
+            TypeError: naming the attribute and where to set it instead.
+        """
+        super().__init_subclass__(**kwargs)
+        for name in ("writes_direct", "reads_direct"):
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__name__}.{name} is a class attribute, but {name} is an instance "
+                    f"slot of PipeEngine that its __init__ sets: set self.{name} in "
+                    f"{cls.__name__}.__init__, after super().__init__()")
+
     def _pull(self) -> None:
         """Move what the pipe holds to the stream (the subclass's encoding)."""
         raise NotImplementedError
@@ -455,7 +472,7 @@ class ZmtpEngine(PipeEngine):
 
     # (slots, not dict entries: see StreamEngine)
     __slots__ = ("conn", "socket_type", "handshake_ivl", "heartbeat_ivl", "heartbeat_ttl",
-                 "heartbeat_timeout", "_batch_limit", "_small_read", "_catching",
+                 "heartbeat_timeout", "_batch_limit", "_catching",
                  "_caught",
                  "_handshake_timer", "_timeout_timer", "_timeout_mark", "_ttl_timer",
                  "_ttl_mark", "_drops_data", "_labelled", "_label_batches")
@@ -494,11 +511,8 @@ class ZmtpEngine(PipeEngine):
         self.heartbeat_timeout = heartbeat_ivl if heartbeat_timeout is None else heartbeat_timeout
         #: messages per ``read_batch`` in :meth:`_encode` (adapts to the message size)
         self._batch_limit = 64
-        #: the last read was small (a request, a reply): read the next one with recv()
-        #: (*Batching, in*)
-        self._small_read = False
-        #: during a direct read (zmtp/direct_read.py): a lone message goes to ``_caught``
-        #: instead of the pipe
+        #: during a direct read (:meth:`_caller_read_direct`): a lone message goes to
+        #: ``_caught`` instead of the pipe
         self._catching = False
         self._caught: list[bytes] | None = None
         self._handshake_timer: Timer | None = None
@@ -529,16 +543,45 @@ class ZmtpEngine(PipeEngine):
         self._send_pending()
 
     def get_buffer(self) -> memoryview | None:
-        """In traffic, read straight into the frame decoder's buffer (no encryption), unless
-        the last read was small (*Batching, in*)."""
-        if self._small_read:
-            return None
+        """In traffic, read straight into the frame decoder's buffer (no encryption). Not
+        asked after a small read (``asks_buffer`` false: *Batching, in*)."""
         return self.conn.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
         """As :meth:`data_received`, for ``nbytes`` read into :meth:`get_buffer`."""
-        self._small_read = nbytes < MIN_SPACE
+        self.asks_buffer = nbytes >= MIN_SPACE  # (a small read: the next is a recv() chunk)
         self._deliver(self.conn.buffer_updated, nbytes)
+
+    def _caller_read_direct(self) -> list[bytes] | int | None:
+        """The direct read, the caller shortcut's call (zmtp/direct_read.py: socket's thread,
+        lease held, the socket waiting in ``recv()`` with its end of the pipe asleep): one
+        read through :meth:`read_once`, the message it brings handed back instead of written
+        to the pipe if it is alone and the pipe would take it first; anything else delivered
+        as ``read_once`` delivers it.
+
+        Returns:
+            None, having read nothing, while only the I/O thread may read (as
+            :meth:`_caller_read_fd`); else the message read directly, or the bytes read as
+            ``read_once`` returns them (one result: no list allocated per read to carry it).
+        """
+        if (self.state is not _ATTACHED or self.handshake is None or self.input is _BLOCKED
+                or self.read_state is not _READ_OPEN):
+            return None  # (_caller_read_fd's test, one call less)
+        pipe = self.session.pipe
+        if pipe is None or not pipe.write_alone():
+            return self.read_once()  # the pipe would not take it first: the ordinary way
+        # while _catching, the decoding hands a lone message to _caught (data_received,
+        # _deliver) instead of writing it to the pipe
+        self._catching = True
+        try:
+            nbytes = self.read_once()
+        finally:
+            self._catching = False
+        msg = self._caught
+        if msg is None:
+            return nbytes
+        self._caught = None
+        return msg
 
     def data_received(self, data: bytes) -> None:
         """Decode what arrived; write every message to the pipe; flush once.
@@ -546,7 +589,7 @@ class ZmtpEngine(PipeEngine):
         During a direct read (zmtp/direct_read.py), a chunk that is one lone message
         (``conn.receive_lone``) goes to the waiting caller at once: what ``_deliver`` would
         do with it, without the general decoder's batch."""
-        self._small_read = len(data) < MIN_SPACE
+        self.asks_buffer = len(data) >= MIN_SPACE  # (as in buffer_updated)
         if self._catching and not self._drops_data:  # (a lone message is small)
             msg = self.conn.receive_lone(data)
             if msg is not None:
@@ -568,9 +611,9 @@ class ZmtpEngine(PipeEngine):
             self._send_pending()
             self.drop(exc)
             return
-        if self._catching and len(events) == 1 and self._small_read \
+        if self._catching and len(events) == 1 and not self.asks_buffer \
                 and type(events[0]) is MessageBatch and not self._drops_data:
-            # the direct read (zmtp/direct_read.py, which checked the pipe would take it):
+            # the direct read (_caller_read_direct, which checked the pipe would take it):
             # one batch of one message, nothing else
             messages = events[0].messages  # type: ignore[union-attr]
             if len(messages) == 1:

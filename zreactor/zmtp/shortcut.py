@@ -157,7 +157,7 @@ from typing import TYPE_CHECKING
 
 from ..reactor.fsm import Machine, Row
 from ..reactor.io_thread import on_a_loop_thread
-from . import direct, direct_read
+from . import direct
 
 if TYPE_CHECKING:
     from ..reactor.io_thread import IOThread
@@ -504,16 +504,17 @@ class CallerShortcut:
                 return None
             msg = None
             if readable:
-                if direct and engine._caller_read_fd() is not None:
+                if direct and engine.reads_direct:
                     # _read, its first chunk read by the direct read (:mod:`.direct_read`):
-                    # the message it caught, if any, and nothing more is read
-                    got = direct_read.read(engine)
+                    # the message it caught, if any, and nothing more is read (None: the
+                    # engine may not be read here, as _read's first test would have found)
+                    got = engine._caller_read_direct()
                     if type(got) is list:
                         # (counted once: reads adds them up; a lone message handed over
                         # ended nothing: the engine still serves)
                         self.direct_reads += 1
                         msg = got
-                    else:
+                    elif got is not None:
                         self._pipe_reads += 1
                         if got >= engine.read_size:  # type: ignore[operator]
                             # a full chunk: more may be there, read as _read would have
