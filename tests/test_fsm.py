@@ -212,7 +212,8 @@ def test_a_cell_machine_keeps_the_rules_of_a_move() -> None:
     assert cell.log == [("row", Light.ON), ("entry", Light.ON)]  # rule 2's order, new state
     assert steps == [Step(cell, Light.OFF, Push.SWITCH, Light.ON)]
     assert LAMP_CELL.peek(cell, Push.SWITCH).target is Light.OFF and cell.state is Light.ON
-    with pytest.raises(ValueError, match=r"illegal lamp cell move ON on SURGE .*<Cell ON of <Hooked>>"):
+    with pytest.raises(ValueError,
+                       match=r"illegal lamp cell move ON on SURGE .*<Cell ON of <Hooked>>"):
         LAMP_CELL.fire(cell, Push.SURGE)  # the machine's own error, nothing changed
 
     class Lookalike(enum.Enum):

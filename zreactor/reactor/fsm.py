@@ -25,7 +25,8 @@ handshake, the ZMTP engine's flow control) is written the same way, with this mo
 Rules the helper keeps
 ----------------------
 1. *The state lives on the object*, in one attribute the machine names (``attr``): the
-   object reads ``self.state is X`` as before, without an extra object per instance, and an
+   object reads ``self.state is X`` as before, without an extra object per instance (a
+   machine fired per message keeps it in a :class:`Cell` instead: *Cells*, below), and an
    object may carry several machines (an engine is also an :class:`~.own.Own`; a ZMTP engine
    has two flow machines over one table). Only :meth:`Machine.fire` writes that attribute,
    as a plain attribute (``object.__setattr__``: a class's ``__setattr__`` hook is not run).
@@ -46,15 +47,16 @@ Rules the helper keeps
 
 *Cells: a machine fired per message.* Rule 1's attribute costs a move two generic accesses,
 ``getattr`` to read the state and ``object.__setattr__`` to write it (the latter builds two
-argument tuples: together ~1,400 instructions under callgrind, where a move's lookup and
-commit cost ~1,000). That is nothing for an engine's lifecycle, and most of a move for REQ and
-REP, which move twice per round trip each. So a machine fired per message may keep its state
-in a :class:`Cell` (one ``state`` slot, and the object it belongs to, for messages): its
-object holds the cell and reads ``self._turn.state is X``, and a :class:`CellMachine` moves
-the cell with two attribute accesses the interpreter specialises (``cell.state``). A cell's
-class has no ``__setattr__`` hook to bypass, so rule 1 holds as it is: only ``fire`` writes
-the state, as a plain attribute. Everything else (the table, the order of a move, the errors,
-``peek``; actions and recorders, which see the cell) is the machine's.
+argument tuples: together ~1,400 instructions under callgrind, about as much as the rest of
+the move, its call included). That is nothing for an engine's lifecycle, and half of a move
+for REQ and REP, which move twice per round trip each. So a machine fired per message may
+keep its state in a :class:`Cell` (one ``state`` slot, and the object it belongs to, for
+messages): its object holds the cell and reads ``self._turn.state is X``, and a
+:class:`CellMachine` moves the cell with two attribute accesses the interpreter specialises
+(``cell.state``). A cell's class has no ``__setattr__`` hook to bypass, so rule 1 holds as
+it is: only ``fire`` writes the state, as a plain attribute. Everything else (the table, the
+order of a move, the errors, ``peek``; actions and recorders, which see the cell) is the
+machine's.
 
 *Members on the per-message paths.* In CPython 3.11 ``enum.EnumType`` defines
 ``__getattr__``, so reading a member from its class (``EngineState.ATTACHED``) takes the
