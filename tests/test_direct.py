@@ -277,3 +277,78 @@ def test_reader_idle_only_while_asleep_on_an_empty_queue() -> None:
     assert reader.read_batch(10) == [[b"queued"]]
     assert reader.read_batch(10) == []
     assert reader.reader_idle()
+
+
+# -- the express write (zmtp/direct.py, *The express write*) -----------------------------------
+
+
+def _express(*socks: zreactor.Socket) -> int:
+    return sum(s.express_writes for sock in socks for s in _shortcuts(sock))
+
+
+def test_express_writes_carry_the_requests_and_the_replies(two) -> None:
+    req, rep = _req_rep(two)
+    count = 300
+    server = _echo(rep, 20 + count)
+    for i in range(20):
+        req.send(b"warm-%d" % i)
+        assert req.recv() == b"warm-%d" % i
+    before_req, before_rep = _express(req), _express(rep)
+    for i in range(count):
+        req.send(b"req-%d" % i)
+        assert req.recv() == b"req-%d" % i
+    server.join(DEADLINE)
+    requests, replies = _express(req) - before_req, _express(rep) - before_rep
+    # (a writer that finds its loop busy at that moment takes the general path instead)
+    assert requests >= 0.9 * count and replies >= 0.9 * count, (requests, replies)
+    # an express write is a direct write: counted in direct_writes and writes, once
+    (shortcut,) = _shortcuts(req)
+    assert shortcut.direct_writes >= shortcut.express_writes >= requests
+    assert shortcut.writes >= shortcut.direct_writes
+
+
+@pytest.mark.parametrize("case", ["multipart", "large", "relaxed", "correlate"])
+def test_what_the_express_write_refuses_takes_the_general_path(two, case) -> None:
+    req_ctx, rep_ctx = two
+    rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS)
+    rep.bind("tcp://127.0.0.1:*")
+    options = {"relaxed": {"req_relaxed": True}, "correlate": {"req_correlate": True}}
+    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS, **options.get(case, {}))
+    req.connect(rep.last_endpoint.decode())
+    msg = {"multipart": [b"one", b"two"], "large": [b"x" * 256]}.get(case, [b"plain"])
+    count = 30
+    server = _echo(rep, count, multipart=True)
+    for _ in range(count):
+        req.send_multipart(msg)
+        assert req.recv_multipart() == msg
+    server.join(DEADLINE)
+    assert _express(req) == 0
+    if case == "relaxed":
+        assert _express(rep) > 0  # the request and its reply are plain on the wire
+    else:
+        # (the reply has the request's shape; correlate's request id is in its envelope)
+        assert _express(rep) == 0
+
+
+def test_two_peers_take_the_general_path_in_turn(two, tmp_path) -> None:
+    req_ctx, rep_ctx = two
+    reps = []
+    for i in range(2):
+        rep = rep_ctx.socket(SocketType.REP, rcvtimeo=TIMEOUT_MS)
+        rep.bind(f"ipc://{tmp_path}/express{i}.ipc")
+        reps.append(rep)
+    req = req_ctx.socket(SocketType.REQ, rcvtimeo=TIMEOUT_MS)
+    for rep in reps:
+        req.connect(rep.last_endpoint.decode())
+    deadline = time.monotonic() + DEADLINE
+    while len(req._pipes) < 2 or not all(p.shortcut is not None for p in req._pipes):
+        assert time.monotonic() < deadline
+        req.poll(10, zreactor.POLLOUT)
+    servers = [_echo(rep, 10) for rep in reps]
+    before = _express(req)
+    for i in range(20):
+        req.send(b"%d" % i)
+        assert req.recv() == b"%d" % i
+    for server in servers:
+        server.join(DEADLINE)
+    assert _express(req) == before  # two active peers: the balancer picks, the general path

@@ -45,6 +45,13 @@ marks and the counts above still hold: neither end counts it, so their differenc
 would have been after the engine read it). :meth:`Pipe.reader_idle` is the reader-side test,
 valid only under that lease.
 
+*Express writes.* A REQ's request or a REP's reply, the one frame behind the empty
+delimiter, goes further still: the pattern asks :meth:`Pipe.send_express` before it builds
+the message at all, which makes :meth:`send`'s writer-side tests and hands the body to
+``shortcut.write_express()``, the direct write for that one shape in one call
+(:mod:`zreactor.zmtp.direct`, *The express write*). Refused, nothing has changed, and the
+pattern takes :meth:`send`, which asks everything again.
+
 *Direct reads.* The mirror: a socket waiting in ``recv()`` that reads its own connection
 takes a message the engine read for it straight from the engine, when the pipe would have
 taken it and it would have been the first its reader finds (:meth:`Pipe.write_alone`, the
@@ -448,6 +455,22 @@ class Pipe:
             if shortcut is None or not shortcut.offer_write():
                 self._send_peer(PipeCmd.ACTIVATE_READ)
         return True
+
+    def send_express(self, body: bytes) -> bool:
+        """Writer side of *Express writes*: the lock-step socket's message ``[b"", body]``
+        written to the kernel now by the engine (``shortcut.write_express``), if
+        :meth:`send` would have offered it to the direct write: the end writable, the
+        high-water mark leaving room, the reader asleep. False, having done nothing (not
+        even gone inactive), otherwise: the caller then takes :meth:`send`.
+        """
+        if not self._out_active:  # (also false in every state but ACTIVE)
+            return False
+        hwm = self.hwm
+        if hwm > 0 and self._msgs_written - self._peers_msgs_read >= hwm:
+            return False  # (send() then goes inactive, as it does)
+        shortcut = self.shortcut
+        return (shortcut is not None and self._out.reader_asleep  # type: ignore[union-attr]
+                and shortcut.write_express(body))
 
     def flush(self) -> None:
         """Make written messages visible: wake the reader if it went to sleep."""

@@ -38,6 +38,15 @@ REP (libzmq's ``rep_t``)
     nothing after it, is malformed and dropped. A reply to a peer that has gone, or whose pipe
     is full, is dropped (as with ROUTER, REP's mute state drops).
 
+*The express write.* A request with nothing else to do (a single frame, one peer, no
+stale reply to drop, neither ``req_relaxed`` nor ``req_correlate``) and a plain reply (a
+single frame behind the lone delimiter of a REQ's request) are not built as messages at
+all: the pattern hands the body to its pipe's :meth:`~zreactor.sockets.pipe.Pipe.send_express`,
+which writes ``[b"", body]`` to the kernel in one call when the direct write would have
+taken it (:mod:`zreactor.zmtp.direct`, *The express write*). The state moves through the
+table as on the general path, after the message is out; anything the express write refuses
+takes the general path, unchanged, from the top.
+
 A note on frames sent with ``SNDMORE``: the socket base hands a message to the pattern when
 its last frame is sent, so ``EFSM`` is raised on that last frame (libzmq raises it on the
 first); either way nothing of the message is sent.
@@ -158,9 +167,20 @@ class ReqSocket(DealerSocket):
             ZMQError: EFSM while a reply is awaited (unless ``req_relaxed``).
         """
         options = self.options
+        turn = self._turn
+        if (turn.state is _SEND_REQUEST and len(msg) == 1 and self._lb.active == 1
+                and not self._fq.active and self._prefetched is None
+                and not options.req_relaxed and not options.req_correlate):
+            # *The express write* (module docstring): one peer, nothing stale to drop
+            pipe = self._lb.pipes[0]  # (the one active pipe: the balancer's next)
+            if pipe.send_express(msg[0]):
+                if self._reply_pipe is not pipe:
+                    self._reply_pipe = pipe
+                REQ_TRANSITIONS.fire(turn, _REQ_SEND)
+                return True
         event = _REQ_SEND_RELAXED if options.req_relaxed else _REQ_SEND
-        if self._turn.state is not _SEND_REQUEST:  # (both events are legal from there)
-            REQ_TRANSITIONS.peek(self._turn, event)
+        if turn.state is not _SEND_REQUEST:  # (both events are legal from there)
+            REQ_TRANSITIONS.peek(turn, event)
         # Replies still queued now answer earlier requests: drop them before this request
         # becomes visible, or a late one could pass for its reply.
         if self._prefetched is not None:
@@ -361,7 +381,11 @@ class RepSocket(Socket):
         REP_TRANSITIONS.fire(self._turn, _REP_SEND)  # a reply never waits: commit now
         pipe = self._reply_pipe
         if pipe is not None:
-            msg[:0] = self._envelope
+            envelope = self._envelope
+            if (len(msg) == 1 and len(envelope) == 1 and not envelope[0]
+                    and pipe.send_express(msg[0])):
+                return True  # *The express write* (module docstring): a plain reply
+            msg[:0] = envelope
             pipe.send(msg)  # refused by a full peer: the reply is dropped, as libzmq does
         # (a peer that has gone drops it too). The envelope and the pipe stay until the next
         # request replaces them (the table allows no second send before it): two attribute

@@ -60,6 +60,34 @@ is decided before this path is asked.
 *Tracked messages* (``send(track=True)``): the tracker reports done when the message list is
 released, which happens here once it is written, as it does after a pull.
 
+The express write
+-----------------
+A lock-step socket's request or reply is almost always the one shape ``[b"", body]`` with a
+short body (a REQ's delimiter and its request; a REP's reply behind the lone delimiter of a
+REQ's request), sent on a socket with one connection. For it the way above is still a chain
+of general-purpose steps: the socket base builds the message, the pattern adds the
+envelope, the load balancer picks, the pipe tests and offers, and the engine and the
+connection each ask their own questions, in a dozen calls. The *express write*
+(:meth:`CallerShortcut.write_express <zreactor.zmtp.shortcut.CallerShortcut.write_express>`)
+is the same direct write for that one shape, in one call from the pattern (REQ and REP,
+:mod:`zreactor.sockets.reqrep`, through its pipe's ``send_express``, which makes
+``Pipe.send``'s writer-side tests): under the lease, the tests of :func:`send_message` and
+of the idle engine (``_caller_idle``) and the connection's small-message tests
+(``small_message_data``: in traffic, no box, nothing queued; and a body of at most
+:data:`~zreactor.zmtp.frames.SHORT_MAX` bytes), each made once and written out, then the
+frame header for the pair looked up (:data:`~zreactor.zmtp.frames.DELIMITED_HEADERS`), one
+concatenation and ``send_now``. Every argument above holds as it is, because every test
+above is made; only the message's shape is known in advance. What it leaves out, and why:
+
+* the subscriber test: only REQ and REP call it, and their engines are never subscribers;
+* the handshake test: the shortcut is served only once the handshake is complete
+  (``serve()`` follows it) and nothing undoes a handshake;
+* the boxes, multipart, a long frame: refused (False, nothing done), and the pattern takes
+  the general path, which asks everything again and boxes or batches as it does.
+
+It counts in ``CallerShortcut.express_writes`` (a part of ``direct_writes``), and it moves
+the held read exactly as :meth:`~zreactor.zmtp.shortcut.CallerShortcut.write_direct` does.
+
 Socket's thread, under the engine's loop lease (the shortcut takes it).
 """
 

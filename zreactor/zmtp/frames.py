@@ -129,6 +129,7 @@ from ..reactor.readbuffer import ReadBuffer
 
 __all__ = [
     "COMMAND",
+    "DELIMITED_HEADERS",
     "EQUAL_RUN",
     "LONG",
     "MORE",
@@ -188,9 +189,11 @@ _SHORT_HEADERS: tuple[tuple[bytes, ...], ...] = tuple(
 )
 #: the short headers of a data frame with MORE, and of a last frame (*The small message*)
 _MORE_HEADERS, _FINAL_HEADERS = _SHORT_HEADERS[MORE], _SHORT_HEADERS[0]
-#: the headers of a delimited message, by body size: the empty delimiter's frame and the
-#: body's header in one string (*The small message*)
-_DELIMITED_HEADERS = tuple(_MORE_HEADERS[0] + header for header in _FINAL_HEADERS)
+#: the headers of a delimited message, by body size (at most :data:`SHORT_MAX`): the empty
+#: delimiter's frame and the body's header in one string, so that ``[b"", body]`` is
+#: ``DELIMITED_HEADERS[len(body)] + body`` on the wire (*The small message*; the express
+#: write, ``zmtp/direct.py``, encodes a request or a reply with it)
+DELIMITED_HEADERS = tuple(_MORE_HEADERS[0] + header for header in _FINAL_HEADERS)
 
 
 #: What the encoder accepts as a frame body.
@@ -754,7 +757,7 @@ def encode_small(frames: Sequence[bytes]) -> bytes | None:
         if len(frames) == 2:
             first, last = frames
             if not first:  # a delimited message (REQ's, REP's reply): one concatenation
-                return _DELIMITED_HEADERS[len(last)] + last
+                return DELIMITED_HEADERS[len(last)] + last
             return b"".join((_MORE_HEADERS[len(first)], first, _FINAL_HEADERS[len(last)], last))
         if len(frames) == 1:
             last = frames[0]

@@ -37,7 +37,9 @@ pipe offers it to :meth:`~CallerShortcut.write_direct` before queueing it, and t
 encodes and writes that one message with no pull at all: :mod:`zreactor.zmtp.direct` has
 the rules and why order, the high-water marks and the pipe's counts hold. A request or a
 reply of a lock-step socket goes this way; a stream's first message after a read does too,
-and the rest are queued and pulled in batches as before.
+and the rest are queued and pulled in batches as before. The plain request or reply
+(``[b"", body]``, a short body) takes :meth:`~CallerShortcut.write_express` instead, the
+same write in one call from the pattern (:mod:`zreactor.zmtp.direct`, *The express write*).
 
 *The direct read.* A socket that waits in ``recv()`` on its one
 connection asks :meth:`~CallerShortcut.take_back` to hand it the message its read brings
@@ -155,9 +157,14 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
+from ..reactor.engine import EngineState
 from ..reactor.fsm import Machine, Row
 from ..reactor.io_thread import on_a_loop_thread
+from ..reactor.stream import WriteState
 from . import direct
+from .engine import Flow
+from .frames import DELIMITED_HEADERS, SHORT_MAX
+from .state import State
 
 if TYPE_CHECKING:
     from ..reactor.io_thread import IOThread
@@ -247,6 +254,9 @@ READER: Machine[Reader, ReaderEvent] = Machine("caller read", _R.LOOP, {
 #: the readers the socket's calls test, as module globals (``reactor/fsm.py``, *Members on
 #: the per-message paths*)
 _LOOP, _HELD = Reader.LOOP, Reader.HELD
+#: the engine's and the connection's states the express write tests, likewise
+_ATTACHED, _RUNNING, _WRITE_OPEN = EngineState.ATTACHED, Flow.RUNNING, WriteState.OPEN
+_TRAFFIC = State.TRAFFIC
 
 
 class CallerShortcut:
@@ -257,8 +267,8 @@ class CallerShortcut:
         holds_reads: set by the socket's thread (:func:`zreactor.sockets.caller_wait.arrange`):
             its socket knows its next call (REQ and REP alternate send and recv, PULL and
             SUB only receive), so reads are held between its calls (see *The held read*).
-        direct_writes: messages written by :meth:`write_direct`, never queued (a part of
-            :attr:`writes`).
+        express_writes: requests and replies written by :meth:`write_express`, never queued
+            (a part of :attr:`direct_writes`).
         direct_reads: messages read by :meth:`take_back` and handed straight to the waiting
             socket, never queued (:mod:`.direct_read`).
         early_reads: calls of :meth:`read_waiting` that read the fd.
@@ -268,7 +278,8 @@ class CallerShortcut:
     """
 
     __slots__ = ("_engine", "_thread", "_lease", "_tick_timer", "_used",
-                 "_polling", "_held_fd", "reader", "holds_reads", "_pulled_writes", "direct_writes",
+                 "_polling", "_held_fd", "reader", "holds_reads", "_pulled_writes", "_direct_writes",
+                 "express_writes",
                  "direct_reads", "_pipe_reads", "early_reads", "lends", "holds", "taken_back")
 
     def __init__(self) -> None:
@@ -289,7 +300,9 @@ class CallerShortcut:
         self.holds_reads = False
         #: writes that pulled the pipe (:meth:`offer_write`); see :attr:`writes`
         self._pulled_writes = 0
-        self.direct_writes = 0
+        #: messages written by write_direct (the express writes are counted apart)
+        self._direct_writes = 0
+        self.express_writes = 0
         self.direct_reads = 0
         #: reads that went to the pipe (all but the direct reads); see :attr:`reads`
         self._pipe_reads = 0
@@ -301,8 +314,14 @@ class CallerShortcut:
     @property
     def writes(self) -> int:
         """Messages or batches written by the socket's thread: :meth:`offer_write`'s, and
-        :attr:`direct_writes` (both counted once, on the per-message path)."""
-        return self._pulled_writes + self.direct_writes
+        :attr:`direct_writes` (each counted once, on the per-message path)."""
+        return self._pulled_writes + self._direct_writes + self.express_writes
+
+    @property
+    def direct_writes(self) -> int:
+        """Messages written by :meth:`write_direct` and by :meth:`write_express`, never
+        queued (a part of :attr:`writes`)."""
+        return self._direct_writes + self.express_writes
 
     @property
     def reads(self) -> int:
@@ -377,7 +396,50 @@ class CallerShortcut:
         try:
             if self._engine is not engine or not direct.send_message(engine, msg):
                 return False
-            self.direct_writes += 1  # (counted once: writes adds them up)
+            self._direct_writes += 1  # (counted once: writes adds them up)
+            if self.holds_reads:
+                if self.reader is not _HELD:
+                    self._hold(engine)
+                self._used = True
+            return True
+        finally:
+            lease.release()
+
+    def write_express(self, body: bytes) -> bool:
+        """The express write (:mod:`.direct`, *The express write*): the socket's pipe is
+        writable and the engine's end sleeps (the caller's tests); write the lock-step
+        socket's request or reply ``[b"", body]`` to the kernel now, in this one call.
+
+        Returns:
+            True if it is written (or queued in the engine behind nothing); False, having
+            done nothing, if any test of the direct write fails (the caller then takes the
+            general path, which asks again).
+        """
+        engine = self._engine
+        if engine is None or not engine.writes_direct:
+            return False  # (racy read, safe: re-read under the lease)
+        lease = self._lease.try_take()  # type: ignore[union-attr]
+        if lease is None:
+            return False
+        try:
+            # PipeEngine._caller_idle and ZmtpConnection.small_message_data, written out:
+            # served (so the handshake is done: serve() follows it and nothing undoes it),
+            # one caller write per read, output free; no subscriber comes here (REQ, REP)
+            conn = engine.conn  # type: ignore[attr-defined]
+            size = len(body)
+            if (self._engine is not engine or engine._reads == engine._caller_mark
+                    or engine.write_buffer_size or engine.output is not _RUNNING
+                    or engine.state is not _ATTACHED or engine.write_state is not _WRITE_OPEN
+                    or conn._state is not _TRAFFIC or conn._boxed or conn._outgoing
+                    or size > SHORT_MAX):
+                return False
+            pipe = engine.session.pipe
+            if pipe is None or not pipe.reader_idle():
+                return False
+            engine._caller_mark = engine._reads  # (a caller write: one per read)
+            data = DELIMITED_HEADERS[size] + body
+            engine.send_now((data,), len(data))
+            self.express_writes += 1  # (counted once: direct_writes adds them up)
             if self.holds_reads:
                 if self.reader is not _HELD:
                     self._hold(engine)
