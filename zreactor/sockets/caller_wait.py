@@ -94,6 +94,11 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None,
         shortcut = pipe.shortcut
         fd = None
         if shortcut is not None and not mailbox.maybe_pending:
+            if take is not None:
+                # *The express read*: a held fd, waited on and read in one call
+                got = shortcut.read_express(mailbox, timeout, pipe)
+                if got is not False:
+                    return None if got is True else take(pipe, got)  # type: ignore[arg-type]
             fd = shortcut.lend_read()
         if fd is None:
             mailbox.wait(timeout)

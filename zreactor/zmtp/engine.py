@@ -570,11 +570,27 @@ class ZmtpEngine(PipeEngine):
         pipe = self.session.pipe
         if pipe is None or not pipe.write_alone():
             return self.read_once()  # the pipe would not take it first: the ordinary way
+        data = None
+        if not self.asks_buffer and not self._drops_data:
+            # *The express read*: read_once's recv() made here, and a lone message (the
+            # request, the reply) parsed at once, as data_received would; any other outcome
+            # goes on through the one read path with what was read (chunk_received,
+            # read_failed), as read_once would have sent it
+            try:
+                data = self.sock.recv(self.read_size)
+            except OSError as exc:
+                return self.read_failed(exc)
+            if data:
+                msg = self.conn.receive_lone(data)
+                if msg is not None:
+                    self.bytes_received += len(data)
+                    self._reads += 1  # traffic, for the heartbeat timers, as in _deliver
+                    return self._label(msg) if self._label_batches else msg
         # while _catching, the decoding hands a lone message to _caught (data_received,
         # _deliver) instead of writing it to the pipe
         self._catching = True
         try:
-            nbytes = self.read_once()
+            nbytes = self.read_once() if data is None else self.chunk_received(data)
         finally:
             self._catching = False
         msg = self._caught
@@ -586,16 +602,9 @@ class ZmtpEngine(PipeEngine):
     def data_received(self, data: bytes) -> None:
         """Decode what arrived; write every message to the pipe; flush once.
 
-        During a direct read (zmtp/direct_read.py), a chunk that is one lone message
-        (``conn.receive_lone``) goes to the waiting caller at once: what ``_deliver`` would
-        do with it, without the general decoder's batch."""
+        (A chunk that is one lone message, read for a waiting caller, never comes here: the
+        direct read parses it where it reads it, :meth:`_caller_read_direct`.)"""
         self.asks_buffer = len(data) >= MIN_SPACE  # (as in buffer_updated)
-        if self._catching and not self._drops_data:  # (a lone message is small)
-            msg = self.conn.receive_lone(data)
-            if msg is not None:
-                self._reads += 1  # traffic, for the heartbeat timers, as in _deliver
-                self._caught = self._label(msg) if self._label_batches else msg
-                return
         self._deliver(self.conn.receive_batch, data)
 
     def _deliver(self, decode: Callable[[Any], list[Any]], received: Any) -> None:

@@ -153,7 +153,7 @@ engine's I/O thread; everything else on the socket's thread, the lease taken ins
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..reactor.fsm import Machine, Row
 from ..reactor.io_thread import on_a_loop_thread
@@ -161,6 +161,7 @@ from . import direct
 
 if TYPE_CHECKING:
     from ..reactor.io_thread import IOThread
+    from ..reactor.mailbox import Mailbox
     from ..reactor.lease import LoopLease
     from ..reactor.poller import Timer
     from .engine import ZmtpEngine
@@ -547,6 +548,75 @@ class CallerShortcut:
             return msg
         finally:
             lease.release()
+
+    def read_express(self, mailbox: Mailbox, timeout: float | None,
+                     pipe: Any) -> list[bytes] | bool:
+        """The express read (*The express read*): the socket waits in ``recv()`` on its one
+        connection, whose fd it holds; wait on that fd and ``mailbox`` together and, if the
+        fd became readable, read it here at once: :meth:`lend_read`, the wait,
+        :meth:`take_back` with its direct read, in one call.
+
+        Args:
+            pipe: the socket's end of the connection's pipe, woken by hand around the read
+                (``rouse``/``settle``: :mod:`zreactor.sockets.pipe`, *Waking by hand*); the
+                read is direct only while it sleeps.
+
+        Returns:
+            The message read directly; True if the wait is over without one (the read went
+            to the pipe, the mailbox woke, or ``timeout`` passed: look at the pattern and
+            the mailbox); False, having done nothing, if the fd is not held (the caller
+            takes the general wait).
+        """
+        engine = self._engine
+        if engine is None or self.reader is not _HELD:
+            return False  # (racy reads, safe: see lend_read; re-read under the lease)
+        self.lends += 1
+        self._polling = True  # (read by the tick: see _tick)
+        try:
+            ready = mailbox.wait_with_one(self._held_fd, timeout)
+        except BaseException:
+            self.take_back(False)  # (interrupted: the fd goes home all the same)
+            raise
+        if not ready:
+            self.take_back(False)
+            return True
+        roused = pipe.rouse()
+        if not roused:
+            self.take_back(True)  # the end is awake: something may be queued ahead
+            return True
+        lease = self._lease.take()  # type: ignore[union-attr]
+        try:
+            self._polling = False
+            if self._engine is not engine:
+                return True  # closed while waiting: it took its fd with it
+            msg = None
+            if engine.reads_direct:
+                got = engine._caller_read_direct()
+                if type(got) is list:
+                    self.direct_reads += 1  # (counted once: reads adds them up)
+                    msg = got
+                elif got is not None:
+                    self._pipe_reads += 1
+                    if got >= engine.read_size:  # type: ignore[operator]
+                        # a full chunk: more may be there, read as _read would have
+                        self._read(engine, CALLER_READ_CHUNKS - 1,
+                                   CALLER_READ_BYTES - got)  # type: ignore[operator]
+            else:
+                self._read(engine)  # (a raw engine: its reads take the pipe)
+            if self._engine is not engine:
+                return True  # the read ended it: withdraw() gave the fd back with it
+            # take_back's end of a wait on a held fd
+            if self.reader is _HELD and self.holds_reads and (
+                    msg is not None or engine._caller_read_fd() is not None):
+                self._used = True
+                if self._tick_timer is None:  # (a tick that fires clears it: _tick)
+                    self._ensure_tick()  # a tick during the wait lapsed: arm the next
+            elif self.reader is not _LOOP:
+                READER.fire(self, ReaderEvent.GIVE_BACK)
+            return True if msg is None else msg
+        finally:
+            lease.release()
+            pipe.settle()
 
     def read_lent(self, fd: int) -> bool:
         """Read the lent ``fd``, which became readable, and keep it lent (a caller that goes
