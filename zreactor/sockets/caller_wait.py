@@ -34,7 +34,10 @@ the socket's end of the pipe sleeps, the shortcut may hand over the one message 
 brings instead of writing it to the pipe (the rules are the shortcut's:
 :mod:`zreactor.zmtp.direct_read`), and :func:`wait` gives it to the pattern, which checks it
 as it would after reading it from the pipe. The pipe is still woken by hand around the read,
-for a read that takes the ordinary way.
+for a read that takes the ordinary way. On a held fd (REQ, REP between their calls) the wait
+and the read are one call, the shortcut's *express read*
+(:meth:`CallerShortcut.read_express <zreactor.zmtp.shortcut.CallerShortcut.read_express>`),
+which falls back to the general wait, having done nothing, when the fd is not held.
 
 *The early read.* A publisher about to send first reads the subscriptions already waiting
 in its connections' kernel buffers (:func:`read_waiting`; why, and the shortcut's rules, in
@@ -95,10 +98,12 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None,
         fd = None
         if shortcut is not None and not mailbox.maybe_pending:
             if take is not None:
-                # *The express read*: a held fd, waited on and read in one call
+                # *The express read*: the held fd waited on and read in one call
                 got = shortcut.read_express(mailbox, timeout, pipe)
-                if got is not False:
-                    return None if got is True else take(pipe, got)  # type: ignore[arg-type]
+                if type(got) is list:
+                    return take(pipe, got)
+                if got:
+                    return None
             fd = shortcut.lend_read()
         if fd is None:
             mailbox.wait(timeout)

@@ -46,6 +46,20 @@ the caller instead of the pipe, and the socket's pattern takes it at once.
 :mod:`zreactor.zmtp.direct_read` has the rules, and why order, the high-water marks, the
 heartbeats and the pipe's counts hold.
 
+*The express read.* The direct read of a socket that holds its one connection's fd (REQ
+waiting for its reply, REP for its request: *The held read*, below) is one call,
+:meth:`~CallerShortcut.read_express`: the wait on the held fd and the mailbox
+(``Mailbox.wait_with_one``), the lease, the engine's ``recv()`` and the parse of a lone
+message made where it is read (``ZmtpEngine._caller_read_express``), the held fd's tick
+marked. It makes each test :meth:`~CallerShortcut.lend_read`, :meth:`~CallerShortcut.take_back`
+and the engine's direct read make, once: a held fd needs no lending, the socket's end of the
+pipe sleeping on an empty queue (``Pipe.reader_idle``) is the direct read's rule and needs no
+waking by hand, and a lone message handed over leaves the fd held as it found it. Anything
+else the read brings (a command, two messages, a partial frame, a large one, EOF, an error)
+goes on through the engine's one read path with the bytes already read
+(``_caller_read_rest``), into the pipe woken by hand, exactly as :meth:`take_back` sends it;
+a wait that is not on a held fd is :meth:`take_back`'s. :mod:`.direct_read` has the rules.
+
 *The read.* A socket about to block lends the fds of its few connections
 (:meth:`~CallerShortcut.lend_read`: under a lease, the engine stops the loop polling its fd),
 waits on them together with its mailbox, and gives each back with
@@ -262,6 +276,8 @@ class CallerShortcut:
             :attr:`writes`).
         direct_reads: messages read by :meth:`take_back` and handed straight to the waiting
             socket, never queued (:mod:`.direct_read`).
+        express_reads: those of :attr:`direct_reads` that :meth:`read_express` parsed where
+            it read them (*The express read*).
         early_reads: calls of :meth:`read_waiting` that read the fd.
         lends: fds lent by :meth:`lend_read`.
         holds: moves into ``HELD``.
@@ -270,7 +286,8 @@ class CallerShortcut:
 
     __slots__ = ("_engine", "_thread", "_lease", "_tick_timer", "_used",
                  "_polling", "_held_fd", "reader", "holds_reads", "_pulled_writes", "direct_writes",
-                 "direct_reads", "_pipe_reads", "early_reads", "lends", "holds", "taken_back")
+                 "direct_reads", "express_reads", "_pipe_reads", "early_reads", "lends", "holds",
+                 "taken_back")
 
     def __init__(self) -> None:
         self._engine: ZmtpEngine | None = None
@@ -292,6 +309,7 @@ class CallerShortcut:
         self._pulled_writes = 0
         self.direct_writes = 0
         self.direct_reads = 0
+        self.express_reads = 0
         #: reads that went to the pipe (all but the direct reads); see :attr:`reads`
         self._pipe_reads = 0
         self.early_reads = 0
@@ -568,8 +586,10 @@ class CallerShortcut:
             takes the general wait).
         """
         engine = self._engine
-        if engine is None or self.reader is not _HELD:
-            return False  # (racy reads, safe: see lend_read; re-read under the lease)
+        if engine is None or self.reader is not _HELD or not engine.reads_direct:
+            # (racy reads, safe: see lend_read; the engine re-read under the lease. A raw
+            # engine's reads all take the pipe: the general wait)
+            return False
         self.lends += 1
         self._polling = True  # (read by the tick: see _tick)
         try:
@@ -580,32 +600,50 @@ class CallerShortcut:
         if not ready:
             self.take_back(False)
             return True
-        roused = pipe.rouse()
-        if not roused:
-            self.take_back(True)  # the end is awake: something may be queued ahead
+        if not pipe.reader_idle():
+            # the socket's end awake or ending (something may be queued ahead): the read
+            # takes the pipe, the end woken by hand as caller_wait.give_back wakes it
+            roused = pipe.rouse()
+            try:
+                self.take_back(True)
+            finally:
+                if roused:
+                    pipe.settle()
             return True
         lease = self._lease.take()  # type: ignore[union-attr]
+        roused = False
         try:
             self._polling = False
             if self._engine is not engine:
                 return True  # closed while waiting: it took its fd with it
+            got = engine._caller_read_express()
+            if type(got) is list:
+                # the express read proper: what take_back does at the end of a wait that
+                # read a lone message, where the fd was held and still is (only the socket's
+                # thread gives a held fd back, and a tick lapses while it polls: _polling)
+                self.direct_reads += 1  # (counted once: reads adds them up)
+                self.express_reads += 1
+                self._used = True
+                if self._tick_timer is None:  # (a tick that fires clears it: _tick)
+                    self._ensure_tick()  # a tick during the wait lapsed: arm the next
+                return got  # type: ignore[return-value]
             msg = None
-            if engine.reads_direct:
-                got = engine._caller_read_direct()
+            if got is not None:
+                # anything else: on through the one read path, into the pipe woken by hand
+                roused = pipe.rouse()
+                got = engine._caller_read_rest(got)  # type: ignore[arg-type]
                 if type(got) is list:
-                    self.direct_reads += 1  # (counted once: reads adds them up)
+                    self.direct_reads += 1
                     msg = got
-                elif got is not None:
+                else:
                     self._pipe_reads += 1
                     if got >= engine.read_size:  # type: ignore[operator]
                         # a full chunk: more may be there, read as _read would have
                         self._read(engine, CALLER_READ_CHUNKS - 1,
                                    CALLER_READ_BYTES - got)  # type: ignore[operator]
-            else:
-                self._read(engine)  # (a raw engine: its reads take the pipe)
-            if self._engine is not engine:
-                return True  # the read ended it: withdraw() gave the fd back with it
-            # take_back's end of a wait on a held fd
+                    if self._engine is not engine:
+                        return True  # the read ended it: withdraw() gave the fd back with it
+            # take_back's end of a wait on a held fd (see there)
             if self.reader is _HELD and self.holds_reads and (
                     msg is not None or engine._caller_read_fd() is not None):
                 self._used = True
@@ -616,7 +654,8 @@ class CallerShortcut:
             return True if msg is None else msg
         finally:
             lease.release()
-            pipe.settle()
+            if roused:
+                pipe.settle()
 
     def read_lent(self, fd: int) -> bool:
         """Read the lent ``fd``, which became readable, and keep it lent (a caller that goes
