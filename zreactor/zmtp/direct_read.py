@@ -18,8 +18,9 @@ the waiting caller instead (``ZmtpEngine._caller_read_direct``, which the shortc
 itself): decoded by the one decoder, in the one read path
 (``read_once`` → ``data_received`` → ``_deliver``: only where ``_deliver`` would write the
 batch to the pipe does it put the message in the caller's hands; a chunk that is exactly one
-short message, the request or the reply itself, is recognised by ``data_received`` in one
-step, :mod:`zreactor.zmtp.frames`, *A lone message*, and handed over as ``_deliver`` would),
+short message, the request or the reply itself, is recognised where it is read, in one
+step, :mod:`zreactor.zmtp.frames`, *A lone message*, and handed over as ``_deliver`` would:
+*The express read*, below),
 and the socket gives it to its pattern (``xrecv_direct``), which checks it as it checks every
 message it reads. It applies when all of these hold:
 
