@@ -41,15 +41,15 @@ message it reads. It applies when all of these hold:
 
 *The express read.* Where the socket holds the fd (``Reader.HELD``: REQ, REP) and the read
 is a ``recv()`` chunk (``asks_buffer`` false: the read after a small one, *Batching, in*),
-the engine makes that ``recv()`` itself (``ZmtpEngine._caller_read_express``) and parses the
-chunk there (``conn.receive_lone``), before anything is decoded or written: a lone message
+the shortcut makes the direct read's tests and that ``recv()`` itself, under the lease
+(``CallerShortcut.read_express``), and parses the chunk there (``conn.receive_lone``), before
+anything is decoded or written: a lone message
 is counted as ``read_once`` and ``_deliver`` count it (``bytes_received``, ``_reads``) and
 handed over, nothing else done. Any other outcome is handed, as it was read, to the rest of
 the one read path (``_caller_read_rest``: ``chunk_received``, ``read_failed``), which
 delivers it exactly as ``read_once`` would have, a lone message its decoding finds still
-caught: nothing is read twice, nothing skipped. The shortcut's
-``CallerShortcut.read_express`` wraps it with the wait and the lease (:mod:`.shortcut`,
-*The express read*).
+caught: nothing is read twice, nothing skipped. The wait on the held fd is part of the same
+call (:mod:`.shortcut`, *The express read*).
 
 Why it is safe, point by point:
 
@@ -101,8 +101,7 @@ counts the messages handed over this way, :attr:`CallerShortcut.express_reads
 read them.
 
 This module is the rules and their argument; the code is the engine's
-(``ZmtpEngine._caller_read_direct``: ``_caller_read_express`` and ``_caller_read_rest``, its
-decoding's ``_deliver``) and the shortcut's (``CallerShortcut.take_back``,
+(``ZmtpEngine._caller_read_direct`` and ``_caller_read_rest``, its decoding's ``_deliver``) and the shortcut's (``CallerShortcut.take_back``,
 ``CallerShortcut.read_express``).
 
 Socket's thread, under the engine's loop lease (the shortcut takes it).

@@ -559,60 +559,26 @@ class ZmtpEngine(PipeEngine):
         lease held, the socket waiting in ``recv()`` with its end of the pipe asleep): one
         read through the one read path, the message it brings handed back instead of written
         to the pipe if it is alone and the pipe would take it first; anything else delivered
-        as ``read_once`` delivers it. :meth:`_caller_read_express`, then
-        :meth:`_caller_read_rest` for what it did not keep.
+        as ``read_once`` delivers it (:meth:`_caller_read_rest`). The shortcut's express
+        read makes these tests itself, and the ``recv()`` (zmtp/direct_read.py).
 
         Returns:
             None, having read nothing, while only the I/O thread may read (as
             :meth:`_caller_read_fd`); else the message read directly, or the bytes read as
             ``read_once`` returns them (one result: no list allocated per read to carry it).
         """
-        got = self._caller_read_express()
-        if got is None or type(got) is list:
-            return got
-        return self._caller_read_rest(got)
-
-    def _caller_read_express(self) -> list[bytes] | bytes | OSError | bool | None:
-        """The first half of :meth:`_caller_read_direct`, *the express read*
-        (zmtp/direct_read.py; socket's thread, lease held): ``read_once``'s ``recv()`` made
-        here, and a lone message (the request, the reply) parsed at once, as the decoding
-        would, and counted as ``read_once`` and ``_deliver`` count it. It writes nothing to
-        the pipe: every other outcome comes back for :meth:`_caller_read_rest`, which the
-        caller calls with its end of the pipe woken by hand.
-
-        Returns:
-            None, having read nothing, while only the I/O thread may read (as
-            :meth:`_caller_read_fd`); the lone message read; False, having read nothing, if
-            the read may not be parsed here (a read into the decoder's buffer, a publisher,
-            the pipe would not take the message first); else what the ``recv()`` gave
-            (a chunk, empty at EOF) or raised.
-        """
         if (self.state is not _ATTACHED or self.handshake is None or self.input is _BLOCKED
                 or self.read_state is not _READ_OPEN):
             return None  # (_caller_read_fd's test, one call less)
-        if self.asks_buffer or self._drops_data:
-            return False
-        pipe = self.session.pipe
-        if pipe is None or not pipe.write_alone():
-            return False
-        try:
-            data = self.sock.recv(self.read_size)
-        except OSError as exc:
-            return exc
-        if data:
-            msg = self.conn.receive_lone(data)
-            if msg is not None:
-                self.bytes_received += len(data)
-                self._reads += 1  # traffic, for the heartbeat timers, as in _deliver
-                return self._label(msg) if self._label_batches else msg
-        return data
+        return self._caller_read_rest(False)
 
     def _caller_read_rest(self, got: bytes | OSError | bool) -> list[bytes] | int:
-        """The second half of :meth:`_caller_read_direct`: what
-        :meth:`_caller_read_express` gave back (``got``: False, or the ``recv()``'s
-        outcome) goes through the one read path (``chunk_received``, ``read_failed``, or
-        ``read_once`` itself for False), a lone message the decoding finds still caught if
-        the pipe would take it first.
+        """The direct read after its tests (:meth:`_caller_read_direct`), or the rest of the
+        shortcut's express read (zmtp/direct_read.py, *The express read*), which made the
+        ``recv()`` and found no lone message: ``got`` (False: nothing read yet; else the
+        ``recv()``'s outcome) goes through the one read path (``read_once`` itself, or
+        ``chunk_received``, ``read_failed``), a lone message the decoding finds still
+        caught if the pipe would take it first.
 
         Returns:
             The message caught, or the bytes read as ``read_once`` returns them.

@@ -49,9 +49,9 @@ heartbeats and the pipe's counts hold.
 *The express read.* The direct read of a socket that holds its one connection's fd (REQ
 waiting for its reply, REP for its request: *The held read*, below) is one call,
 :meth:`~CallerShortcut.read_express`: the wait on the held fd and the mailbox
-(``Mailbox.wait_with_one``), the lease, the engine's ``recv()`` and the parse of a lone
-message made where it is read (``ZmtpEngine._caller_read_express``), the held fd's tick
-marked. It makes each test :meth:`~CallerShortcut.lend_read`, :meth:`~CallerShortcut.take_back`
+(``Mailbox.wait_with_one``), the lease, the direct read's tests, the engine's ``recv()``
+and the parse of a lone message (``conn.receive_lone``) made where it is read, the held
+fd's tick marked. It makes each test :meth:`~CallerShortcut.lend_read`, :meth:`~CallerShortcut.take_back`
 and the engine's direct read make, once: a held fd needs no lending, the socket's end of the
 pipe sleeping on an empty queue (``Pipe.reader_idle``) is the direct read's rule and needs no
 waking by hand, and a lone message handed over leaves the fd held as it found it. Anything
@@ -169,9 +169,12 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any
 
+from ..reactor.engine import EngineState
 from ..reactor.fsm import Machine, Row
 from ..reactor.io_thread import on_a_loop_thread
+from ..reactor.stream import ReadState
 from . import direct
+from .engine import Flow
 
 if TYPE_CHECKING:
     from ..reactor.io_thread import IOThread
@@ -262,6 +265,8 @@ READER: Machine[Reader, ReaderEvent] = Machine("caller read", _R.LOOP, {
 #: the readers the socket's calls test, as module globals (``reactor/fsm.py``, *Members on
 #: the per-message paths*)
 _LOOP, _HELD = Reader.LOOP, Reader.HELD
+#: the engine's states the express read tests (the same, for the same reason)
+_ATTACHED, _BLOCKED, _READ_OPEN = EngineState.ATTACHED, Flow.BLOCKED, ReadState.OPEN
 
 
 class CallerShortcut:
@@ -616,7 +621,33 @@ class CallerShortcut:
             self._polling = False
             if self._engine is not engine:
                 return True  # closed while waiting: it took its fd with it
-            got = engine._caller_read_express()
+            # the direct read's tests (ZmtpEngine._caller_read_direct's), once: it may read
+            # here (_caller_read_fd's test), the read is a recv() chunk of a connection that
+            # delivers data, and the pipe would take the message first
+            if (engine.state is not _ATTACHED or engine.handshake is None
+                    or engine.input is _BLOCKED or engine.read_state is not _READ_OPEN):
+                got: Any = None
+            elif engine.asks_buffer or engine._drops_data:
+                got = False
+            else:
+                writer = engine.session.pipe
+                if writer is None or not writer.write_alone():
+                    got = False
+                else:
+                    # read_once's recv(), and a lone message parsed where it is read
+                    # (*The express read*, :mod:`.direct_read`)
+                    try:
+                        got = engine.sock.recv(engine.read_size)
+                    except OSError as exc:
+                        got = exc
+                    else:
+                        if got:
+                            msg = engine.conn.receive_lone(got)
+                            if msg is not None:
+                                # counted as read_once and _deliver count it
+                                engine.bytes_received += len(got)
+                                engine._reads += 1  # traffic, for the heartbeat timers
+                                got = engine._label(msg) if engine._label_batches else msg
             if type(got) is list:
                 # the express read proper: what take_back does at the end of a wait that
                 # read a lone message, where the fd was held and still is (only the socket's
