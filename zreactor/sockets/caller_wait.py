@@ -95,16 +95,17 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None,
         # lists, and give_back()'s read written out for the direct read
         pipe = pipes[0]
         shortcut = pipe.shortcut
-        fd = None
-        if shortcut is not None and not mailbox.maybe_pending:
-            if take is not None:
-                # *The express read*: the held fd waited on and read in one call
-                got = shortcut.read_express(mailbox, timeout, pipe)
-                if type(got) is list:
-                    return take(pipe, got)
-                if got:
-                    return None
-            fd = shortcut.lend_read()
+        if shortcut is None or mailbox.maybe_pending:
+            mailbox.wait(timeout)
+            return None
+        if take is not None:
+            # *The express read*: the held fd waited on and read in one call
+            got = shortcut.read_express(mailbox, timeout, pipe)
+            if type(got) is list:
+                return take(pipe, got)
+            if got:
+                return None
+        fd = shortcut.lend_read()
         if fd is None:
             mailbox.wait(timeout)
             return None
