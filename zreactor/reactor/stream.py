@@ -44,7 +44,11 @@ as soon as the write returns.
 :meth:`StreamEngine.send_now` (try the kernel, queue the rest). ``readable()`` and
 ``write()`` are thin wrappers over these public hooks; a subclass's fast path (the ZMTP engine's caller shortcut,
 :mod:`zreactor.zmtp.shortcut`) uses the same two hooks, plus :meth:`StreamEngine.watch_reads`
-to stop and restart the loop polling the socket while another thread reads it.
+to stop and restart the loop polling the socket while another thread reads it. A fast path
+that makes the ``recv()`` itself (the ZMTP engine's *express read*, which parses a lone
+request or reply in place) hands every outcome it does not keep to the rest of the same
+path: the chunk to :meth:`StreamEngine.chunk_received` (EOF included), an error to
+:meth:`StreamEngine.read_failed`; a chunk it keeps it counts in ``bytes_received`` itself.
 
 *Reading into a buffer.* An engine whose codec keeps its own read buffer overrides
 :meth:`StreamEngine.get_buffer` to return a writable ``memoryview`` of it; the read is then
@@ -404,6 +408,36 @@ class StreamEngine(Engine):
         if self.codec is None:
             self.data_received(data)
             return nbytes
+        return self._decode(data, nbytes)
+
+    def chunk_received(self, data: bytes) -> int:
+        """Hook (the rest of the one read path): what :meth:`read_once` does with a
+        ``recv()`` chunk once it has it, for a subclass's read that made that ``recv()``
+        itself (*One read path*): ``data`` empty is EOF, else it is counted and handed on.
+
+        Returns:
+            As :meth:`read_once`: ``len(data)``, or 0 at EOF.
+        """
+        if not data:
+            self._eof()
+            return 0
+        nbytes = len(data)
+        self.bytes_received += nbytes
+        if self.codec is None:
+            self.data_received(data)
+            return nbytes
+        return self._decode(data, nbytes)
+
+    def read_failed(self, exc: OSError) -> int:
+        """Hook (the rest of the one read path): what :meth:`read_once` does when its
+        ``recv()`` raises ``exc``, for a subclass's read that made that ``recv()`` itself:
+        nothing for ``EAGAIN``/``EINTR``, else the stream is lost. Returns 0."""
+        if not isinstance(exc, (BlockingIOError, InterruptedError)):
+            self._lost(exc)
+        return 0
+
+    def _decode(self, data: bytes, nbytes: int) -> int:
+        """Decode a counted, non-empty ``recv()`` chunk with the codec; hand each message on."""
         error: ProtocolError | None = None
         try:
             messages = self.codec.feed(data)

@@ -34,7 +34,10 @@ the socket's end of the pipe sleeps, the shortcut may hand over the one message 
 brings instead of writing it to the pipe (the rules are the shortcut's:
 :mod:`zreactor.zmtp.direct_read`), and :func:`wait` gives it to the pattern, which checks it
 as it would after reading it from the pipe. The pipe is still woken by hand around the read,
-for a read that takes the ordinary way.
+for a read that takes the ordinary way. On a held fd (REQ, REP between their calls) the wait
+and the read are one call, the shortcut's *express read*
+(:meth:`CallerShortcut.read_express <zreactor.zmtp.shortcut.CallerShortcut.read_express>`),
+which falls back to the general wait, having done nothing, when the fd is not held.
 
 *The early read.* A publisher about to send first reads the subscriptions already waiting
 in its connections' kernel buffers (:func:`read_waiting`; why, and the shortcut's rules, in
@@ -92,9 +95,17 @@ def wait(mailbox: Mailbox, pipes: list[Pipe], timeout: float | None,
         # lists, and give_back()'s read written out for the direct read
         pipe = pipes[0]
         shortcut = pipe.shortcut
-        fd = None
-        if shortcut is not None and not mailbox.maybe_pending:
-            fd = shortcut.lend_read()
+        if shortcut is None or mailbox.maybe_pending:
+            mailbox.wait(timeout)
+            return None
+        if take is not None:
+            # *The express read*: the held fd waited on and read in one call
+            got = shortcut.read_express(mailbox, timeout, pipe)
+            if type(got) is list:
+                return take(pipe, got)
+            if got:
+                return None
+        fd = shortcut.lend_read()
         if fd is None:
             mailbox.wait(timeout)
             return None

@@ -654,8 +654,17 @@ class Socket(Endpoints, Conveniences, Own):
             else:
                 msg = self.xrecv()
                 if msg is None:  # the pattern was just asked: wait (no second look first)
-                    msg = self._retry(self.xrecv, self.options.rcvtimeo, flags,
-                                      self.xrecv_direct)
+                    if flags or self.options.rcvtimeo >= 0:
+                        msg = self._retry(self.xrecv, self.options.rcvtimeo, flags,
+                                          self.xrecv_direct)
+                    else:
+                        # the common blocking call: _retry's first wait, made here (a
+                        # request or a reply comes back from it: the express read); then
+                        # as after any wait, commands first and the pattern again
+                        msg = caller_wait.wait(self.mailbox, self._pipes, None,
+                                               self.xrecv_direct)
+                        if msg is None:
+                            msg = self._recv_msg(flags)
             if len(msg) == 1:  # the common case: no need to queue the frames
                 return msg[0] if copy else Frame._received(msg[0], False)
             frames.extend(msg)

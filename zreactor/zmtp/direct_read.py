@@ -18,8 +18,9 @@ the waiting caller instead (``ZmtpEngine._caller_read_direct``, which the shortc
 itself): decoded by the one decoder, in the one read path
 (``read_once`` → ``data_received`` → ``_deliver``: only where ``_deliver`` would write the
 batch to the pipe does it put the message in the caller's hands; a chunk that is exactly one
-short message, the request or the reply itself, is recognised by ``data_received`` in one
-step, :mod:`zreactor.zmtp.frames`, *A lone message*, and handed over as ``_deliver`` would),
+short message, the request or the reply itself, is recognised where it is read, in one
+step, :mod:`zreactor.zmtp.frames`, *A lone message*, and handed over as ``_deliver`` would:
+*The express read*, below),
 and the socket gives it to its pattern (``xrecv_direct``), which checks it as it checks every
 message it reads. It applies when all of these hold:
 
@@ -37,6 +38,18 @@ message it reads. It applies when all of these hold:
   :data:`~zreactor.reactor.readbuffer.MIN_SPACE`, the engine's own notion of a request or a
   reply, *Batching, in*). Anything else is delivered by the same call exactly as before:
   to the pipe, the caller's ``settle`` activating it.
+
+*The express read.* Where the socket holds the fd (``Reader.HELD``: REQ, REP) and the read
+is a ``recv()`` chunk (``asks_buffer`` false: the read after a small one, *Batching, in*),
+the shortcut makes the direct read's tests and that ``recv()`` itself, under the lease
+(``CallerShortcut.read_express``), and parses the chunk there (``conn.receive_lone``), before
+anything is decoded or written: a lone message
+is counted as ``read_once`` and ``_deliver`` count it (``bytes_received``, ``_reads``) and
+handed over, nothing else done. Any other outcome is handed, as it was read, to the rest of
+the one read path (``_caller_read_rest``: ``chunk_received``, ``read_failed``), which
+delivers it exactly as ``read_once`` would have, a lone message its decoding finds still
+caught: nothing is read twice, nothing skipped. The wait on the held fd is part of the same
+call (:mod:`.shortcut`, *The express read*).
 
 Why it is safe, point by point:
 
@@ -83,11 +96,13 @@ the pipe.
 whole box is one message like any other.
 
 Counting: :attr:`CallerShortcut.direct_reads <zreactor.zmtp.shortcut.CallerShortcut.direct_reads>`
-counts the messages handed over this way.
+counts the messages handed over this way, :attr:`CallerShortcut.express_reads
+<zreactor.zmtp.shortcut.CallerShortcut.express_reads>` those the express read parsed where it
+read them.
 
 This module is the rules and their argument; the code is the engine's
-(``ZmtpEngine._caller_read_direct``, its decoding's ``_deliver`` and ``data_received``) and the
-shortcut's (``CallerShortcut.take_back``).
+(``ZmtpEngine._caller_read_direct`` and ``_caller_read_rest``, its decoding's ``_deliver``) and the shortcut's (``CallerShortcut.take_back``,
+``CallerShortcut.read_express``).
 
 Socket's thread, under the engine's loop lease (the shortcut takes it).
 """

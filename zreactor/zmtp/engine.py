@@ -27,6 +27,8 @@ Both live on the same I/O thread and call each other directly. The contract, in 
                                               reads it through the engine's read path (a
                                               lone message may go to the waiting socket
                                               instead of the pipe: zmtp/direct_read.py)
+    | shortcut.read_express(...)              the same for a held fd, the wait and the read
+                                              in one call (zmtp/direct_read.py)
     | shortcut.release()                      a socket gives back a held read
     | [I/O thread:] the shortcut's tick       a held read nobody came for goes back to
                                               the loop
@@ -555,9 +557,10 @@ class ZmtpEngine(PipeEngine):
     def _caller_read_direct(self) -> list[bytes] | int | None:
         """The direct read, the caller shortcut's call (zmtp/direct_read.py: socket's thread,
         lease held, the socket waiting in ``recv()`` with its end of the pipe asleep): one
-        read through :meth:`read_once`, the message it brings handed back instead of written
+        read through the one read path, the message it brings handed back instead of written
         to the pipe if it is alone and the pipe would take it first; anything else delivered
-        as ``read_once`` delivers it.
+        as ``read_once`` delivers it (:meth:`_caller_read_rest`). The shortcut's express
+        read makes these tests itself, and the ``recv()`` (zmtp/direct_read.py).
 
         Returns:
             None, having read nothing, while only the I/O thread may read (as
@@ -567,14 +570,30 @@ class ZmtpEngine(PipeEngine):
         if (self.state is not _ATTACHED or self.handshake is None or self.input is _BLOCKED
                 or self.read_state is not _READ_OPEN):
             return None  # (_caller_read_fd's test, one call less)
-        pipe = self.session.pipe
-        if pipe is None or not pipe.write_alone():
-            return self.read_once()  # the pipe would not take it first: the ordinary way
-        # while _catching, the decoding hands a lone message to _caught (data_received,
-        # _deliver) instead of writing it to the pipe
+        return self._caller_read_rest(False)
+
+    def _caller_read_rest(self, got: bytes | OSError | bool) -> list[bytes] | int:
+        """The direct read after its tests (:meth:`_caller_read_direct`), or the rest of the
+        shortcut's express read (zmtp/direct_read.py, *The express read*), which made the
+        ``recv()`` and found no lone message: ``got`` (False: nothing read yet; else the
+        ``recv()``'s outcome) goes through the one read path (``read_once`` itself, or
+        ``chunk_received``, ``read_failed``), a lone message the decoding finds still
+        caught if the pipe would take it first.
+
+        Returns:
+            The message caught, or the bytes read as ``read_once`` returns them.
+        """
+        if isinstance(got, OSError):
+            return self.read_failed(got)
+        if got is False:
+            pipe = self.session.pipe
+            if pipe is None or not pipe.write_alone():
+                return self.read_once()  # the pipe would not take it first: the ordinary way
+        # while _catching, the decoding hands a lone message to _caught (_deliver) instead
+        # of writing it to the pipe
         self._catching = True
         try:
-            nbytes = self.read_once()
+            nbytes = self.read_once() if got is False else self.chunk_received(got)  # type: ignore[arg-type]
         finally:
             self._catching = False
         msg = self._caught
@@ -586,16 +605,9 @@ class ZmtpEngine(PipeEngine):
     def data_received(self, data: bytes) -> None:
         """Decode what arrived; write every message to the pipe; flush once.
 
-        During a direct read (zmtp/direct_read.py), a chunk that is one lone message
-        (``conn.receive_lone``) goes to the waiting caller at once: what ``_deliver`` would
-        do with it, without the general decoder's batch."""
+        (A chunk that is one lone message, read for a waiting caller, never comes here: the
+        direct read parses it where it reads it, :meth:`_caller_read_direct`.)"""
         self.asks_buffer = len(data) >= MIN_SPACE  # (as in buffer_updated)
-        if self._catching and not self._drops_data:  # (a lone message is small)
-            msg = self.conn.receive_lone(data)
-            if msg is not None:
-                self._reads += 1  # traffic, for the heartbeat timers, as in _deliver
-                self._caught = self._label(msg) if self._label_batches else msg
-                return
         self._deliver(self.conn.receive_batch, data)
 
     def _deliver(self, decode: Callable[[Any], list[Any]], received: Any) -> None:

@@ -48,6 +48,20 @@ the caller instead of the pipe, and the socket's pattern takes it at once.
 :mod:`zreactor.zmtp.direct_read` has the rules, and why order, the high-water marks, the
 heartbeats and the pipe's counts hold.
 
+*The express read.* The direct read of a socket that holds its one connection's fd (REQ
+waiting for its reply, REP for its request: *The held read*, below) is one call,
+:meth:`~CallerShortcut.read_express`: the wait on the held fd and the mailbox
+(``Mailbox.wait_with_one``), the lease, the direct read's tests, the engine's ``recv()``
+and the parse of a lone message (``conn.receive_lone``) made where it is read, the held
+fd's tick marked. It makes each test :meth:`~CallerShortcut.lend_read`, :meth:`~CallerShortcut.take_back`
+and the engine's direct read make, once: a held fd needs no lending, the socket's end of the
+pipe sleeping on an empty queue (``Pipe.reader_idle``) is the direct read's rule and needs no
+waking by hand, and a lone message handed over leaves the fd held as it found it. Anything
+else the read brings (a command, two messages, a partial frame, a large one, EOF, an error)
+goes on through the engine's one read path with the bytes already read
+(``_caller_read_rest``), into the pipe woken by hand, exactly as :meth:`take_back` sends it;
+a wait that is not on a held fd is :meth:`take_back`'s. :mod:`.direct_read` has the rules.
+
 *The read.* A socket about to block lends the fds of its few connections
 (:meth:`~CallerShortcut.lend_read`: under a lease, the engine stops the loop polling its fd),
 waits on them together with its mailbox, and gives each back with
@@ -155,12 +169,12 @@ engine's I/O thread; everything else on the socket's thread, the lease taken ins
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..reactor.engine import EngineState
 from ..reactor.fsm import Machine, Row
 from ..reactor.io_thread import on_a_loop_thread
-from ..reactor.stream import WriteState
+from ..reactor.stream import ReadState, WriteState
 from . import direct
 from .engine import Flow
 from .frames import DELIMITED_HEADERS, SHORT_MAX
@@ -168,6 +182,7 @@ from .state import State
 
 if TYPE_CHECKING:
     from ..reactor.io_thread import IOThread
+    from ..reactor.mailbox import Mailbox
     from ..reactor.lease import LoopLease
     from ..reactor.poller import Timer
     from .engine import ZmtpEngine
@@ -254,8 +269,10 @@ READER: Machine[Reader, ReaderEvent] = Machine("caller read", _R.LOOP, {
 #: the readers the socket's calls test, as module globals (``reactor/fsm.py``, *Members on
 #: the per-message paths*)
 _LOOP, _HELD = Reader.LOOP, Reader.HELD
+#: the engine's states the express read tests (the same, for the same reason)
+_ATTACHED, _BLOCKED, _READ_OPEN = EngineState.ATTACHED, Flow.BLOCKED, ReadState.OPEN
 #: the engine's and the connection's states the express write tests, likewise
-_ATTACHED, _RUNNING, _WRITE_OPEN = EngineState.ATTACHED, Flow.RUNNING, WriteState.OPEN
+_RUNNING, _WRITE_OPEN = Flow.RUNNING, WriteState.OPEN
 _TRAFFIC = State.TRAFFIC
 
 
@@ -271,6 +288,8 @@ class CallerShortcut:
             (a part of :attr:`direct_writes`).
         direct_reads: messages read by :meth:`take_back` and handed straight to the waiting
             socket, never queued (:mod:`.direct_read`).
+        express_reads: those of :attr:`direct_reads` that :meth:`read_express` parsed where
+            it read them (*The express read*).
         early_reads: calls of :meth:`read_waiting` that read the fd.
         lends: fds lent by :meth:`lend_read`.
         holds: moves into ``HELD``.
@@ -279,8 +298,8 @@ class CallerShortcut:
 
     __slots__ = ("_engine", "_thread", "_lease", "_tick_timer", "_used",
                  "_polling", "_held_fd", "reader", "holds_reads", "_pulled_writes", "_direct_writes",
-                 "express_writes",
-                 "direct_reads", "_pipe_reads", "early_reads", "lends", "holds", "taken_back")
+                 "express_writes", "direct_reads", "express_reads", "_pipe_reads", "early_reads",
+                 "lends", "holds", "taken_back")
 
     def __init__(self) -> None:
         self._engine: ZmtpEngine | None = None
@@ -304,6 +323,7 @@ class CallerShortcut:
         self._direct_writes = 0
         self.express_writes = 0
         self.direct_reads = 0
+        self.express_reads = 0
         #: reads that went to the pipe (all but the direct reads); see :attr:`reads`
         self._pipe_reads = 0
         self.early_reads = 0
@@ -609,6 +629,122 @@ class CallerShortcut:
             return msg
         finally:
             lease.release()
+
+    def read_express(self, mailbox: Mailbox, timeout: float | None,
+                     pipe: Any) -> list[bytes] | bool:
+        """The express read (*The express read*): the socket waits in ``recv()`` on its one
+        connection, whose fd it holds; wait on that fd and ``mailbox`` together and, if the
+        fd became readable, read it here at once: :meth:`lend_read`, the wait,
+        :meth:`take_back` with its direct read, in one call.
+
+        Args:
+            pipe: the socket's end of the connection's pipe, woken by hand around the read
+                (``rouse``/``settle``: :mod:`zreactor.sockets.pipe`, *Waking by hand*); the
+                read is direct only while it sleeps.
+
+        Returns:
+            The message read directly; True if the wait is over without one (the read went
+            to the pipe, the mailbox woke, or ``timeout`` passed: look at the pattern and
+            the mailbox); False, having done nothing, if the fd is not held (the caller
+            takes the general wait).
+        """
+        engine = self._engine
+        if engine is None or self.reader is not _HELD or not engine.reads_direct:
+            # (racy reads, safe: see lend_read; the engine re-read under the lease. A raw
+            # engine's reads all take the pipe: the general wait)
+            return False
+        self.lends += 1
+        self._polling = True  # (read by the tick: see _tick)
+        try:
+            ready = mailbox.wait_with_one(self._held_fd, timeout)
+        except BaseException:
+            self.take_back(False)  # (interrupted: the fd goes home all the same)
+            raise
+        if not ready:
+            self.take_back(False)
+            return True
+        if not pipe.reader_idle():
+            # the socket's end awake or ending (something may be queued ahead): the read
+            # takes the pipe, the end woken by hand as caller_wait.give_back wakes it
+            roused = pipe.rouse()
+            try:
+                self.take_back(True)
+            finally:
+                if roused:
+                    pipe.settle()
+            return True
+        lease = self._lease.take()  # type: ignore[union-attr]
+        roused = False
+        try:
+            self._polling = False
+            if self._engine is not engine:
+                return True  # closed while waiting: it took its fd with it
+            # the direct read's tests (ZmtpEngine._caller_read_direct's), once: it may read
+            # here (_caller_read_fd's test), the read is a recv() chunk of a connection that
+            # delivers data, and the pipe would take the message first
+            if (engine.state is not _ATTACHED or engine.handshake is None
+                    or engine.input is _BLOCKED or engine.read_state is not _READ_OPEN):
+                got: Any = None
+            elif engine.asks_buffer or engine._drops_data:
+                got = False
+            else:
+                writer = engine.session.pipe
+                if writer is None or not writer.write_alone():
+                    got = False
+                else:
+                    # read_once's recv(), and a lone message parsed where it is read
+                    # (*The express read*, :mod:`.direct_read`)
+                    try:
+                        got = engine.sock.recv(engine.read_size)
+                    except OSError as exc:
+                        got = exc
+                    else:
+                        if got:
+                            msg = engine.conn.receive_lone(got)
+                            if msg is not None:
+                                # counted as read_once and _deliver count it
+                                engine.bytes_received += len(got)
+                                engine._reads += 1  # traffic, for the heartbeat timers
+                                got = engine._label(msg) if engine._label_batches else msg
+            if type(got) is list:
+                # the express read proper: what take_back does at the end of a wait that
+                # read a lone message, where the fd was held and still is (only the socket's
+                # thread gives a held fd back, and a tick lapses while it polls: _polling)
+                self.direct_reads += 1  # (counted once: reads adds them up)
+                self.express_reads += 1
+                self._used = True
+                if self._tick_timer is None:  # (a tick that fires clears it: _tick)
+                    self._ensure_tick()  # a tick during the wait lapsed: arm the next
+                return got  # type: ignore[return-value]
+            msg = None
+            if got is not None:
+                # anything else: on through the one read path, into the pipe woken by hand
+                roused = pipe.rouse()
+                got = engine._caller_read_rest(got)  # type: ignore[arg-type]
+                if type(got) is list:
+                    self.direct_reads += 1
+                    msg = got
+                else:
+                    self._pipe_reads += 1
+                    if got >= engine.read_size:  # type: ignore[operator]
+                        # a full chunk: more may be there, read as _read would have
+                        self._read(engine, CALLER_READ_CHUNKS - 1,
+                                   CALLER_READ_BYTES - got)  # type: ignore[operator]
+                    if self._engine is not engine:
+                        return True  # the read ended it: withdraw() gave the fd back with it
+            # take_back's end of a wait on a held fd (see there)
+            if self.reader is _HELD and self.holds_reads and (
+                    msg is not None or engine._caller_read_fd() is not None):
+                self._used = True
+                if self._tick_timer is None:  # (a tick that fires clears it: _tick)
+                    self._ensure_tick()  # a tick during the wait lapsed: arm the next
+            elif self.reader is not _LOOP:
+                READER.fire(self, ReaderEvent.GIVE_BACK)
+            return True if msg is None else msg
+        finally:
+            lease.release()
+            if roused:
+                pipe.settle()
 
     def read_lent(self, fd: int) -> bool:
         """Read the lent ``fd``, which became readable, and keep it lent (a caller that goes
