@@ -40,7 +40,9 @@ contiguous queue was most of what sending a 64 KiB message over ipc cost. Mutabl
 as soon as the write returns.
 
 *One read path, one write path.* Every read goes through :meth:`StreamEngine.read_once`
-(one ``recv()``, dispatched to the hooks, EOF and errors handled) and every write through
+(one ``recv()``, whose chunk goes to :meth:`StreamEngine.chunk_received` and whose error
+to :meth:`StreamEngine.read_failed`; a read into a buffer to ``buffer_updated``, EOF
+included) and every write through
 :meth:`StreamEngine.send_now` (try the kernel, queue the rest). ``readable()`` and
 ``write()`` are thin wrappers over these public hooks; a subclass's fast path (the ZMTP engine's caller shortcut,
 :mod:`zreactor.zmtp.shortcut`) uses the same two hooks, plus :meth:`StreamEngine.watch_reads`
@@ -390,30 +392,24 @@ class StreamEngine(Engine):
         try:
             if buffer is None:
                 data = self.sock.recv(self.read_size)
-                nbytes = len(data)
             else:
                 nbytes = self.sock.recv_into(buffer)
-        except (BlockingIOError, InterruptedError):
-            return 0
         except _CONNECTION_LOST as exc:
-            self._lost(exc)
-            return 0
+            return self.read_failed(exc)
+        if buffer is None:
+            return self.chunk_received(data)
         if not nbytes:
             self._eof()
             return 0
         self.bytes_received += nbytes
-        if buffer is not None:
-            self.buffer_updated(nbytes)
-            return nbytes
-        if self.codec is None:
-            self.data_received(data)
-            return nbytes
-        return self._decode(data, nbytes)
+        self.buffer_updated(nbytes)
+        return nbytes
 
     def chunk_received(self, data: bytes) -> int:
         """Hook (the rest of the one read path): what :meth:`read_once` does with a
-        ``recv()`` chunk once it has it, for a subclass's read that made that ``recv()``
-        itself (*One read path*): ``data`` empty is EOF, else it is counted and handed on.
+        ``recv()`` chunk once it has it, and what a subclass's read that made that
+        ``recv()`` itself calls (*One read path*): ``data`` empty is EOF, else it is counted
+        and handed on.
 
         Returns:
             As :meth:`read_once`: ``len(data)``, or 0 at EOF.
@@ -430,7 +426,8 @@ class StreamEngine(Engine):
 
     def read_failed(self, exc: OSError) -> int:
         """Hook (the rest of the one read path): what :meth:`read_once` does when its
-        ``recv()`` raises ``exc``, for a subclass's read that made that ``recv()`` itself:
+        ``recv()`` raises ``exc``, and what a subclass's read that made that ``recv()``
+        itself calls:
         nothing for ``EAGAIN``/``EINTR``, else the stream is lost. Returns 0."""
         if not isinstance(exc, (BlockingIOError, InterruptedError)):
             self._lost(exc)
