@@ -591,44 +591,56 @@ class CallerShortcut:
                     # the message it caught, if any, and nothing more is read (None: the
                     # engine may not be read here, as _read's first test would have found)
                     got = engine._caller_read_direct()
-                    if type(got) is list:
-                        # (counted once: reads adds them up; a lone message handed over
-                        # ended nothing: the engine still serves)
-                        self.direct_reads += 1
-                        msg = got
-                    elif got is not None:
-                        self._pipe_reads += 1
-                        if got >= engine.read_size:  # type: ignore[operator]
-                            # a full chunk: more may be there, read as _read would have
-                            self._read(engine, CALLER_READ_CHUNKS - 1,
-                                       CALLER_READ_BYTES - got)  # type: ignore[operator]
+                    if got is not None:
+                        msg = self._took(engine, got)
                         if self._engine is not engine:
                             return None  # the read ended it: withdraw() gave the fd back
                 else:
                     self._read(engine)
                     if self._engine is not engine:
                         return None  # the read ended it: withdraw() gave the fd back with it
-            reader = self.reader
-            if reader is _HELD:  # (first: a socket that holds, the request/reply case)
-                if self.holds_reads and (msg is not None
-                                         or engine._caller_read_fd() is not None):
-                    # (a lone message handed over changed nothing _caller_read_fd looks
-                    # at: no EOF, nothing queued, input running)
-                    self._used = True
-                    if self._tick_timer is None:  # (a tick that fires clears it: _tick)
-                        self._ensure_tick()  # a tick during the wait lapsed: arm the next
-                else:
-                    # may no longer hold, or the read may not go on here (the read filled
-                    # the pipe: input blocked; or the read half ended): home, or the next
-                    # wait would poll a readable fd it may not read, and spin
-                    READER.fire(self, ReaderEvent.GIVE_BACK)
-            elif self.holds_reads:
-                self._hold(engine)
-            elif reader is not _LOOP:
-                READER.fire(self, ReaderEvent.GIVE_BACK)
+            self._end_wait(engine, msg)
             return msg
         finally:
             lease.release()
+
+    def _took(self, engine: ZmtpEngine, got: list[bytes] | int) -> list[bytes] | None:
+        """Count what a direct read brought (lease held): the message it caught, returned;
+        or the bytes it read into the pipe, after which a full chunk means more may be
+        there, read as :meth:`_read` would have (None returned). The caller then looks
+        whether the read ended the engine."""
+        if type(got) is list:
+            # (counted once: reads adds them up; a lone message handed over ended nothing:
+            # the engine still serves)
+            self.direct_reads += 1
+            return got
+        self._pipe_reads += 1
+        if got >= engine.read_size:  # type: ignore[operator]
+            self._read(engine, CALLER_READ_CHUNKS - 1,
+                       CALLER_READ_BYTES - got)  # type: ignore[operator]
+        return None
+
+    def _end_wait(self, engine: ZmtpEngine, msg: list[bytes] | None) -> None:
+        """The end of a wait on a lent or held fd, after its read (lease held, the engine
+        still serving): kept held for a socket that holds and may read on here, else home
+        (*The held read*). ``msg``: the message a direct read handed over, if any."""
+        reader = self.reader
+        if reader is _HELD:  # (first: a socket that holds, the request/reply case)
+            if self.holds_reads and (msg is not None or engine._caller_read_fd() is not None):
+                # (a lone message handed over changed nothing _caller_read_fd looks at: no
+                # EOF, nothing queued, input running)
+                self._used = True
+                if self._tick_timer is None:  # (a tick that fires clears it: _tick)
+                    self._ensure_tick()  # a tick during the wait lapsed: arm the next
+            else:
+                # may no longer hold, or the read may not go on here (the read filled the
+                # pipe: input blocked; or the read half ended): home, or the next wait
+                # would poll a readable fd it may not read, and spin
+                READER.fire(self, ReaderEvent.GIVE_BACK)
+        elif self.holds_reads:
+            self._hold(engine)
+        elif reader is not _LOOP:
+            READER.fire(self, ReaderEvent.GIVE_BACK)
 
     def read_express(self, mailbox: Mailbox, timeout: float | None,
                      pipe: Any) -> list[bytes] | bool:
@@ -720,26 +732,10 @@ class CallerShortcut:
             if got is not None:
                 # anything else: on through the one read path, into the pipe woken by hand
                 roused = pipe.rouse()
-                got = engine._caller_read_rest(got)  # type: ignore[arg-type]
-                if type(got) is list:
-                    self.direct_reads += 1
-                    msg = got
-                else:
-                    self._pipe_reads += 1
-                    if got >= engine.read_size:  # type: ignore[operator]
-                        # a full chunk: more may be there, read as _read would have
-                        self._read(engine, CALLER_READ_CHUNKS - 1,
-                                   CALLER_READ_BYTES - got)  # type: ignore[operator]
-                    if self._engine is not engine:
-                        return True  # the read ended it: withdraw() gave the fd back with it
-            # take_back's end of a wait on a held fd (see there)
-            if self.reader is _HELD and self.holds_reads and (
-                    msg is not None or engine._caller_read_fd() is not None):
-                self._used = True
-                if self._tick_timer is None:  # (a tick that fires clears it: _tick)
-                    self._ensure_tick()  # a tick during the wait lapsed: arm the next
-            elif self.reader is not _LOOP:
-                READER.fire(self, ReaderEvent.GIVE_BACK)
+                msg = self._took(engine, engine._caller_read_rest(got))  # type: ignore[arg-type]
+                if self._engine is not engine:
+                    return True  # the read ended it: withdraw() gave the fd back with it
+            self._end_wait(engine, msg)  # (take_back's end: the fd was held, and still is)
             return True if msg is None else msg
         finally:
             lease.release()
