@@ -11,7 +11,9 @@ is a short function of the core calls. They live here, in a mixin of
 that ``socket.py`` reads as the core alone.
 
 *Multipart.* ``send_multipart`` hands the whole message to the core's ``_send_msg`` at once
-(after any frames queued with ``SNDMORE``): it is all or nothing, as in libzmq.
+(after any frames queued with ``SNDMORE``): it is all or nothing, as in libzmq. A message of
+one frame goes through ``send`` instead, which a pattern may override (REQ's and REP's
+express exchange).
 ``recv_multipart`` takes what a partial ``recv`` left queued, else one whole message.
 
 *Option attributes.* :func:`install_option_attributes` puts one data descriptor per option
@@ -180,6 +182,11 @@ class Conveniences:
         frame_trackers = [] if copy else [
             p.tracker for p in msg_parts if isinstance(p, Frame) and p.tracker is not None]
         if not (track or frame_trackers):
+            if len(msg) == 1:
+                # one frame: send() itself, so a pattern's own send (the express exchange of
+                # REQ and REP, ``sockets/reqrep.py``) sees it as it sees send(frame)
+                self.send(msg[0], flags & ~SNDMORE)
+                return None
             self._send_msg(msg, flags & ~SNDMORE)
             self._out_frames = []
             return None
