@@ -6,7 +6,8 @@ import enum
 
 import pytest
 
-from zreactor.reactor.fsm import Cell, CellMachine, IllegalMove, Machine, Row, Step, render_mermaid
+from zreactor.reactor.fsm import (Cell, CellMachine, IllegalMove, Machine, Move, Row, Step,
+                                  render_mermaid)
 
 
 class Light(enum.Enum):
@@ -223,6 +224,47 @@ def test_a_cell_machine_keeps_the_rules_of_a_move() -> None:
         LAMP_CELL.fire(cell, Lookalike.SWITCH)
     assert cell.state is Light.ON
     assert LAMP_CELL.fire(cell, Push.SWITCH).target is Light.OFF and cell.state is Light.OFF
+
+
+SWITCH_CELL = CellMachine("switch cell", Light.OFF, {
+    (Light.OFF, Push.SWITCH): Light.ON,
+    (Light.ON, Push.SWITCH): Light.OFF,
+    (Light.ON, Push.SURGE): Light.BROKEN,
+}, error=ValueError)
+
+
+def test_a_known_move_is_the_machines_move() -> None:
+    switch_on = SWITCH_CELL.move(Light.OFF, Push.SWITCH)
+    assert isinstance(switch_on, Move) and switch_on.target is Light.ON
+    cell = Cell(Light.OFF, Hooked())
+    assert switch_on.fire(cell) is SWITCH_CELL[Light.OFF, Push.SWITCH]
+    assert cell.state is Light.ON
+    # from another state: what the machine's fire does there, its own error, nothing changed
+    with pytest.raises(ValueError, match=r"illegal switch cell move OFF on SURGE"):
+        SWITCH_CELL.move(Light.ON, Push.SURGE).fire(Cell(Light.OFF))
+    assert SWITCH_CELL.move(Light.ON, Push.SWITCH).fire(cell).target is Light.OFF
+    with pytest.raises(ValueError):
+        switch_on.fire(Cell(Light.BROKEN))
+
+
+def test_a_known_move_is_recorded() -> None:
+    switch_on = SWITCH_CELL.move(Light.OFF, Push.SWITCH)
+    cell = Cell(Light.OFF)
+    with SWITCH_CELL.record() as steps:
+        switch_on.fire(cell)
+    assert steps == [Step(cell, Light.OFF, Push.SWITCH, Light.ON)]
+    assert cell.state is Light.ON
+
+
+def test_only_a_plain_listed_row_is_a_known_move() -> None:
+    with pytest.raises(KeyError):
+        SWITCH_CELL.move(Light.OFF, Push.SURGE)  # no such row
+    with pytest.raises(ValueError, match="action"):
+        LAMP_CELL.move(Light.OFF, Push.SWITCH)  # a row action (and an entry action)
+    entering = CellMachine("entering", Light.OFF, {(Light.OFF, Push.SWITCH): Light.ON},
+                           entry={Light.ON: _entered_on})
+    with pytest.raises(ValueError, match="action"):
+        entering.move(Light.OFF, Push.SWITCH)  # the target's entry action
 
 
 def test_render_mermaid_groups_events_per_edge_and_marks_actions_final_states_and_entries() -> None:

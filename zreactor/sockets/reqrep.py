@@ -18,7 +18,10 @@ every peer full does not happen yet: the socket base blocks and calls ``xsend`` 
 the state must still be the one that allows it. (Per message, the peek is made only when the
 socket is not in the state whose rows make the operation legal, ``SEND_REQUEST`` for a
 request, ``RECV_REPLY`` for a reply: there the table's answer is known, and a round trip
-saves two lookups. The moves themselves always go through ``fire``.)
+saves two lookups. The moves themselves always go through the table: ``fire``, or, on the
+express exchange below, which has just tested the state it moves from, one of the table's
+rows looked up once (a :class:`~zreactor.reactor.fsm.Move`: ``reactor/fsm.py``, *Known
+moves*).)
 
 REQ (libzmq's ``req_t``, a DEALER underneath)
     ``send`` puts the empty delimiter frame in front of the request (and, with
@@ -164,6 +167,13 @@ _REQ_SEND, _REQ_SEND_RELAXED, _REQ_RECV = ReqEvent.SEND, ReqEvent.SEND_RELAXED, 
 _RECV_REQUEST, _SEND_REPLY = RepState.RECV_REQUEST, RepState.SEND_REPLY
 _REP_RECV, _REP_SEND = RepEvent.RECV, RepEvent.SEND
 
+#: the express exchange's moves, each made where its source state was just tested
+#: (``reactor/fsm.py``, *Known moves*)
+_REQUEST_SENT = REQ_TRANSITIONS.move(_SEND_REQUEST, _REQ_SEND)
+_REPLY_RECEIVED = REQ_TRANSITIONS.move(_RECV_REPLY, _REQ_RECV)
+_REQUEST_RECEIVED = REP_TRANSITIONS.move(_RECV_REQUEST, _REP_RECV)
+_REPLY_SENT = REP_TRANSITIONS.move(_SEND_REPLY, _REP_SEND)
+
 
 def _recv_taken(sock: ReqSocket | RepSocket, pipe: Pipe, msg: list[bytes], copy: bool,
                 track: bool) -> Any:
@@ -212,7 +222,7 @@ class ReqSocket(DealerSocket):
                 if pipe.send_express(data):
                     if self._reply_pipe is not pipe:
                         self._reply_pipe = pipe
-                    REQ_TRANSITIONS.fire(turn, _REQ_SEND)
+                    _REQUEST_SENT.fire(turn)
                     return None
         return super().send(data, flags, copy, track, routing_id, group)
 
@@ -238,7 +248,7 @@ class ReqSocket(DealerSocket):
         if (len(got) == 2 and not got[0] and (pipe is reply_pipe or reply_pipe is None)
                 and not self.options.req_correlate):
             # the plain reply, from the peer asked (what _reply would find, without it)
-            REQ_TRANSITIONS.fire(self._turn, _REQ_RECV)
+            _REPLY_RECEIVED.fire(self._turn)
             return got[1] if copy else Frame._received(got[1], False)
         return _recv_taken(self, pipe, got, copy, track)
 
@@ -410,7 +420,7 @@ class RepSocket(Socket):
             envelope = self._envelope
             if (pipe is not None and len(envelope) == 1 and not envelope[0]
                     and pipe.send_express(data)):
-                REP_TRANSITIONS.fire(turn, _REP_SEND)
+                _REPLY_SENT.fire(turn)
                 return None
         return super().send(data, flags, copy, track, routing_id, group)
 
@@ -439,7 +449,7 @@ class RepSocket(Socket):
                 envelope[:] = got[:1]
             if self._reply_pipe is not pipe:
                 self._reply_pipe = pipe
-            REP_TRANSITIONS.fire(self._turn, _REP_RECV)
+            _REQUEST_RECEIVED.fire(self._turn)
             return got[1] if copy else Frame._received(got[1], False)
         return _recv_taken(self, pipe, got, copy, track)
 

@@ -286,10 +286,9 @@ class CallerShortcut:
             SUB only receive), so reads are held between its calls (see *The held read*).
         express_writes: requests and replies written by :meth:`write_express`, never queued
             (a part of :attr:`direct_writes`).
-        direct_reads: messages read by :meth:`take_back` and handed straight to the waiting
-            socket, never queued (:mod:`.direct_read`).
-        express_reads: those of :attr:`direct_reads` that :meth:`read_express` parsed where
-            it read them (*The express read*).
+        express_reads: messages :meth:`read_express` parsed where it read them and handed
+            straight to the waiting socket (*The express read*; a part of
+            :attr:`direct_reads`).
         early_reads: calls of :meth:`read_waiting` that read the fd.
         lends: fds lent by :meth:`lend_read`.
         holds: moves into ``HELD``.
@@ -298,7 +297,7 @@ class CallerShortcut:
 
     __slots__ = ("_engine", "_thread", "_lease", "_tick_timer", "_used",
                  "_polling", "_held_fd", "reader", "holds_reads", "_pulled_writes", "_direct_writes",
-                 "express_writes", "direct_reads", "express_reads", "_pipe_reads", "early_reads",
+                 "express_writes", "_direct_reads", "express_reads", "_pipe_reads", "early_reads",
                  "lends", "holds", "taken_back")
 
     def __init__(self) -> None:
@@ -322,7 +321,8 @@ class CallerShortcut:
         #: messages written by write_direct (the express writes are counted apart)
         self._direct_writes = 0
         self.express_writes = 0
-        self.direct_reads = 0
+        #: messages handed straight to the socket by the other direct reads (take_back's)
+        self._direct_reads = 0
         self.express_reads = 0
         #: reads that went to the pipe (all but the direct reads); see :attr:`reads`
         self._pipe_reads = 0
@@ -342,6 +342,13 @@ class CallerShortcut:
         """Messages written by :meth:`write_direct` and by :meth:`write_express`, never
         queued (a part of :attr:`writes`)."""
         return self._direct_writes + self.express_writes
+
+    @property
+    def direct_reads(self) -> int:
+        """Messages read on the socket's thread and handed straight to the waiting socket,
+        never queued (:mod:`.direct_read`): :meth:`take_back`'s, and :attr:`express_reads`
+        (each counted once, on the per-message path)."""
+        return self._direct_reads + self.express_reads
 
     @property
     def reads(self) -> int:
@@ -612,7 +619,7 @@ class CallerShortcut:
         if type(got) is list:
             # (counted once: reads adds them up; a lone message handed over ended nothing:
             # the engine still serves)
-            self.direct_reads += 1
+            self._direct_reads += 1
             return got
         self._pipe_reads += 1
         if got >= engine.read_size:  # type: ignore[operator]
@@ -722,8 +729,7 @@ class CallerShortcut:
                 # the express read proper: what take_back does at the end of a wait that
                 # read a lone message, where the fd was held and still is (only the socket's
                 # thread gives a held fd back, and a tick lapses while it polls: _polling)
-                self.direct_reads += 1  # (counted once: reads adds them up)
-                self.express_reads += 1
+                self.express_reads += 1  # (counted once: direct_reads adds them up)
                 self._used = True
                 if self._tick_timer is None:  # (a tick that fires clears it: _tick)
                     self._ensure_tick()  # a tick during the wait lapsed: arm the next
