@@ -13,8 +13,13 @@ from collections.abc import Iterator
 import pytest
 
 import zreactor
+from zreactor.reactor.lease import check_owners
 from zreactor.reactor.poller import available_pollers
 from zreactor.testing import SteppedContext
+
+# The suite runs in the loop lease's owner-checking mode (zreactor/reactor/lease.py, *Checks*):
+# a lease given back by another thread than its holder's fails whichever test does it.
+check_owners(True)
 
 
 def _open_fds() -> set[int]:

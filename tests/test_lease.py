@@ -6,11 +6,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from zreactor.reactor.io_thread import IOThread
-from zreactor.reactor.lease import LeaseError, LoopLease
+from zreactor.reactor.lease import LeaseError, LoopLease, check_owners, checks_owners
 from zreactor.reactor.mailbox import Cmd, Command
 
 pytestmark = pytest.mark.timeout(20)
@@ -127,7 +128,25 @@ def test_no_lease_while_the_loop_runs_handlers(io_thread: IOThread) -> None:
     lease_when_asleep(io_thread).release()
 
 
-def test_a_lease_is_released_once_by_its_holder(io_thread: IOThread) -> None:
+@pytest.fixture
+def owner_checks() -> Iterator[None]:
+    """Owner-checking mode for one test, restored afterwards (reactor/lease.py, *Checks*)."""
+    was = checks_owners()
+    check_owners(True)
+    yield
+    check_owners(was)
+
+
+@pytest.fixture
+def no_owner_checks() -> Iterator[None]:
+    """The default mode for one test (the suite runs with owner checks: conftest.py)."""
+    was = checks_owners()
+    check_owners(False)
+    yield
+    check_owners(was)
+
+
+def test_a_lease_is_released_once_by_its_holder(io_thread: IOThread, owner_checks) -> None:
     lease = lease_when_asleep(io_thread)
     errors: list[BaseException] = []
 
@@ -145,6 +164,18 @@ def test_a_lease_is_released_once_by_its_holder(io_thread: IOThread) -> None:
     assert not lease.held
     with pytest.raises(LeaseError):
         lease.release()
+
+
+def test_without_owner_checks_a_lease_is_still_released_once(io_thread: IOThread,
+                                                             no_owner_checks) -> None:
+    lease = lease_when_asleep(io_thread)
+    assert lease.held
+    lease.release()
+    assert not lease.held
+    with pytest.raises(LeaseError, match="twice"):
+        lease.release()  # (the loop may hold the lock by now: it must not be let go)
+    again = lease_when_asleep(io_thread)  # and the loop lends itself as before
+    again.release()
 
 
 def test_the_mailbox_wake_up_carries_no_command() -> None:
