@@ -174,6 +174,10 @@ _REPLY_RECEIVED = REQ_TRANSITIONS.move(_RECV_REPLY, _REQ_RECV)
 _REQUEST_RECEIVED = REP_TRANSITIONS.move(_RECV_REQUEST, _REP_RECV)
 _REPLY_SENT = REP_TRANSITIONS.move(_SEND_REPLY, _REP_SEND)
 
+#: REP's envelope of a plain request (a REQ's: the lone delimiter), one shared tuple that the
+#: express exchange recognises by identity
+_PLAIN_ENVELOPE: tuple[bytes, ...] = (b"",)
+
 
 def _recv_taken(sock: ReqSocket | RepSocket, pipe: Pipe, msg: list[bytes], copy: bool,
                 track: bool) -> Any:
@@ -387,8 +391,9 @@ class RepSocket(Socket):
         self._fq = FairQueue()
         #: where the socket stands, moved by REP_TRANSITIONS (module docstring)
         self._turn = Cell(_RECV_REQUEST, self)
-        #: the request's envelope and the pipe it came from, for the reply
-        self._envelope: list[bytes] = []
+        #: the request's envelope (a tuple; the plain one is _PLAIN_ENVELOPE itself) and
+        #: the pipe it came from, for the reply
+        self._envelope: tuple[bytes, ...] = ()
         self._reply_pipe: Pipe | None = None
 
     def xattach_pipe(self, pipe: Pipe, subscribe_to_all: bool = False) -> None:
@@ -417,8 +422,7 @@ class RepSocket(Socket):
                 and not self._unusable and not self._out_frames
                 and not self.mailbox.maybe_pending):
             pipe = self._reply_pipe
-            envelope = self._envelope
-            if (pipe is not None and len(envelope) == 1 and not envelope[0]
+            if (pipe is not None and self._envelope is _PLAIN_ENVELOPE
                     and pipe.send_express(data)):
                 _REPLY_SENT.fire(turn)
                 return None
@@ -444,9 +448,8 @@ class RepSocket(Socket):
             return super().recv(flags, copy, track)
         if len(got) == 2 and not got[0]:
             # the plain request (xrecv_direct's first case, without its call)
-            envelope = self._envelope
-            if len(envelope) != 1 or envelope[0]:
-                envelope[:] = got[:1]
+            if self._envelope is not _PLAIN_ENVELOPE:
+                self._envelope = _PLAIN_ENVELOPE
             if self._reply_pipe is not pipe:
                 self._reply_pipe = pipe
             _REQUEST_RECEIVED.fire(self._turn)
@@ -481,12 +484,11 @@ class RepSocket(Socket):
         (the direct read; ``Socket.xrecv_direct``).
 
         *The plain request* (``[b"", body]``, a REQ's: the common case) has the delimiter
-        alone for its envelope, which the last request has usually left in place already:
-        then nothing is searched or copied for it."""
-        envelope = self._envelope  # (written in place: no attribute write per request)
+        alone for its envelope, :data:`_PLAIN_ENVELOPE`, which the last request has usually
+        left in place already: then nothing is searched or copied for it."""
         if len(msg) == 2 and not msg[0]:
-            if len(envelope) != 1 or envelope[0]:
-                envelope[:] = msg[:1]
+            if self._envelope is not _PLAIN_ENVELOPE:
+                self._envelope = _PLAIN_ENVELOPE
             body = msg[1:]
         else:
             try:
@@ -495,7 +497,7 @@ class RepSocket(Socket):
                 return None  # no delimiter: malformed, dropped
             if bottom == len(msg) - 1:
                 return None  # nothing after the delimiter: malformed, dropped
-            envelope[:] = msg[: bottom + 1]
+            self._envelope = tuple(msg[: bottom + 1])
             body = msg[bottom + 1:]
         if self._reply_pipe is not pipe:
             self._reply_pipe = pipe

@@ -721,19 +721,18 @@ class CallerShortcut:
                         if got:
                             msg = engine.conn.receive_lone(got)
                             if msg is not None:
-                                # counted as read_once and _deliver count it
+                                # The express read proper. Counted as read_once and
+                                # _deliver count it; then what take_back does at the end of
+                                # a wait that read a lone message, where the fd was held and
+                                # still is (only the socket's thread gives a held fd back,
+                                # and a tick lapses while it polls: _polling)
                                 engine.bytes_received += len(got)
                                 engine._reads += 1  # traffic, for the heartbeat timers
-                                got = engine._label(msg) if engine._label_batches else msg
-            if type(got) is list:
-                # the express read proper: what take_back does at the end of a wait that
-                # read a lone message, where the fd was held and still is (only the socket's
-                # thread gives a held fd back, and a tick lapses while it polls: _polling)
-                self.express_reads += 1  # (counted once: direct_reads adds them up)
-                self._used = True
-                if self._tick_timer is None:  # (a tick that fires clears it: _tick)
-                    self._ensure_tick()  # a tick during the wait lapsed: arm the next
-                return got  # type: ignore[return-value]
+                                self.express_reads += 1  # (once: direct_reads adds them up)
+                                self._used = True
+                                if self._tick_timer is None:  # (a tick that fires clears it)
+                                    self._ensure_tick()  # a tick during the wait lapsed
+                                return engine._label(msg) if engine._label_batches else msg
             msg = None
             if got is not None:
                 # anything else: on through the one read path, into the pipe woken by hand
