@@ -37,7 +37,9 @@ as it would after reading it from the pipe. The pipe is still woken by hand arou
 for a read that takes the ordinary way. On a held fd (REQ, REP between their calls) the wait
 and the read are one call, the shortcut's *express read*
 (:meth:`CallerShortcut.read_express <zreactor.zmtp.shortcut.CallerShortcut.read_express>`),
-which falls back to the general wait, having done nothing, when the fd is not held.
+which falls back to the general wait, having done nothing, when the fd is not held. REQ's and
+REP's own ``recv()`` call it directly for a round trip's common shape, and come here only for
+the rest (:mod:`zreactor.sockets.reqrep`, *The express exchange*).
 
 *The early read.* A publisher about to send first reads the subscriptions already waiting
 in its connections' kernel buffers (:func:`read_waiting`; why, and the shortcut's rules, in

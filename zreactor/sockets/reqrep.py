@@ -67,8 +67,10 @@ it, the socket's one connection asleep in its pipe)
 Anything the express exchange does not take goes to the socket base's ``send`` or ``recv``
 from the top, having changed nothing: the general path, whose outcome is the same. The
 exchange only spares a round trip the calls and the tests the general path makes for every
-message (the base's frame handling, the pattern hook, the wait's choice of reader): about a
-third of what Python spends on a round trip's send and receive.
+message (the base's frame handling, the pattern hook, the wait's choice of reader): when it
+was added, ~4.2 k of the ~44 k instructions a round trip cost each side (ipc, 100 B;
+docs/PERFORMANCE.md). A ``send_multipart`` of one frame is a ``send`` (it comes here too);
+async sockets, which send and receive with ``DONTWAIT``, take the general path.
 
 A note on frames sent with ``SNDMORE``: the socket base hands a message to the pattern when
 its last frame is sent, so ``EFSM`` is raised on that last frame (libzmq raises it on the
