@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -128,26 +129,21 @@ def test_no_lease_while_the_loop_runs_handlers(io_thread: IOThread) -> None:
     lease_when_asleep(io_thread).release()
 
 
-@pytest.fixture
-def owner_checks() -> Iterator[None]:
-    """Owner-checking mode for one test, restored afterwards (reactor/lease.py, *Checks*)."""
+@contextlib.contextmanager
+def _owner_checks(on: bool) -> Iterator[None]:
+    """Owner-checking mode on or off for a block, restored afterwards (reactor/lease.py,
+    *Checks*; the suite itself runs with the checks on: conftest.py)."""
     was = checks_owners()
-    check_owners(True)
-    yield
-    check_owners(was)
+    check_owners(on)
+    try:
+        yield
+    finally:
+        check_owners(was)
 
 
-@pytest.fixture
-def no_owner_checks() -> Iterator[None]:
-    """The default mode for one test (the suite runs with owner checks: conftest.py)."""
-    was = checks_owners()
-    check_owners(False)
-    yield
-    check_owners(was)
-
-
-def test_a_lease_is_released_once_by_its_holder(io_thread: IOThread, owner_checks) -> None:
-    lease = lease_when_asleep(io_thread)
+def test_a_lease_is_released_once_by_its_holder(io_thread: IOThread) -> None:
+    with _owner_checks(True):
+        lease = lease_when_asleep(io_thread)
     errors: list[BaseException] = []
 
     def elsewhere() -> None:
@@ -166,9 +162,9 @@ def test_a_lease_is_released_once_by_its_holder(io_thread: IOThread, owner_check
         lease.release()
 
 
-def test_without_owner_checks_a_lease_is_still_released_once(io_thread: IOThread,
-                                                             no_owner_checks) -> None:
-    lease = lease_when_asleep(io_thread)
+def test_without_owner_checks_a_lease_is_still_released_once(io_thread: IOThread) -> None:
+    with _owner_checks(False):
+        lease = lease_when_asleep(io_thread)
     assert lease.held
     lease.release()
     assert not lease.held

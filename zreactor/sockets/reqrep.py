@@ -70,7 +70,9 @@ exchange only spares a round trip the calls and the tests the general path makes
 message (the base's frame handling, the pattern hook, the wait's choice of reader): when it
 was added, ~4.2 k of the ~44 k instructions a round trip cost each side (ipc, 100 B;
 docs/PERFORMANCE.md). A ``send_multipart`` of one frame is a ``send`` (it comes here too);
-async sockets, which send and receive with ``DONTWAIT``, take the general path.
+async sockets, which send and receive with ``DONTWAIT``, take the general path. Each
+pattern writes its exchange out whole, so REQ's and REP's ``recv`` repeat the socket's
+first tests: a helper for them would cost each message the call the exchange removes.
 
 A note on frames sent with ``SNDMORE``: the socket base hands a message to the pattern when
 its last frame is sent, so ``EFSM`` is raised on that last frame (libzmq raises it on the
