@@ -537,7 +537,8 @@ def test_append_messages_gives_way_to_the_loop(messages: list[list[bytes]]) -> N
 
 
 @pytest.mark.parametrize("message", [[b""], [b"reply"], [b"x" * 255], [b"", b"reply"],
-                                     [b"", b""], [b"id", b"x" * 255]])
+                                     [b"", b""], [b"", b"x" * 255], [b"id", b"x" * 255],
+                                     [b"id", b""]])
 def test_a_lone_message_is_decoded_in_one_step(message: list[bytes]) -> None:
     decoder = FrameDecoder()
     wire = encode_messages([message])
@@ -556,6 +557,9 @@ def test_a_lone_message_is_decoded_in_one_step(message: list[bytes]) -> None:
     encode_messages([[b"a"]]) + encode_command_frame(b"\x04PINGxx"),
     encode_messages([[b"", b"reply"]])[:-1],        # a partial frame
     encode_messages([[b"", b"reply"]])[:3],         # a partial second header
+    encode_messages([[b"", b"reply"]]) + b"\x00",   # a delimited message and a byte more
+    encode_messages([[b"", b"a", b"b"]]),           # the delimiter, then two frames
+    b"\x01\x00" + encode_command_frame(b"\x04PINGxx"),  # the delimiter, then a command
     b"\x01\x00",                                    # a MORE frame alone
     b"\x00",                                        # half a header
     b"",

@@ -384,9 +384,16 @@ class FrameDecoder:
             flags = data[0]
             end = 2 + data[1]
             if flags == MORE:  # the first of two frames: the second must end the chunk
-                if data[end] or end + 2 + data[end + 1] != size:
+                if end == 2:
+                    # the empty delimiter first (a REQ's request, a REP's reply: the common
+                    # case), then the body: no slice for the delimiter, one add fewer
+                    if data[2] or 4 + data[3] != size:
+                        return None
+                    msg = [b"", data[4:]]
+                elif data[end] or end + 2 + data[end + 1] != size:
                     return None
-                msg = [data[2:end], data[end + 2:]]
+                else:
+                    msg = [data[2:end], data[end + 2:]]
             elif flags or end != size:
                 return None
             else:
