@@ -177,6 +177,11 @@ def state_machines_doc() -> str:
         "with DOOR.record() as steps: ...  # tests: which rows a scenario took",
         "```",
         "",
+        "A machine fired per message keeps its state in a `Cell` and is a `CellMachine`; a",
+        "path that has just tested the state it moves from fires a `Move`, the row looked up",
+        "once (`REQ_TRANSITIONS.move(SEND_REQUEST, SEND).fire(turn)`): `reactor/fsm.py`,",
+        "*Cells* and *Known moves*.",
+        "",
     ]
     for diagram in machines().values():
         parts += _block(diagram)
