@@ -99,6 +99,24 @@ def test_send_multipart_of_one_frame_takes_the_exchange(two, tmp_path) -> None:
     assert req.general_sends <= 0.1 * count and rep.general_sends <= 0.1 * count
 
 
+def test_a_send_with_dontwait_takes_the_exchange(two, tmp_path) -> None:
+    """The express write never waits, so DONTWAIT changes nothing for it (async sockets send
+    so); what it refuses, the general path sends or raises Again for."""
+    req, rep = _pair(two, _endpoint("ipc", tmp_path))
+    count = 100
+    server = threading.Thread(target=lambda: [rep.send(rep.recv(), zreactor.NOBLOCK)
+                                              for _ in range(count)], daemon=True)
+    server.start()
+    for i in range(count):
+        # (the first request blocks: the connection may not be up yet, and DONTWAIT with no
+        # peer is Again)
+        req.send(b"%d" % i, zreactor.NOBLOCK if i else 0)
+        assert req.recv() == b"%d" % i
+    server.join(DEADLINE)
+    assert not server.is_alive()
+    assert req.general_sends <= 0.1 * count and rep.general_sends <= 0.1 * count
+
+
 def test_copy_false_returns_frames(two, tmp_path) -> None:
     req, rep = _pair(two, _endpoint("ipc", tmp_path))
     count = 50

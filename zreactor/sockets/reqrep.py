@@ -48,8 +48,9 @@ envelope. Both patterns give that shape a path of its own, in their ``send`` and
 connection's shortcut (:mod:`zreactor.zmtp.shortcut`) does the I/O in one call, and the turn
 moves through the table.
 
-``send(body)`` (bytes, no flags, no tracker, nothing queued with ``SNDMORE``, no command
-pending, the state that allows it)
+``send(body)`` (bytes, not ``SNDMORE``, no tracker, nothing queued with ``SNDMORE``, no
+command pending, the state that allows it; ``DONTWAIT`` changes nothing here, since the express
+write never waits: what it refuses, the general path sends or raises ``Again`` for)
     REQ: one peer with room, nothing stale to drop, neither ``req_relaxed`` nor
     ``req_correlate``. REP: the last request's envelope is the lone delimiter and its peer is
     still there. The body goes to the pipe's
@@ -69,8 +70,9 @@ from the top, having changed nothing: the general path, whose outcome is the sam
 exchange only spares a round trip the calls and the tests the general path makes for every
 message (the base's frame handling, the pattern hook, the wait's choice of reader): when it
 was added, ~4.2 k of the ~44 k instructions a round trip cost each side (ipc, 100 B;
-docs/PERFORMANCE.md). A ``send_multipart`` of one frame is a ``send`` (it comes here too);
-async sockets, which send and receive with ``DONTWAIT``, take the general path. Each
+docs/PERFORMANCE.md). A ``send_multipart`` of one frame is a ``send`` (it comes here too),
+and so are an async socket's sends, made with ``DONTWAIT``; its receives, made with
+``DONTWAIT`` too, take the general path (the express read waits). Each
 pattern writes its exchange out whole, so REQ's and REP's ``recv`` repeat the socket's
 first tests: a helper for them would cost each message the call the exchange removes.
 
@@ -95,7 +97,7 @@ from .dealer_router import DealerSocket
 from .frame import Frame, MessageTracker
 from .patterns import FairQueue
 from .pipe import Pipe
-from .socket import Socket
+from .socket import SNDMORE, Socket
 
 __all__ = [
     "REP_TRANSITIONS",
@@ -220,9 +222,9 @@ class ReqSocket(DealerSocket):
         whose arguments, result and errors it has; a lone ``bytes`` request to the one peer
         goes by the express exchange (module docstring)."""
         turn = self._turn
-        if (type(data) is bytes and turn.state is _SEND_REQUEST and not flags and not track
-                and not self._unusable and not self._out_frames and self._lb.active == 1
-                and not self._fq.active and self._prefetched is None
+        if (type(data) is bytes and turn.state is _SEND_REQUEST and not flags & SNDMORE
+                and not track and not self._unusable and not self._out_frames
+                and self._lb.active == 1 and not self._fq.active and self._prefetched is None
                 and not self.mailbox.maybe_pending):
             options = self.options
             if not options.req_relaxed and not options.req_correlate:
@@ -422,7 +424,7 @@ class RepSocket(Socket):
         whose arguments, result and errors it has; a lone ``bytes`` reply to a plain request
         goes by the express exchange (module docstring)."""
         turn = self._turn
-        if (type(data) is bytes and turn.state is _SEND_REPLY and not flags and not track
+        if (type(data) is bytes and turn.state is _SEND_REPLY and not flags & SNDMORE and not track
                 and not self._unusable and not self._out_frames
                 and not self.mailbox.maybe_pending):
             pipe = self._reply_pipe
