@@ -64,7 +64,7 @@ thread that took it, too; the lock itself would not mind (any thread may release
 ``_thread.lock``), so that is checked as well, but only in *owner-checking mode*
 (:func:`check_owners`; on by default under ``python -X dev`` or with ``ZREACTOR_DEBUG`` set),
 as asyncio checks its loop's thread only in debug mode, and for the same reason: knowing the
-thread costs ``get_ident()`` on taking and on releasing (a new int object each time), ~900
+thread costs ``get_ident()`` on taking and on releasing (a new int object each time), ~1,000
 instructions, a quarter of a lease that is taken twice per message on each side of a
 request/reply exchange. Every holder in the library takes and releases in one ``try`` /
 ``finally`` on its own thread, so the check guards code yet to be written; the tests run it.
